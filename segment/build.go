@@ -1,0 +1,73 @@
+package segment
+
+import "encoding/binary"
+
+// TCPHeaderLen returns the TCP header length the builders write for o: 20
+// plus TCPOptionsLen(o).
+func TCPHeaderLen(o *Options) int { return TCPMinHeaderLen + TCPOptionsLen(o) }
+
+// IPv4TCPHeaderLen returns the bytes of IPv4 and TCP header the builders
+// write in front of seg's payload: the payload goes at this offset.
+func IPv4TCPHeaderLen(seg *Segment) int { return IPv4MinHeaderLen + TCPHeaderLen(&seg.Options) }
+
+// BuildIPv4TCP writes seg as a complete IPv4 packet into buf: a 20-byte IPv4
+// header (no options, DF set, TOS 0, the given ID and TTL), the TCP header
+// with seg.Options (see TCPOptionsLen), and a copy of seg.Payload, with both
+// checksums. It returns the packet length. seg.Src and seg.Dst must be IPv4
+// (ErrAddress); buf must be long enough (ErrBufferTooSmall); the packet must
+// fit the 16-bit total length (ErrPayloadTooLarge). seg.Payload may already
+// sit at its final place in buf (offset IPv4TCPHeaderLen(seg)); it may also
+// overlap buf elsewhere (copy is a memmove). Never allocates.
+func BuildIPv4TCP(buf []byte, seg *Segment, ipID uint16, ttl uint8) (int, error) {
+	off := IPv4TCPHeaderLen(seg)
+	if off+len(seg.Payload) > IPv4MaxTotalLen {
+		return 0, ErrPayloadTooLarge
+	}
+	if len(buf) < off+len(seg.Payload) {
+		return 0, ErrBufferTooSmall
+	}
+	copy(buf[off:], seg.Payload)
+	return BuildIPv4TCPHeaders(buf, seg, len(seg.Payload), ipID, ttl)
+}
+
+// BuildIPv4TCPHeaders is BuildIPv4TCP for a payload of payloadLen bytes
+// that the caller has already placed in buf at offset IPv4TCPHeaderLen(seg)
+// (headroom-first send path: payload written once, headers in front of it).
+// seg.Payload is ignored. It writes the headers, computes both checksums
+// over the headers and the payload in place, and returns the packet length.
+func BuildIPv4TCPHeaders(buf []byte, seg *Segment, payloadLen int, ipID uint16, ttl uint8) (int, error) {
+	if !is4(seg.Src) || !is4(seg.Dst) {
+		return 0, ErrAddress
+	}
+	tcpHL := TCPHeaderLen(&seg.Options)
+	total := IPv4MinHeaderLen + tcpHL + payloadLen
+	if payloadLen < 0 || total > IPv4MaxTotalLen {
+		return 0, ErrPayloadTooLarge
+	}
+	if len(buf) < total {
+		return 0, ErrBufferTooSmall
+	}
+	h := IPv4Header{ID: ipID, DF: true, TTL: ttl, Protocol: ProtocolTCP, Src: seg.Src, Dst: seg.Dst}
+	PutIPv4Header(buf, &h, tcpHL+payloadLen)
+	t := buf[IPv4MinHeaderLen:total]
+	putTCPHeader(t, seg, tcpHL)
+	ps := ipv4PseudoSum(buf[ipv4Src:ipv4Src+4], buf[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(t))
+	binary.BigEndian.PutUint16(t[tcpChecksum:], Checksum(t, ps))
+	return total, nil
+}
+
+// putTCPHeader writes the TCP header of seg, hl bytes including options,
+// with a zero checksum, into t.
+func putTCPHeader(t []byte, seg *Segment, hl int) {
+	_ = t[TCPMinHeaderLen-1]
+	binary.BigEndian.PutUint16(t[tcpSrcPort:], seg.SrcPort)
+	binary.BigEndian.PutUint16(t[tcpDstPort:], seg.DstPort)
+	binary.BigEndian.PutUint32(t[tcpSeq:], uint32(seg.Seq))
+	binary.BigEndian.PutUint32(t[tcpAck:], uint32(seg.Ack))
+	t[tcpOffset] = byte(hl/4) << 4
+	t[tcpFlags] = byte(seg.Flags)
+	binary.BigEndian.PutUint16(t[tcpWindow:], seg.Window)
+	t[tcpChecksum], t[tcpChecksum+1] = 0, 0
+	binary.BigEndian.PutUint16(t[tcpUrgent:], seg.Urgent)
+	PutOptions(t[TCPMinHeaderLen:hl], &seg.Options)
+}

@@ -1,0 +1,65 @@
+package segment
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// ParseIPv4TCP validates pkt as an IPv4 packet carrying a TCP segment and
+// decodes it into seg, which it overwrites. Checks, in order: the IPv4 header
+// (IPv4.Validate), protocol 6 (ErrProtocol), the TCP header length
+// (ErrShort, ErrDataOffset), the TCP checksum over the pseudo-header
+// (ErrTCPChecksum, RFC 9293 3.1 and MUST-2/MUST-3), and the options
+// (ErrBadOption). seg.Payload is a sub-slice of pkt. Never panics, never
+// allocates.
+func ParseIPv4TCP(pkt []byte, seg *Segment) error {
+	ip := IPv4(pkt)
+	if err := ip.Validate(); err != nil {
+		return err
+	}
+	if ip.Protocol() != ProtocolTCP {
+		return ErrProtocol
+	}
+	hl := ip.HeaderLen()
+	tcp := TCP(pkt[hl:ip.TotalLen()])
+	if err := tcp.Validate(); err != nil {
+		return err
+	}
+	if Checksum(tcp, ipv4PseudoSum(pkt[ipv4Src:ipv4Src+4], pkt[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(tcp))) != 0 {
+		return ErrTCPChecksum
+	}
+	return decodeTCP(ip.Src(), ip.Dst(), tcp, seg)
+}
+
+// ParseTCP is ParseIPv4TCP's second half, for a caller that has already
+// validated the IP header itself: tcp is the IP payload (exactly, bounded by
+// the IP length), src and dst the IP addresses, used for the pseudo-header
+// checksum. IPv6 addresses select the IPv6 pseudo-header.
+func ParseTCP(src, dst netip.Addr, tcp []byte, seg *Segment) error {
+	t := TCP(tcp)
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	if Checksum(t, PseudoHeaderSum(src, dst, ProtocolTCP, len(t))) != 0 {
+		return ErrTCPChecksum
+	}
+	return decodeTCP(src, dst, t, seg)
+}
+
+// decodeTCP fills seg from a length-validated, checksummed TCP view.
+func decodeTCP(src, dst netip.Addr, t TCP, seg *Segment) error {
+	hl := t.HeaderLen()
+	if err := ParseOptions(t[TCPMinHeaderLen:hl], &seg.Options); err != nil {
+		return err
+	}
+	seg.Src, seg.Dst = src, dst
+	seg.SrcPort = binary.BigEndian.Uint16(t[tcpSrcPort:])
+	seg.DstPort = binary.BigEndian.Uint16(t[tcpDstPort:])
+	seg.Seq = Seq(binary.BigEndian.Uint32(t[tcpSeq:]))
+	seg.Ack = Seq(binary.BigEndian.Uint32(t[tcpAck:]))
+	seg.Flags = Flags(t[tcpFlags])
+	seg.Window = binary.BigEndian.Uint16(t[tcpWindow:])
+	seg.Urgent = binary.BigEndian.Uint16(t[tcpUrgent:])
+	seg.Payload = t[hl:len(t):len(t)]
+	return nil
+}
