@@ -76,10 +76,20 @@ func (e *RTOEstimator) clamp(d time.Duration) time.Duration {
 	return d
 }
 
-// Sample feeds one RTT measurement R.
+// MaxRTTSample caps an RTT measurement fed to Sample. RFC 6298 sets no
+// bound, but a sample can come from the network (a bogus timestamp echo,
+// RFC 7323 4.3) and 7*SRTT must not overflow; an hour is far above any
+// usable RTT and above MaxRTO, so the cap never changes a sane estimate.
+const MaxRTTSample = time.Hour
+
+// Sample feeds one RTT measurement R. Negative samples count as 0; samples
+// above MaxRTTSample count as MaxRTTSample.
 func (e *RTOEstimator) Sample(r time.Duration) {
 	if r < 0 {
 		r = 0
+	}
+	if r > MaxRTTSample {
+		r = MaxRTTSample
 	}
 	if !e.sampled {
 		// RFC 6298 2.2: SRTT <- R, RTTVAR <- R/2.
@@ -107,12 +117,15 @@ func (e *RTOEstimator) Sample(r time.Duration) {
 
 // RTO returns the current retransmission timeout, including backoff.
 func (e *RTOEstimator) RTO() time.Duration {
+	// RFC 6298 5.5: RTO <- RTO * 2 per expiry, bounded by 2.5's maximum.
+	// Ends within log2(Max/Min) iterations; d >= Max-d tests 2d >= Max
+	// without overflowing.
 	d := e.rto
 	for i := uint(0); i < e.backoff; i++ {
-		d *= 2
-		if d >= e.cfg.Max {
+		if d >= e.cfg.Max-d {
 			return e.cfg.Max
 		}
+		d *= 2
 	}
 	return d
 }
@@ -120,13 +133,20 @@ func (e *RTOEstimator) RTO() time.Duration {
 // Backoff doubles the timeout after a retransmission timer expiry
 // (RFC 6298 5.5), up to Max.
 func (e *RTOEstimator) Backoff() {
-	if e.RTO() < e.cfg.Max {
+	// Keep counting once RTO has reached Max: Backoffs is the number of
+	// consecutive timeouts, which callers compare with their give-up
+	// thresholds (RFC 9293 3.8.3 R1/R2). RTO stops doubling at Max anyway.
+	if e.backoff < maxBackoffs {
 		e.backoff++
 	}
 }
 
-// Backoffs returns how many times Backoff has doubled the timeout since the
-// last ResetBackoff.
+// maxBackoffs bounds the counter so it cannot wrap.
+const maxBackoffs = 1 << 30
+
+// Backoffs returns how many times Backoff has been called since the last
+// ResetBackoff (the number of consecutive retransmission timeouts), even
+// after the timeout stopped doubling at Max.
 func (e *RTOEstimator) Backoffs() int { return int(e.backoff) }
 
 // ResetBackoff drops the backoff, returning RTO to the estimate.
