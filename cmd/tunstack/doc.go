@@ -1,0 +1,27 @@
+// Command tunstack runs the tunstack userspace TCP/IP stack on a Linux TUN
+// device.
+//
+//	tunstack serve [flags]            echo (7), discard (9), chargen (19), HTTP (80)
+//	tunstack dial [flags] HOST:PORT   netcat over the stack (active open)
+//
+// `tunstack --help` and `tunstack serve --help` list the flags, examples and
+// exit codes. `serve` satisfies the benchmark contract
+// (shared/bench/CONTRACT.md): with --tun it attaches to an existing device
+// and configures nothing; without it, it creates a device, gives the kernel
+// side an address, and removes the device on exit.
+//
+// Layout: main.go dispatches and maps errors to exit codes (never a stack
+// trace); flags.go and help.go parse and document the command line;
+// services.go holds the four services, written against net.Listener so the
+// unit tests run them on the kernel's loopback; observe.go is the Link
+// wrapper behind --pcap and --trace; serve.go and dial.go wire tun, fault
+// injection and stack together; stats.go prints the connection table.
+//
+// Ownership and concurrency: packets passed to the observing Link wrapper
+// are only read during the call (copied into the pcap buffer, or parsed for
+// a trace line) and never retained. The pcap writer and the tracer are safe
+// for concurrent use (one mutex each); the stack calls the tracer under a
+// connection's lock, so it only formats and writes, never calls back into
+// the stack. Nothing here panics on packet contents: peekTCP bounds-checks
+// every access (fuzzed by FuzzPeekTCP).
+package main
