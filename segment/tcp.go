@@ -183,9 +183,10 @@ func ParseOptions(b []byte, o *Options) error {
 // If that does not fit in 40 bytes, the options are packed back to back
 // (MSS, WS, SACKOK, TS, SACK) and NOP-padded at the end to a multiple of 4.
 // Every option set decoded from a real header fits packed, which is what
-// makes parse -> build -> parse the identity. If even the packed form is too
-// long, trailing SACK blocks are dropped until it fits: RFC 2018 3 orders
-// the blocks so that the first carries the most recent information.
+// makes parse -> build -> parse the identity. If neither form fits, trailing
+// SACK blocks are dropped until one does (aligned preferred): RFC 2018 3
+// puts the most recent information in the first block, and with timestamps
+// only 3 blocks fit.
 func optionsLayout(o *Options) (aligned bool, nsack, length int) {
 	nsack = o.NumSACK
 	if nsack < 0 {
@@ -215,14 +216,12 @@ func optionsLayout(o *Options) (aligned bool, nsack, length int) {
 		fixedAligned += 4
 		fixedPacked += optLenWScale
 	}
-	if nsack > 0 {
+	for ; nsack > 0; nsack-- {
 		if n := fixedAligned + 4 + optLenSACKBlock*nsack; n <= TCPMaxOptionsLen {
 			return true, nsack, n
 		}
-		for ; nsack > 0; nsack-- {
-			if n := fixedPacked + optLenSACKBase + optLenSACKBlock*nsack; n <= TCPMaxOptionsLen {
-				return false, nsack, (n + 3) &^ 3
-			}
+		if n := fixedPacked + optLenSACKBase + optLenSACKBlock*nsack; n <= TCPMaxOptionsLen {
+			return false, nsack, (n + 3) &^ 3
 		}
 	}
 	// Without SACK blocks the aligned form is at most 4+12+4 = 20 bytes.
