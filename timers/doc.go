@@ -71,7 +71,8 @@
 // reads its deadline; timers that callbacks schedule within the advanced
 // span fire in the same call; at the end Now reads the target. Callbacks
 // run on the goroutine calling Advance, without the Manual's lock, and must
-// not call Advance themselves. Pending and Next let tests assert that no
+// not call Advance, AdvanceTo, Step or Set themselves (they are serialised,
+// so that would deadlock). Pending and Next let tests assert that no
 // timer was left behind and run to the next event.
 //
 // # RTO

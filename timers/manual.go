@@ -14,8 +14,8 @@ import (
 // AfterFunc, Reset and Stop while a test goroutine advances the clock.
 // Callbacks run on the goroutine that called Advance (or AdvanceTo/Step),
 // without the Manual's lock held, so they may use the clock freely — except
-// that they must not call Advance, AdvanceTo or Step themselves (those are
-// serialised and would deadlock).
+// that they must not call Advance, AdvanceTo, Step or Set themselves (those
+// are serialised and would deadlock).
 type Manual struct {
 	base time.Time // Now() == base + now
 
