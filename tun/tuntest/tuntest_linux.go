@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -120,6 +121,53 @@ func CheckIsolated(t testing.TB, allowed ...string) {
 			continue
 		}
 		t.Errorf("tuntest: unexpected interface %q in the test namespace (allowed: lo %v)", ifc.Name, allowed)
+	}
+}
+
+// RunUnprivileged runs a copy of the test binary as the user nobody
+// (uid/gid 65534) with args (e.g. "-test.run=^TestHelper$") and exactly the
+// environment env plus PATH, and returns its combined output and exit code.
+// The child is outside the private namespace only in the sense that
+// RunInNetns there finds no privileges; it inherits this process's
+// namespace. Use it to check what an unprivileged user is told.
+func RunUnprivileged(t testing.TB, env []string, args ...string) (string, int) {
+	t.Helper()
+	Require(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// go test's build directory is private to root: copy the binary.
+	dir, err := os.MkdirTemp("", "tuntest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	exe := filepath.Join(dir, "unprivileged.test")
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return string(out), ee.ExitCode()
+	default:
+		t.Fatalf("running %s as nobody: %v\n%s", exe, err, out)
+		return "", -1
 	}
 }
 

@@ -5,10 +5,7 @@ package tuntest_test
 import (
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/tunstack/tunstack/tun/tuntest"
@@ -71,7 +68,6 @@ func (f *fakeT) Helper()                           {}
 // must skip the privileged test and pass, with CI=true it must fail.
 func TestUnprivileged(t *testing.T) {
 	tuntest.Require(t)
-	exe := copyExecutable(t)
 	for _, tc := range []struct {
 		ci       string
 		wantCode int
@@ -80,45 +76,9 @@ func TestUnprivileged(t *testing.T) {
 		{"", 0, "--- SKIP: TestPrivateNamespace"},
 		{"true", 1, "FAIL: CI=true and the privileged tests cannot run: not root"},
 	} {
-		cmd := exec.Command(exe, "-test.v", "-test.run=^TestPrivateNamespace$")
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CI=" + tc.ci}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != tc.wantCode || !strings.Contains(string(out), tc.wantOut) {
+		out, code := tuntest.RunUnprivileged(t, []string{"CI=" + tc.ci}, "-test.v", "-test.run=^TestPrivateNamespace$")
+		if code != tc.wantCode || !strings.Contains(out, tc.wantOut) {
 			t.Errorf("CI=%q: exit %d, want %d with %q; output:\n%s", tc.ci, code, tc.wantCode, tc.wantOut, out)
 		}
 	}
-}
-
-// copyExecutable copies the test binary somewhere nobody may execute it
-// (go test's build directory is private to root).
-func copyExecutable(t *testing.T) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "tuntest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dir, "copy.test")
-	if err := os.WriteFile(exe, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return exe
 }

@@ -1,0 +1,212 @@
+//go:build linux
+
+package tun
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// msgNeedRoot is the whole error text when the kernel says EPERM/EACCES.
+const msgNeedRoot = "tunstack needs root or CAP_NET_ADMIN to open /dev/net/tun: run with sudo"
+
+// OpenError is what Open returns when the kernel refuses: a one-line
+// message saying what to do, wrapping the errno (errors.Is(err,
+// os.ErrPermission), errors.Is(err, unix.EBUSY) work).
+type OpenError struct {
+	Op   string // "open", "TUNSETIFF", "SIOCSIFMTU", "RTM_NEWADDR", ...
+	Name string // interface name, may be empty
+	Err  error  // the errno
+	msg  string
+}
+
+func (e *OpenError) Error() string { return e.msg }
+func (e *OpenError) Unwrap() error { return e.Err }
+
+// openError turns a failed step of Open into its one-line error.
+func openError(op, name string, err error) error {
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return &OpenError{Op: op, Name: name, Err: err, msg: fmt.Sprintf("tunstack: %s %s: %v", op, name, err)}
+	}
+	e := &OpenError{Op: op, Name: name, Err: errno}
+	switch {
+	case errno == unix.EPERM || errno == unix.EACCES:
+		e.msg = msgNeedRoot
+	case op == "open" && (errno == unix.ENOENT || errno == unix.ENODEV || errno == unix.ENXIO):
+		e.msg = "tunstack: /dev/net/tun is not available: load the tun module: modprobe tun"
+	case op == "open":
+		e.msg = fmt.Sprintf("tunstack: cannot open /dev/net/tun: %v", errno)
+	case op == "TUNSETIFF" && errno == unix.EBUSY:
+		e.msg = fmt.Sprintf("TUN device %s is in use by another process: stop it or choose another name", name)
+	case op == "TUNSETIFF" && errno == unix.EINVAL:
+		e.msg = fmt.Sprintf("tunstack: %s exists but is not a single-queue TUN device: delete it or choose another name", name)
+	default:
+		e.msg = fmt.Sprintf("tunstack: %s on TUN device %s: %v", op, name, errno)
+	}
+	return e
+}
+
+// interfaceExists reports whether the current network namespace has an
+// interface called name.
+func interfaceExists(name string) bool {
+	_, err := ifIndex(name)
+	return err == nil
+}
+
+func ioctlSocket() (int, error) {
+	return unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+}
+
+func ifIndex(name string) (int, error) {
+	s, err := ioctlSocket()
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(s)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.IoctlIfreq(s, unix.SIOCGIFINDEX, ifr); err != nil {
+		return 0, err
+	}
+	return int(ifr.Uint32()), nil
+}
+
+// configure applies cfg to the interface name and returns its MTU. Every
+// step checks the current state first, so an already configured device
+// (the benchmark harness's) is left untouched.
+func configure(name string, cfg Config) (int, error) {
+	s, err := ioctlSocket()
+	if err != nil {
+		return 0, openError("socket", name, err)
+	}
+	defer unix.Close(s)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, openError("ifreq", name, err)
+	}
+
+	if err := unix.IoctlIfreq(s, unix.SIOCGIFMTU, ifr); err != nil {
+		return 0, openError("SIOCGIFMTU", name, err)
+	}
+	mtu := int(ifr.Uint32())
+	if cfg.MTU != 0 && cfg.MTU != mtu {
+		ifr.SetUint32(uint32(cfg.MTU))
+		if err := unix.IoctlIfreq(s, unix.SIOCSIFMTU, ifr); err != nil {
+			return 0, openError("SIOCSIFMTU", name, err)
+		}
+		mtu = cfg.MTU
+	}
+
+	if cfg.Addr.IsValid() {
+		idx, err := ifIndex(name)
+		if err != nil {
+			return 0, openError("SIOCGIFINDEX", name, err)
+		}
+		if err := addAddr(idx, cfg.Addr); err != nil && err != unix.EEXIST {
+			return 0, openError("RTM_NEWADDR", name, err)
+		}
+	}
+
+	if cfg.Up {
+		ifr, _ = unix.NewIfreq(name)
+		if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
+			return 0, openError("SIOCGIFFLAGS", name, err)
+		}
+		if f := ifr.Uint16(); f&unix.IFF_UP == 0 {
+			ifr.SetUint16(f | unix.IFF_UP)
+			if err := unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr); err != nil {
+				return 0, openError("SIOCSIFFLAGS", name, err)
+			}
+		}
+	}
+	return mtu, nil
+}
+
+// addAddr adds the IPv4 address p to interface idx with rtnetlink, like
+// `ip addr add p dev X`: the kernel also installs the prefix route. Unlike
+// the SIOCSIFADDR ioctl, which replaces the interface's primary address,
+// RTM_NEWADDR with NLM_F_EXCL adds alongside what is there and answers
+// EEXIST if p is already present.
+func addAddr(idx int, p netip.Prefix) error {
+	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	tv := unix.NsecToTimeval(int64(5 * time.Second))
+	if err := unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return err
+	}
+	kernel := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
+	if err := unix.Bind(s, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return err
+	}
+
+	const attrLen = unix.SizeofRtAttr + 4
+	const msgLen = unix.SizeofNlMsghdr + unix.SizeofIfAddrmsg + 2*attrLen
+	var msg [msgLen]byte
+	ne := binary.NativeEndian
+	const seq = 1
+	// struct nlmsghdr
+	ne.PutUint32(msg[0:], msgLen)
+	ne.PutUint16(msg[4:], unix.RTM_NEWADDR)
+	ne.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
+	ne.PutUint32(msg[8:], seq)
+	// struct ifaddrmsg
+	b := msg[unix.SizeofNlMsghdr:]
+	b[0] = unix.AF_INET
+	b[1] = byte(p.Bits())
+	b[2] = 0                      // flags
+	b[3] = unix.RT_SCOPE_UNIVERSE // scope
+	ne.PutUint32(b[4:], uint32(idx))
+	// IFA_LOCAL and IFA_ADDRESS, both the address: on a point-to-point
+	// device (TUN) an IFA_ADDRESS different from IFA_LOCAL would name a
+	// peer instead of giving us the prefix route.
+	a := p.Addr().As4()
+	b = b[unix.SizeofIfAddrmsg:]
+	for _, typ := range []uint16{unix.IFA_LOCAL, unix.IFA_ADDRESS} {
+		ne.PutUint16(b[0:], attrLen)
+		ne.PutUint16(b[2:], typ)
+		copy(b[4:8], a[:])
+		b = b[attrLen:]
+	}
+	if err := unix.Sendto(s, msg[:], 0, kernel); err != nil {
+		return err
+	}
+
+	var buf [4096]byte
+	for {
+		n, _, err := unix.Recvfrom(s, buf[:], 0)
+		if err != nil {
+			return err
+		}
+		r := buf[:n]
+		for len(r) >= unix.SizeofNlMsghdr {
+			l := int(ne.Uint32(r[0:]))
+			if l < unix.SizeofNlMsghdr || l > len(r) {
+				return errors.New("malformed netlink reply")
+			}
+			if ne.Uint16(r[4:]) == unix.NLMSG_ERROR && ne.Uint32(r[8:]) == seq {
+				if l < unix.SizeofNlMsghdr+4 {
+					return errors.New("short netlink error message")
+				}
+				if code := int32(ne.Uint32(r[unix.SizeofNlMsghdr:])); code != 0 {
+					return unix.Errno(-code)
+				}
+				return nil
+			}
+			if l = (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1); l > len(r) {
+				break
+			}
+			r = r[l:]
+		}
+	}
+}
