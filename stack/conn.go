@@ -1,0 +1,502 @@
+package stack
+
+import (
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+	"github.com/tunstack/tunstack/timers"
+)
+
+// Conn is a TCP connection of a Stack. It implements net.Conn, plus
+// CloseRead and CloseWrite like *net.TCPConn, and Info. All methods are
+// safe for concurrent use; concurrent Writes are serialised so that the
+// bytes of one Write are contiguous in the stream.
+//
+// Errors follow package net: io.EOF after the peer's FIN; *net.OpError
+// wrapping os.ErrDeadlineExceeded (Timeout() true) when a deadline passes,
+// syscall.ECONNRESET after a RST, syscall.ETIMEDOUT when retransmissions or
+// keepalives give up, and net.ErrClosed after Close.
+type Conn struct {
+	s            *Stack
+	tuple        tcp.Tuple
+	laddr, raddr *net.TCPAddr
+
+	wmu sync.Mutex // held for a whole Write call: one writer at a time
+
+	// mu guards the engine connection and every field below it. Lock
+	// order: mu before Stack.mu. Methods named ...Locked need it held.
+	mu      sync.Mutex
+	tc      *tcp.Conn
+	pend    tcp.Event // events reported by the engine, handled by afterLocked
+	timer   timers.Timer
+	armed   bool      // timer is queued for armedAt
+	armedAt time.Time // engine deadline the timer is armed for
+	ipID    uint16
+	// listener is the listener of a passive open until the connection is
+	// queued for Accept or gone; queued says it reached the accept queue.
+	// Both are written with mu and Stack.mu held, so either lock suffices
+	// to read them.
+	listener *Listener
+	queued   bool
+	gone     bool // out of the demux table (CLOSED, TIME-WAIT, or stack closed)
+	closed   bool // Close called (by the user or the stack)
+	rdClosed bool // CloseRead called: arriving data is discarded
+
+	// Wake-ups for blocked calls. readCh and writeCh hold at most one
+	// token ("look again"); a woken caller that leaves data or space
+	// behind passes the token on. closedCh is closed by Close.
+	readCh, writeCh chan struct{}
+	closedCh        chan struct{}
+	rd, wd          deadline
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+// newConn makes a connection for tuple t, not yet in the demux table.
+func (s *Stack) newConn(t tcp.Tuple) *Conn {
+	c := &Conn{
+		s:        s,
+		tuple:    t,
+		laddr:    &net.TCPAddr{IP: t.LocalAddr.AsSlice(), Port: int(t.LocalPort)},
+		raddr:    &net.TCPAddr{IP: t.RemoteAddr.AsSlice(), Port: int(t.RemotePort)},
+		readCh:   make(chan struct{}, 1),
+		writeCh:  make(chan struct{}, 1),
+		closedCh: make(chan struct{}),
+	}
+	c.rd.clock, c.wd.clock = s.clock, s.clock
+	c.tc = tcp.NewConn(&s.cfg, t, (*connSink)(c))
+	return c
+}
+
+// connSink is the engine's view of a Conn: its Output and Notify are not
+// part of Conn's public method set.
+type connSink Conn
+
+// Output implements tcp.Sink: the segment is serialised into a pooled
+// buffer and written to the link by the goroutine that holds c.mu.
+func (k *connSink) Output(seg *segment.Segment) {
+	k.ipID++
+	k.s.writePooled(seg, k.ipID)
+}
+
+// Notify implements tcp.Sink. Events are only recorded here (the engine
+// must not be re-entered) and handled by afterLocked.
+func (k *connSink) Notify(ev tcp.Event) { k.pend |= ev }
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// afterLocked runs after every engine call: it handles the events the call
+// reported and re-arms the connection's timer to the engine's deadline.
+func (c *Conn) afterLocked(now time.Time) {
+	for c.pend != 0 {
+		ev := c.pend
+		c.pend = 0
+		c.eventsLocked(now, ev)
+	}
+	if c.gone {
+		c.stopTimerLocked()
+		return
+	}
+	c.rearmLocked(now)
+}
+
+func (c *Conn) eventsLocked(now time.Time, ev tcp.Event) {
+	const wakeAll = tcp.EventConnected | tcp.EventClosed | tcp.EventSoftError | tcp.EventTimeWait
+	if ev&(tcp.EventReadable|wakeAll) != 0 {
+		if c.rdClosed {
+			c.discardLocked(now)
+		}
+		signal(c.readCh)
+	}
+	if ev&(tcp.EventWritable|wakeAll) != 0 {
+		signal(c.writeCh)
+	}
+	s := c.s
+	if ev&tcp.EventConnected != 0 && c.listener != nil && !c.queued {
+		// A passive open completed: move it from the SYN queue to the
+		// accept queue. Only the input goroutine completes passive opens
+		// and it checked for room first, so the send normally succeeds.
+		ok := false
+		s.mu.Lock()
+		if l := c.listener; !l.closed && !c.gone {
+			select {
+			case l.acceptq <- c:
+				ok = true
+				c.queued = true
+				l.synq--
+			default:
+			}
+		}
+		s.mu.Unlock()
+		if !ok {
+			s.ctr.listenOverflows.Add(1)
+			c.tc.Abort(now)
+		}
+	}
+	if c.gone {
+		return
+	}
+	switch {
+	case ev&tcp.EventTimeWait != 0:
+		tw := c.tc.TimeWait()
+		c.gone = true
+		s.ctr.retransGone.Add(c.tc.Info().Retransmissions)
+		s.mu.Lock()
+		s.removeConnLocked(c)
+		if !s.closed {
+			s.tw.addLocked(now, c.tuple, tw)
+		}
+		s.mu.Unlock()
+	case ev&tcp.EventClosed != 0 || c.tc.State() == tcp.StateClosed:
+		c.gone = true
+		s.ctr.retransGone.Add(c.tc.Info().Retransmissions)
+		s.mu.Lock()
+		s.removeConnLocked(c)
+		s.mu.Unlock()
+	}
+}
+
+// discardLocked drops received data after CloseRead, so the window stays
+// open (Linux likewise keeps acknowledging after shutdown(SHUT_RD)).
+func (c *Conn) discardLocked(now time.Time) {
+	var scratch [2048]byte
+	for c.tc.Readable() > 0 {
+		n, err := c.tc.Read(now, scratch[:])
+		if n == 0 || err != nil {
+			return
+		}
+	}
+}
+
+// rearmLocked points the connection's one timer at the engine's deadline.
+// A firing re-checks the deadline, so a stale wake is harmless.
+func (c *Conn) rearmLocked(now time.Time) {
+	dl := c.tc.Deadline()
+	if dl.IsZero() {
+		c.stopTimerLocked()
+		return
+	}
+	if c.armed && dl.Equal(c.armedAt) {
+		return
+	}
+	d := dl.Sub(now)
+	if c.timer == nil {
+		c.timer = c.s.clock.AfterFunc(d, c.onTimer)
+	} else {
+		c.timer.Reset(d)
+	}
+	c.armed, c.armedAt = true, dl
+}
+
+func (c *Conn) stopTimerLocked() {
+	if c.armed {
+		c.timer.Stop()
+		c.armed = false
+	}
+}
+
+// onTimer is the timer callback (on the clock's goroutine, or inside
+// Manual.Advance).
+func (c *Conn) onTimer() {
+	c.mu.Lock()
+	c.armed = false
+	if c.gone {
+		c.mu.Unlock()
+		return
+	}
+	now := c.s.now()
+	if dl := c.tc.Deadline(); !dl.IsZero() && !now.Before(dl) {
+		c.tc.HandleTimer(now)
+	}
+	c.afterLocked(now)
+	c.mu.Unlock()
+}
+
+// inputSegment hands an arriving segment to the engine. It reports false if
+// the connection had already left the demux table (the caller looks again).
+func (c *Conn) inputSegment(now time.Time, seg *segment.Segment) bool {
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return false
+	}
+	if l := c.listener; l != nil && !c.queued && seg.Flags&segment.FlagRST == 0 &&
+		c.tc.State() == tcp.StateSynReceived && len(l.acceptq) >= cap(l.acceptq) {
+		// The handshake would complete into a full accept queue: drop the
+		// ACK and let the SYN-ACK be retransmitted (as Linux does without
+		// tcp_abort_on_overflow).
+		c.mu.Unlock()
+		c.s.ctr.listenOverflows.Add(1)
+		return true
+	}
+	c.tc.HandleSegment(now, seg)
+	c.afterLocked(now)
+	c.mu.Unlock()
+	return true
+}
+
+// icmpError reports an ICMP destination unreachable (RFC 1122 4.2.3.9) as
+// a soft error, if seq, the sequence number quoted from our segment, is one
+// we have sent and not seen acknowledged (RFC 5927 4.1).
+func (c *Conn) icmpError(now time.Time, seq segment.Seq, err error) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone {
+		return false
+	}
+	in := c.tc.Info()
+	if seq.LessThan(in.SndUna) || seq.GreaterThan(in.SndNxt) {
+		return false
+	}
+	c.tc.SoftError(err)
+	c.pend |= tcp.EventSoftError
+	c.afterLocked(now)
+	return true
+}
+
+// Read reads data received on the connection, blocking until some is
+// available, the peer has closed its side (io.EOF), an error occurs, or the
+// read deadline passes.
+func (c *Conn) Read(p []byte) (int, error) {
+	for {
+		if c.rd.isExpired() {
+			return 0, c.timeoutError("read")
+		}
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return 0, c.closedError("read")
+		}
+		if c.rdClosed {
+			c.mu.Unlock()
+			return 0, io.EOF
+		}
+		if len(p) == 0 {
+			c.mu.Unlock()
+			return 0, nil
+		}
+		now := c.s.now()
+		n, err := c.tc.Read(now, p)
+		c.afterLocked(now)
+		more := c.tc.Readable() > 0
+		if n == 0 && err == nil && c.gone {
+			// Left the table without an EOF or error on record (the
+			// connection was aborted locally): report what the engine
+			// knows, or EOF.
+			if err = c.tc.Err(); err == nil {
+				err = io.EOF
+			}
+		}
+		c.mu.Unlock()
+		if n > 0 {
+			if more {
+				signal(c.readCh)
+			}
+			return n, nil
+		}
+		if err != nil {
+			signal(c.readCh) // let other blocked readers see it too
+			return 0, c.opError("read", err)
+		}
+		select {
+		case <-c.readCh:
+		case <-c.rd.wait():
+		case <-c.closedCh:
+		}
+	}
+}
+
+// Write writes p to the connection. It blocks while the send buffer is full
+// (backpressure) and returns once every byte has been queued for sending,
+// or with the count queued so far and an error (deadline, reset, close).
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	written := 0
+	for {
+		if c.wd.isExpired() {
+			return written, c.timeoutError("write")
+		}
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return written, c.closedError("write")
+		}
+		if written == len(p) {
+			c.mu.Unlock()
+			return written, nil
+		}
+		now := c.s.now()
+		n, err := c.tc.Write(now, p[written:])
+		c.afterLocked(now)
+		if n == 0 && err == nil && c.gone {
+			if err = c.tc.Err(); err == nil {
+				err = syscall.EPIPE
+			}
+		}
+		space := c.tc.Writable() > 0
+		c.mu.Unlock()
+		written += n
+		if err != nil {
+			signal(c.writeCh)
+			return written, c.opError("write", err)
+		}
+		if written == len(p) {
+			if space {
+				signal(c.writeCh)
+			}
+			return written, nil
+		}
+		if n > 0 {
+			continue
+		}
+		select {
+		case <-c.writeCh:
+		case <-c.wd.wait():
+		case <-c.closedCh:
+		}
+	}
+}
+
+// Close closes the connection: a FIN after the data already written (RFC
+// 9293 3.10.4), or a RST if received data was left unread (as Linux does,
+// RFC 9293 3.10.4 permits either for "ABORT"-like closes; RFC 2525 2.17).
+// Blocked Read and Write calls return net.ErrClosed. The closing handshake
+// continues in the background; the Conn is then dropped from the stack.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.closedError("close")
+	}
+	c.closed = true
+	if !c.gone {
+		now := c.s.now()
+		c.tc.Close(now)
+		c.afterLocked(now)
+	}
+	c.mu.Unlock()
+	close(c.closedCh)
+	c.rd.stop()
+	c.wd.stop()
+	return nil
+}
+
+// shutdownByStack is Close from Stack.Close: the connection is closed as by
+// Close and then dropped from the stack at once, its timer stopped.
+func (c *Conn) shutdownByStack() {
+	now := c.s.now()
+	c.mu.Lock()
+	first := !c.closed
+	c.closed = true
+	if !c.gone {
+		if first {
+			c.tc.Close(now)
+		}
+		c.pend = 0
+		c.gone = true
+		c.s.ctr.retransGone.Add(c.tc.Info().Retransmissions)
+		c.s.mu.Lock()
+		c.s.removeConnLocked(c)
+		c.s.mu.Unlock()
+	}
+	c.stopTimerLocked()
+	c.mu.Unlock()
+	if first {
+		close(c.closedCh)
+	}
+	c.rd.stop()
+	c.wd.stop()
+}
+
+// abort resets the connection (RST) without closing the user's handle:
+// used for connections that never reached the user.
+func (c *Conn) abort() {
+	c.mu.Lock()
+	if !c.gone {
+		now := c.s.now()
+		c.tc.Abort(now)
+		c.afterLocked(now)
+	}
+	c.mu.Unlock()
+}
+
+// CloseWrite shuts down the sending side (half-close): a FIN follows the
+// data already written, and the connection can still Read until the peer's
+// FIN. Write then fails.
+func (c *Conn) CloseWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return c.closedError("close")
+	}
+	if c.gone {
+		return nil
+	}
+	now := c.s.now()
+	err := c.tc.CloseWrite(now)
+	c.afterLocked(now)
+	return c.opError("close", err)
+}
+
+// CloseRead shuts down the reading side: Read returns io.EOF from now on
+// and data that arrives later is acknowledged and discarded.
+func (c *Conn) CloseRead() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.closedError("close")
+	}
+	c.rdClosed = true
+	if !c.gone {
+		c.discardLocked(c.s.now())
+	}
+	c.mu.Unlock()
+	signal(c.readCh)
+	return nil
+}
+
+// LocalAddr returns the local address, a *net.TCPAddr.
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the remote address, a *net.TCPAddr.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets the read and write deadlines (see net.Conn). The time is
+// read on the stack's Clock.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for Read calls, pending ones included.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write calls, pending ones
+// included. A Write that times out may have queued part of its data.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wd.set(t)
+	return nil
+}
+
+// Info returns a snapshot of the connection's engine state and counters.
+func (c *Conn) Info() ConnInfo {
+	c.mu.Lock()
+	in := c.tc.Info()
+	c.mu.Unlock()
+	return ConnInfo{Info: in, LocalAddr: c.laddr, RemoteAddr: c.raddr}
+}

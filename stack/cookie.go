@@ -1,0 +1,163 @@
+package stack
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// SYN cookies (RFC 4987 3.6). When a listener's half-open queue is full, the
+// SYN-ACK's ISS encodes what the listener would have stored, and nothing is
+// stored. A returning ACK with ack = cookie+1 rebuilds tcp.SynParams.
+//
+// Layout of the 32-bit cookie (our own; RFC 4987 leaves it open):
+//
+//	 31..29   28..26    25..22           21..0
+//	+-------+--------+-----------+---------------------------+
+//	| count | MSS ix | wscale+1  | MAC(key, tuple, IRS,      |
+//	| mod 8 |        | 0 = none  |     count, MSS ix, wscale)|
+//	+-------+--------+-----------+---------------------------+
+//
+// count is a coarse clock (cookiePeriod ticks); a cookie is valid during the
+// tick it was made in and the next one, so 64 to 128 s, which covers any
+// sane handshake RTT while bounding replay. MSS is rounded down to the table
+// below (RFC 4987: "the MSS is encoded in 3 bits"); the peer's window scale,
+// which Linux can only keep with timestamps, fits in 4 bits here. The MAC is
+// SipHash-2-4 keyed with a secret from Options.Rand, truncated to 22 bits:
+// a blind attacker must guess 1 in 4 M values per attempt. IRS (seq-1 of the
+// ACK) is inside the MAC, so a cookie is bound to the SYN it answered.
+const (
+	cookiePeriod = 64 * time.Second
+	cookieMaxAge = 1 // ticks
+	cookieMACMax = 1<<22 - 1
+)
+
+// cookieMSS is the MSS table; index 0 also stands for "no MSS option" (536
+// applies then, RFC 9293 3.7.1).
+var cookieMSS = [8]uint16{536, 1200, 1300, 1380, 1400, 1440, 1460, 8960}
+
+// cookieMSSIndex returns the largest table index whose MSS does not exceed
+// mss.
+func cookieMSSIndex(mss uint16) uint32 {
+	var ix uint32
+	for i, m := range cookieMSS {
+		if m <= mss {
+			ix = uint32(i)
+		}
+	}
+	return ix
+}
+
+// cookieJar makes and checks cookies. Immutable after creation, so safe for
+// concurrent use.
+type cookieJar struct {
+	k0, k1 uint64
+	origin time.Time
+}
+
+func newCookieJar(key [16]byte, origin time.Time) *cookieJar {
+	return &cookieJar{k0: binary.LittleEndian.Uint64(key[:8]), k1: binary.LittleEndian.Uint64(key[8:]), origin: origin}
+}
+
+// tick is the coarse clock the cookie's count comes from.
+func (j *cookieJar) tick(now time.Time) uint32 {
+	d := now.Sub(j.origin)
+	if d < 0 {
+		d = 0
+	}
+	return uint32(d / cookiePeriod)
+}
+
+func (j *cookieJar) mac(t *tcp.Tuple, irs segment.Seq, count, mssIx, ws uint32) uint32 {
+	la, ra := t.LocalAddr.As4(), t.RemoteAddr.As4()
+	m0 := uint64(binary.BigEndian.Uint32(la[:]))<<32 | uint64(binary.BigEndian.Uint32(ra[:]))
+	m1 := uint64(t.LocalPort)<<48 | uint64(t.RemotePort)<<32 | uint64(irs)
+	m2 := uint64(count)<<32 | uint64(mssIx)<<8 | uint64(ws)
+	return uint32(siphash3(j.k0, j.k1, m0, m1, m2)) & cookieMACMax
+}
+
+// make returns the ISS to put in a cookie SYN-ACK answering syn on t.
+func (j *cookieJar) make(now time.Time, t *tcp.Tuple, syn *segment.Segment) segment.Seq {
+	count := j.tick(now)
+	var mss uint16
+	if syn.Options.HasMSS {
+		mss = syn.Options.MSS
+	}
+	ix := cookieMSSIndex(mss)
+	var ws uint32
+	if syn.Options.HasWScale {
+		s := uint32(syn.Options.WScale)
+		if s > 14 { // RFC 7323 2.3: a shift above 14 is used as 14
+			s = 14
+		}
+		ws = s + 1
+	}
+	mac := j.mac(t, syn.Seq, count, ix, ws)
+	return segment.Seq((count&7)<<29 | ix<<26 | ws<<22 | mac)
+}
+
+// check validates the cookie carried by ack (ack.Ack-1) on t and returns the
+// SYN parameters it encodes.
+func (j *cookieJar) check(now time.Time, t *tcp.Tuple, ack *segment.Segment) (tcp.SynParams, segment.Seq, bool) {
+	iss := ack.Ack.Add(^uint32(0)) // ack - 1
+	irs := ack.Seq.Add(^uint32(0)) // seq - 1: the SYN's sequence number
+	c := uint32(iss)
+	cnt3 := c >> 29
+	ix := (c >> 26) & 7
+	ws := (c >> 22) & 15
+	now3 := j.tick(now)
+	age := (now3 - cnt3) & 7
+	if age > cookieMaxAge {
+		return tcp.SynParams{}, 0, false
+	}
+	count := now3 - age
+	if j.mac(t, irs, count, ix, ws) != c&cookieMACMax {
+		return tcp.SynParams{}, 0, false
+	}
+	p := tcp.SynParams{IRS: irs, WScale: int(ws) - 1}
+	if ix > 0 {
+		p.MSS = cookieMSS[ix]
+	}
+	return p, iss, true
+}
+
+// siphash3 is SipHash-2-4 (Aumasson and Bernstein, 2012) of a fixed 24-byte
+// message given as three little-endian words, written out so it neither
+// allocates nor loops over a byte slice.
+func siphash3(k0, k1, m0, m1, m2 uint64) uint64 {
+	v0 := k0 ^ 0x736f6d6570736575
+	v1 := k1 ^ 0x646f72616e646f6d
+	v2 := k0 ^ 0x6c7967656e657261
+	v3 := k1 ^ 0x7465646279746573
+	round := func() {
+		v0 += v1
+		v1 = bits.RotateLeft64(v1, 13)
+		v1 ^= v0
+		v0 = bits.RotateLeft64(v0, 32)
+		v2 += v3
+		v3 = bits.RotateLeft64(v3, 16)
+		v3 ^= v2
+		v0 += v3
+		v3 = bits.RotateLeft64(v3, 21)
+		v3 ^= v0
+		v2 += v1
+		v1 = bits.RotateLeft64(v1, 17)
+		v1 ^= v2
+		v2 = bits.RotateLeft64(v2, 32)
+	}
+	for _, m := range [...]uint64{m0, m1, m2, 24 << 56} { // last word: length byte 24, no tail
+		v3 ^= m
+		round()
+		round()
+		v0 ^= m
+	}
+	v2 ^= 0xff
+	round()
+	round()
+	round()
+	round()
+	return v0 ^ v1 ^ v2 ^ v3
+}

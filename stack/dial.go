@@ -1,0 +1,113 @@
+package stack
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// Dial opens a TCP connection to address ("ip:port"; no name resolution)
+// from the stack's address and an ephemeral port. It returns when the
+// handshake completes, fails (ECONNREFUSED on a RST, ETIMEDOUT after the
+// SYN retries), or ctx is done (the half-open connection is then reset).
+func (s *Stack) Dial(ctx context.Context, address string) (net.Conn, error) {
+	return s.DialContext(ctx, "tcp", address)
+}
+
+// DialContext is Dial with a network argument, "tcp" or "tcp4", so that it
+// can be used as http.Transport.DialContext.
+func (s *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := s.DialTCP(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// DialTCP is DialContext returning the concrete *Conn.
+func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, error) {
+	opErr := func(err error) error {
+		return &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	switch network {
+	case "tcp", "tcp4":
+	default:
+		return nil, opErr(ErrBadNetwork)
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return nil, opErr(err)
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if !ap.Addr().Is4() || ap.Port() == 0 {
+		return nil, opErr(&net.AddrError{Err: "not an IPv4 address and port", Addr: address})
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, opErr(err)
+	}
+	var c *Conn
+	for c == nil {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrStackClosed
+		}
+		port, ok := s.pickPortLocked(ap)
+		s.mu.Unlock()
+		if !ok {
+			return nil, opErr(ErrNoPorts)
+		}
+		t := tcp.Tuple{LocalAddr: s.addr, LocalPort: port, RemoteAddr: ap.Addr(), RemotePort: ap.Port()}
+		nc := s.newConn(t)
+		nc.mu.Lock()
+		s.mu.Lock()
+		ok = s.insertConnLocked(nc)
+		closed := s.closed
+		s.mu.Unlock()
+		if ok {
+			c = nc // keep nc.mu held
+			break
+		}
+		nc.mu.Unlock()
+		if closed {
+			return nil, ErrStackClosed
+		}
+		// Lost a race for the tuple: pick again.
+	}
+	s.ctr.activeOpens.Add(1)
+	now := s.now()
+	c.tc.Connect(now, s.isn.ISN(c.tuple, now))
+	c.afterLocked(now)
+	c.mu.Unlock()
+
+	for {
+		c.mu.Lock()
+		st, err, gone := c.tc.State(), c.tc.Err(), c.gone
+		c.mu.Unlock()
+		switch st {
+		case tcp.StateClosed, tcp.StateListen, tcp.StateSynSent, tcp.StateSynReceived:
+		default:
+			return c, nil // synchronized: the handshake completed
+		}
+		if err != nil || gone {
+			if err == nil {
+				err = syscall.ECONNREFUSED
+			}
+			c.shutdownByStack()
+			return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr, Addr: c.raddr, Err: err}
+		}
+		select {
+		case <-c.writeCh:
+		case <-ctx.Done():
+			c.abort()
+			c.shutdownByStack()
+			return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr, Addr: c.raddr, Err: ctx.Err()}
+		case <-s.done:
+			c.shutdownByStack()
+			return nil, ErrStackClosed
+		}
+	}
+}

@@ -1,0 +1,120 @@
+// Package stack is tunstack's runtime and public API: a userspace TCP/IPv4
+// stack that a Go program embeds on a Link (a Linux TUN device from package
+// tun, or tun's in-memory pipe) and uses through the net package's
+// interfaces: Listen returns a net.Listener, Dial and DialContext return a
+// net.Conn.
+//
+// A complete program, serving HTTP on 198.18.0.2:80 over an existing TUN
+// device (see package tun for creating one and cmd/tunstack for a ready-made
+// server):
+//
+//	package main
+//
+//	import (
+//		"log"
+//		"net/http"
+//		"net/netip"
+//
+//		"github.com/tunstack/tunstack/stack"
+//		"github.com/tunstack/tunstack/tun"
+//	)
+//
+//	func main() {
+//		// The kernel side gets 198.18.0.1/24; the stack is 198.18.0.2.
+//		dev, err := tun.Open(tun.Config{Name: "tun0", Addr: netip.MustParsePrefix("198.18.0.1/24"), Up: true})
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		s, err := stack.New(dev, stack.Options{Addr: netip.MustParseAddr("198.18.0.2")})
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		defer s.Close()
+//		ln, err := s.Listen(":80")
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+//			w.Write([]byte("hello from a userspace TCP stack\n"))
+//		})
+//		log.Fatal(http.Serve(ln, nil))
+//	}
+//
+// A client dials out the same way, e.g. as an http.Transport's dialer:
+//
+//	client := &http.Client{Transport: &http.Transport{DialContext: s.DialContext}}
+//
+// # Data path
+//
+// One input goroutine per Stack reads a packet from the link into a buffer
+// it reuses, validates the IPv4 and TCP headers (malformed packets are
+// dropped and counted by reason in Stats.Dropped), and demultiplexes the
+// segment by its 4-tuple with one map lookup (tcp.Tuple is a comparable
+// key): to a connection, to a TIME-WAIT record, to a listener, or to
+// nothing, which is answered with a RST (RFC 9293 3.10.7.1; never a RST for
+// a RST). ICMP echo requests to the stack's address are answered; ICMP
+// destination unreachables are reported to the connection they quote as a
+// soft error (RFC 1122 4.2.3.9; RFC 5927 4.1's sequence check first).
+//
+// The TCP state machine itself is package stack/tcp, a sans-IO engine: the
+// runtime hands it (now, segment), application calls, and timer expiries,
+// and the engine answers through a Sink whose Output serialises the segment
+// into a pooled buffer and writes it to the link at once. There is no
+// goroutine per packet or per connection, no channel hop per segment, and
+// no allocation per packet in steady state.
+//
+// # Concurrency model
+//
+// The stack uses one mutex per connection plus one demux mutex, rather than
+// a single event loop. Why: application goroutines (Read, Write, Close) and
+// the input goroutine then work on different connections in parallel,
+// an application call runs the engine directly on the caller's goroutine
+// (no hand-off latency, no wake-up of a loop goroutine per Write), and a
+// blocked Read or Write holds no lock at all.
+//
+//   - Conn.mu guards one engine connection (tcp.Conn) and its wake-up
+//     state. Whoever holds it may call the engine: the input goroutine for
+//     an arriving segment, the clock's goroutine for a timer, an application
+//     goroutine for Read/Write/Close. Segments the engine emits are written
+//     to the link by that same goroutine while it holds Conn.mu, so the
+//     segments of one connection leave in order. The Link must accept
+//     concurrent Writes from different goroutines (TUN devices and tun's
+//     pipe do).
+//   - Stack.mu (the demux lock) guards the connection map, the listener
+//     map, listener queue counters, the ephemeral-port search and the
+//     TIME-WAIT table. It is held only for map operations, never while
+//     calling the engine, and is always the innermost lock.
+//   - Lock order: Conn.mu, then Stack.mu. The input goroutine looks a
+//     connection up under Stack.mu, releases it, then takes Conn.mu; if the
+//     connection left the table in between (it is marked gone under both
+//     locks) the lookup is repeated.
+//   - Each connection has one timer (timers.Clock.AfterFunc), re-armed
+//     after every engine call to the engine's Deadline(). A firing takes
+//     Conn.mu and runs HandleTimer only if the deadline has really passed,
+//     so a stale wake-up is harmless. The TIME-WAIT table has one timer for
+//     all its records.
+//   - Blocked calls never hold a lock: Read and Write wait on per-connection
+//     channels that engine events signal (Readable, Writable, Connected,
+//     Closed), on their deadline's channel, and on the Close channel. This
+//     is also why a test on a manual clock cannot deadlock: nothing waits
+//     for time except through the clock the test advances.
+//
+// Goroutines: one per Stack (input), plus the clock's own (one dispatcher
+// for timers.NewReal), none per connection. Close stops the input goroutine
+// and every timer.
+//
+// # Ownership and safety
+//
+// A packet read from the link is owned by the input goroutine until the
+// next read; the engine copies payload into its own buffers. Output
+// buffers are borrowed from a pool for the duration of one Link.Write. All
+// exported methods of Stack, Listener and Conn are safe for concurrent use.
+// Nothing panics on input from the network. Options.Trace runs under
+// Conn.mu and must not call back into the connection.
+//
+// # Deadlines and the clock
+//
+// Conn deadlines are read on the stack's Clock. With the default real clock
+// they behave exactly as in package net; with a timers.Manual clock, a
+// deadline of clock.Now().Add(d) fires when the test advances the clock.
+package stack

@@ -1,0 +1,315 @@
+package stack
+
+import (
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// input processes one packet read from the link. It runs on the input
+// goroutine only and does not allocate in steady state.
+func (s *Stack) input(pkt []byte) {
+	c := &s.ctr
+	c.packetsIn.Add(1)
+	if len(pkt) == 0 {
+		c.dShort.Add(1)
+		return
+	}
+	if segment.IPVersion(pkt) != 4 {
+		c.dVersion.Add(1)
+		return
+	}
+	ip := segment.IPv4(pkt)
+	if err := ip.Validate(); err != nil {
+		s.countDrop(err)
+		return
+	}
+	// RFC 1122 3.2.1.3: a host silently discards a datagram not addressed
+	// to it (a TUN delivers only what was routed to us, but a misconfigured
+	// route is no reason to answer for someone else).
+	if ip.Dst() != s.addr {
+		c.dNotOurs.Add(1)
+		return
+	}
+	switch ip.Protocol() {
+	case segment.ProtocolTCP:
+		seg := &s.inSeg
+		if err := segment.ParseTCP(ip.Src(), ip.Dst(), ip.Payload(), seg); err != nil {
+			s.countDrop(err)
+			return
+		}
+		c.segmentsIn.Add(1)
+		s.inputTCP(seg)
+	case segment.ProtocolICMP:
+		s.inputICMP(pkt, ip)
+	default:
+		c.dProtocol.Add(1)
+	}
+}
+
+// countDrop counts a parse error by reason.
+func (s *Stack) countDrop(err error) {
+	c := &s.ctr
+	switch err {
+	case segment.ErrShort:
+		c.dShort.Add(1)
+	case segment.ErrVersion:
+		c.dVersion.Add(1)
+	case segment.ErrIHL, segment.ErrTotalLength:
+		c.dIPHeader.Add(1)
+	case segment.ErrChecksum:
+		c.dIPChecksum.Add(1)
+	case segment.ErrFragment:
+		c.dFragment.Add(1)
+	case segment.ErrProtocol:
+		c.dProtocol.Add(1)
+	case segment.ErrDataOffset:
+		c.dTCPHeader.Add(1)
+	case segment.ErrTCPChecksum:
+		c.dTCPChecksum.Add(1)
+	case segment.ErrBadOption:
+		c.dTCPOption.Add(1)
+	case segment.ErrICMPChecksum, segment.ErrICMPType:
+		c.dICMP.Add(1)
+	default:
+		c.dTCPHeader.Add(1)
+	}
+}
+
+// inputTCP demultiplexes a valid segment: connection, TIME-WAIT record,
+// listener, or nothing (RST, RFC 9293 3.10.7.1).
+func (s *Stack) inputTCP(seg *segment.Segment) {
+	// RFC 1122 4.2.3.10: a segment from a broadcast or multicast source
+	// must be ignored, and port 0 is not a valid endpoint.
+	if seg.Src.IsMulticast() || seg.Src == broadcast4 || seg.Src.IsUnspecified() || seg.SrcPort == 0 || seg.DstPort == 0 {
+		s.ctr.dInvalid.Add(1)
+		return
+	}
+	key := tcp.Tuple{LocalAddr: seg.Dst, LocalPort: seg.DstPort, RemoteAddr: seg.Src, RemotePort: seg.SrcPort}
+	now := s.now()
+	// Two rounds at most: a connection found in the table may leave it
+	// (TIME-WAIT, CLOSED) between the lookup and taking its lock; then the
+	// lookup is repeated and finds its successor.
+	for round := 0; round < 2; round++ {
+		s.mu.Lock()
+		if c := s.conns[key]; c != nil {
+			s.mu.Unlock()
+			if c.inputSegment(now, seg) {
+				return
+			}
+			continue
+		}
+		if s.tw.has(key) {
+			reopen := s.tw.handleLocked(now, key, seg)
+			if !reopen {
+				s.mu.Unlock()
+				return
+			}
+			// RFC 9293 3.10.7.4 / RFC 6191: an acceptable new SYN ends
+			// TIME-WAIT and opens a new incarnation; the listener below
+			// takes it.
+		}
+		l := s.listeners[seg.DstPort]
+		if l == nil || s.closed {
+			s.mu.Unlock()
+			s.reset(seg)
+			return
+		}
+		s.listenerInputLocked(now, l, key, seg) // unlocks s.mu
+		return
+	}
+	s.ctr.dInvalid.Add(1)
+}
+
+var broadcast4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// reset answers seg, which reached nothing, with a RST (RFC 9293 3.10.7.1),
+// never for a RST.
+func (s *Stack) reset(seg *segment.Segment) {
+	var out segment.Segment
+	if !tcp.ResetFor(seg, &out) {
+		s.ctr.dInvalid.Add(1)
+		return
+	}
+	s.rawSink.Output(&out)
+}
+
+// listenerInputLocked handles a segment for listener l that matched no
+// connection. Called with s.mu held; returns with it released.
+func (s *Stack) listenerInputLocked(now time.Time, l *Listener, key tcp.Tuple, seg *segment.Segment) {
+	f := seg.Flags
+	switch {
+	case f&segment.FlagRST != 0:
+		// RFC 9293 3.10.7.2 (LISTEN): "An incoming RST should be ignored."
+		s.mu.Unlock()
+		s.ctr.dInvalid.Add(1)
+		return
+	case f&segment.FlagACK != 0:
+		// RFC 9293 3.10.7.2: an ACK in LISTEN gets a RST — unless it
+		// completes a SYN-cookie handshake (RFC 4987 3.6).
+		if f&segment.FlagSYN == 0 {
+			if p, iss, ok := s.jar.check(now, &key, seg); ok {
+				if len(l.acceptq) >= cap(l.acceptq) {
+					// Accept queue full: drop the ACK; the client's data or
+					// a retransmission will bring the cookie back (Linux does
+					// the same).
+					s.mu.Unlock()
+					s.ctr.listenOverflows.Add(1)
+					return
+				}
+				s.mu.Unlock()
+				s.ctr.cookiesValidated.Add(1)
+				s.openPassive(now, l, key, seg, iss, &p)
+				return
+			}
+			s.ctr.cookiesFailed.Add(1)
+		}
+		s.mu.Unlock()
+		s.reset(seg)
+		return
+	case f&segment.FlagSYN == 0:
+		// RFC 9293 3.10.7.2: other control or text without SYN: drop.
+		s.mu.Unlock()
+		s.ctr.dInvalid.Add(1)
+		return
+	}
+	// A SYN. RFC 9293 3.10.7.2 (LISTEN, third check).
+	if len(l.acceptq) >= cap(l.acceptq) {
+		// The accept queue is full: drop the SYN, as Linux does; the
+		// client retransmits it.
+		s.mu.Unlock()
+		s.ctr.listenOverflows.Add(1)
+		return
+	}
+	if l.synq >= s.opts.SynBacklog {
+		// Half-open queue full: answer statelessly (RFC 4987 3.6).
+		s.mu.Unlock()
+		s.sendCookie(now, key, seg)
+		return
+	}
+	l.synq++ // reserved; released by removeConnLocked or on establishment
+	s.mu.Unlock()
+	s.openPassive(now, l, key, seg, 0, nil)
+}
+
+// openPassive creates a connection for listener l: from a SYN (p == nil)
+// or from a validated cookie ACK.
+func (s *Stack) openPassive(now time.Time, l *Listener, key tcp.Tuple, seg *segment.Segment, iss segment.Seq, p *tcp.SynParams) {
+	c := s.newConn(key)
+	c.mu.Lock()
+	s.mu.Lock()
+	if l.closed || !s.insertConnLocked(c) {
+		if p == nil {
+			l.synq--
+		}
+		s.mu.Unlock()
+		c.mu.Unlock()
+		s.ctr.dClosing.Add(1)
+		return
+	}
+	c.listener = l
+	if p != nil {
+		l.synq++ // counted as half-open until established below
+	}
+	s.mu.Unlock()
+	s.ctr.passiveOpens.Add(1)
+	if p == nil {
+		c.tc.AcceptSYN(now, s.isn.ISN(key, now), seg)
+	} else {
+		c.tc.AcceptCookie(now, iss, *p, seg)
+	}
+	c.afterLocked(now)
+	c.mu.Unlock()
+}
+
+// sendCookie answers a SYN with a SYN-ACK whose ISS is a cookie, keeping no
+// state (RFC 4987 3.6). The options are what AcceptCookie will assume: our
+// MSS, and our window scale if the peer offered one.
+func (s *Stack) sendCookie(now time.Time, key tcp.Tuple, syn *segment.Segment) {
+	out := segment.Segment{
+		Src: key.LocalAddr, Dst: key.RemoteAddr, SrcPort: key.LocalPort, DstPort: key.RemotePort,
+		Seq: s.jar.make(now, &key, syn), Ack: syn.Seq.Add(1),
+		Flags: segment.FlagSYN | segment.FlagACK,
+	}
+	out.Options.HasMSS, out.Options.MSS = true, s.cfg.MSS
+	shift := uint8(0)
+	if syn.Options.HasWScale && s.cfg.WindowScale {
+		shift = s.cfg.RcvWindowShift()
+		out.Options.HasWScale, out.Options.WScale = true, shift
+	}
+	// The window of a SYN is never scaled (RFC 7323 2.2).
+	wnd := s.cfg.RecvBufferSize
+	if wnd <= 0 || wnd > 0xffff {
+		wnd = 0xffff
+	}
+	out.Window = uint16(wnd)
+	s.ctr.cookiesSent.Add(1)
+	s.rawSink.Output(&out)
+}
+
+// inputICMP handles an ICMP message: echo requests get replies (RFC 1122
+// 3.2.2.6), destination unreachables for a connection become soft errors
+// (RFC 1122 4.2.3.9). The echo reply is built in place in pkt.
+func (s *Stack) inputICMP(pkt []byte, ip segment.IPv4) {
+	m := segment.ICMPv4(ip.Payload())
+	if err := m.Validate(); err != nil {
+		s.countDrop(err)
+		return
+	}
+	s.ctr.icmpIn.Add(1)
+	switch m.Type() {
+	case segment.ICMPv4TypeEcho:
+		n, err := segment.ICMPv4EchoReply(pkt, pkt)
+		if err != nil {
+			s.ctr.dICMP.Add(1)
+			return
+		}
+		if _, err := s.link.Write(pkt[:n]); err != nil {
+			s.ctr.linkWriteErrors.Add(1)
+			return
+		}
+		s.ctr.icmpEcho.Add(1)
+	case segment.ICMPv4TypeDestUnreach:
+		q, err := m.Quoted()
+		if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != s.addr {
+			s.ctr.dICMP.Add(1)
+			return
+		}
+		sp, dp, seq := q.TCPPorts()
+		key := tcp.Tuple{LocalAddr: q.Src, LocalPort: sp, RemoteAddr: q.Dst, RemotePort: dp}
+		s.mu.Lock()
+		c := s.conns[key]
+		s.mu.Unlock()
+		if c == nil {
+			s.ctr.dICMP.Add(1)
+			return
+		}
+		if c.icmpError(s.now(), seq, unreachErr(m.Code())) {
+			s.ctr.icmpUnreach.Add(1)
+		} else {
+			s.ctr.dICMP.Add(1)
+		}
+	default:
+		s.ctr.dICMP.Add(1)
+	}
+}
+
+// unreachErr maps a destination-unreachable code to the errno Linux reports
+// for it (net/ipv4/icmp.c icmp_err_convert).
+func unreachErr(code uint8) error {
+	switch code {
+	case segment.ICMPv4NetUnreachable:
+		return syscall.ENETUNREACH
+	case segment.ICMPv4ProtoUnreachable:
+		return syscall.ENOPROTOOPT
+	case segment.ICMPv4PortUnreachable:
+		return syscall.ECONNREFUSED
+	case segment.ICMPv4FragNeeded:
+		return syscall.EMSGSIZE
+	default:
+		return syscall.EHOSTUNREACH
+	}
+}

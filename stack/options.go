@@ -1,0 +1,124 @@
+package stack
+
+import (
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/tunstack/tunstack/stack/tcp"
+	"github.com/tunstack/tunstack/timers"
+)
+
+// Defaults for the zero fields of Options.
+const (
+	// DefaultMSL is the maximum segment lifetime, RFC 9293 3.4.2 ("arbitrarily
+	// defined to be 2 minutes"); TIME-WAIT lasts 2*MSL.
+	DefaultMSL = 2 * time.Minute
+	// DefaultBacklog is the accept-queue bound of a listener. Linux caps
+	// listen(2) backlogs at net.core.somaxconn, 4096 since 5.4; we keep a
+	// smaller queue because a userspace stack's Accept is cheap to keep up.
+	DefaultBacklog = 1024
+	// DefaultSynBacklog bounds the half-open (SYN-RECEIVED) connections of a
+	// listener; beyond it the listener answers with SYN cookies (RFC 4987
+	// 3.6). Linux's tcp_max_syn_backlog defaults to 128..1024 with memory.
+	DefaultSynBacklog = 1024
+	// DefaultMaxTimeWait bounds the TIME-WAIT records of a stack (Linux's
+	// tcp_max_tw_buckets plays the same role). When full, the oldest record
+	// is dropped and counted (Stats.TimeWaitDropped).
+	DefaultMaxTimeWait = 32768
+)
+
+// Options configure a Stack. Zero values take the documented defaults; only
+// Addr is required.
+type Options struct {
+	// Addr is the stack's IPv4 address, e.g. 198.18.0.2. Required.
+	Addr netip.Addr
+	// Clock is the source of time for timers and deadlines (default
+	// timers.NewReal()). Tests pass a *timers.Manual to run the whole stack
+	// on simulated time; Conn deadlines are then read on that clock too.
+	Clock timers.Clock
+	// MTU is the largest IP packet sent (default link.MTU()). The MSS
+	// announced is MTU-40 (RFC 9293 3.7.1).
+	MTU int
+	// MSL is the maximum segment lifetime (default DefaultMSL); TIME-WAIT
+	// lasts 2*MSL (RFC 9293 3.4.2).
+	MSL time.Duration
+	// SendBufferSize and ReceiveBufferSize are per-connection maxima in
+	// bytes; the engine allocates buffers lazily. Zero: engine defaults.
+	SendBufferSize, ReceiveBufferSize int
+	// MinRTO and MaxRTO bound the retransmission timeout (RFC 6298 2.4,
+	// 2.5). Zero: timers.DefaultMinRTO (200 ms, as Linux) and
+	// timers.DefaultMaxRTO (60 s).
+	MinRTO, MaxRTO time.Duration
+	// UserTimeout aborts a connection whose data stays unacknowledged this
+	// long (RFC 9293 3.8.3 R2, the "user timeout"). Zero: engine default.
+	UserTimeout time.Duration
+	// Nagle enables Nagle's algorithm (RFC 9293 3.7.4). Default false, as
+	// Go's net package sets TCP_NODELAY.
+	Nagle bool
+	// KeepaliveIdle, KeepaliveInterval and KeepaliveCount configure TCP
+	// keepalive (RFC 9293 3.8.4); KeepaliveCount 0 turns it off (default).
+	KeepaliveIdle, KeepaliveInterval time.Duration
+	KeepaliveCount                   int
+	// MaxTimeWait bounds the TIME-WAIT table (default DefaultMaxTimeWait).
+	MaxTimeWait int
+	// Backlog is the accept-queue size of each listener (default
+	// DefaultBacklog).
+	Backlog int
+	// SynBacklog bounds the half-open connections of each listener (default
+	// DefaultSynBacklog); further SYNs are answered with SYN cookies.
+	SynBacklog int
+	// Trace, if set, is called on every connection state transition, under
+	// the connection's lock: it must be quick and must not call back into
+	// the connection.
+	Trace func(tcp.Transition)
+	// Rand supplies the ISN secret (RFC 6528), the SYN-cookie key and the
+	// ephemeral-port randomisation (default crypto/rand.Reader).
+	Rand io.Reader
+	// Logf, if set, receives rare diagnostics (never one per packet).
+	Logf func(format string, args ...any)
+}
+
+// errNoAddr is returned by New when Options.Addr is not an IPv4 address.
+var errNoAddr = errors.New("stack: Options.Addr must be an IPv4 address")
+
+// withDefaults fills in the zero fields of o.
+func (o Options) withDefaults(link Link) (Options, error) {
+	if !o.Addr.Is4() {
+		if o.Addr.Is4In6() {
+			o.Addr = o.Addr.Unmap()
+		} else {
+			return o, errNoAddr
+		}
+	}
+	if o.Clock == nil {
+		o.Clock = timers.NewReal()
+	}
+	if o.MTU <= 0 {
+		o.MTU = link.MTU()
+	}
+	if o.MTU < 68 { // RFC 791: every host must accept 68-byte datagrams
+		o.MTU = 68
+	}
+	if o.MTU > 65535 {
+		o.MTU = 65535
+	}
+	if o.MSL <= 0 {
+		o.MSL = DefaultMSL
+	}
+	if o.MaxTimeWait <= 0 {
+		o.MaxTimeWait = DefaultMaxTimeWait
+	}
+	if o.Backlog <= 0 {
+		o.Backlog = DefaultBacklog
+	}
+	if o.SynBacklog <= 0 {
+		o.SynBacklog = DefaultSynBacklog
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	return o, nil
+}

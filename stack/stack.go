@@ -1,0 +1,356 @@
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+	"github.com/tunstack/tunstack/timers"
+)
+
+// Stack is a userspace TCP/IPv4 stack running on one Link. Create it with
+// New; all its methods are safe for concurrent use.
+//
+// Lock order (see the package documentation): Conn.mu, then Stack.mu. The
+// input goroutine never holds Stack.mu while it calls into a connection.
+type Stack struct {
+	link  Link
+	opts  Options
+	addr  netip.Addr
+	clock timers.Clock
+	cfg   tcp.Config // shared, read-only engine configuration
+	isn   *tcp.ISNGenerator
+	jar   *cookieJar
+	ctr   counters
+
+	// bufs holds output buffers (MTU + header slack) for connections'
+	// segments: taken and returned around each Link.Write, so an idle
+	// connection holds none and a busy one allocates nothing.
+	bufs    sync.Pool
+	bufSize int
+
+	// mu is the demux lock. It guards the tables below; it is the innermost
+	// lock (taken while a Conn.mu is held, never the other way round).
+	mu        sync.Mutex
+	conns     map[tcp.Tuple]*Conn
+	listeners map[uint16]*Listener
+	tw        timeWaitTable
+	portSeed  uint32 // ephemeral port search start, randomised (RFC 6056 3.3.1)
+	closed    bool
+	draining  chan struct{} // closed when conns empties during Shutdown; nil otherwise
+
+	// Owned by the input goroutine only.
+	inSeg   segment.Segment
+	rawSink rawSink
+
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup // the input goroutine
+}
+
+// New starts a stack on link with the given options: one goroutine reads
+// packets from link until Close. Options.Addr is required.
+func New(link Link, opts Options) (*Stack, error) {
+	o, err := opts.withDefaults(link)
+	if err != nil {
+		return nil, err
+	}
+	var secret [32]byte
+	if _, err := io.ReadFull(o.Rand, secret[:]); err != nil {
+		return nil, err
+	}
+	s := &Stack{
+		link:      link,
+		opts:      o,
+		addr:      o.Addr,
+		clock:     o.Clock,
+		conns:     make(map[tcp.Tuple]*Conn),
+		listeners: make(map[uint16]*Listener),
+		done:      make(chan struct{}),
+	}
+	s.cfg = engineConfig(&o)
+	var isnKey, cookieKey [16]byte
+	copy(isnKey[:], secret[:16])
+	copy(cookieKey[:], secret[16:])
+	s.isn = tcp.NewISNGenerator(isnKey)
+	s.jar = newCookieJar(cookieKey, o.Clock.Now())
+	s.portSeed = uint32(secret[0])<<8 | uint32(secret[1])
+	s.tw.init(s, o.MaxTimeWait, 2*o.MSL)
+	// Room for the largest packet we build: MTU, plus slack should a
+	// segment carry more option bytes than MSS accounting assumed.
+	s.bufSize = o.MTU + segment.TCPMaxOptionsLen
+	s.bufs.New = func() any { b := make([]byte, s.bufSize); return &b }
+	s.rawSink = rawSink{s: s, buf: make([]byte, s.bufSize)}
+	s.wg.Add(1)
+	go s.inputLoop()
+	return s, nil
+}
+
+// engineConfig maps Options onto the engine's Config.
+func engineConfig(o *Options) tcp.Config {
+	c := tcp.DefaultConfig()
+	mss := o.MTU - segment.IPv4MinHeaderLen - segment.TCPMinHeaderLen // RFC 9293 3.7.1
+	if mss < 64 {
+		mss = 64
+	}
+	c.MSS = uint16(mss)
+	if o.SendBufferSize > 0 {
+		c.SendBufferSize = o.SendBufferSize
+	}
+	if o.ReceiveBufferSize > 0 {
+		c.RecvBufferSize = o.ReceiveBufferSize
+	}
+	c.MSL = o.MSL
+	if o.MinRTO > 0 {
+		c.RTO.Min = o.MinRTO
+	}
+	if o.MaxRTO > 0 {
+		c.RTO.Max = o.MaxRTO
+	}
+	c.UserTimeout = o.UserTimeout
+	c.Nagle = o.Nagle
+	if o.KeepaliveCount > 0 {
+		c.Keepalive = true
+		c.KeepaliveCount = o.KeepaliveCount
+		if o.KeepaliveIdle > 0 {
+			c.KeepaliveIdle = o.KeepaliveIdle
+		}
+		if o.KeepaliveInterval > 0 {
+			c.KeepaliveInterval = o.KeepaliveInterval
+		}
+	}
+	c.Trace = o.Trace
+	return c
+}
+
+// Addr returns the stack's IPv4 address.
+func (s *Stack) Addr() netip.Addr { return s.addr }
+
+func (s *Stack) logf(format string, args ...any) {
+	if s.opts.Logf != nil {
+		s.opts.Logf(format, args...)
+	}
+}
+
+// Close shuts the stack down at once: listeners stop accepting, every
+// connection is closed as by Conn.Close (a FIN, or a RST if it still holds
+// unread data or is not yet established), blocked calls return
+// net.ErrClosed, timers are stopped, the link is closed and the input
+// goroutine has exited when Close returns. The peers' replies to those FINs
+// are not waited for; use Shutdown for that. Close is idempotent.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		ls := make([]*Listener, 0, len(s.listeners))
+		for _, l := range s.listeners {
+			ls = append(ls, l)
+		}
+		s.mu.Unlock()
+		for _, l := range ls {
+			l.Close()
+		}
+		for _, c := range s.snapshotConns() {
+			c.shutdownByStack()
+		}
+		close(s.done)
+		s.closeErr = s.link.Close()
+		s.wg.Wait()
+		s.mu.Lock()
+		s.tw.stop()
+		s.mu.Unlock()
+	})
+	return s.closeErr
+}
+
+// Shutdown closes the stack gracefully: it closes every listener, closes
+// every connection (FIN after queued data), and waits until all
+// connections have finished their closing handshakes (TIME-WAIT records do
+// not count) or ctx is done; then it calls Close. It returns ctx.Err() if
+// ctx ended first, else Close's error.
+func (s *Stack) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return s.Close()
+	}
+	ls := make([]*Listener, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		ls = append(ls, l)
+	}
+	if s.draining == nil {
+		s.draining = make(chan struct{})
+		if len(s.conns) == 0 {
+			close(s.draining)
+		}
+	}
+	drained := s.draining
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	for _, c := range s.snapshotConns() {
+		c.Close()
+	}
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.done:
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// --- output ---
+
+// rawSink writes segments that belong to no connection (RSTs for segments
+// that reached nothing, SYN-cookie SYN-ACKs, TIME-WAIT ACKs). Owned by the
+// input goroutine.
+type rawSink struct {
+	s   *Stack
+	buf []byte
+	id  uint16
+}
+
+func (r *rawSink) Output(seg *segment.Segment) {
+	r.id++
+	r.s.writeSegment(r.buf, seg, r.id)
+}
+
+func (r *rawSink) Notify(tcp.Event) {}
+
+// writeSegment serialises seg into buf and writes it to the link.
+func (s *Stack) writeSegment(buf []byte, seg *segment.Segment, id uint16) {
+	n, err := segment.BuildIPv4TCP(buf, seg, id, segment.DefaultTTL)
+	if err != nil {
+		s.ctr.linkWriteErrors.Add(1)
+		return
+	}
+	if _, err := s.link.Write(buf[:n]); err != nil {
+		s.ctr.linkWriteErrors.Add(1)
+		return
+	}
+	s.ctr.segmentsOut.Add(1)
+	if seg.Flags&segment.FlagRST != 0 {
+		s.ctr.rstsSent.Add(1)
+	}
+}
+
+// writePooled is writeSegment with a buffer from the pool, for connections.
+func (s *Stack) writePooled(seg *segment.Segment, id uint16) {
+	bp := s.bufs.Get().(*[]byte)
+	s.writeSegment(*bp, seg, id)
+	s.bufs.Put(bp)
+}
+
+// --- connection table ---
+
+// insertConn adds c to the demux table. It fails if the tuple is taken or
+// the stack is closed.
+func (s *Stack) insertConnLocked(c *Conn) bool {
+	if s.closed {
+		return false
+	}
+	if _, ok := s.conns[c.tuple]; ok {
+		return false
+	}
+	s.conns[c.tuple] = c
+	return true
+}
+
+// removeConnLocked takes c out of the demux table (on CLOSED or TIME-WAIT).
+func (s *Stack) removeConnLocked(c *Conn) {
+	if s.conns[c.tuple] == c {
+		delete(s.conns, c.tuple)
+		if s.draining != nil && len(s.conns) == 0 {
+			select {
+			case <-s.draining:
+			default:
+				close(s.draining)
+			}
+		}
+	}
+	if l := c.listener; l != nil && !c.queued {
+		l.synq--
+		c.listener = nil
+	}
+}
+
+// pickPortLocked returns a free ephemeral port towards remote (RFC 6056:
+// random start, then sequential search; the 4-tuple, not the port alone,
+// must be unique, so one port may serve many destinations). Ports with a
+// listener are skipped so that a SYN for the listener is never mistaken.
+func (s *Stack) pickPortLocked(remote netip.AddrPort) (uint16, bool) {
+	const lo, hi = 32768, 60999 // Linux's default ip_local_port_range
+	const n = hi - lo + 1
+	var r [4]byte
+	_, _ = io.ReadFull(rand.Reader, r[:]) // best effort; the seed below still varies
+	start := (s.portSeed + uint32(r[0])<<8 + uint32(r[1])) % n
+	s.portSeed++
+	t := tcp.Tuple{LocalAddr: s.addr, RemoteAddr: remote.Addr(), RemotePort: remote.Port()}
+	for i := uint32(0); i < n; i++ {
+		p := uint16(lo + (start+i)%n)
+		if _, ok := s.listeners[p]; ok {
+			continue
+		}
+		t.LocalPort = p
+		if _, ok := s.conns[t]; ok {
+			continue
+		}
+		if s.tw.has(t) {
+			continue
+		}
+		return p, true
+	}
+	return 0, false
+}
+
+// --- input ---
+
+// inputLoop is the stack's one input goroutine: it reads each packet into a
+// reused buffer and processes it to completion before reading the next.
+func (s *Stack) inputLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, 65536)
+	var errs int
+	for {
+		n, err := s.link.Read(buf)
+		if err != nil {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) || errors.Is(err, io.EOF) {
+				s.logf("stack: link closed: %v", err)
+				return
+			}
+			// A transient read error (e.g. a short buffer): count, go on,
+			// but do not spin on a link that only returns errors.
+			errs++
+			if errs > 1000 {
+				s.logf("stack: giving up on link after repeated errors: %v", err)
+				return
+			}
+			continue
+		}
+		errs = 0
+		s.input(buf[:n])
+	}
+}
+
+// now reads the stack's clock.
+func (s *Stack) now() time.Time { return s.clock.Now() }

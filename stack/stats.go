@@ -1,0 +1,147 @@
+package stack
+
+import (
+	"net"
+	"sync/atomic"
+
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// Stats are stack-wide counters since New. All fields count events except
+// Conns, TimeWait and Listeners, which are current values.
+type Stats struct {
+	PacketsIn   uint64 // packets read from the link, valid or not
+	SegmentsIn  uint64 // valid TCP segments addressed to the stack
+	SegmentsOut uint64 // TCP segments written to the link (RSTs included)
+	RSTsSent    uint64 // RST segments sent, by connections and for segments that reached nothing
+	// Retransmissions is the sum of the engine's retransmission counters of
+	// live connections and of the connections already gone.
+	Retransmissions uint64
+
+	Conns           uint64 // connections in the demux table now (half-open included)
+	Listeners       uint64 // open listeners now
+	ActiveOpens     uint64 // Dials started (RFC 1213 tcpActiveOpens)
+	PassiveOpens    uint64 // connections created by listeners (SYN or cookie)
+	TimeWait        uint64 // TIME-WAIT records now
+	TimeWaitDropped uint64 // TIME-WAIT records evicted because the table was full
+	TimeWaitExpired uint64 // TIME-WAIT records that ran their 2*MSL out
+	TimeWaitReused  uint64 // TIME-WAIT records replaced by a new connection (RFC 6191)
+
+	ListenOverflows uint64 // handshakes dropped because an accept queue was full
+
+	SynCookiesSent      uint64 // SYN-ACKs carrying a cookie (SYN queue full)
+	SynCookiesValidated uint64 // ACKs whose cookie checked out: connection created
+	SynCookiesFailed    uint64 // ACKs to a listener with no valid cookie (answered with RST)
+
+	ICMPIn           uint64 // valid ICMP messages received
+	ICMPEchoAnswered uint64 // ICMP echo replies sent
+	ICMPUnreachable  uint64 // destination-unreachable messages reported to a connection
+
+	LinkWriteErrors uint64 // Link.Write failures (the packet is lost)
+
+	// Dropped counts packets dropped on input, by reason.
+	Dropped DropStats
+}
+
+// DropStats counts dropped input packets by reason.
+type DropStats struct {
+	Short          uint64 // shorter than an IPv4 header
+	Version        uint64 // IP version is not 4
+	IPHeader       uint64 // bad IHL or total length
+	IPChecksum     uint64 // bad IPv4 header checksum
+	Fragment       uint64 // IPv4 fragments (not reassembled)
+	NotOurs        uint64 // destination address is not the stack's
+	Protocol       uint64 // neither TCP nor ICMP
+	TCPHeader      uint64 // TCP header too short or bad data offset
+	TCPChecksum    uint64 // bad TCP checksum
+	TCPOption      uint64 // malformed TCP option
+	ICMP           uint64 // malformed or unhandled ICMP
+	InvalidSegment uint64 // segment that reached nothing and gets no RST (e.g. a RST, RFC 9293 3.10.7.1)
+	Closing        uint64 // arrived while the stack or its listener was closing
+}
+
+// Total returns the sum of all drop reasons.
+func (d DropStats) Total() uint64 {
+	return d.Short + d.Version + d.IPHeader + d.IPChecksum + d.Fragment + d.NotOurs + d.Protocol +
+		d.TCPHeader + d.TCPChecksum + d.TCPOption + d.ICMP + d.InvalidSegment + d.Closing
+}
+
+// counters is the live, atomically updated form of Stats.
+type counters struct {
+	packetsIn, segmentsIn, segmentsOut, rstsSent, retransGone atomic.Uint64
+	activeOpens, passiveOpens                                 atomic.Uint64
+	timeWaitDropped, timeWaitExpired, timeWaitReused          atomic.Uint64
+	listenOverflows                                           atomic.Uint64
+	cookiesSent, cookiesValidated, cookiesFailed              atomic.Uint64
+	icmpIn, icmpEcho, icmpUnreach                             atomic.Uint64
+	linkWriteErrors                                           atomic.Uint64
+
+	dShort, dVersion, dIPHeader, dIPChecksum, dFragment, dNotOurs, dProtocol atomic.Uint64
+	dTCPHeader, dTCPChecksum, dTCPOption, dICMP, dInvalid, dClosing          atomic.Uint64
+}
+
+// Stats returns a snapshot of the stack-wide counters. It visits every live
+// connection (to add up retransmissions), so it costs O(connections).
+func (s *Stack) Stats() Stats {
+	c := &s.ctr
+	st := Stats{
+		PacketsIn: c.packetsIn.Load(), SegmentsIn: c.segmentsIn.Load(), SegmentsOut: c.segmentsOut.Load(),
+		RSTsSent: c.rstsSent.Load(), ActiveOpens: c.activeOpens.Load(), PassiveOpens: c.passiveOpens.Load(),
+		TimeWaitDropped: c.timeWaitDropped.Load(), TimeWaitExpired: c.timeWaitExpired.Load(),
+		TimeWaitReused: c.timeWaitReused.Load(), ListenOverflows: c.listenOverflows.Load(),
+		SynCookiesSent: c.cookiesSent.Load(), SynCookiesValidated: c.cookiesValidated.Load(),
+		SynCookiesFailed: c.cookiesFailed.Load(), ICMPIn: c.icmpIn.Load(), ICMPEchoAnswered: c.icmpEcho.Load(),
+		ICMPUnreachable: c.icmpUnreach.Load(), LinkWriteErrors: c.linkWriteErrors.Load(),
+		Dropped: DropStats{
+			Short: c.dShort.Load(), Version: c.dVersion.Load(), IPHeader: c.dIPHeader.Load(),
+			IPChecksum: c.dIPChecksum.Load(), Fragment: c.dFragment.Load(), NotOurs: c.dNotOurs.Load(),
+			Protocol: c.dProtocol.Load(), TCPHeader: c.dTCPHeader.Load(), TCPChecksum: c.dTCPChecksum.Load(),
+			TCPOption: c.dTCPOption.Load(), ICMP: c.dICMP.Load(), InvalidSegment: c.dInvalid.Load(),
+			Closing: c.dClosing.Load(),
+		},
+	}
+	conns := s.snapshotConns()
+	var retrans uint64
+	for _, cn := range conns {
+		retrans += cn.Info().Retransmissions
+	}
+	st.Retransmissions = c.retransGone.Load() + retrans
+	s.mu.Lock()
+	st.Conns = uint64(len(s.conns))
+	st.Listeners = uint64(len(s.listeners))
+	st.TimeWait = uint64(s.tw.len())
+	s.mu.Unlock()
+	return st
+}
+
+// ConnInfo is a snapshot of one connection: the engine's view (state,
+// 4-tuple, SRTT/RTTVAR/RTO, cwnd/ssthresh, windows, byte and segment
+// counters, retransmissions) plus the addresses in net form.
+type ConnInfo struct {
+	tcp.Info
+	LocalAddr, RemoteAddr *net.TCPAddr
+}
+
+// Conns returns a snapshot of every connection in the demux table (half-open
+// and closing ones included; TIME-WAIT records are counted in Stats).
+func (s *Stack) Conns() []ConnInfo {
+	conns := s.snapshotConns()
+	out := make([]ConnInfo, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, c.Info())
+	}
+	return out
+}
+
+// snapshotConns copies the connection pointers out of the demux table so
+// they can be visited without holding the demux lock (lock order: Conn.mu
+// before Stack.mu).
+func (s *Stack) snapshotConns() []*Conn {
+	s.mu.Lock()
+	out := make([]*Conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		out = append(out, c)
+	}
+	s.mu.Unlock()
+	return out
+}
