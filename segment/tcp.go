@@ -150,6 +150,9 @@ func ParseOptions(b []byte, o *Options) error {
 			if n < 1 || n > MaxSACKBlocks || (l-optLenSACKBase)%optLenSACKBlock != 0 {
 				return ErrBadOption
 			}
+			// Clear blocks a previous SACK option left behind, so that
+			// Options values compare equal when they mean the same.
+			o.SACK = [MaxSACKBlocks]SACKBlock{}
 			o.NumSACK = n
 			for j := 0; j < n; j++ {
 				blk := v[j*optLenSACKBlock : (j+1)*optLenSACKBlock]

@@ -106,6 +106,8 @@ func TestParseOptions(t *testing.T) {
 		{"MD5 sig (RFC 2385) is unknown", append([]byte{19, 18}, make([]byte, 16)...), Options{Unknown: 1}, nil},
 		{"stops at EOL, junk after", []byte{2, 4, 1, 0, 0, 2, 0, 0xff}, Options{HasMSS: true, MSS: 256}, nil},
 		{"last wins", []byte{2, 4, 0, 1, 2, 4, 0, 2}, Options{HasMSS: true, MSS: 2}, nil},
+		{"second SACK replaces all blocks", append(append([]byte{5, 18}, seqBytes(1, 2, 3, 4)...), append([]byte{5, 10}, seqBytes(5, 6)...)...),
+			Options{NumSACK: 1, SACK: [4]SACKBlock{{5, 6}}}, nil},
 		{"Linux SYN", mustHex(goldenPackets[0].hex)[40:60],
 			Options{HasMSS: true, MSS: 1460, SACKPermitted: true, HasTimestamp: true, TSVal: 12345, HasWScale: true, WScale: 7}, nil},
 		// Malformed.
