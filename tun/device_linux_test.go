@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/timers"
 	"github.com/tunstack/tunstack/tun"
 	"github.com/tunstack/tunstack/tun/tuntest"
 	"golang.org/x/sys/unix"
@@ -273,5 +274,146 @@ func TestHelperOpen(t *testing.T) {
 	os.Stdout.WriteString("OPEN-ERROR: " + err.Error() + "\n")
 	if errors.Is(err, os.ErrPermission) {
 		os.Stdout.WriteString("IS-PERMISSION: true\n")
+	}
+}
+
+// echoRequest builds an IPv4 ICMP echo request 198.18.0.2 -> 198.18.0.1,
+// which the kernel answers through the device.
+func echoRequest(id, seq uint16, payload int) []byte {
+	p := make([]byte, 20+8+payload)
+	m := p[20:]
+	m[0] = segment.ICMPv4TypeEcho
+	m[4], m[5], m[6], m[7] = byte(id>>8), byte(id), byte(seq>>8), byte(seq)
+	for i := range payload {
+		m[8+i] = byte(i)
+	}
+	cs := segment.Checksum(m, 0)
+	m[2], m[3] = byte(cs>>8), byte(cs)
+	segment.PutIPv4Header(p, &segment.IPv4Header{TTL: 64, Protocol: segment.ProtocolICMP, Src: stackAddr, Dst: hostAddr}, len(m))
+	return p
+}
+
+// echoRoundTrip writes req and reads until the kernel's echo reply.
+func echoRoundTrip(d *tun.Device, req, buf []byte) error {
+	if _, err := d.Write(req); err != nil {
+		return err
+	}
+	for {
+		n, err := d.Read(buf)
+		if err != nil {
+			return err
+		}
+		if n == len(req) && buf[0]>>4 == 4 && buf[9] == segment.ProtocolICMP && buf[20] == segment.ICMPv4TypeEchoReply {
+			return nil
+		}
+	}
+}
+
+// TestDeviceZeroAllocs: a packet written and one read through the poller
+// allocate nothing.
+func TestDeviceZeroAllocs(t *testing.T) {
+	tuntest.Require(t)
+	d := openTest(t, tun.Config{Name: "tsut0", MTU: 1500, Addr: netip.PrefixFrom(hostAddr, 24), Up: true})
+	req, buf := echoRequest(1, 1, 56), make([]byte, 1500)
+	d.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var err error
+	allocs := testing.AllocsPerRun(200, func() {
+		if e := echoRoundTrip(d, req, buf); e != nil {
+			err = e
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs != 0 {
+		t.Fatalf("%v allocs per write+read", allocs)
+	}
+}
+
+// BenchmarkDeviceEcho measures a Write of an ICMP echo request plus the Read
+// of the kernel's reply through a real TUN (two syscalls and a trip through
+// the kernel's ICMP code). Needs root; runs in the test namespace.
+func BenchmarkDeviceEcho(b *testing.B) {
+	tuntest.Require(b)
+	d, err := tun.Open(tun.Config{Name: "tbench0", MTU: 1500, Addr: netip.PrefixFrom(hostAddr, 24), Up: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	req, buf := echoRequest(1, 1, 1400), make([]byte, 1500)
+	b.SetBytes(int64(len(req)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := echoRoundTrip(d, req, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestDeviceWithFaults: the fault wrapper on the real device, with the
+// real clock: delayed writes reach the kernel no earlier than the delay,
+// and seeded loss thins the kernel's packets to us.
+func TestDeviceWithFaults(t *testing.T) {
+	tuntest.Require(t)
+	dev := openTest(t, tun.Config{Name: "tsut0", MTU: 1500, Addr: netip.PrefixFrom(hostAddr, 24), Up: true})
+	const delay = 50 * time.Millisecond
+	d := tun.WithFaults(dev, timers.NewReal(), tun.FaultConfig{Seed: 11, Loss: 0.5}, tun.FaultConfig{Delay: delay})
+	defer d.Close()
+
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: hostAddr.AsSlice(), Port: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	p := make([]byte, 100)
+	n, _ := segment.BuildIPv4UDP(p, netip.AddrPortFrom(stackAddr, 4000), netip.AddrPortFrom(hostAddr, 5000), []byte("late"))
+	start := time.Now()
+	if _, err := d.Write(p[:n]); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > delay/2 {
+		t.Fatal("Write blocked on the delay")
+	}
+	sock.SetReadDeadline(time.Now().Add(3 * time.Second))
+	r, _, err := sock.ReadFromUDP(p)
+	if err != nil || string(p[:r]) != "late" {
+		t.Fatalf("kernel socket: %q %v", p[:r], err)
+	}
+	if el := time.Since(start); el < delay {
+		t.Fatalf("arrived after %v, before the %v delay", el, delay)
+	}
+
+	// The kernel sends 200 datagrams to 198.18.0.2; about half survive.
+	out, err := net.DialUDP("udp4", &net.UDPAddr{IP: hostAddr.AsSlice()}, &net.UDPAddr{IP: stackAddr.AsSlice(), Port: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	for range 200 {
+		if _, err := out.Write([]byte("to the stack")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := 0
+	buf := make([]byte, 1500)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for {
+			n, err := d.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, _, payload, err := segment.ParseIPv4UDP(buf[:n]); err == nil && string(payload) == "to the stack" {
+				got++
+			}
+		}
+	}()
+	waitFor(t, "the kernel's datagrams", func() bool { in, _ := d.Stats(); return in.Sent >= 200 })
+	time.Sleep(50 * time.Millisecond)
+	d.Close()
+	<-readDone
+	if got < 60 || got > 140 {
+		t.Fatalf("%d of 200 datagrams read at Loss 0.5", got)
 	}
 }

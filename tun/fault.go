@@ -97,9 +97,11 @@ type flight struct {
 // device wrapper both use it.
 //
 // Packets due now with nothing queued ahead of them are put to the sink
-// synchronously inside send; the rest wait in fifo (in delivery order) or
-// in held, and one clock timer, armed for the earliest deadline, delivers
-// them. A stale timer firing is harmless: fire re-reads the clock and
+// synchronously inside send; the rest wait in fifo or in held, and one
+// clock timer, armed for the earliest deadline, delivers them. fifo is
+// strictly first-in first-out: a packet whose jittered due time is earlier
+// than its predecessor's leaves right after it (flushLocked only looks at
+// the head), which is how jitter never reorders. A stale timer firing is harmless: fire re-reads the clock and
 // re-arms.
 type line struct {
 	clock timers.Clock
@@ -114,7 +116,6 @@ type line struct {
 	timer   timers.Timer
 	armedAt time.Time // deadline the timer is set for; zero if not armed
 	fifo    ring
-	lastDue time.Time // due time of the last packet queued (FIFO order)
 	txFree  time.Time // when the rate-limited transmitter is free
 	held    flight    // packet held back for reordering, if holding
 	holding bool
@@ -223,10 +224,6 @@ func (l *line) holdLocked(p []byte, due time.Time) {
 // queueLocked delivers p now if it is due and nothing is ahead of it, else
 // queues a copy. It returns the number of packets put to the sink.
 func (l *line) queueLocked(p []byte, due, now time.Time) int {
-	if due.Before(l.lastDue) {
-		due = l.lastDue // never overtake (FIFO)
-	}
-	l.lastDue = due
 	if l.fifo.n == 0 && !due.After(now) {
 		return l.putLocked(p)
 	}
@@ -242,10 +239,6 @@ func (l *line) queueLocked(p []byte, due, now time.Time) int {
 
 // queueBufLocked is queueLocked for a buffer the line already owns.
 func (l *line) queueBufLocked(b []byte, due, now time.Time) int {
-	if due.Before(l.lastDue) {
-		due = l.lastDue
-	}
-	l.lastDue = due
 	if l.fifo.n == 0 && !due.After(now) {
 		n := l.putLocked(b)
 		l.putBuf(b)
@@ -288,9 +281,6 @@ func (l *line) flushLocked(now time.Time) int {
 			l.holding = false
 			n += l.putLocked(l.held.buf)
 			l.putBuf(l.held.buf)
-			if l.lastDue.Before(l.heldEnd) {
-				l.lastDue = l.heldEnd
-			}
 		default:
 			return n
 		}
