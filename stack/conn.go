@@ -150,7 +150,7 @@ func (c *Conn) eventsLocked(now time.Time, ev tcp.Event) {
 	case ev&tcp.EventTimeWait != 0:
 		tw := c.tc.TimeWait()
 		c.gone = true
-		s.ctr.retransGone.Add(c.tc.Info().Retransmissions)
+		s.ctr.retransGone.Add(c.tc.Info().Retransmits)
 		s.mu.Lock()
 		s.removeConnLocked(c)
 		if !s.closed {
@@ -159,7 +159,7 @@ func (c *Conn) eventsLocked(now time.Time, ev tcp.Event) {
 		s.mu.Unlock()
 	case ev&tcp.EventClosed != 0 || c.tc.State() == tcp.StateClosed:
 		c.gone = true
-		s.ctr.retransGone.Add(c.tc.Info().Retransmissions)
+		s.ctr.retransGone.Add(c.tc.Info().Retransmits)
 		s.mu.Lock()
 		s.removeConnLocked(c)
 		s.mu.Unlock()
@@ -405,7 +405,7 @@ func (c *Conn) shutdownByStack() {
 		}
 		c.pend = 0
 		c.gone = true
-		c.s.ctr.retransGone.Add(c.tc.Info().Retransmissions)
+		c.s.ctr.retransGone.Add(c.tc.Info().Retransmits)
 		c.s.mu.Lock()
 		c.s.removeConnLocked(c)
 		c.s.mu.Unlock()

@@ -102,12 +102,14 @@ func (s *Stack) inputTCP(seg *segment.Segment) {
 			}
 			continue
 		}
+		var after *tcp.TimeWait // a TIME-WAIT record this SYN reopens
 		if s.tw.has(key) {
-			reopen := s.tw.handleLocked(now, key, seg)
+			reopen, tw := s.tw.handleLocked(now, key, seg)
 			if !reopen {
 				s.mu.Unlock()
 				return
 			}
+			after = tw
 			// RFC 9293 3.10.7.4 / RFC 6191: an acceptable new SYN ends
 			// TIME-WAIT and opens a new incarnation; the listener below
 			// takes it.
@@ -118,7 +120,7 @@ func (s *Stack) inputTCP(seg *segment.Segment) {
 			s.reset(seg)
 			return
 		}
-		s.listenerInputLocked(now, l, key, seg) // unlocks s.mu
+		s.listenerInputLocked(now, l, key, seg, after) // unlocks s.mu
 		return
 	}
 	s.ctr.dInvalid.Add(1)
@@ -139,7 +141,10 @@ func (s *Stack) reset(seg *segment.Segment) {
 
 // listenerInputLocked handles a segment for listener l that matched no
 // connection. Called with s.mu held; returns with it released.
-func (s *Stack) listenerInputLocked(now time.Time, l *Listener, key tcp.Tuple, seg *segment.Segment) {
+//
+// after is the TIME-WAIT record a SYN reopens, or nil: the new ISS must
+// then lie beyond the old connection's sequence space (RFC 1122 4.2.2.13).
+func (s *Stack) listenerInputLocked(now time.Time, l *Listener, key tcp.Tuple, seg *segment.Segment, after *tcp.TimeWait) {
 	f := seg.Flags
 	switch {
 	case f&segment.FlagRST != 0:
@@ -162,7 +167,7 @@ func (s *Stack) listenerInputLocked(now time.Time, l *Listener, key tcp.Tuple, s
 				}
 				s.mu.Unlock()
 				s.ctr.cookiesValidated.Add(1)
-				s.openPassive(now, l, key, seg, iss, &p)
+				s.openPassive(now, l, key, seg, iss, &p, nil)
 				return
 			}
 			s.ctr.cookiesFailed.Add(1)
@@ -192,12 +197,12 @@ func (s *Stack) listenerInputLocked(now time.Time, l *Listener, key tcp.Tuple, s
 	}
 	l.synq++ // reserved; released by removeConnLocked or on establishment
 	s.mu.Unlock()
-	s.openPassive(now, l, key, seg, 0, nil)
+	s.openPassive(now, l, key, seg, 0, nil, after)
 }
 
 // openPassive creates a connection for listener l: from a SYN (p == nil)
 // or from a validated cookie ACK.
-func (s *Stack) openPassive(now time.Time, l *Listener, key tcp.Tuple, seg *segment.Segment, iss segment.Seq, p *tcp.SynParams) {
+func (s *Stack) openPassive(now time.Time, l *Listener, key tcp.Tuple, seg *segment.Segment, iss segment.Seq, p *tcp.SynParams, after *tcp.TimeWait) {
 	c := s.newConn(key)
 	c.mu.Lock()
 	s.mu.Lock()
@@ -217,7 +222,11 @@ func (s *Stack) openPassive(now time.Time, l *Listener, key tcp.Tuple, seg *segm
 	s.mu.Unlock()
 	s.ctr.passiveOpens.Add(1)
 	if p == nil {
-		c.tc.AcceptSYN(now, s.isn.ISN(key, now), seg)
+		iss = s.isn.ISN(key, now)
+		if after != nil {
+			iss = after.NextISS(iss)
+		}
+		c.tc.AcceptSYN(now, iss, seg)
 	} else {
 		c.tc.AcceptCookie(now, iss, *p, seg)
 	}
@@ -226,26 +235,12 @@ func (s *Stack) openPassive(now time.Time, l *Listener, key tcp.Tuple, seg *segm
 }
 
 // sendCookie answers a SYN with a SYN-ACK whose ISS is a cookie, keeping no
-// state (RFC 4987 3.6). The options are what AcceptCookie will assume: our
-// MSS, and our window scale if the peer offered one.
+// state (RFC 4987 3.6). The segment is the one the engine would send
+// (tcp.SynAckFor), so that AcceptCookie's assumptions about our MSS and
+// window scale hold.
 func (s *Stack) sendCookie(now time.Time, key tcp.Tuple, syn *segment.Segment) {
-	out := segment.Segment{
-		Src: key.LocalAddr, Dst: key.RemoteAddr, SrcPort: key.LocalPort, DstPort: key.RemotePort,
-		Seq: s.jar.make(now, &key, syn), Ack: syn.Seq.Add(1),
-		Flags: segment.FlagSYN | segment.FlagACK,
-	}
-	out.Options.HasMSS, out.Options.MSS = true, s.cfg.MSS
-	shift := uint8(0)
-	if syn.Options.HasWScale && s.cfg.WindowScale {
-		shift = s.cfg.RcvWindowShift()
-		out.Options.HasWScale, out.Options.WScale = true, shift
-	}
-	// The window of a SYN is never scaled (RFC 7323 2.2).
-	wnd := s.cfg.RecvBufferSize
-	if wnd <= 0 || wnd > 0xffff {
-		wnd = 0xffff
-	}
-	out.Window = uint16(wnd)
+	var out segment.Segment
+	tcp.SynAckFor(&s.cfg, s.jar.make(now, &key, syn), syn, &out)
 	s.ctr.cookiesSent.Add(1)
 	s.rawSink.Output(&out)
 }

@@ -103,7 +103,7 @@ func (s *Stack) Stats() Stats {
 	conns := s.snapshotConns()
 	var retrans uint64
 	for _, cn := range conns {
-		retrans += cn.Info().Retransmissions
+		retrans += cn.Info().Retransmits
 	}
 	st.Retransmissions = c.retransGone.Load() + retrans
 	s.mu.Lock()

@@ -86,7 +86,10 @@ func (t *timeWaitTable) addLocked(now time.Time, k tcp.Tuple, tw tcp.TimeWait) {
 		t.remove(t.head)
 		t.s.ctr.timeWaitDropped.Add(1)
 	}
-	e := &twEntry{key: k, tw: tw, expires: now.Add(t.life)}
+	e := &twEntry{key: k, tw: tw, expires: tw.Expiry}
+	if e.expires.IsZero() {
+		e.expires = now.Add(t.life)
+	}
 	t.m[k] = e
 	t.pushBack(e)
 	t.armLocked(now)
@@ -94,28 +97,30 @@ func (t *timeWaitTable) addLocked(now time.Time, k tcp.Tuple, tw tcp.TimeWait) {
 
 // handleLocked passes seg to the TIME-WAIT record of k. It reports true if
 // the record is gone and the segment should go on to a listener: a SYN
-// that may reopen the connection (RFC 9293 3.10.7.4, RFC 6191), or a record
-// that had already expired.
-func (t *timeWaitTable) handleLocked(now time.Time, k tcp.Tuple, seg *segment.Segment) bool {
+// that may reopen the connection (RFC 9293 3.10.7.4, RFC 6191; the record
+// is returned so the new ISS can be chosen beyond it), or a record that had
+// already expired.
+func (t *timeWaitTable) handleLocked(now time.Time, k tcp.Tuple, seg *segment.Segment) (bool, *tcp.TimeWait) {
 	e := t.m[k]
-	if !now.Before(e.expires) {
+	switch e.tw.HandleSegment(now, seg, &t.s.rawSink) {
+	case tcp.TimeWaitExpired:
 		t.remove(e)
 		t.s.ctr.timeWaitExpired.Add(1)
-		return true
-	}
-	switch e.tw.HandleSegment(now, seg, &t.s.rawSink) {
+		return true, nil
 	case tcp.TimeWaitReopen:
 		t.remove(e)
 		t.s.ctr.timeWaitReused.Add(1)
-		return true
-	case tcp.TimeWaitRestart:
-		// A retransmitted FIN was re-acknowledged: 2*MSL starts again
-		// (RFC 9293 3.10.7.4, TIME-WAIT, "restart the 2 MSL timeout").
-		e.expires = now.Add(t.life)
+		return true, &e.tw
+	}
+	if !e.tw.Expiry.Equal(e.expires) {
+		// A retransmitted FIN was re-acknowledged and 2*MSL restarted
+		// (RFC 9293 3.10.7.4): the record is now the last to expire.
+		e.expires = e.tw.Expiry
 		t.unlink(e)
 		t.pushBack(e)
+		t.armLocked(now)
 	}
-	return false
+	return false, nil
 }
 
 // armLocked points the table's timer at the head's expiry.
