@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack"
 	"github.com/tunstack/tunstack/timers"
 	"github.com/tunstack/tunstack/tun"
 	"github.com/tunstack/tunstack/tun/tuntest"
 	"golang.org/x/sys/unix"
 )
 
-var _ link = (*tun.Device)(nil)
+var _ stack.Link = (*tun.Device)(nil)
 
 var (
 	hostAddr  = netip.MustParseAddr("198.18.0.1")

@@ -4,6 +4,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/tunstack/tunstack/stack"
 	"github.com/tunstack/tunstack/tun"
 	"github.com/tunstack/tunstack/tun/tuntest"
 )
@@ -12,16 +13,10 @@ import (
 // (see tuntest); the pipe tests need no privileges and run either way.
 func TestMain(m *testing.M) { os.Exit(tuntest.RunInNetns(m)) }
 
-// link mirrors stack.Link (stack/link.go). The check is structural so the
-// tun tests do not depend on the stack package building.
-type link interface {
-	Read(p []byte) (int, error)
-	Write(p []byte) (int, error)
-	MTU() int
-	Close() error
-}
-
+// The link types satisfy the stack's Link interface (stack does not import
+// tun; importing stack from tun's external tests creates no cycle).
 var (
-	_ link = (*tun.PipeEnd)(nil)
-	_ link = (*tun.FaultyDevice)(nil)
+	_ stack.Link       = (*tun.PipeEnd)(nil)
+	_ stack.Link       = (*tun.FaultyDevice)(nil)
+	_ tun.PacketDevice = (*tun.PipeEnd)(nil)
 )
