@@ -1,0 +1,310 @@
+package tcp_test
+
+// Closing a connection: RFC 9293 3.6 (and 3.10.4 CLOSE, 3.10.5 ABORT),
+// grouped by the state the close starts from.
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// RFC 9293 3.6, Figure 12 (normal close), active side: ESTABLISHED -> FIN-WAIT-1
+// -> FIN-WAIT-2 -> TIME-WAIT.
+func TestEstablished_RFC9293_3_6_ActiveClose(t *testing.T) {
+	h := newEstablished(t)
+	h.close(10 * ms)
+	h.expect(10*ms, h.out("F.", seq(1), ack(1)))
+	h.expectState(tcp.StateFinWait1)
+	h.send(20*ms, h.in(".", seq(1), ack(2)))
+	h.expectNothing(20 * ms)
+	h.expectState(tcp.StateFinWait2)
+	h.send(30*ms, h.in("F.", seq(1), ack(2)))
+	h.expect(30*ms, h.out(".", seq(2), ack(2)))
+	h.expectState(tcp.StateTimeWait)
+	h.expectEvent(tcp.EventTimeWait)
+}
+
+// RFC 9293 3.6, Figure 12, passive side: the peer's FIN is ACKed and read as
+// EOF (CLOSE-WAIT), then our close sends FIN (LAST-ACK), and its ACK ends
+// the connection cleanly: CLOSED, Err nil, no timer.
+func TestEstablished_RFC9293_3_6_PassiveClose(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in("F.", seq(1), ack(1)))
+	// RFC 9293 3.10.7.4 eighth step: "advance RCV.NXT over the FIN, and
+	// send an acknowledgment for the FIN". Allowed to be delayed, within
+	// the delayed-ACK bound.
+	h.expectWithin(10*ms, 210*ms, h.out(".", seq(1), ack(2)))
+	h.expectState(tcp.StateCloseWait)
+	h.expectEvent(tcp.EventReadable)
+	h.expectEOF(300 * ms)
+	h.close(300 * ms)
+	h.expect(300*ms, h.out("F.", seq(1), ack(2)))
+	h.expectState(tcp.StateLastAck)
+	h.send(350*ms, h.in(".", seq(2), ack(2)))
+	h.expectNothing(350 * ms)
+	h.expectState(tcp.StateClosed)
+	h.expectErr(nil)
+	h.expectEvent(tcp.EventClosed)
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.6, Figure 13 (simultaneous close): both FINs cross; FIN-WAIT-1
+// -> CLOSING on the peer's FIN, CLOSING -> TIME-WAIT on the ACK of ours.
+func TestFinWait1_RFC9293_3_6_SimultaneousClose(t *testing.T) {
+	h := newEstablished(t)
+	h.close(10 * ms)
+	h.expect(10*ms, h.out("F.", seq(1), ack(1)))
+	h.send(15*ms, h.in("F.", seq(1), ack(1)))
+	h.expect(15*ms, h.out(".", seq(2), ack(2)))
+	h.expectState(tcp.StateClosing)
+	h.send(20*ms, h.in(".", seq(2), ack(2)))
+	h.expectNothing(20 * ms)
+	h.expectState(tcp.StateTimeWait)
+}
+
+// RFC 9293 3.10.7.4 eighth step, FIN-WAIT-1: a FIN that also acknowledges our
+// FIN goes straight to TIME-WAIT.
+func TestFinWait1_RFC9293_3_10_7_4_FINAckingOurFIN(t *testing.T) {
+	h := newEstablished(t)
+	h.close(10 * ms)
+	h.expect(10*ms, h.out("F.", seq(1), ack(1)))
+	h.send(20*ms, h.in("F.", seq(1), ack(2)))
+	h.expect(20*ms, h.out(".", seq(2), ack(2)))
+	h.expectState(tcp.StateTimeWait)
+}
+
+// RFC 9293 3.6 half-close (RFC 1122 4.2.2.13): CloseWrite sends FIN after
+// the queued data; the application keeps reading in FIN-WAIT-2 and every
+// byte the peer sends arrives; the peer's FIN then reads as EOF.
+func TestEstablished_RFC9293_3_6_HalfCloseKeepsReading(t *testing.T) {
+	h := newEstablished(t)
+	h.write(10*ms, 300)
+	h.closeWrite(10 * ms)
+	// Data, then the FIN (possibly on the same segment).
+	out := h.drainOut(10 * ms)
+	var sawFIN bool
+	var bytes int
+	for _, o := range out {
+		bytes += len(o.seg.Payload)
+		if o.seg.Flags&segment.FlagFIN != 0 {
+			sawFIN = true
+			if o.seg.Seq.Add(uint32(len(o.seg.Payload))) != engISS.Add(301) {
+				h.fatalf("FIN at %s, want after the 300 queued bytes", h.fmtOut(&o.seg))
+			}
+		}
+	}
+	if bytes != 300 || !sawFIN {
+		h.fatalf("after CloseWrite sent %d bytes, FIN %v; want 300 bytes then FIN", bytes, sawFIN)
+	}
+	h.expectState(tcp.StateFinWait1)
+	h.send(20*ms, h.in(".", seq(1), ack(302)))
+	h.expectState(tcp.StateFinWait2)
+	// Reading goes on.
+	h.send(30*ms, h.in(".", seq(1), ack(302), data(1460)))
+	h.send(31*ms, h.in("P.", seq(1461), ack(302), data(1460)))
+	// RFC 5681 4.2: the second full-size segment is ACKed at once.
+	h.expect(31*ms, h.out(".", seq(302), ack(2921)))
+	h.expectRead(40*ms, 2920)
+	h.send(50*ms, h.in("F.", seq(2921), ack(302)))
+	h.expect(50*ms, h.out(".", seq(302), ack(2922)))
+	h.expectEOF(60 * ms)
+	h.expectState(tcp.StateTimeWait)
+}
+
+// RFC 9293 3.6: after the peer's FIN (CLOSE-WAIT) we may keep sending; the
+// peer's half-close does not stop our direction.
+func TestCloseWait_RFC9293_3_6_SendAfterPeerFIN(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in("F.", seq(1), ack(1)))
+	h.expectWithin(10*ms, 210*ms, h.out(".", seq(1), ack(2)))
+	h.expectState(tcp.StateCloseWait)
+	h.write(300*ms, 1000)
+	h.expect(300*ms, h.out("P.", seq(1), ack(2), data(1000)))
+	h.send(350*ms, h.in(".", seq(2), ack(1001)))
+	h.close(400 * ms)
+	h.expect(400*ms, h.out("F.", seq(1001), ack(2)))
+	h.send(450*ms, h.in(".", seq(2), ack(1002)))
+	h.expectState(tcp.StateClosed)
+	h.expectErr(nil)
+}
+
+// RFC 9293 3.10.5 ABORT: "send a reset segment <SEQ=SND.NXT><CTL=RST>",
+// enter CLOSED, no timer, and nothing is ever sent again.
+func TestEstablished_RFC9293_3_10_5_Abort(t *testing.T) {
+	h := newEstablished(t)
+	h.write(10*ms, 100)
+	h.expect(10*ms, h.out("P.", seq(1), ack(1), data(100)))
+	h.abort(20 * ms)
+	out := h.drainOut(20 * ms)
+	if len(out) != 1 || out[0].seg.Flags&segment.FlagRST == 0 || out[0].seg.Seq != engISS.Add(101) {
+		h.fatalf("Abort sent %d segments, want one RST with seq 101", len(out))
+	}
+	if out[0].seg.Flags&^(segment.FlagRST|segment.FlagACK) != 0 || len(out[0].seg.Payload) != 0 {
+		h.fatalf("Abort sent %s, want a bare RST", h.fmtOut(&out[0].seg))
+	}
+	h.expectState(tcp.StateClosed)
+	h.expectNoTimer()
+	// Nothing more, ever.
+	h.expectNothing(10 * time.Minute)
+}
+
+// RFC 9293 3.10.4 / RFC 2525 2.17 (and Linux): closing with unread received
+// data aborts with RST instead of a FIN.
+func TestEstablished_RFC2525_2_17_CloseWithUnreadDataResets(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in("P.", seq(1), ack(1), data(100)))
+	h.close(20 * ms)
+	out := h.drainOut(20 * ms)
+	var rst *segment.Segment
+	for i := range out {
+		if out[i].seg.Flags&segment.FlagFIN != 0 {
+			h.fatalf("FIN sent although data was unread: %s", h.fmtOut(&out[i].seg))
+		}
+		if out[i].seg.Flags&segment.FlagRST != 0 {
+			rst = &out[i].seg
+		}
+	}
+	if rst == nil || rst.Seq != engISS.Add(1) {
+		h.fatalf("close with unread data did not send RST seq 1")
+	}
+	h.expectState(tcp.StateClosed)
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.10.7.4 eighth step and 3.8.1: our FIN is retransmitted on the
+// RTO with backoff until acknowledged.
+func TestFinWait1_RFC9293_3_8_1_FINRetransmitted(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms))
+	rto := h.c.Info().RTO
+	h.close(1 * s)
+	h.expect(1*s, h.out("F.", seq(1), ack(1)))
+	at := 1 * s
+	for i := 0; i < 3; i++ {
+		h.expectNothing(at + rto - time.Nanosecond)
+		at += rto
+		h.expect(at, h.out("F.", seq(1), ack(1)))
+		h.expectState(tcp.StateFinWait1)
+		rto *= 2
+	}
+	h.send(at+10*ms, h.in(".", seq(1), ack(2)))
+	h.expectState(tcp.StateFinWait2)
+	h.expectNothing(at + 10*s)
+}
+
+// RFC 9293 3.10.7.4 (LAST-ACK): the FIN is retransmitted until acknowledged
+// in LAST-ACK too.
+func TestLastAck_RFC9293_3_8_1_FINRetransmitted(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms))
+	h.send(1*s, h.in("F.", seq(1), ack(1)))
+	h.expectWithin(1*s, 1*s+200*ms, h.out(".", seq(1), ack(2)))
+	h.expectEOF(2 * s)
+	rto := h.c.Info().RTO
+	h.close(2 * s)
+	h.expect(2*s, h.out("F.", seq(1), ack(2)))
+	h.expect(2*s+rto, h.out("F.", seq(1), ack(2)))
+	h.expectState(tcp.StateLastAck)
+	h.send(2*s+rto+10*ms, h.in(".", seq(2), ack(2)))
+	h.expectState(tcp.StateClosed)
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.10.4: a close while data is still queued keeps sending the data
+// and puts the FIN after it; the state changes at once even when the FIN
+// cannot be sent because the peer's window is zero (gVisor #13393).
+func TestEstablished_RFC9293_3_10_4_CloseWithZeroWindowChangesState(t *testing.T) {
+	h := newEstablished(t)
+	h.write(10*ms, 1000)
+	h.expect(10*ms, h.out("P.", seq(1), ack(1), data(1000)))
+	h.send(20*ms, h.in(".", seq(1), ack(1001), win(0)))
+	h.write(30*ms, 500)
+	h.expectNothing(30 * ms)
+	h.close(40 * ms)
+	h.expectState(tcp.StateFinWait1)
+	// Window opens: the data and then the FIN go out.
+	h.send(50*ms, h.in(".", seq(1), ack(1001), win(65535)))
+	out := h.drainOut(50 * ms)
+	var n int
+	var fin bool
+	for _, o := range out {
+		n += len(o.seg.Payload)
+		if o.seg.Flags&segment.FlagFIN != 0 {
+			fin = o.seg.Seq.Add(uint32(len(o.seg.Payload))) == engISS.Add(1501)
+		}
+	}
+	if n != 500 || !fin {
+		h.fatalf("after the window opened: %d bytes, FIN at 1501 %v; want 500 and true", n, fin)
+	}
+}
+
+// RFC 9293 3.10.7.4 first check: an acceptable RST in ESTABLISHED (SEG.SEQ ==
+// RCV.NXT exactly, RFC 5961 3.2) ends the connection: CLOSED, ECONNRESET,
+// no reply, no timer.
+func TestEstablished_RFC5961_3_2_ExactResetCloses(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in("R", seq(1)))
+	h.expectNothing(10 * ms)
+	h.expectState(tcp.StateClosed)
+	h.expectErr(syscall.ECONNRESET)
+	h.expectEvent(tcp.EventClosed)
+	h.expectNoTimer()
+}
+
+// The same exact RST in every other synchronized state ends the connection
+// (RFC 9293 3.10.7.4 second check: FIN-WAIT-1/2, CLOSE-WAIT -> CLOSED with
+// "connection reset"; CLOSING, LAST-ACK -> CLOSED).
+func TestSynchronized_RFC9293_3_10_7_4_ExactResetInEveryState(t *testing.T) {
+	setups := map[string]func(t *testing.T) (*harness, time.Duration, int64){
+		"FIN-WAIT-1": func(t *testing.T) (*harness, time.Duration, int64) {
+			h := newEstablished(t)
+			h.close(10 * ms)
+			h.expect(10*ms, h.out("F.", seq(1), ack(1)))
+			return h, 10 * ms, 1
+		},
+		"FIN-WAIT-2": func(t *testing.T) (*harness, time.Duration, int64) {
+			h := newEstablished(t)
+			h.closeWrite(10 * ms)
+			h.expect(10*ms, h.out("F.", seq(1), ack(1)))
+			h.send(20*ms, h.in(".", seq(1), ack(2)))
+			return h, 20 * ms, 1
+		},
+		"CLOSE-WAIT": func(t *testing.T) (*harness, time.Duration, int64) {
+			h := newEstablished(t)
+			h.send(10*ms, h.in("F.", seq(1), ack(1)))
+			h.drainOut(300 * ms)
+			return h, 300 * ms, 2
+		},
+		"CLOSING": func(t *testing.T) (*harness, time.Duration, int64) {
+			h := newEstablished(t)
+			h.close(10 * ms)
+			h.expect(10*ms, h.out("F.", seq(1), ack(1)))
+			h.send(15*ms, h.in("F.", seq(1), ack(1)))
+			h.expect(15*ms, h.out(".", seq(2), ack(2)))
+			return h, 15 * ms, 2
+		},
+		"LAST-ACK": func(t *testing.T) (*harness, time.Duration, int64) {
+			h := newEstablished(t)
+			h.send(10*ms, h.in("F.", seq(1), ack(1)))
+			h.drainOut(300 * ms)
+			h.expectEOF(300 * ms)
+			h.close(300 * ms)
+			h.expect(300*ms, h.out("F.", seq(1), ack(2)))
+			return h, 300 * ms, 2
+		},
+	}
+	for name, setup := range setups {
+		t.Run(name, func(t *testing.T) {
+			h, at, rcvNxt := setup(t)
+			if got := h.c.State().String(); got != name {
+				h.fatalf("setup reached %s, want %s", got, name)
+			}
+			h.send(at+time.Millisecond, h.in("R", seq(rcvNxt)))
+			h.expectNothing(at + time.Millisecond)
+			h.expectState(tcp.StateClosed)
+			h.expectNoTimer()
+		})
+	}
+}

@@ -1,0 +1,254 @@
+package tcp_test
+
+// Opening a connection: LISTEN, SYN-SENT, SYN-RECEIVED (RFC 9293 3.5,
+// 3.10.7.2, 3.10.7.3), SYN retransmission (RFC 6298), the MSS option
+// (RFC 9293 3.7.1).
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// RFC 9293 3.5, Figure 6 seen from the passive side: SYN in, SYN-ACK out,
+// ACK in, ESTABLISHED; the application hears of it once.
+func TestListen_RFC9293_3_5_PassiveOpen(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460), win(65535)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expectState(tcp.StateSynReceived)
+	if ev := h.events(); ev&tcp.EventConnected != 0 {
+		h.fatalf("EventConnected before the handshake completed")
+	}
+	h.send(50*ms, h.in(".", seq(1), ack(1)))
+	h.expectNothing(50 * ms)
+	h.expectState(tcp.StateEstablished)
+	h.expectEvent(tcp.EventConnected)
+}
+
+// RFC 9293 3.5, Figure 6 seen from the active side.
+func TestSynSent_RFC9293_3_5_ActiveOpen(t *testing.T) {
+	h := newHarness(t, buildOpts(nil))
+	h.connect(0)
+	h.expect(0, h.out("S", seq(0), anyOpts()))
+	h.expectState(tcp.StateSynSent)
+	h.send(100*ms, h.in("S.", seq(0), ack(1), mss(1460)))
+	h.expect(100*ms, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+	h.expectEvent(tcp.EventConnected)
+	// Established with nothing to say: no timer other than possibly
+	// keepalive (off by default).
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.5, Figure 7: simultaneous open. Both sides send SYN; each
+// answers the other's SYN with a SYN-ACK from SYN-RECEIVED; the SYN-ACKs
+// cross and both end ESTABLISHED. Whether the crossing SYN-ACK completes the
+// handshake at once (Figure 7, Linux) or draws a plain ACK first (the
+// segment-processing text of 3.10.7.4) the engine must send exactly one ACK
+// and be ESTABLISHED once the peer's ACK arrives.
+func TestSynSent_RFC9293_3_5_SimultaneousOpen(t *testing.T) {
+	h := newSynSent(t)
+	h.send(10*ms, h.in("S", seq(0), mss(1460)))
+	h.expect(10*ms, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expectState(tcp.StateSynReceived)
+	h.send(20*ms, h.in("S.", seq(0), ack(1), mss(1460)))
+	h.expect(20*ms, h.out(".", seq(1), ack(1)))
+	h.send(30*ms, h.in(".", seq(1), ack(1)))
+	h.expectNothing(30 * ms)
+	h.expectState(tcp.StateEstablished)
+	h.expectEvent(tcp.EventConnected)
+	// And data flows both ways.
+	h.send(40*ms, h.in("P.", seq(1), ack(1), data(100)))
+	h.expectRead(40*ms, 100)
+}
+
+// RFC 6298 2.1 and 5.5: the SYN is retransmitted after the initial RTO of
+// 1 s, then with the timeout doubled each time; RFC 9293 3.8.3 (R2 for
+// SYNs, at least 3 minutes by default unless configured) ends it with a
+// timeout error.
+func TestSynSent_RFC6298_SYNRetransmitBackoff(t *testing.T) {
+	h := newSynSent(t)
+	at := time.Duration(0)
+	rto := time.Second
+	for i := 0; i < 4; i++ {
+		h.expectNothing(at + rto - time.Nanosecond)
+		at += rto
+		h.expect(at, h.out("S", seq(0), anyOpts()))
+		h.expectState(tcp.StateSynSent)
+		rto *= 2
+	}
+	// The peer answers the 4th retransmission: ESTABLISHED.
+	h.send(at+50*ms, h.in("S.", seq(0), ack(1), mss(1460)))
+	h.expect(at+50*ms, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+}
+
+// RFC 9293 3.8.3 (R2 for a SYN, "at least 3 minutes" unless the
+// application sets it; Config.SynRetries counts retransmissions the way
+// Linux's tcp_syn_retries does): after the last retransmission and one more
+// backed-off RTO without an answer the connection is CLOSED with ETIMEDOUT,
+// the application is told, and no timer is left. With 3 retries: SYN at 0,
+// 1, 3, 7 s, give up at 15 s exactly.
+func TestSynSent_RFC9293_3_8_3_ConnectionTimeout(t *testing.T) {
+	h := newSynSent(t, withConfig(func(c *tcp.Config) { c.SynRetries = 3 }))
+	for _, at := range []time.Duration{1 * s, 3 * s, 7 * s} {
+		h.expectNothing(at - time.Nanosecond)
+		h.expect(at, h.out("S", seq(0), anyOpts()))
+	}
+	h.expectNothing(15*s - time.Nanosecond)
+	h.expectState(tcp.StateSynSent)
+	h.expectNothing(15 * s)
+	h.expectState(tcp.StateClosed)
+	h.expectErr(syscall.ETIMEDOUT)
+	h.expectEvent(tcp.EventClosed)
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.8.3 (MUST-23): "R2 for a SYN segment MUST be set large enough
+// to provide retransmission of the segment for at least 3 minutes"; the
+// application may give up sooner (Config.SynRetries above), the default may
+// not. The SYN is retransmitted at 1, 3, 7, 15, 31, 63, 123 s (RFC 6298 5.5)
+// (then capped at 60 s) and the attempt is still alive at 3 minutes.
+func TestSynSent_RFC9293_3_8_3_DefaultConnectionTimeoutAtLeast3Minutes(t *testing.T) {
+	h := newSynSent(t)
+	var got []time.Duration
+	for _, o := range h.drainOut(3 * time.Minute) {
+		if o.seg.Flags != segment.FlagSYN || o.seg.Seq != engISS {
+			h.fatalf("unexpected %s", h.fmtOut(&o.seg))
+		}
+		got = append(got, o.at.Sub(t0))
+	}
+	// RTO doubles from 1 s and is capped at Config.RTO.Max (60 s, RFC 6298 2.5).
+	want := []time.Duration{1 * s, 3 * s, 7 * s, 15 * s, 31 * s, 63 * s, 123 * s}
+	for i, w := range want {
+		if i >= len(got) || got[i] != w {
+			h.fatalf("SYN retransmissions at %v, want %v first", got, want)
+		}
+	}
+	if st := h.c.State(); st != tcp.StateSynSent {
+		h.fatalf("state %v at 3 minutes (Err %v): the default connection timeout is shorter than RFC 9293 3.8.3 MUST-23 allows", st, h.c.Err())
+	}
+}
+
+// RFC 6298 5.5 on the passive side: the SYN-ACK is retransmitted with
+// backoff until the handshake ACK arrives, which then completes it.
+func TestSynReceived_RFC6298_SYNACKRetransmitBackoff(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expectNothing(1*s - time.Nanosecond)
+	h.expect(1*s, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expectNothing(3*s - time.Nanosecond)
+	h.expect(3*s, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expectState(tcp.StateSynReceived)
+	h.send(3*s+10*ms, h.in(".", seq(1), ack(1)))
+	h.expectNothing(3*s + 10*ms)
+	h.expectState(tcp.StateEstablished)
+}
+
+// RFC 9293 3.10.7.3: a retransmitted SYN arriving in SYN-RECEIVED (our
+// SYN-ACK was lost) is answered with the SYN-ACK again, not a RST, and the
+// state does not change.
+func TestSynReceived_RFC9293_3_10_7_4_DuplicateSYN(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(500*ms, h.in("S", seq(0), mss(1460)))
+	out := h.drainOut(500 * ms)
+	for _, o := range out {
+		if o.seg.Flags&segment.FlagRST != 0 {
+			h.fatalf("RST in answer to a retransmitted SYN: %s", h.fmtOut(&o.seg))
+		}
+	}
+	h.expectState(tcp.StateSynReceived)
+	h.send(600*ms, h.in(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+}
+
+// RFC 9293 3.10.7.4 (SYN-RECEIVED, fifth check): an ACK in SYN-RECEIVED that
+// does not acknowledge our SYN draws <SEQ=SEG.ACK><CTL=RST>.
+func TestSynReceived_RFC9293_3_10_7_4_BadACKGetsReset(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(10*ms, h.in(".", seq(1), ack(1000)))
+	h.expect(10*ms, h.out("R", seq(1000)))
+	h.expectState(tcp.StateSynReceived)
+	h.send(20*ms, h.in(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+}
+
+// RFC 9293 3.10.7.4 first check on SYN-RECEIVED: an RST in window in
+// SYN-RECEIVED of a passive open ends the attempt (back to LISTEN, which for
+// a per-connection engine means the attempt is dropped), without a reply and
+// without the application ever hearing of it.
+func TestSynReceived_RFC9293_3_10_7_4_ResetDropsAttempt(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(10*ms, h.in("R", seq(1)))
+	h.expectNothing(10 * ms)
+	if st := h.c.State(); st != tcp.StateClosed && st != tcp.StateListen {
+		h.fatalf("state %v after RST in SYN-RECEIVED, want CLOSED or LISTEN", st)
+	}
+	if ev := h.events(); ev&tcp.EventConnected != 0 {
+		h.fatalf("EventConnected for a reset attempt")
+	}
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.10.7.3: in SYN-SENT an acceptable ACK with RST means the peer
+// refused: CLOSED, "connection refused", no reply.
+func TestSynSent_RFC9293_3_10_7_3_ResetRefused(t *testing.T) {
+	h := newSynSent(t)
+	h.send(20*ms, h.in("R.", seq(0), ack(1)))
+	h.expectNothing(20 * ms)
+	h.expectState(tcp.StateClosed)
+	h.expectErr(syscall.ECONNREFUSED)
+	h.expectEvent(tcp.EventClosed)
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.10.7.3 / RFC 5961 3.2: in SYN-SENT an RST whose ACK does not
+// acknowledge our SYN is dropped, and so is an RST without ACK; the SYN
+// keeps being retransmitted.
+func TestSynSent_RFC9293_3_10_7_3_UnacceptableResetIgnored(t *testing.T) {
+	h := newSynSent(t)
+	h.send(10*ms, h.in("R.", seq(0), ack(5)))
+	h.expectNothing(10 * ms)
+	h.send(20*ms, h.in("R.", seq(0), ack(0)))
+	h.expectNothing(20 * ms)
+	h.send(30*ms, h.in("R", seq(0)))
+	h.expectNothing(30 * ms)
+	h.expectState(tcp.StateSynSent)
+	h.expect(1*s, h.out("S", seq(0), anyOpts()))
+}
+
+// RFC 9293 3.10.7.3: in SYN-SENT, an ACK that does not acknowledge our SYN
+// (SEG.ACK =< ISS or SEG.ACK > SND.NXT) draws <SEQ=SEG.ACK><CTL=RST> and is
+// otherwise ignored.
+func TestSynSent_RFC9293_3_10_7_3_BadACKGetsReset(t *testing.T) {
+	h := newSynSent(t)
+	h.send(10*ms, h.in(".", seq(0), ack(77)))
+	h.expect(10*ms, h.out("R", seq(77)))
+	h.send(20*ms, h.in("S.", seq(0), ack(0), mss(1460)))
+	h.expect(20*ms, h.out("R", seq(0)))
+	h.expectState(tcp.StateSynSent)
+	// The real SYN-ACK still works.
+	h.send(30*ms, h.in("S.", seq(0), ack(1), mss(1460)))
+	h.expect(30*ms, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+}
+
+// RFC 9293 3.10.7.3: a segment with neither SYN nor RST in SYN-SENT is
+// dropped.
+func TestSynSent_RFC9293_3_10_7_3_NoSYNDropped(t *testing.T) {
+	h := newSynSent(t)
+	h.send(10*ms, h.in("P", seq(0), data(10)))
+	h.expectNothing(10 * ms)
+	h.expectState(tcp.StateSynSent)
+}

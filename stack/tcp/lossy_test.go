@@ -1,0 +1,328 @@
+package tcp_test
+
+// Two engines talking over the in-memory lossy pipe (tun.NewPipe) on a
+// manual clock, driven from one goroutine: segments are serialised with
+// segment.BuildIPv4TCP and parsed back with segment.ParseIPv4TCP, exactly as
+// the runtime will. For each seed, a random byte stream goes each way and
+// must arrive exactly; both sides then close and must reach CLOSED (TIME-WAIT
+// expiring on the simulated clock) with no timer left behind.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+	"github.com/tunstack/tunstack/timers"
+	"github.com/tunstack/tunstack/tun"
+)
+
+type lossyParams struct {
+	seed      int64
+	loss      float64
+	dup       float64
+	reorder   float64
+	delay     time.Duration
+	jitter    time.Duration
+	streamLen int
+}
+
+func (p lossyParams) String() string {
+	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way",
+		p.seed, p.loss*100, p.dup*100, p.reorder*100, p.delay, p.jitter, p.streamLen)
+}
+
+// paramsFor derives the impairments from the seed, so that a seed alone
+// reproduces a run: loss cycles 0, 5, 10, 15, 20 %, reordering 0-10 %,
+// duplication 0-5 %, delay 1-20 ms with jitter.
+func paramsFor(seed int64, streamLen int) lossyParams {
+	r := rand.New(rand.NewSource(seed * 7919))
+	return lossyParams{
+		seed:      seed,
+		loss:      float64(seed%5) * 0.05,
+		dup:       float64(r.Intn(6)) / 100,
+		reorder:   float64(r.Intn(11)) / 100,
+		delay:     time.Duration(1+r.Intn(20)) * time.Millisecond,
+		jitter:    time.Duration(r.Intn(3)) * time.Millisecond,
+		streamLen: streamLen,
+	}
+}
+
+// pipeEndpoint is one engine, its application and its end of the pipe.
+type pipeEndpoint struct {
+	name    string
+	c       *tcp.Conn
+	link    *tun.PipeEnd
+	cfg     *tcp.Config
+	tuple   tcp.Tuple
+	passive bool // waits for a SYN (AcceptSYN)
+	opened  bool
+
+	send, recv      []byte // the stream this side sends; what it must receive
+	wOff, rOff      int
+	wroteFIN        bool
+	sawEOF          bool
+	closed          bool
+	buildBuf        []byte
+	ipID            uint16
+	outErr          error
+	trace           *[]string
+	readBuf         []byte
+	segsIn, segsOut int
+}
+
+func (e *pipeEndpoint) Output(seg *segment.Segment) {
+	e.ipID++
+	n, err := segment.BuildIPv4TCP(e.buildBuf, seg, e.ipID, 64)
+	if err != nil {
+		if e.outErr == nil {
+			e.outErr = fmt.Errorf("%s: BuildIPv4TCP(%v): %v", e.name, seg, err)
+		}
+		return
+	}
+	e.segsOut++
+	e.note("out %s", seg)
+	if _, err := e.link.Write(e.buildBuf[:n]); err != nil && e.outErr == nil {
+		e.outErr = fmt.Errorf("%s: pipe Write: %v", e.name, err)
+	}
+}
+
+func (e *pipeEndpoint) Notify(tcp.Event) {}
+
+func (e *pipeEndpoint) note(format string, args ...any) {
+	l := *e.trace
+	if len(l) >= 60 {
+		copy(l, l[1:])
+		l = l[:len(l)-1]
+	}
+	*e.trace = append(l, e.name+" "+fmt.Sprintf(format, args...))
+}
+
+type lossyRun struct {
+	p     lossyParams
+	clock *timers.Manual
+	a, b  *pipeEndpoint
+	trace []string
+	now   time.Time
+}
+
+func newLossyRun(p lossyParams) *lossyRun {
+	r := &lossyRun{p: p, clock: timers.NewManual(t0), now: t0}
+	fc := func(s int64) tun.FaultConfig {
+		return tun.FaultConfig{Seed: s, Loss: p.loss, Duplicate: p.dup, Reorder: p.reorder, Delay: p.delay, Jitter: p.jitter}
+	}
+	la, lb := tun.NewPipe(r.clock, 1500, fc(p.seed), fc(p.seed^0x5eed))
+	rng := rand.New(rand.NewSource(p.seed))
+	mk := func(name string, link *tun.PipeEnd, t tcp.Tuple, passive bool) *pipeEndpoint {
+		cfg := tcp.DefaultConfig()
+		cfg.RecvBufferSize = 64 << 10
+		cfg.SendBufferSize = 64 << 10
+		e := &pipeEndpoint{name: name, link: link, cfg: &cfg, tuple: t, passive: passive,
+			buildBuf: make([]byte, 2048), readBuf: make([]byte, 5000), trace: &r.trace}
+		e.send = make([]byte, p.streamLen)
+		rng.Read(e.send)
+		e.c = tcp.NewConn(e.cfg, t, e)
+		return e
+	}
+	ta := tcp.Tuple{LocalAddr: remoteAddr, LocalPort: 40000, RemoteAddr: localAddr, RemotePort: 80}
+	tb := tcp.Tuple{LocalAddr: localAddr, LocalPort: 80, RemoteAddr: remoteAddr, RemotePort: 40000}
+	r.a = mk("A", la, ta, false)
+	r.b = mk("B", lb, tb, true)
+	r.a.recv, r.b.recv = r.b.send, r.a.send
+	return r
+}
+
+func (r *lossyRun) fail(format string, args ...any) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, format, args...)
+	fmt.Fprintf(&b, "\n  at simulated %v; A %v (sent %d/%d, got %d/%d) B %v (sent %d/%d, got %d/%d)",
+		r.now.Sub(t0), r.a.c.State(), r.a.wOff, len(r.a.send), r.a.rOff, len(r.a.recv),
+		r.b.c.State(), r.b.wOff, len(r.b.send), r.b.rOff, len(r.b.recv))
+	fmt.Fprintf(&b, "\n  A info %+v\n  B info %+v", r.a.c.Info(), r.b.c.Info())
+	b.WriteString("\n  last segments:")
+	for _, l := range r.trace {
+		b.WriteString("\n    " + l)
+	}
+	return fmt.Errorf("%s", b.String())
+}
+
+// input delivers every packet waiting at e's end of the pipe.
+func (r *lossyRun) input(e *pipeEndpoint) error {
+	var pkt [2048]byte
+	var seg segment.Segment
+	for {
+		n, ok := e.link.TryRead(pkt[:])
+		if !ok {
+			return nil
+		}
+		if err := segment.ParseIPv4TCP(pkt[:n], &seg); err != nil {
+			return r.fail("%s: ParseIPv4TCP of our own packet: %v", e.name, err)
+		}
+		e.segsIn++
+		e.note("in  %s", &seg)
+		if e.passive && !e.opened {
+			if seg.Flags&(segment.FlagSYN|segment.FlagACK|segment.FlagRST) == segment.FlagSYN {
+				e.opened = true
+				e.c.AcceptSYN(r.now, 0x80000000+segment.Seq(r.p.seed), &seg)
+			}
+			continue
+		}
+		e.c.HandleSegment(r.now, &seg)
+	}
+}
+
+// app runs e's application: write what fits, then half-close; read what is
+// there and check it; once both directions are done, Close.
+func (r *lossyRun) app(e *pipeEndpoint) error {
+	st := e.c.State()
+	if st == tcp.StateClosed || st == tcp.StateSynSent || st == tcp.StateSynReceived || st == tcp.StateListen {
+		return nil
+	}
+	for e.wOff < len(e.send) {
+		n, err := e.c.Write(r.now, e.send[e.wOff:])
+		if err != nil {
+			return r.fail("%s: Write: %v", e.name, err)
+		}
+		if n == 0 {
+			break
+		}
+		e.wOff += n
+	}
+	if e.wOff == len(e.send) && !e.wroteFIN {
+		e.wroteFIN = true
+		if err := e.c.CloseWrite(r.now); err != nil {
+			return r.fail("%s: CloseWrite: %v", e.name, err)
+		}
+	}
+	for !e.sawEOF {
+		n, err := e.c.Read(r.now, e.readBuf)
+		if n > 0 {
+			if e.rOff+n > len(e.recv) || !bytes.Equal(e.readBuf[:n], e.recv[e.rOff:e.rOff+n]) {
+				return r.fail("%s: received bytes %d..%d differ from the stream sent", e.name, e.rOff, e.rOff+n)
+			}
+			e.rOff += n
+		}
+		if err == io.EOF {
+			if e.rOff != len(e.recv) {
+				return r.fail("%s: EOF after %d of %d bytes", e.name, e.rOff, len(e.recv))
+			}
+			e.sawEOF = true
+			break
+		}
+		if err != nil {
+			return r.fail("%s: Read: %v", e.name, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if e.sawEOF && e.wroteFIN && !e.closed {
+		e.closed = true
+		if err := e.c.Close(r.now); err != nil {
+			return r.fail("%s: Close: %v", e.name, err)
+		}
+	}
+	return nil
+}
+
+func (r *lossyRun) run() error {
+	const maxSim = 2 * time.Hour
+	const maxIter = 2_000_000
+	r.a.c.Connect(r.now, 0x10000000+segment.Seq(r.p.seed))
+	for iter := 0; ; iter++ {
+		// Work done in one endpoint may deliver packets to the other
+		// synchronously (zero delay): only move time when both are quiet.
+		for progress := true; progress; {
+			progress = false
+			for _, e := range []*pipeEndpoint{r.a, r.b} {
+				before := e.segsIn
+				if err := r.input(e); err != nil {
+					return err
+				}
+				if err := r.app(e); err != nil {
+					return err
+				}
+				if e.outErr != nil {
+					return r.fail("%v", e.outErr)
+				}
+				if e.segsIn != before {
+					progress = true
+				}
+			}
+		}
+		doneA := r.a.c.State() == tcp.StateClosed && r.a.closed
+		doneB := r.b.c.State() == tcp.StateClosed && r.b.closed
+		if doneA && doneB {
+			break
+		}
+		for _, e := range []*pipeEndpoint{r.a, r.b} {
+			if e.c.State() == tcp.StateClosed && e.c.Err() != nil {
+				return r.fail("%s: connection failed: %v", e.name, e.c.Err())
+			}
+		}
+		next := time.Time{}
+		for _, dl := range []time.Time{r.a.c.Deadline(), r.b.c.Deadline()} {
+			if !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
+				next = dl
+			}
+		}
+		if pt, ok := r.clock.Next(); ok && (next.IsZero() || pt.Before(next)) {
+			next = pt
+		}
+		if next.IsZero() {
+			return r.fail("deadlock: no timer and no packet in flight, but not both CLOSED")
+		}
+		if next.Before(r.now) {
+			next = r.now
+		}
+		if next.Sub(t0) > maxSim {
+			return r.fail("simulated time limit %v exceeded", maxSim)
+		}
+		if iter > maxIter {
+			return r.fail("iteration limit exceeded")
+		}
+		r.now = next
+		r.clock.AdvanceTo(next)
+		for _, e := range []*pipeEndpoint{r.a, r.b} {
+			if dl := e.c.Deadline(); !dl.IsZero() && !dl.After(r.now) {
+				e.c.HandleTimer(r.now)
+			}
+		}
+	}
+	// Both CLOSED: nothing may be left scheduled.
+	for _, e := range []*pipeEndpoint{r.a, r.b} {
+		if dl := e.c.Deadline(); !dl.IsZero() {
+			return r.fail("%s: CLOSED with a timer still armed for %v", e.name, dl.Sub(t0))
+		}
+		if e.c.Err() != nil {
+			return r.fail("%s: closed with error %v", e.name, e.c.Err())
+		}
+		if e.rOff != len(e.recv) || e.wOff != len(e.send) {
+			return r.fail("%s: incomplete transfer", e.name)
+		}
+	}
+	return nil
+}
+
+func TestLossyPipe(t *testing.T) {
+	seeds := 200
+	if testing.Short() {
+		seeds = 50
+	}
+	streamLen := 200 << 10
+	for seed := int64(1); seed <= int64(seeds); seed++ {
+		p := paramsFor(seed, streamLen)
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := newLossyRun(p)
+			if err := r.run(); err != nil {
+				t.Fatalf("%v\n%v\nreproduce: go test ./stack/tcp -run 'TestLossyPipe/seed=%d$' -v", p, err, seed)
+			}
+			t.Logf("%v: done at simulated %v; A %d segs out, B %d segs out", p, r.now.Sub(t0), r.a.segsOut, r.b.segsOut)
+		})
+	}
+}

@@ -1,0 +1,479 @@
+package tcp_test
+
+// The send side in ESTABLISHED: segmentation by MSS (RFC 9293 3.7.1),
+// retransmission (RFC 6298, RFC 9293 3.8.1, 3.8.3), congestion control
+// (RFC 5681, RFC 6582, RFC 6928), zero-window probing (RFC 9293 3.8.6.1),
+// sender silly window avoidance (3.8.6.2.1), Nagle (3.7.4).
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+	"github.com/tunstack/tunstack/timers"
+)
+
+// sentData sums the payload of the segments and checks that they are
+// contiguous new data starting at relative seq from; it returns the bytes
+// and the segment count.
+func (h *harness) sentData(out []outSeg, from int64) (int, int) {
+	h.t.Helper()
+	n, k := 0, 0
+	next := engISS.Add(uint32(from))
+	for _, o := range out {
+		if len(o.seg.Payload) == 0 {
+			continue
+		}
+		if o.seg.Seq != next {
+			h.fatalf("data segment %s not contiguous (want seq %d)", h.fmtOut(&o.seg), int32(next-engISS))
+		}
+		next = next.Add(uint32(len(o.seg.Payload)))
+		n += len(o.seg.Payload)
+		k++
+	}
+	return n, k
+}
+
+// RFC 9293 3.7.1: the SYN carries our MSS option (MTU - 40); the peer's MSS
+// caps our segments; with no option 536 applies (MUST-15); our own MSS caps
+// them too (the effective send MSS is the smaller).
+func TestSynSent_RFC9293_3_7_1_MSSOptionSent(t *testing.T) {
+	h := newHarness(t, buildOpts(nil))
+	h.connect(0)
+	h.expect(0, h.out("S", seq(0), mss(1460), wscale(int(h.cfg.RcvWindowShift()))))
+	h2 := newHarness(t, buildOpts([]hopt{withConfig(func(c *tcp.Config) { c.MSS = 1200; c.WindowScale = false })}))
+	h2.connect(0)
+	h2.expect(0, h2.out("S", seq(0), mss(1200)))
+}
+
+func TestEstablished_RFC9293_3_7_1_MSSHonoured(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		peerMSS int
+		ourMSS  uint16
+		want    int
+	}{
+		{"peer500", 500, 0, 500},
+		{"noOption536", 0, 0, 536},
+		{"peer9000ours1460", 9000, 0, 1460},
+		{"peer1460ours1000", 1460, 1000, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := []hopt{peerMSSOpt(tc.peerMSS)}
+			if tc.ourMSS != 0 {
+				opts = append(opts, withConfig(func(c *tcp.Config) { c.MSS = tc.ourMSS }))
+			}
+			h := newEstablished(t, opts...)
+			h.write(10*ms, 3*tc.want+10)
+			out := h.drainOut(10 * ms)
+			for i, o := range out {
+				l := len(o.seg.Payload)
+				if l > tc.want || (i < 3 && l != tc.want) {
+					h.fatalf("segment %d carries %d bytes, want segments of %d", i, l, tc.want)
+				}
+			}
+			if n, _ := h.sentData(out, 1); n != 3*tc.want+10 {
+				h.fatalf("sent %d bytes, want %d", n, 3*tc.want+10)
+			}
+		})
+	}
+}
+
+// RFC 6928: the initial window is min(10*MSS, max(2*MSS, 14600)): ten
+// 1460-byte segments, then nothing until an ACK (the peer's window is not
+// the limit here).
+func TestEstablished_RFC6928_InitialWindow10Segments(t *testing.T) {
+	h := newEstablished(t, peerWScaleOpt(7), peerWindow(65535))
+	h.write(10*ms, 64000)
+	out := h.drainOut(10 * ms)
+	n, k := h.sentData(out, 1)
+	if n != 14600 || k != 10 {
+		h.fatalf("initial flight %d bytes in %d segments, want 14600 in 10", n, k)
+	}
+	h.expectNothing(10*ms + 100*ms)
+	// RFC 5681 3.1 slow start: an ACK for two segments grows cwnd by
+	// min(N, SMSS) = 1460: 2 segments replaced + 1 more.
+	h.send(120*ms, h.in(".", seq(1), ack(2921)))
+	out = h.drainOut(120 * ms)
+	if n, k := h.sentData(out, 14601); k != 3 || n != 3*1460 {
+		h.fatalf("after an ACK of 2 segments in slow start sent %d segments (%d bytes), want 3 (RFC 5681 3.1: cwnd += min(N, SMSS))", k, n)
+	}
+}
+
+// rfc6298Expect returns the RTO an RFC 6298 estimator gives after samples.
+func rfc6298Expect(cfg timers.RTOConfig, samples ...time.Duration) time.Duration {
+	e := timers.NewRTOEstimator(cfg)
+	for _, s := range samples {
+		e.Sample(s)
+	}
+	return e.RTO()
+}
+
+// handshakeRTO checks that the RTO after a handshake with the given RTT is
+// what RFC 6298 gives with or without the handshake sample (whether to time
+// the SYN is the implementation's choice) and reports which.
+func (h *harness) handshakeRTO(rtt time.Duration) (rto time.Duration, synSampled bool) {
+	h.t.Helper()
+	got := h.c.Info().RTO
+	with := rfc6298Expect(h.cfg.RTO, rtt)
+	without := rfc6298Expect(h.cfg.RTO)
+	switch got {
+	case with:
+		return got, true
+	case without:
+		return got, false
+	}
+	h.fatalf("RTO after the handshake %v, want %v (SYN timed) or %v (not timed), RFC 6298 2.1/2.2", got, with, without)
+	return 0, false
+}
+
+// RFC 6298 2.2, 2.3, 5.5: the RTO follows the estimator's formulas over the
+// samples the engine takes, and a retransmission timeout doubles it each
+// time (exponential backoff), the segment retransmitted each time.
+func TestEstablished_RFC6298_RetransmissionTimeoutBackoff(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms))
+	_, synSampled := h.handshakeRTO(100 * ms)
+	// Two data round trips of 100 ms and 200 ms (both below the RTO, so
+	// no retransmission spoils the sample).
+	samples := []time.Duration{}
+	if synSampled {
+		samples = append(samples, 100*ms)
+	}
+	h.write(1*s, 100)
+	h.expect(1*s, h.out("P.", seq(1), ack(1), data(100)))
+	h.send(1*s+100*ms, h.in(".", seq(1), ack(101)))
+	h.write(2*s, 100)
+	h.expect(2*s, h.out("P.", seq(101), ack(1), data(100)))
+	h.send(2*s+200*ms, h.in(".", seq(1), ack(201)))
+	samples = append(samples, 100*ms, 200*ms)
+	rto := rfc6298Expect(h.cfg.RTO, samples...)
+	if got := h.c.Info().RTO; got != rto {
+		h.fatalf("RTO %v after samples %v, want %v (RFC 6298 2.3)", got, samples, rto)
+	}
+	// Lose the next segment every time.
+	h.write(3*s, 100)
+	h.expect(3*s, h.out("P.", seq(201), ack(1), data(100)))
+	at := 3 * s
+	for i := 0; i < 5; i++ {
+		h.expectNothing(at + rto - 1)
+		at += rto
+		h.expect(at, h.out("P.", seq(201), ack(1), data(100)))
+		rto *= 2
+		if rto > h.cfg.RTO.Max {
+			rto = h.cfg.RTO.Max
+		}
+	}
+	h.send(at+50*ms, h.in(".", seq(1), ack(301)))
+	h.expectNothing(at + 10*time.Minute)
+	h.expectState(tcp.StateEstablished)
+}
+
+// RFC 6298 3 (Karn's algorithm): an ACK for a retransmitted segment gives no
+// RTT sample; the next segment sent afresh does.
+func TestEstablished_RFC6298_3_KarnsRule(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms))
+	h.write(1*s, 100)
+	h.expect(1*s, h.out("P.", seq(1), data(100)))
+	h.send(1*s+100*ms, h.in(".", ack(101)))
+	info := h.c.Info()
+	rto := info.RTO
+	h.write(2*s, 100)
+	h.expect(2*s, h.out("P.", seq(101), data(100)))
+	h.expect(2*s+rto, h.out("P.", seq(101), data(100)))
+	// The ACK arrives just after the retransmission: were it sampled
+	// against the original, SRTT would move.
+	h.send(2*s+rto+10*ms, h.in(".", ack(201)))
+	if got := h.c.Info(); got.SRTT != info.SRTT || got.RTTVar != info.RTTVar {
+		h.fatalf("SRTT/RTTVAR %v/%v -> %v/%v from an ACK of a retransmitted segment (Karn)", info.SRTT, info.RTTVar, got.SRTT, got.RTTVar)
+	}
+	h.write(8*s, 100)
+	h.expect(8*s, h.out("P.", seq(201), data(100)))
+	h.send(8*s+200*ms, h.in(".", ack(301)))
+	if got := h.c.Info(); got.SRTT == info.SRTT {
+		h.fatalf("no RTT sample from a fresh segment after Karn's exclusion")
+	}
+}
+
+// RFC 9293 3.8.3 (R2, here Config.MaxRetries consecutive timeouts): data
+// never acknowledged ends the connection with ETIMEDOUT after the last
+// retransmission's backed-off timeout; the application is told and no timer
+// is left.
+func TestEstablished_RFC9293_3_8_3_RetryLimitTimesOut(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms), withConfig(func(c *tcp.Config) { c.MaxRetries = 3 }))
+	rto := h.c.Info().RTO
+	h.write(1*s, 100)
+	h.expect(1*s, h.out("P.", seq(1), data(100)))
+	at := 1 * s
+	for i := 0; i < 3; i++ {
+		at += rto
+		h.expect(at, h.out("P.", seq(1), data(100)))
+		rto *= 2
+	}
+	h.expectNothing(at + rto - 1)
+	h.expectState(tcp.StateEstablished)
+	out := h.drainOut(at + rto)
+	for _, o := range out {
+		if o.seg.Flags&segment.FlagRST == 0 {
+			h.fatalf("after the retry limit sent %s, want at most a RST", h.fmtOut(&o.seg))
+		}
+	}
+	h.expectState(tcp.StateClosed)
+	h.expectErr(syscall.ETIMEDOUT)
+	h.expectEvent(tcp.EventClosed)
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.8.3 / RFC 5482: with a user timeout, unacknowledged data ends
+// the connection with ETIMEDOUT once the timeout has passed (at the first
+// timer event at or after it), not before, even with retries left.
+func TestEstablished_RFC9293_3_8_3_UserTimeout(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms), withConfig(func(c *tcp.Config) { c.UserTimeout = 5 * s }))
+	h.write(1*s, 100)
+	h.expect(1*s, h.out("P.", seq(1), data(100)))
+	h.drainOut(6*s - 1)
+	h.expectState(tcp.StateEstablished)
+	h.drainOut(6*s + h.cfg.RTO.Max)
+	h.expectState(tcp.StateClosed)
+	h.expectErr(syscall.ETIMEDOUT)
+	h.expectNoTimer()
+}
+
+// RFC 5681 3.2 fast retransmit and fast recovery, RFC 6582 NewReno: the
+// third duplicate ACK retransmits the first unacknowledged segment at once,
+// ssthresh = max(FlightSize/2, 2*SMSS), cwnd = ssthresh + 3*SMSS and grows
+// by SMSS per further duplicate, new data goes out when cwnd allows it; a
+// partial ACK retransmits the next hole at once and stays in recovery; the
+// full ACK ends recovery with cwnd = ssthresh (or RFC 6582 3.2 step 6's
+// option 2).
+func TestEstablished_RFC5681_3_2_FastRetransmitNewReno(t *testing.T) {
+	const mss = 1460
+	// No window scaling: the duplicate ACKs must carry exactly the window
+	// of the SYN-ACK to count as duplicates (RFC 5681 2, condition (e)).
+	h := newEstablished(t)
+	h.write(10*ms, 40*mss)
+	out := h.drainOut(10 * ms)
+	if _, k := h.sentData(out, 1); k != 10 {
+		h.fatalf("initial flight %d segments, want 10", k)
+	}
+	// Segments 1 (seq 1) and 4 (seq 1+3*mss) are lost; 2, 3, 5..10 arrive
+	// and each draws a duplicate ACK of 1.
+	dup := func(at time.Duration) { h.send(at, h.in(".", seq(1), ack(1))) }
+	dup(100 * ms)
+	dup(101 * ms)
+	h.expectNothing(101 * ms)
+	dup(102 * ms)
+	h.expect(102*ms, h.out(".", seq(1), data(mss)))
+	info := h.c.Info()
+	if info.Ssthresh != 5*mss || info.Cwnd != 8*mss {
+		h.fatalf("after fast retransmit ssthresh %d cwnd %d, want %d and %d (RFC 5681 3.2 steps 2, 3)", info.Ssthresh, info.Cwnd, 5*mss, 8*mss)
+	}
+	// Five more duplicates (segments 6..10): cwnd 8+5 = 13 MSS against a
+	// flight of 10: 3 new segments.
+	newSegs := 0
+	for i := 0; i < 5; i++ {
+		dup(time.Duration(103+i) * ms)
+		o := h.drainOut(time.Duration(103+i) * ms)
+		_, k := h.sentData(o, 1+int64(10+newSegs)*mss)
+		newSegs += k
+	}
+	if newSegs != 3 {
+		h.fatalf("fast recovery sent %d new segments for 5 more duplicate ACKs, want 3 (RFC 5681 3.2 step 4)", newSegs)
+	}
+	// The retransmission arrives: partial ACK up to the second hole.
+	h.send(200*ms, h.in(".", seq(1), ack(1+3*mss)))
+	o := h.drainOut(200 * ms)
+	if len(o) == 0 || o[0].seg.Seq != engISS.Add(1+3*mss) || len(o[0].seg.Payload) != mss {
+		h.fatalf("partial ACK did not retransmit the segment at %d first (RFC 6582 3.2 step 5)", 1+3*mss)
+	}
+	if h.c.Info().Ssthresh != 5*mss {
+		h.fatalf("partial ACK left recovery or changed ssthresh")
+	}
+	// Everything arrives: the full ACK covers all sent.
+	full := 1 + int64(10+newSegs)*mss
+	for _, x := range o[1:] {
+		end := int64(int32(x.seg.Seq-engISS)) + int64(len(x.seg.Payload))
+		if end > full {
+			full = end
+		}
+	}
+	h.send(300*ms, h.in(".", seq(1), ack(full)))
+	info = h.c.Info()
+	if info.Cwnd != 5*mss && (info.Cwnd > 5*mss || info.Cwnd < mss) {
+		h.fatalf("cwnd %d after recovery, want ssthresh %d (RFC 6582 3.2 step 6)", info.Cwnd, 5*mss)
+	}
+}
+
+// RFC 5681 3.2: two duplicate ACKs are not enough (and RFC 5681 2: an ACK
+// that carries data or changes the window is not a duplicate).
+func TestEstablished_RFC5681_3_2_NoFastRetransmitOnTwoDupACKs(t *testing.T) {
+	h := newEstablished(t)
+	h.write(10*ms, 10*1460)
+	h.drainOut(10 * ms)
+	h.send(100*ms, h.in(".", seq(1), ack(1)))
+	h.send(101*ms, h.in(".", seq(1), ack(1)))
+	h.send(102*ms, h.in(".", seq(1), ack(1), win(60000))) // window change: not a dup
+	h.send(103*ms, h.in("P.", seq(1), ack(1), data(10)))  // carries data: not a dup
+	for _, o := range h.drainOut(103 * ms) {
+		if len(o.seg.Payload) > 0 {
+			h.fatalf("retransmission %s without three duplicate ACKs", h.fmtOut(&o.seg))
+		}
+	}
+}
+
+// RFC 9293 3.8.6.1: with a zero send window the sender probes on the
+// persist timer, backing off exponentially, keeps the connection open as
+// long as the peer answers, and sends the data when the window opens.
+func TestEstablished_RFC9293_3_8_6_1_ZeroWindowProbing(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms))
+	rto := h.c.Info().RTO
+	h.send(1*s, h.in(".", win(0)))
+	h.write(1*s, 1000)
+	h.expectNothing(1 * s)
+	var times []time.Duration
+	for i := 0; i < 12; i++ {
+		// Wait for the next probe.
+		var probe *outSeg
+		for step := 0; step < 1000 && probe == nil; step++ {
+			o := h.drainOut(h.now.Sub(t0) + 100*ms)
+			if len(o) > 1 {
+				h.fatalf("%d segments at once into a zero window", len(o))
+			}
+			if len(o) == 1 {
+				probe = &o[0]
+			}
+		}
+		if probe == nil {
+			h.fatalf("no window probe within 100 s")
+		}
+		p := &probe.seg
+		// RFC 9293 3.8.6.1: one octet of new data, or (as Linux) an
+		// out-of-window zero-length segment at SND.UNA-1.
+		oneByte := len(p.Payload) == 1 && p.Seq == engISS.Add(1)
+		linux := len(p.Payload) == 0 && p.Seq == engISS
+		if !oneByte && !linux {
+			h.fatalf("probe %s is neither one byte at SND.UNA nor an empty segment at SND.UNA-1", h.fmtOut(p))
+		}
+		times = append(times, probe.at.Sub(t0))
+		// The peer answers: still zero window.
+		h.send(h.now.Sub(t0), h.in(".", seq(1), ack(1), win(0)))
+		h.drainOut(h.now.Sub(t0))
+	}
+	// Intervals: the first at least RTO, then doubling up to a cap.
+	prev := times[0] - 1*s
+	if prev < rto {
+		h.fatalf("first probe %v after the window closed, want >= RTO %v", prev, rto)
+	}
+	for i := 1; i < len(times); i++ {
+		d := times[i] - times[i-1]
+		if d < prev && d < h.cfg.RTO.Max {
+			h.fatalf("probe intervals %v: not backing off", times)
+		}
+		prev = d
+	}
+	if times[len(times)-1]-times[len(times)-2] < 4*times[0]-4*s {
+		h.fatalf("probe intervals %v: no exponential backoff", times)
+	}
+	h.expectState(tcp.StateEstablished)
+	// The window opens: the data flows.
+	at := h.now.Sub(t0) + 1*s
+	h.send(at, h.in(".", seq(1), ack(1), win(65535)))
+	out := h.drainOut(at)
+	var n int
+	for _, o := range out {
+		n += len(o.seg.Payload)
+	}
+	if n < 999 {
+		h.fatalf("after the window opened %d bytes sent, want the rest of 1000", n)
+	}
+}
+
+// RFC 9293 3.8.6.2.1 (sender SWS avoidance): with a usable window far below
+// an MSS and below half the largest window the peer ever offered, and more
+// data queued than fits, the sender waits rather than send a tiny segment.
+func TestEstablished_RFC9293_3_8_6_2_1_SenderSWS(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in(".", win(300)))
+	h.write(20*ms, 2000)
+	h.expectNothing(20 * ms)
+	// The window opens to a full MSS: a full segment goes.
+	h.send(30*ms, h.in(".", win(1460)))
+	h.expect(30*ms, h.out("P.", seq(1), data(1460)))
+}
+
+// RFC 9293 3.8.6.2.1 condition (2): pushed data that fits entirely in the
+// window is sent even if small.
+func TestEstablished_RFC9293_3_8_6_2_1_SmallWriteFitsSent(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in(".", win(300)))
+	h.write(20*ms, 100)
+	h.expect(20*ms, h.out("P.", seq(1), data(100)))
+}
+
+// RFC 9293 3.7.4: Nagle off (the default, as Go's TCP_NODELAY): small writes
+// go out at once with data in flight. Nagle on: a small segment waits while
+// data is unacknowledged and goes when the ACK arrives.
+func TestEstablished_RFC9293_3_7_4_NagleOff(t *testing.T) {
+	h := newEstablished(t)
+	h.write(10*ms, 10)
+	h.expect(10*ms, h.out("P.", seq(1), data(10)))
+	h.write(11*ms, 10)
+	h.expect(11*ms, h.out("P.", seq(11), data(10)))
+}
+
+func TestEstablished_RFC9293_3_7_4_NagleOn(t *testing.T) {
+	h := newEstablished(t, withConfig(func(c *tcp.Config) { c.Nagle = true }))
+	h.write(10*ms, 10)
+	h.expect(10*ms, h.out("P.", seq(1), data(10)))
+	h.write(11*ms, 10)
+	h.write(12*ms, 10)
+	h.expectNothing(12 * ms)
+	h.send(50*ms, h.in(".", ack(11)))
+	h.expect(50*ms, h.out("P.", seq(11), data(20)))
+	// A full-size segment is never held back.
+	h.write(60*ms, 1460)
+	h.expect(60*ms, h.out("P.", seq(31), data(1460)))
+}
+
+// RFC 9293 3.8.4: keep-alive (off by default): after the idle time a probe
+// <SEQ=SND.NXT-1> (with or without one garbage octet); unanswered probes
+// every interval; after the count the connection dies with ETIMEDOUT. An
+// answer resets the idle timer.
+func TestEstablished_RFC9293_3_8_4_Keepalive(t *testing.T) {
+	cfg := withConfig(func(c *tcp.Config) {
+		c.Keepalive = true
+		c.KeepaliveIdle = 10 * s
+		c.KeepaliveInterval = 2 * s
+		c.KeepaliveCount = 3
+	})
+	isProbe := func(h *harness, o outSeg) bool {
+		p := o.seg
+		return p.Flags&^segment.FlagPSH == segment.FlagACK && p.Seq == engISS && len(p.Payload) <= 1 && p.Ack == peerISS.Add(1)
+	}
+	h := newEstablished(t, cfg)
+	h.expectNothing(10*s - 1)
+	o := h.drainOut(10 * s)
+	if len(o) != 1 || !isProbe(h, o[0]) {
+		h.fatalf("no keep-alive probe <SEQ=SND.NXT-1> at 10 s")
+	}
+	// Answered: the idle timer restarts from the answer.
+	h.send(10*s+500*ms, h.in(".", seq(1), ack(1)))
+	h.expectNothing(20*s + 500*ms - 1)
+	for _, at := range []time.Duration{20*s + 500*ms, 22*s + 500*ms, 24*s + 500*ms} {
+		o := h.drainOut(at)
+		if len(o) != 1 || !isProbe(h, o[0]) || o[0].at != h.at(at) {
+			h.fatalf("want exactly one keep-alive probe at %v", at)
+		}
+	}
+	h.expectState(tcp.StateEstablished)
+	h.drainOut(26*s + 500*ms)
+	h.expectState(tcp.StateClosed)
+	h.expectErr(syscall.ETIMEDOUT)
+	h.expectNoTimer()
+
+	// Off by default: nothing for three hours.
+	h2 := newEstablished(t)
+	h2.expectNothing(3 * time.Hour)
+	h2.expectState(tcp.StateEstablished)
+}
