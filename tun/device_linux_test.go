@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,40 @@ func TestDeviceKernelPingAndUDP(t *testing.T) {
 		if m.Type() != segment.ICMPv4TypeEcho || m.Code() != 0 || m.ID() != id || m.Seq() != seq || !bytes.Equal(m.Body(), body) {
 			t.Errorf("got type %d code %d id %#x seq %d body %q, want echo request id %#x seq %d body %q",
 				m.Type(), m.Code(), m.ID(), m.Seq(), m.Body(), id, seq, body)
+		}
+	})
+
+	t.Run("ping gets our echo reply", func(t *testing.T) {
+		// The real ping(8), answered through the device.
+		if _, err := exec.LookPath("ping"); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("ping (iputils-ping) is not installed")
+			}
+			t.Skip("ping (iputils-ping) is not installed; the raw-socket subtest covers the request path")
+		}
+		ping := exec.Command("ping", "-n", "-c1", "-W3", stackAddr.String())
+		out := new(bytes.Buffer)
+		ping.Stdout, ping.Stderr = out, out
+		if err := ping.Start(); err != nil {
+			t.Fatal(err)
+		}
+		req := readUntil(t, d, 3*time.Second, func(p []byte) bool {
+			_, m, err := segment.ParseIPv4ICMP(p)
+			return err == nil && m.Type() == segment.ICMPv4TypeEcho
+		})
+		reply := make([]byte, len(req))
+		n, err := segment.ICMPv4EchoReply(reply, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Write(reply[:n]); err != nil {
+			t.Fatal(err)
+		}
+		if err := ping.Wait(); err != nil {
+			t.Fatalf("ping: %v\n%s", err, out)
+		}
+		if !strings.Contains(out.String(), "1 received") {
+			t.Fatalf("ping output:\n%s", out)
 		}
 	})
 
