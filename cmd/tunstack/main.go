@@ -56,7 +56,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "dial":
 		var c *dialConfig
 		if c, err = parseDial(rest, stdout); err == nil {
-			err = runDial(c, stdin, stdout, newLogger(stderr, c.logLevel))
+			err = runDial(c, stdin, stdout, stderr, newLogger(stderr, c.logLevel))
 		} else if !errors.Is(err, errHelp) {
 			err = usageError{err}
 		}

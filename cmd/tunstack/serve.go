@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tunstack/tunstack/stack"
+	"github.com/tunstack/tunstack/timers"
+	"github.com/tunstack/tunstack/tun"
+)
+
+// runtime is what serve and dial share once the device is open: the device,
+// the link the stack runs on (device, faults, observation), the stack.
+type runtime struct {
+	dev    *tun.Device
+	faults *tun.FaultyDevice // nil without fault flags
+	pcap   *pcapFile         // nil without --pcap
+	trace  *tracer           // nil without --trace
+	stack  *stack.Stack
+	out    io.Writer // trace, statistics and the connection table
+	log    *slog.Logger
+}
+
+// openDevice creates or attaches the TUN device as the flags say. A device
+// that exists is attached to and left exactly as it is (the benchmark
+// contract: "must not create, configure or delete the device"); a device
+// that does not exist is created, given --host-addr and brought up, and
+// disappears when tunstack closes it.
+func openDevice(c *linkConfig, log *slog.Logger) (*tun.Device, error) {
+	name := c.tun
+	if name == "" {
+		name = defaultCreateName
+	}
+	cfg := tun.Config{Name: name}
+	if _, err := net.InterfaceByName(name); err != nil {
+		cfg.MTU, cfg.Addr, cfg.Up = c.mtu, c.hostAddr, true
+	} else if c.tun == "" {
+		log.Warn("device exists already; attaching and leaving its configuration alone", "device", name)
+	}
+	dev, err := tun.Open(cfg)
+	if err != nil {
+		return nil, deviceError(err)
+	}
+	if dev.Created() {
+		log.Debug("created device", "device", dev.Name(), "host", c.hostAddr, "mtu", dev.MTU())
+	}
+	return dev, nil
+}
+
+// deviceError turns tun.Open's one-line errors into exit codes: permission
+// problems exit with exitPriv.
+func deviceError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "tunstack: ")
+	if errors.Is(err, os.ErrPermission) {
+		if !strings.Contains(msg, "CAP_NET_ADMIN") {
+			msg += ": run as root or grant CAP_NET_ADMIN (sudo setcap cap_net_admin+ep tunstack)"
+		}
+		return &exitError{code: exitPriv, msg: msg}
+	}
+	return &exitError{code: exitRuntime, msg: msg}
+}
+
+// faultConfig maps the percentage flags onto one direction's FaultConfig.
+func (c *linkConfig) faultConfig(seed int64) tun.FaultConfig {
+	return tun.FaultConfig{
+		Seed:      seed,
+		Loss:      c.loss / 100,
+		Duplicate: c.dup / 100,
+		Reorder:   c.reorder / 100,
+		Delay:     c.delay,
+		Jitter:    c.jitter,
+	}
+}
+
+func (c *linkConfig) hasFaults() bool {
+	return c.loss > 0 || c.dup > 0 || c.reorder > 0 || c.delay > 0 || c.jitter > 0
+}
+
+// start opens the device and starts the stack on it.
+func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
+	rt := &runtime{out: out, log: log}
+	dev, err := openDevice(c, log)
+	if err != nil {
+		return nil, err
+	}
+	rt.dev = dev
+	clock := timers.NewReal()
+	var l link = dev
+	if c.hasFaults() {
+		// Separate random streams per direction, both derived from --seed.
+		rt.faults = tun.WithFaults(dev, clock, c.faultConfig(c.seed), c.faultConfig(c.seed+1))
+		l = rt.faults
+	}
+	if c.pcap != "" {
+		if rt.pcap, err = createPcap(c.pcap); err != nil {
+			l.Close()
+			return nil, &exitError{code: exitRuntime, msg: fmt.Sprintf("--pcap: %v", err)}
+		}
+	}
+	if c.trace {
+		rt.trace = newTracer(out)
+	}
+	if rt.pcap != nil || rt.trace != nil {
+		l = &observedLink{link: l, pcap: rt.pcap, trace: rt.trace}
+	}
+	opts := stack.Options{
+		Addr:              c.addr,
+		Clock:             clock,
+		MTU:               c.mtu,
+		MSL:               c.msl,
+		SendBufferSize:    int(c.sndbuf),
+		ReceiveBufferSize: int(c.rcvbuf),
+		Backlog:           c.backlog,
+		Logf: func(format string, args ...any) {
+			log.Debug(fmt.Sprintf(format, args...))
+		},
+	}
+	if rt.trace != nil {
+		opts.Trace = rt.trace.transition
+	}
+	st, err := stack.New(l, opts)
+	if err != nil {
+		l.Close()
+		rt.closePcap()
+		return nil, &exitError{code: exitRuntime, msg: fmt.Sprintf("starting the stack: %v", err)}
+	}
+	rt.stack = st
+	return rt, nil
+}
+
+func (rt *runtime) closePcap() {
+	if rt.pcap != nil {
+		if err := rt.pcap.Close(); err != nil {
+			rt.log.Error("writing the pcap file", "err", err)
+		}
+		rt.pcap = nil
+	}
+}
+
+// shutdown closes the stack gracefully within grace (FINs to every peer,
+// waiting for their answers), which also closes the link and with it the
+// device; a device tunstack created disappears with its last descriptor.
+func (rt *runtime) shutdown(grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := rt.stack.Shutdown(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			rt.log.Warn("connections still closing when --grace ran out; the rest were reset", "grace", grace)
+		} else {
+			rt.log.Debug("stack close", "err", err)
+		}
+	}
+}
+
+func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
+	rt, err := start(&c.linkConfig, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer rt.closePcap()
+
+	// Subscribe before the services start, so a signal sent as soon as
+	// the "serving" line appears is never missed.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	stopServices, err := runServices(c.services, c.httpRoot, func(port uint16) (net.Listener, error) {
+		return rt.stack.Listen(fmt.Sprintf(":%d", port))
+	}, log)
+	if err != nil {
+		rt.stack.Close()
+		return err
+	}
+	var names []string
+	for _, n := range serviceNames {
+		if c.services[n] {
+			names = append(names, n)
+		}
+	}
+	log.Info("serving", "addr", c.addr, "device", rt.dev.Name(), "created", rt.dev.Created(),
+		"mtu", rt.dev.MTU(), "services", strings.Join(names, ","))
+	if rt.dev.Created() {
+		log.Info("try: curl http://" + c.addr.String() + "/ ; ping " + c.addr.String())
+	}
+
+	var tick <-chan time.Time
+	if c.stats > 0 {
+		t := time.NewTicker(c.stats)
+		defer t.Stop()
+		tick = t.C
+	}
+	var flush <-chan time.Time
+	if rt.pcap != nil {
+		// Keep the capture file readable while tunstack runs.
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		flush = t.C
+	}
+	for done := false; !done; {
+		select {
+		case <-tick:
+			rt.printTable()
+		case <-flush:
+			rt.pcap.Flush()
+		case s := <-sigs:
+			if s == syscall.SIGUSR1 {
+				rt.printTable()
+				continue
+			}
+			log.Info("shutting down", "signal", s.String())
+			done = true
+		}
+	}
+	// A second SIGINT/SIGTERM during the graceful phase ends the process.
+	go func() {
+		for s := range sigs {
+			if s != syscall.SIGUSR1 {
+				log.Error("second signal: exiting without waiting", "signal", s.String())
+				rt.closePcap()
+				os.Exit(exitRuntime)
+			}
+		}
+	}()
+	stopServices()
+	rt.shutdown(c.grace)
+	rt.printStats()
+	return nil
+}

@@ -1,0 +1,23 @@
+// Package integration holds end-to-end tests of tunstack on a real TUN
+// device with the Linux kernel's TCP as the peer. It has no non-test code.
+//
+// TestMain calls tuntest.RunInNetns: the test binary re-executes itself
+// under `unshare --net`, so every test, every `tunstack serve` it starts and
+// every curl, nc, ping and nft it runs live in a private network namespace
+// that disappears with the process. Nothing is configured in the namespace
+// the tests were started from. Without root (or without unshare) the
+// privileged tests skip with the reason, except under CI=true, where they
+// fail.
+//
+// The tests build bin/tunstack once (go build into a temporary directory,
+// with -race when the test binary has it) and run it as a subprocess, the
+// way a user and the benchmark harness do. TUNSTACK_BIN=/path/to/tunstack
+// uses a prebuilt binary instead (the container image has no Go
+// toolchain). External tools: curl, nc (netcat-openbsd), ip (iproute2),
+// nft (nftables), ping (iputils-ping); a test whose tool is missing fails
+// and says which package to install.
+//
+// Sizes: -short shrinks transfers (100 MB becomes 8 MB, 1,000 connections
+// stay 1,000); nothing is skipped. Every loop is bounded in count and in
+// time.
+package integration
