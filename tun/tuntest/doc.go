@@ -31,6 +31,16 @@
 // Unprivileged tests in the same package (those that do not call Require)
 // run in either case.
 //
+// Helpers for privileged tests (each calls Require first):
+//
+//   - Run(t, "ip", "tuntap", "add", ...) runs a command inside the
+//     namespace (children inherit it) and fails t on a non-zero exit.
+//   - CheckIsolated(t, "tsut0") asserts the process is not in the namespace
+//     the tests were started from and that no interface but lo and the
+//     named ones exists.
+//   - RunUnprivileged(t, env, "-test.run=^TestHelperX$") runs a copy of the
+//     test binary as nobody, to check what an unprivileged user is told.
+//
 // Concurrency: Require, Run, CheckIsolated and InPrivateNetns may be called
 // from parallel tests. Nothing here panics; failures are reported through
 // testing.TB.
