@@ -1,13 +1,14 @@
 package segment
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 )
 
 // fixChecksums returns a copy of b with the IPv4 header checksum and, when
-// the lengths allow, the TCP checksum recomputed, so the fuzzer can reach
-// past the checksum checks.
+// the lengths allow, the TCP, UDP or ICMP checksum recomputed, so the fuzzer
+// can reach past the checksum checks.
 func fixChecksums(b []byte) []byte {
 	c := append([]byte(nil), b...)
 	if len(c) < 20 {
@@ -20,12 +21,29 @@ func fixChecksums(b []byte) []byte {
 	c[10], c[11] = 0, 0
 	binary.BigEndian.PutUint16(c[10:], Checksum(c[:hl], 0))
 	tl := int(binary.BigEndian.Uint16(c[2:]))
-	if tl < hl+18 || tl > len(c) {
+	if tl < hl || tl > len(c) {
 		return c
 	}
-	tcp := c[hl:tl]
-	tcp[16], tcp[17] = 0, 0
-	binary.BigEndian.PutUint16(tcp[16:], Checksum(tcp, ipv4PseudoSum(c[12:16], c[16:20], c[9], len(tcp))))
+	p := c[hl:tl]
+	switch c[9] {
+	case ProtocolTCP:
+		if len(p) >= 18 {
+			p[16], p[17] = 0, 0
+			binary.BigEndian.PutUint16(p[16:], Checksum(p, ipv4PseudoSum(c[12:16], c[16:20], ProtocolTCP, len(p))))
+		}
+	case ProtocolUDP:
+		if len(p) >= 8 {
+			if l := int(binary.BigEndian.Uint16(p[4:])); l >= 8 && l <= len(p) {
+				p[6], p[7] = 0, 0
+				binary.BigEndian.PutUint16(p[6:], Checksum(p[:l], ipv4PseudoSum(c[12:16], c[16:20], ProtocolUDP, l)))
+			}
+		}
+	case ProtocolICMP:
+		if len(p) >= 4 {
+			p[2], p[3] = 0, 0
+			binary.BigEndian.PutUint16(p[2:], Checksum(p, 0))
+		}
+	}
 	return c
 }
 
@@ -50,9 +68,32 @@ func touchViews(pkt []byte) {
 			_, _, _ = q.TCPPorts()
 		}
 	}
+	u := UDP(ip.Payload())
+	if u.Validate() == nil {
+		_, _, _, _, _ = u.SrcPort(), u.DstPort(), u.Length(), u.Checksum(), u.Payload()
+	}
 	var buf [100]byte
 	_, _ = ICMPv4EchoReply(buf[:], pkt)
 	_, _, _, _ = ParseIPv4UDP(pkt)
+}
+
+// checkEchoInPlace: an echo request answered in place yields a valid echo
+// reply with the same identifier, sequence number and data.
+func checkEchoInPlace(t *testing.T, pkt []byte) {
+	_, req, err := ParseIPv4ICMP(pkt)
+	if err != nil || req.Type() != ICMPv4TypeEcho {
+		return
+	}
+	want := append([]byte(nil), req[4:]...)
+	c := append([]byte(nil), pkt...)
+	n, err := ICMPv4EchoReply(c, c)
+	if err != nil {
+		t.Fatalf("echo reply: %v", err)
+	}
+	_, rep, err := ParseIPv4ICMP(c[:n])
+	if err != nil || rep.Type() != ICMPv4TypeEchoReply || !bytes.Equal(rep[4:], want) {
+		t.Fatalf("echo reply invalid: %v %x", err, c[:n])
+	}
 }
 
 func FuzzParseIPv4TCP(f *testing.F) {
@@ -60,11 +101,13 @@ func FuzzParseIPv4TCP(f *testing.F) {
 		f.Add(mustHex(g.hex))
 	}
 	f.Add(ipWithOptions())
+	f.Add(echoRequest([]byte{0x94, 4, 0, 0}, 1, 2, []byte("ping")))
 	f.Add([]byte{})
 	f.Add([]byte{0x45})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, pkt := range [][]byte{data, fixChecksums(data)} {
 			touchViews(pkt)
+			checkEchoInPlace(t, pkt)
 			var seg Segment
 			if ParseIPv4TCP(pkt, &seg) != nil {
 				continue

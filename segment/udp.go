@@ -8,9 +8,23 @@ import (
 // UDPHeaderLen is the length of the UDP header (RFC 768).
 const UDPHeaderLen = 8
 
-// UDP is a view of a UDP datagram (RFC 768). Until Validate-style checks
-// (ParseIPv4UDP) have passed, accessors may panic on a short slice.
+// UDP is a view of a UDP datagram (RFC 768). Until Validate (or
+// ParseIPv4UDP) has succeeded, accessors may panic on a short slice; after
+// it they never panic.
 type UDP []byte
+
+// Validate checks that u holds a header (ErrShort) and that the length field
+// is at least 8 and within u (ErrUDPLength). The checksum needs the IP
+// addresses; ParseIPv4UDP checks it.
+func (u UDP) Validate() error {
+	if len(u) < UDPHeaderLen {
+		return ErrShort
+	}
+	if l := int(u.Length()); l < UDPHeaderLen || l > len(u) {
+		return ErrUDPLength
+	}
+	return nil
+}
 
 // SrcPort returns the source port.
 func (u UDP) SrcPort() uint16 { return binary.BigEndian.Uint16(u[0:]) }
@@ -40,13 +54,10 @@ func ParseIPv4UDP(pkt []byte) (src, dst netip.AddrPort, payload []byte, err erro
 		return src, dst, nil, ErrProtocol
 	}
 	u := UDP(ip.Payload())
-	if len(u) < UDPHeaderLen {
-		return src, dst, nil, ErrShort
+	if err := u.Validate(); err != nil {
+		return src, dst, nil, err
 	}
 	l := int(u.Length())
-	if l < UDPHeaderLen || l > len(u) {
-		return src, dst, nil, ErrUDPLength
-	}
 	u = u[:l]
 	if u.Checksum() != 0 {
 		if Checksum(u, ipv4PseudoSum(pkt[ipv4Src:ipv4Src+4], pkt[ipv4Dst:ipv4Dst+4], ProtocolUDP, l)) != 0 {
