@@ -254,8 +254,8 @@ func bytesPerTimer(cc clockCase, n int) float64 {
 	return per
 }
 
-// TestBytesPerTimer bounds the memory cost of a timer in our queue: a 64-byte
-// entry plus an 8-byte slot (plus append slack) must stay under 96 bytes.
+// TestBytesPerTimer bounds the memory cost of a timer in our queue: a 48-byte
+// entry plus a 24-byte slot (plus append slack) must stay under 96 bytes.
 func TestBytesPerTimer(t *testing.T) {
 	for _, cc := range clockCases()[:2] {
 		per := bytesPerTimer(cc, liveTimers)

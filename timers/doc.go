@@ -6,7 +6,7 @@
 //
 // Clock.AfterFunc(d, f) schedules f once, d from now (d <= 0 means now) and
 // returns a Timer. Timer.Stop and Timer.Reset never allocate; AfterFunc
-// allocates the timer once (one object, about 64 bytes, plus whatever the
+// allocates the timer once (one 48-byte object, plus whatever the
 // caller's closure holds).
 //
 //   - Stop cancels a pending arming and reports whether it did. False means

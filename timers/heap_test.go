@@ -10,15 +10,17 @@ import (
 // lazy-key invariant (key <= deadline) of every queued entry.
 func checkQueue(t *testing.T, q *queue) {
 	t.Helper()
-	for i, e := range q.h {
+	for i := range q.h {
+		s := &q.h[i]
+		e := s.e
 		if int(e.index) != i {
 			t.Fatalf("entry at %d has index %d", i, e.index)
 		}
-		if i > 0 && keyLess(e, q.h[(i-1)/4]) {
+		if i > 0 && s.less(&q.h[(i-1)/4]) {
 			t.Fatalf("heap property broken at %d", i)
 		}
-		if e.at < e.when || (e.at == e.when && e.aseq < e.kseq) {
-			t.Fatalf("key (%d,%d) after deadline (%d,%d)", e.when, e.kseq, e.at, e.aseq)
+		if e.at < s.when || (e.at == s.when && e.aseq < s.seq) {
+			t.Fatalf("key (%d,%d) after deadline (%d,%d)", s.when, s.seq, e.at, e.aseq)
 		}
 	}
 }

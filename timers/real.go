@@ -57,7 +57,7 @@ func (c *RealClock) reset(e *entry, d time.Duration) bool {
 	c.mu.Lock()
 	was := c.q.schedule(e, at)
 	if e.index == 0 {
-		c.wakeLocked(e.when)
+		c.wakeLocked(c.q.h[0].when)
 	}
 	c.mu.Unlock()
 	return was
@@ -114,13 +114,13 @@ func (c *RealClock) dispatch() {
 			continue
 		}
 		var sleep time.Duration
-		t := c.q.top()
-		if t == nil {
+		when, ok := c.q.topKey()
+		if !ok {
 			c.sleepUntil = math.MaxInt64
 			sleep = idleExit
 		} else {
-			c.sleepUntil = t.when
-			sleep = time.Duration(t.when - now)
+			c.sleepUntil = when
+			sleep = time.Duration(when - now)
 		}
 		c.mu.Unlock()
 		// Go >= 1.23 timers: Reset drops any stale value from rt.C.
@@ -131,7 +131,7 @@ func (c *RealClock) dispatch() {
 		}
 		c.mu.Lock()
 		c.sleepUntil = math.MinInt64
-		if t == nil && c.q.len() == 0 {
+		if !ok && c.q.len() == 0 {
 			c.running = false
 			c.mu.Unlock()
 			return
