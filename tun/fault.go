@@ -175,7 +175,7 @@ func (l *line) send(p []byte) error {
 			delay += time.Duration(int64(jitterR%uint64(2*j+1)) - j)
 		}
 		delay = max(delay, 0)
-		wasHolding := l.holding
+		wasHolding, overtook := l.holding, false
 		for i := range copies {
 			due := now
 			if l.cfg.Rate > 0 {
@@ -191,9 +191,11 @@ func (l *line) send(p []byte) error {
 				l.holdLocked(p, due)
 				continue
 			}
-			n += l.queueLocked(p, due, now)
+			put, ok := l.queueLocked(p, due, now)
+			n += put
+			overtook = overtook || ok
 		}
-		if wasHolding && l.holding {
+		if wasHolding && overtook {
 			// This packet overtook the held one: let it follow.
 			l.holding = false
 			l.stats.Reordered++
@@ -222,19 +224,21 @@ func (l *line) holdLocked(p []byte, due time.Time) {
 }
 
 // queueLocked delivers p now if it is due and nothing is ahead of it, else
-// queues a copy. It returns the number of packets put to the sink.
-func (l *line) queueLocked(p []byte, due, now time.Time) int {
+// queues a copy. It returns the number of packets put to the sink, and
+// whether p was put or queued (not dropped).
+func (l *line) queueLocked(p []byte, due, now time.Time) (int, bool) {
 	if l.fifo.n == 0 && !due.After(now) {
-		return l.putLocked(p)
+		n := l.putLocked(p)
+		return n, n > 0
 	}
 	if l.fifo.n+l.heldCount() >= l.limit {
 		l.stats.Dropped++
-		return 0
+		return 0, false
 	}
 	b := l.getBuf(len(p))
 	copy(b, p)
 	l.fifo.push(flight{buf: b, due: due})
-	return 0
+	return 0, true
 }
 
 // queueBufLocked is queueLocked for a buffer the line already owns.
