@@ -30,24 +30,32 @@ type lossyParams struct {
 	delay     time.Duration
 	jitter    time.Duration
 	streamLen int
+	rcvBuf    int // receive buffer of both engines
+	readTick  int // 0: the application reads at once; else bytes read per 10 ms
 }
 
 func (p lossyParams) String() string {
-	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way",
-		p.seed, p.loss*100, p.dup*100, p.reorder*100, p.delay, p.jitter, p.streamLen)
+	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way rcvbuf=%d read/10ms=%d",
+		p.seed, p.loss*100, p.dup*100, p.reorder*100, p.delay, p.jitter, p.streamLen, p.rcvBuf, p.readTick)
 }
 
 // paramsFor derives the impairments from the seed, so that a seed alone
 // reproduces a run: loss cycles 0, 5, 10, 15, 20 %, reordering 0-10 %,
-// duplication 0-5 %, delay 1-20 ms with jitter.
+// duplication 0-5 %, delay 0-20 ms with jitter; receive buffers from 8 KiB
+// (windows close often) to 256 KiB (window scaling); in some runs the
+// applications read slowly, so zero windows and window updates happen.
 func paramsFor(seed int64, streamLen int) lossyParams {
 	r := rand.New(rand.NewSource(seed * 7919))
+	bufs := []int{8 << 10, 16 << 10, 64 << 10, 256 << 10}
+	ticks := []int{0, 0, 4096, 16384}
 	return lossyParams{
+		rcvBuf:    bufs[r.Intn(len(bufs))],
+		readTick:  ticks[r.Intn(len(ticks))],
 		seed:      seed,
 		loss:      float64(seed%5) * 0.05,
 		dup:       float64(r.Intn(6)) / 100,
 		reorder:   float64(r.Intn(11)) / 100,
-		delay:     time.Duration(1+r.Intn(20)) * time.Millisecond,
+		delay:     time.Duration(r.Intn(21)) * time.Millisecond,
 		jitter:    time.Duration(r.Intn(3)) * time.Millisecond,
 		streamLen: streamLen,
 	}
@@ -74,6 +82,7 @@ type pipeEndpoint struct {
 	trace           *[]string
 	readBuf         []byte
 	segsIn, segsOut int
+	readBudget      int
 }
 
 func (e *pipeEndpoint) Output(seg *segment.Segment) {
@@ -104,15 +113,16 @@ func (e *pipeEndpoint) note(format string, args ...any) {
 }
 
 type lossyRun struct {
-	p     lossyParams
-	clock *timers.Manual
-	a, b  *pipeEndpoint
-	trace []string
-	now   time.Time
+	p        lossyParams
+	clock    *timers.Manual
+	a, b     *pipeEndpoint
+	trace    []string
+	now      time.Time
+	nextTick time.Time // next application read tick (p.readTick > 0)
 }
 
 func newLossyRun(p lossyParams) *lossyRun {
-	r := &lossyRun{p: p, clock: timers.NewManual(t0), now: t0}
+	r := &lossyRun{p: p, clock: timers.NewManual(t0), now: t0, nextTick: t0}
 	fc := func(s int64) tun.FaultConfig {
 		return tun.FaultConfig{Seed: s, Loss: p.loss, Duplicate: p.dup, Reorder: p.reorder, Delay: p.delay, Jitter: p.jitter}
 	}
@@ -120,7 +130,7 @@ func newLossyRun(p lossyParams) *lossyRun {
 	rng := rand.New(rand.NewSource(p.seed))
 	mk := func(name string, link *tun.PipeEnd, t tcp.Tuple, passive bool) *pipeEndpoint {
 		cfg := tcp.DefaultConfig()
-		cfg.RecvBufferSize = 64 << 10
+		cfg.RecvBufferSize = p.rcvBuf
 		cfg.SendBufferSize = 64 << 10
 		e := &pipeEndpoint{name: name, link: link, cfg: &cfg, tuple: t, passive: passive,
 			buildBuf: make([]byte, 2048), readBuf: make([]byte, 5000), trace: &r.trace}
@@ -180,10 +190,12 @@ func (r *lossyRun) input(e *pipeEndpoint) error {
 // there and check it; once both directions are done, Close.
 func (r *lossyRun) app(e *pipeEndpoint) error {
 	st := e.c.State()
-	if st == tcp.StateClosed || st == tcp.StateSynSent || st == tcp.StateSynReceived || st == tcp.StateListen {
+	if st == tcp.StateSynSent || st == tcp.StateSynReceived || st == tcp.StateListen || (st == tcp.StateClosed && !e.wroteFIN) {
 		return nil
 	}
-	for e.wOff < len(e.send) {
+	// A connection closed cleanly by both FINs may still hold data the
+	// application has not read: reading goes on in CLOSED.
+	for e.wOff < len(e.send) && st != tcp.StateClosed {
 		n, err := e.c.Write(r.now, e.send[e.wOff:])
 		if err != nil {
 			return r.fail("%s: Write: %v", e.name, err)
@@ -193,14 +205,24 @@ func (r *lossyRun) app(e *pipeEndpoint) error {
 		}
 		e.wOff += n
 	}
-	if e.wOff == len(e.send) && !e.wroteFIN {
+	if e.wOff == len(e.send) && !e.wroteFIN && st != tcp.StateClosed {
 		e.wroteFIN = true
 		if err := e.c.CloseWrite(r.now); err != nil {
 			return r.fail("%s: CloseWrite: %v", e.name, err)
 		}
 	}
 	for !e.sawEOF {
-		n, err := e.c.Read(r.now, e.readBuf)
+		buf := e.readBuf
+		if r.p.readTick > 0 {
+			if e.readBudget == 0 {
+				break
+			}
+			buf = buf[:min(len(buf), e.readBudget)]
+		}
+		n, err := e.c.Read(r.now, buf)
+		if r.p.readTick > 0 {
+			e.readBudget -= n
+		}
 		if n > 0 {
 			if e.rOff+n > len(e.recv) || !bytes.Equal(e.readBuf[:n], e.recv[e.rOff:e.rOff+n]) {
 				return r.fail("%s: received bytes %d..%d differ from the stream sent", e.name, e.rOff, e.rOff+n)
@@ -274,6 +296,10 @@ func (r *lossyRun) run() error {
 		if pt, ok := r.clock.Next(); ok && (next.IsZero() || pt.Before(next)) {
 			next = pt
 		}
+		tick := r.p.readTick > 0 && (!r.a.sawEOF || !r.b.sawEOF)
+		if tick && (next.IsZero() || r.nextTick.Before(next)) {
+			next = r.nextTick
+		}
 		if next.IsZero() {
 			return r.fail("deadlock: no timer and no packet in flight, but not both CLOSED")
 		}
@@ -288,6 +314,10 @@ func (r *lossyRun) run() error {
 		}
 		r.now = next
 		r.clock.AdvanceTo(next)
+		if tick && !r.now.Before(r.nextTick) {
+			r.nextTick = r.now.Add(10 * time.Millisecond)
+			r.a.readBudget, r.b.readBudget = r.p.readTick, r.p.readTick
+		}
 		for _, e := range []*pipeEndpoint{r.a, r.b} {
 			if dl := e.c.Deadline(); !dl.IsZero() && !dl.After(r.now) {
 				e.c.HandleTimer(r.now)
@@ -322,7 +352,9 @@ func TestLossyPipe(t *testing.T) {
 			if err := r.run(); err != nil {
 				t.Fatalf("%v\n%v\nreproduce: go test ./stack/tcp -run 'TestLossyPipe/seed=%d$' -v", p, err, seed)
 			}
-			t.Logf("%v: done at simulated %v; A %d segs out, B %d segs out", p, r.now.Sub(t0), r.a.segsOut, r.b.segsOut)
+			sa, sb := r.a.link.Stats(), r.b.link.Stats()
+			t.Logf("%v: done at simulated %v; A->B %d packets (%d dropped, %d duplicated, %d reordered), B->A %d (%d, %d, %d)",
+				p, r.now.Sub(t0), sa.Sent, sa.Dropped, sa.Duplicated, sa.Reordered, sb.Sent, sb.Dropped, sb.Duplicated, sb.Reordered)
 		})
 	}
 }
