@@ -215,3 +215,85 @@ func TestRealDispatcherIdleRestart(t *testing.T) {
 		t.Fatal("timer after idle exit did not fire")
 	}
 }
+
+// TestRealNeverEarlyNeverLost arms many timers from several goroutines, some
+// re-armed earlier or later before they fire; every final arming must fire
+// exactly once and never before its deadline.
+func TestRealNeverEarlyNeverLost(t *testing.T) {
+	c := NewReal()
+	const workers, per = 4, 500
+	type rec struct {
+		mu       sync.Mutex
+		earliest time.Time // lower bound of the current arming's deadline
+		fires    int
+		early    bool
+	}
+	recs := make([]*rec, workers*per)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				r := &rec{}
+				recs[w*per+i] = r
+				d := time.Duration((i*7919+w*104729)%40) * time.Millisecond
+				r.mu.Lock()
+				r.earliest = time.Now().Add(d)
+				tm := c.AfterFunc(d, func() {
+					now := time.Now()
+					r.mu.Lock()
+					if now.Before(r.earliest) {
+						r.early = true
+					}
+					r.fires++
+					r.mu.Unlock()
+				})
+				r.mu.Unlock()
+				if i%3 == 0 {
+					// Re-arm later. Usually the first arming is still
+					// pending and is replaced; if it already fired (or is
+					// about to) the Reset is a second arming: expect one
+					// more firing, and keep the first arming's bound, which
+					// is lower and so valid for both.
+					d2 := time.Duration(50+i%30) * time.Millisecond
+					r.mu.Lock()
+					before := time.Now().Add(d2)
+					if tm.Reset(d2) {
+						r.earliest = before
+					} else {
+						r.fires--
+					}
+					r.mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		missing := 0
+		for _, r := range recs {
+			r.mu.Lock()
+			if r.fires < 1 {
+				missing++
+			}
+			r.mu.Unlock()
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // any duplicate firing would show now
+	for i, r := range recs {
+		r.mu.Lock()
+		if r.fires != 1 || r.early {
+			t.Fatalf("timer %d: net fires %d, early %v", i, r.fires, r.early)
+		}
+		r.mu.Unlock()
+	}
+	if p := c.(*RealClock).Pending(); p != 0 {
+		t.Fatalf("Pending = %d", p)
+	}
+}
