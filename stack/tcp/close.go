@@ -1,0 +1,280 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
+
+// Closing: the application's CloseWrite/Close/Abort (RFC 9293 3.10.4,
+// 3.10.5), the peer's FIN (RFC 9293 3.10.7.4 eighth step), TIME-WAIT and the
+// TimeWait record that replaces a Conn in it.
+
+// CloseWrite shuts the write side (half-close): a FIN follows the queued
+// data, the state moves at once (ESTABLISHED -> FIN-WAIT-1, CLOSE-WAIT ->
+// LAST-ACK) even if the FIN cannot be sent yet (RFC 9293 3.10.4), and the
+// connection keeps receiving. Further Writes return ErrClosedForWrite.
+func (c *Conn) CloseWrite(now time.Time) error {
+	if c.flags&flagFinQueued != 0 {
+		return nil
+	}
+	switch c.state {
+	case StateClosed:
+		if c.err != nil {
+			return c.err
+		}
+		return nil
+	case StateSynSent:
+		// RFC 9293 3.10.4: "Delete the TCB ... return 'error: closing'
+		// responses to any queued SENDs". No SYN-ACK came yet.
+		c.close(now, nil, nil)
+		return nil
+	case StateSynReceived:
+		// The FIN goes out once the handshake completes (established()
+		// moves on to FIN-WAIT-1).
+		c.flags |= flagFinQueued
+		return nil
+	case StateEstablished:
+		c.flags |= flagFinQueued
+		c.setState(now, StateFinWait1, nil)
+	case StateCloseWait:
+		c.flags |= flagFinQueued
+		c.setState(now, StateLastAck, nil)
+	default:
+		return nil
+	}
+	c.flush(now)
+	return nil
+}
+
+// Close closes both directions. If received data is still unread, the
+// connection is reset instead, as Linux does (RFC 9293 3.10.4 leaves
+// this open; RFC 1122 4.2.2.13 describes it): a RST is sent and the state
+// becomes CLOSED. Otherwise it is CloseWrite plus "no more reading": data
+// arriving later is answered with a RST, and FIN-WAIT-2 is bounded by
+// Config.FinWait2Timeout.
+func (c *Conn) Close(now time.Time) error {
+	switch c.state {
+	case StateClosed:
+		c.rcvBuf.n = 0
+		c.rcvBuf.release()
+		return nil
+	case StateSynSent, StateListen:
+		c.close(now, nil, nil)
+		return nil
+	}
+	if c.rcvBuf.n > 0 {
+		c.Abort(now)
+		return nil
+	}
+	c.flags |= flagReadClosed
+	err := c.CloseWrite(now)
+	if c.state == StateFinWait2 && c.stateAt.IsZero() {
+		c.stateAt = now.Add(c.cfg.finWait2Timeout())
+	}
+	return err
+}
+
+// Abort resets the connection (RFC 9293 3.10.5 ABORT): in SYN-RECEIVED and
+// the synchronized states a RST <SEQ=SND.NXT> is sent (sndMax, see sendAck); the state becomes
+// CLOSED with Err() nil (the application asked for it).
+func (c *Conn) Abort(now time.Time) {
+	switch c.state {
+	case StateClosed:
+		return
+	case StateSynReceived, StateEstablished, StateFinWait1, StateFinWait2, StateCloseWait:
+		c.sendRst(now, c.sndMax) // the highest SND.NXT: see sendAck
+	}
+	c.rcvBuf.n = 0
+	c.close(now, nil, nil)
+}
+
+// finArrived is the eighth step of RFC 9293 3.10.7.4 for a FIN at
+// sequence number finSeq. A FIN beyond a gap is remembered and processed
+// when the gap fills.
+func (c *Conn) finArrived(now time.Time, finSeq Seq, seg *segment.Segment) {
+	if c.flags&flagRcvFin != 0 {
+		c.flags |= flagAckNow
+		return
+	}
+	if finSeq != c.RcvNxt {
+		if finSeq.GreaterThan(c.RcvNxt) {
+			c.flags |= flagRcvFinPending
+			c.rcvFinSeq = finSeq
+		}
+		c.flags |= flagAckNow
+		return
+	}
+	c.flags &^= flagRcvFinPending
+	c.flags |= flagRcvFin | flagAckNow
+	c.RcvNxt = c.RcvNxt.Add(1)
+	c.rcvAdv = segment.Max(c.rcvAdv, c.RcvNxt)
+	c.ooo.reset() // nothing can follow the FIN
+	c.sink.Notify(EventReadable)
+	switch c.state {
+	case StateSynReceived, StateEstablished:
+		c.setState(now, StateCloseWait, seg)
+	case StateFinWait1:
+		if c.finAcked() {
+			c.enterTimeWait(now, seg)
+		} else {
+			c.setState(now, StateClosing, seg)
+		}
+	case StateFinWait2:
+		c.enterTimeWait(now, seg)
+	}
+}
+
+// pendingFin processes a FIN that arrived ahead of a gap now filled.
+func (c *Conn) pendingFin(now time.Time, seg *segment.Segment) {
+	if c.flags&flagRcvFinPending != 0 && c.rcvFinSeq == c.RcvNxt {
+		c.finArrived(now, c.rcvFinSeq, seg)
+	}
+}
+
+// enterTimeWait moves to TIME-WAIT for 2*MSL (RFC 9293 3.10.7.4). The ACK
+// of the peer's FIN goes out first, so that the TimeWait record taken on
+// EventTimeWait is final; every other timer stops and the buffers go.
+func (c *Conn) enterTimeWait(now time.Time, seg *segment.Segment) {
+	if c.flags&flagAckNow != 0 {
+		c.sendAck(now)
+	}
+	c.setState(now, StateTimeWait, seg)
+	c.rtxAt, c.delackAt, c.persistAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.stateAt = now.Add(2 * c.cfg.msl())
+	c.sndBuf.n = 0
+	c.sndBuf.release()
+	c.ooo.reset()
+	if c.rcvBuf.n == 0 {
+		c.rcvBuf.release()
+	}
+	c.sink.Notify(EventTimeWait)
+}
+
+// stateTimerExpired ends TIME-WAIT (2*MSL elapsed) or an orphaned
+// FIN-WAIT-2.
+func (c *Conn) stateTimerExpired(now time.Time) {
+	c.stateAt = time.Time{}
+	switch c.state {
+	case StateTimeWait, StateFinWait2:
+		c.close(now, nil, nil)
+	}
+}
+
+// TimeWait is what remains of a connection in TIME-WAIT: enough to
+// acknowledge a retransmitted FIN, ignore a RST, and recognise a new SYN
+// (about 100 bytes, against a few hundred for a Conn). The runtime keeps
+// these in its own bounded, counted table.
+type TimeWait struct {
+	Tuple  Tuple
+	SndNxt Seq    // our next sequence number (our FIN is acknowledged)
+	RcvNxt Seq    // one past the peer's FIN
+	Window uint16 // window field for our ACKs (already scaled)
+	// Expiry is the end of TIME-WAIT; Duration (2*MSL) is how far a
+	// retransmitted FIN pushes it.
+	Expiry   time.Time
+	Duration time.Duration
+}
+
+// TimeWaitVerdict tells the runtime what to do with a TimeWait record
+// after a segment.
+type TimeWaitVerdict uint8
+
+const (
+	// TimeWaitKeep: the record stays (the segment was answered or
+	// ignored).
+	TimeWaitKeep TimeWaitVerdict = iota
+	// TimeWaitExpired: 2*MSL had elapsed; drop the record and handle the
+	// segment as if no connection existed (RST, or a listener's SYN).
+	TimeWaitExpired
+	// TimeWaitReopen: a SYN with a sequence number above RcvNxt may open a
+	// new incarnation (RFC 9293 3.10.7.4 via RFC 1122 4.2.2.13, RFC 6191):
+	// drop the record and hand the SYN to the listener, choosing an ISS
+	// above SndNxt (NextISS).
+	TimeWaitReopen
+)
+
+// TimeWait returns the record to keep for a Conn in TIME-WAIT. (A Conn kept
+// in TIME-WAIT behaves the same, through the same code.)
+func (c *Conn) TimeWait() TimeWait {
+	return TimeWait{
+		Tuple:    c.tuple,
+		SndNxt:   c.sndMax,
+		RcvNxt:   c.RcvNxt,
+		Window:   uint16(min(c.rcvWnd()>>c.rcvShift, 0xffff)),
+		Expiry:   c.stateAt,
+		Duration: 2 * c.cfg.msl(),
+	}
+}
+
+// Expired reports whether TIME-WAIT is over at now.
+func (tw *TimeWait) Expired(now time.Time) bool { return !now.Before(tw.Expiry) }
+
+// NextISS returns an initial sequence number for a connection reopened
+// from this record: isn if it lies ahead of SndNxt, else one well ahead
+// (RFC 1122 4.2.2.13: the new ISS must exceed the old connection's
+// sequence space).
+func (tw *TimeWait) NextISS(isn Seq) Seq {
+	if isn.GreaterThan(tw.SndNxt) {
+		return isn
+	}
+	return tw.SndNxt.Add(1 << 16)
+}
+
+// HandleSegment processes a segment reaching a TIME-WAIT record (RFC 9293
+// 3.10.7.4 for TIME-WAIT). ACKs are emitted through sink. (This path is not
+// hot; the ACK it builds escapes to the heap.)
+func (tw *TimeWait) HandleSegment(now time.Time, seg *segment.Segment, sink Sink) TimeWaitVerdict {
+	var out segment.Segment
+	return tw.handle(now, seg, sink, &out)
+}
+
+func (tw *TimeWait) handle(now time.Time, seg *segment.Segment, sink Sink, out *segment.Segment) TimeWaitVerdict {
+	if tw.Expired(now) {
+		return TimeWaitExpired
+	}
+	f := seg.Flags
+	if f&segment.FlagRST != 0 {
+		// RFC 1337 (TIME-WAIT assassination hazards): ignore RSTs.
+		return TimeWaitKeep
+	}
+	if f&segment.FlagSYN != 0 {
+		if f&segment.FlagACK == 0 && seg.Seq.GreaterThan(tw.RcvNxt) {
+			return TimeWaitReopen
+		}
+		// Otherwise a challenge ACK (RFC 5961 4.2; RFC 9293 fourth step).
+		tw.ack(sink, out)
+		return TimeWaitKeep
+	}
+	if len(seg.Payload) == 0 && f&segment.FlagFIN == 0 && seg.Seq == tw.RcvNxt {
+		return TimeWaitKeep // a bare ACK needs no answer
+	}
+	// "The only thing that can arrive in this state is a retransmission
+	// of the remote FIN. Acknowledge it, and restart the 2 MSL timeout."
+	// Anything else is unacceptable and is answered with an ACK too.
+	if f&segment.FlagFIN != 0 && seg.Seq.Add(uint32(len(seg.Payload))+1) == tw.RcvNxt {
+		tw.Expiry = now.Add(tw.Duration)
+	}
+	tw.ack(sink, out)
+	return TimeWaitKeep
+}
+
+func (tw *TimeWait) ack(sink Sink, out *segment.Segment) {
+	*out = segment.Segment{
+		Src: tw.Tuple.LocalAddr, Dst: tw.Tuple.RemoteAddr,
+		SrcPort: tw.Tuple.LocalPort, DstPort: tw.Tuple.RemotePort,
+		Seq: tw.SndNxt, Ack: tw.RcvNxt, Flags: segment.FlagACK, Window: tw.Window,
+	}
+	sink.Output(out)
+}
+
+// timeWaitSegment is a segment for a Conn still in TIME-WAIT.
+func (c *Conn) timeWaitSegment(now time.Time, seg *segment.Segment) {
+	tw := c.TimeWait()
+	switch tw.handle(now, seg, c.sink, &c.out) {
+	case TimeWaitKeep:
+		c.stateAt = tw.Expiry
+	default:
+		c.close(now, nil, seg)
+	}
+}

@@ -1,0 +1,250 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tunstack/tunstack/timers"
+)
+
+// Defaults. Each cites where the value comes from.
+const (
+	// DefaultMSS is the MSS for a 1500-byte MTU: 1500 - 20 (IPv4) - 20 (TCP)
+	// (RFC 9293 3.7.1). The runtime derives Config.MSS from the link MTU.
+	DefaultMSS = 1460
+	// MinMSS is the send MSS assumed when the peer sends no MSS option:
+	// "536" (RFC 9293 3.7.1, MUST-15; RFC 1122 4.2.2.6).
+	MinMSS = 536
+	// DefaultSendBufferSize and DefaultRecvBufferSize bound the buffers
+	// (they grow lazily up to this; see buffer.go). 256 KiB keeps a 1 Gbit/s
+	// flow at 2 ms RTT busy and is in the range of Linux's tcp_wmem/tcp_rmem
+	// defaults before autotuning.
+	DefaultSendBufferSize = 256 << 10
+	DefaultRecvBufferSize = 256 << 10
+	// DefaultMSL is the Maximum Segment Lifetime, "2 minutes" (RFC 9293
+	// 3.4.2); TIME-WAIT lasts 2*MSL (RFC 9293 3.10.7.4).
+	DefaultMSL = 2 * time.Minute
+	// DefaultSynRetries is how many times a SYN is retransmitted before
+	// connect fails with ETIMEDOUT. Linux uses 6 (net.ipv4.tcp_syn_retries)
+	// with a 120 s RTO cap: 127 s in all, short of RFC 9293 3.8.3's "R2 for
+	// a SYN segment MUST be set large enough to provide retransmission of
+	// the segment for at least 3 minutes" (MUST-23). With our 60 s cap
+	// (RFC 6298 2.5) 7 retransmissions time out after 1+2+4+8+16+32+60+60
+	// = 183 s.
+	DefaultSynRetries = 7
+	// DefaultSynAckRetries: 5, as Linux net.ipv4.tcp_synack_retries.
+	DefaultSynAckRetries = 5
+	// DefaultMaxRetries is R2 of RFC 9293 3.8.3 counted in retransmissions:
+	// 15, as Linux net.ipv4.tcp_retries2 (~15 minutes with a 200 ms base).
+	DefaultMaxRetries = 15
+	// DefaultDelayedAckTimeout: 40 ms, as Linux TCP_DELACK_MIN; RFC 9293
+	// 3.8.6.3 and RFC 5681 4.2 only require less than 500 ms, and the issue
+	// caps it at 200 ms.
+	DefaultDelayedAckTimeout = 40 * time.Millisecond
+	// Keepalive defaults as Linux: tcp_keepalive_time 7200 s (also the RFC
+	// 9293 3.8.4 / RFC 1122 4.2.3.6 minimum of two hours), intvl 75 s,
+	// probes 9.
+	DefaultKeepaliveIdle     = 2 * time.Hour
+	DefaultKeepaliveInterval = 75 * time.Second
+	DefaultKeepaliveCount    = 9
+	// DefaultMaxOOORanges bounds the out-of-order queue by the number of
+	// disjoint byte ranges held (the bytes themselves are bounded by the
+	// receive window). Linux has no such count; 16 matches the ranges a
+	// 4-block SACK scoreboard would need several times over.
+	DefaultMaxOOORanges = 16
+	// DefaultChallengeACKLimit is challenge ACKs per second (RFC 5961 7).
+	// Linux: net.ipv4.tcp_challenge_ack_limit = 1000 (global there; per
+	// Conn here, which is stricter on nothing and cannot be used as the
+	// side channel of CVE-2016-5696).
+	DefaultChallengeACKLimit = 1000
+	// DefaultFinWait2Timeout bounds FIN-WAIT-2 for a connection the
+	// application has fully closed: 60 s, as Linux net.ipv4.tcp_fin_timeout.
+	DefaultFinWait2Timeout = 60 * time.Second
+)
+
+// maxOOORanges is the size of the fixed out-of-order range array in Conn.
+const maxOOORanges = 16
+
+// Config tunes the engine. Start from DefaultConfig and change fields; a
+// zero numeric field takes its default, so the zero Config works too, but
+// its booleans mean "off" (no window scaling). A Config is read, never
+// written, by the engine and may be shared by any number of Conns; do not
+// change it while Conns use it.
+type Config struct {
+	// MSS is the maximum segment size we advertise in our SYN and the
+	// largest payload we send (RFC 9293 3.7.1: MTU minus 40 for IPv4).
+	MSS uint16
+	// SendBufferSize and RecvBufferSize bound the send and receive
+	// buffers. Memory is allocated lazily and grows on demand up to these;
+	// an empty buffer is released.
+	SendBufferSize int
+	RecvBufferSize int
+	// MSL is the Maximum Segment Lifetime; TIME-WAIT lasts 2*MSL.
+	MSL time.Duration
+	// RTO bounds the retransmission timeout (RFC 6298).
+	RTO timers.RTOConfig
+	// SynRetries and SynAckRetries limit SYN and SYN-ACK retransmissions
+	// (the connection timeout of RFC 9293 3.8.3 R2 for SYNs).
+	SynRetries    int
+	SynAckRetries int
+	// MaxRetries is R2 of RFC 9293 3.8.3 expressed as a number of
+	// consecutive retransmission timeouts of the same data; UserTimeout,
+	// if non-zero, additionally bounds the time since the first
+	// unacknowledged retransmission (RFC 9293 3.8.3, RFC 5482). Either
+	// limit closes the connection with ETIMEDOUT.
+	MaxRetries  int
+	UserTimeout time.Duration
+	// DelayedAckTimeout is how long a lone ACK may be delayed (RFC 9293
+	// 3.8.6.3); negative disables delayed ACKs.
+	DelayedAckTimeout time.Duration
+	// Nagle enables the Nagle algorithm (RFC 9293 3.7.4). Off by default,
+	// as Go's net package sets TCP_NODELAY.
+	Nagle bool
+	// Keepalive enables keep-alive probes (RFC 9293 3.8.4): after
+	// KeepaliveIdle without receiving anything, a probe every
+	// KeepaliveInterval; KeepaliveCount unanswered probes close the
+	// connection with ETIMEDOUT.
+	Keepalive         bool
+	KeepaliveIdle     time.Duration
+	KeepaliveInterval time.Duration
+	KeepaliveCount    int
+	// WindowScale offers the window scale option (RFC 7323 2); it is used
+	// only when both sides offer it.
+	WindowScale bool
+	// MaxOOORanges bounds the out-of-order queue (disjoint ranges held);
+	// at most 16.
+	MaxOOORanges int
+	// ChallengeACKLimit is the most challenge ACKs (RFC 5961) one Conn
+	// sends per second.
+	ChallengeACKLimit int
+	// FinWait2Timeout closes a connection stuck in FIN-WAIT-2 after the
+	// application called Close (not CloseWrite, which keeps reading).
+	FinWait2Timeout time.Duration
+	// Trace, if non-nil, is called for every state transition, under the
+	// runtime's per-Conn lock. It must not call into the Conn.
+	Trace func(Transition)
+}
+
+// DefaultConfig returns the defaults above, with window scaling on and
+// Nagle and keepalive off.
+func DefaultConfig() Config {
+	return Config{
+		MSS:               DefaultMSS,
+		SendBufferSize:    DefaultSendBufferSize,
+		RecvBufferSize:    DefaultRecvBufferSize,
+		MSL:               DefaultMSL,
+		RTO:               timers.DefaultRTOConfig(),
+		SynRetries:        DefaultSynRetries,
+		SynAckRetries:     DefaultSynAckRetries,
+		MaxRetries:        DefaultMaxRetries,
+		DelayedAckTimeout: DefaultDelayedAckTimeout,
+		KeepaliveIdle:     DefaultKeepaliveIdle,
+		KeepaliveInterval: DefaultKeepaliveInterval,
+		KeepaliveCount:    DefaultKeepaliveCount,
+		WindowScale:       true,
+		MaxOOORanges:      DefaultMaxOOORanges,
+		ChallengeACKLimit: DefaultChallengeACKLimit,
+		FinWait2Timeout:   DefaultFinWait2Timeout,
+	}
+}
+
+var defaultConfig = DefaultConfig()
+
+// The accessors below substitute defaults for zero fields so that the
+// engine never mutates a shared Config.
+
+func (c *Config) mss() int {
+	if c.MSS < 64 { // absurdly small values would stall; treat as unset
+		return DefaultMSS
+	}
+	return int(c.MSS)
+}
+
+func (c *Config) sendBufferSize() int {
+	if c.SendBufferSize <= 0 {
+		return DefaultSendBufferSize
+	}
+	return c.SendBufferSize
+}
+
+func (c *Config) recvBufferSize() int {
+	if c.RecvBufferSize <= 0 {
+		return DefaultRecvBufferSize
+	}
+	if c.RecvBufferSize > 1<<30 { // RFC 7323 2.3: windows up to 2^30
+		return 1 << 30
+	}
+	return c.RecvBufferSize
+}
+
+func (c *Config) msl() time.Duration {
+	if c.MSL <= 0 {
+		return DefaultMSL
+	}
+	return c.MSL
+}
+
+func orInt(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func (c *Config) synRetries() int    { return orInt(c.SynRetries, DefaultSynRetries) }
+func (c *Config) synAckRetries() int { return orInt(c.SynAckRetries, DefaultSynAckRetries) }
+func (c *Config) maxRetries() int    { return orInt(c.MaxRetries, DefaultMaxRetries) }
+
+func (c *Config) delayedAck() time.Duration {
+	if c.DelayedAckTimeout == 0 {
+		return DefaultDelayedAckTimeout
+	}
+	if c.DelayedAckTimeout > 200*time.Millisecond {
+		return 200 * time.Millisecond // the issue's bound
+	}
+	return c.DelayedAckTimeout // negative: disabled
+}
+
+func (c *Config) keepaliveIdle() time.Duration {
+	if c.KeepaliveIdle <= 0 {
+		return DefaultKeepaliveIdle
+	}
+	return c.KeepaliveIdle
+}
+
+func (c *Config) keepaliveInterval() time.Duration {
+	if c.KeepaliveInterval <= 0 {
+		return DefaultKeepaliveInterval
+	}
+	return c.KeepaliveInterval
+}
+
+func (c *Config) keepaliveCount() int { return orInt(c.KeepaliveCount, DefaultKeepaliveCount) }
+
+func (c *Config) maxOOO() int {
+	n := orInt(c.MaxOOORanges, DefaultMaxOOORanges)
+	if n > maxOOORanges {
+		n = maxOOORanges
+	}
+	return n
+}
+
+func (c *Config) challengeLimit() int { return orInt(c.ChallengeACKLimit, DefaultChallengeACKLimit) }
+
+func (c *Config) finWait2Timeout() time.Duration {
+	if c.FinWait2Timeout <= 0 {
+		return DefaultFinWait2Timeout
+	}
+	return c.FinWait2Timeout
+}
+
+// RcvWindowShift is the window scale shift this Config offers (RFC 7323
+// 2.2): the smallest shift that lets the receive buffer be advertised in 16
+// bits, at most 14 (RFC 7323 2.3). A runtime building a SYN-ACK itself (SYN
+// cookies) must offer this value.
+func (c *Config) RcvWindowShift() uint8 {
+	var s uint8
+	for (c.recvBufferSize()>>s) > 0xffff && s < 14 {
+		s++
+	}
+	return s
+}

@@ -1,0 +1,25 @@
+// Package tcp is tunstack's TCP engine: a deterministic, sans-IO state
+// machine per connection implementing RFC 9293 with RFC 6298 (RTO), RFC 5681
+// and RFC 6582 (NewReno), RFC 6928 (initial window), RFC 7323 section 2
+// (window scaling), RFC 5961 (blind-attack defences), RFC 6528 (ISNs),
+// RFC 1337 and RFC 6191 (TIME-WAIT).
+//
+// Contract:
+//   - No I/O, no clock, no goroutines. Every entry point takes "now"; output
+//     goes to a Sink synchronously; Deadline says when HandleTimer is due.
+//     api.go lists the entry points agreed with the runtime (package stack).
+//   - Concurrency: a Conn is not safe for concurrent use; the runtime calls
+//     every method under one lock per Conn. A TimeWait record likewise. An
+//     ISNGenerator and a Config (read-only once in use) may be shared. The
+//     package-wide buffer free list (buffer.go) has its own mutex.
+//   - Bytes: a segment passed to HandleSegment (and its Payload) is only read
+//     during the call. A segment passed to Sink.Output, and its Payload (a
+//     view of the send buffer), is valid only during that call. Read and
+//     Write copy.
+//   - Panics: none on any input from the network; a segment is never
+//     trusted beyond its decoded fields.
+//   - Allocation: receiving an in-order segment, sending a segment and the
+//     ACK path allocate nothing in steady state. Buffers are allocated on
+//     demand and returned to a bounded free list when empty, so an idle
+//     established Conn holds no buffer memory.
+package tcp

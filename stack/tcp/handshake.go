@@ -1,0 +1,319 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
+
+// Opening a connection: active open (SYN-SENT), passive open (SYN-RECEIVED),
+// simultaneous open, SYN-cookie completion, and the SYN/SYN-ACK
+// retransmission that bounds connection establishment.
+
+// Connect performs an active open (RFC 9293 3.10.1): it sends a SYN with
+// sequence number iss and moves to SYN-SENT. Calling it in any state but a
+// fresh CLOSED does nothing.
+func (c *Conn) Connect(now time.Time, iss Seq) {
+	if c.state != StateClosed || c.ISS != 0 || c.SndNxt != 0 {
+		return
+	}
+	c.initSend(iss)
+	c.setState(now, StateSynSent, nil)
+	c.sendSyn(now)
+	c.rtxAt = now.Add(c.rto.RTO())
+}
+
+// AcceptSYN performs the passive open for a SYN that reached a listener
+// (RFC 9293 3.10.7.2): it records the peer's ISN and options, sends a
+// SYN-ACK with sequence number iss and moves from LISTEN to SYN-RECEIVED.
+// syn is only read during the call. Data on the SYN is not accepted (the
+// peer retransmits it after the handshake; RFC 9293 allows queuing it but
+// does not require it).
+func (c *Conn) AcceptSYN(now time.Time, iss Seq, syn *segment.Segment) {
+	if c.state != StateClosed || c.ISS != 0 || c.SndNxt != 0 {
+		return
+	}
+	c.flags |= flagPassive
+	c.state = StateListen
+	c.initSend(iss)
+	c.initRecv(syn.Seq, syn.Window)
+	c.peerOptions(&syn.Options, c.cfg.WindowScale && syn.Options.HasWScale)
+	c.setState(now, StateSynReceived, syn)
+	c.sendSyn(now)
+	c.rtxAt = now.Add(c.rto.RTO())
+}
+
+// AcceptCookie completes a passive open without a SYN-RECEIVED Conn (RFC
+// 4987 SYN cookies): the runtime validated ack against the cookie in
+// iss+1 and rebuilt p from it. The Conn goes from LISTEN straight to
+// ESTABLISHED and then processes ack normally (it may carry data or a FIN).
+// The SYN-ACK the runtime sent must have offered window scaling exactly
+// when p.WScale >= 0 and Config.WindowScale, with shift
+// Config.RcvWindowShift (SynAckFor builds such a segment).
+func (c *Conn) AcceptCookie(now time.Time, iss Seq, p SynParams, ack *segment.Segment) {
+	if c.state != StateClosed || c.ISS != 0 || c.SndNxt != 0 {
+		return
+	}
+	c.flags |= flagPassive
+	c.state = StateListen
+	c.initSend(iss)
+	c.initRecv(p.IRS, 0)
+	opts := segment.Options{HasMSS: p.MSS != 0, MSS: p.MSS, HasWScale: p.WScale >= 0}
+	if p.WScale >= 0 {
+		opts.WScale = uint8(min(p.WScale, 14))
+	}
+	c.peerOptions(&opts, c.cfg.WindowScale && p.WScale >= 0)
+	// Our SYN-ACK is acknowledged by ack.
+	c.SndUna = iss.Add(1)
+	c.SndNxt, c.sndMax = c.SndUna, c.SndUna
+	c.sndBufSeq = c.SndUna
+	// As in synReceivedAck: the completing ACK carries the peer's first
+	// (scaled) window and initialises SND.WL1/WL2 (RFC 9293 3.10.7.4);
+	// without it WL1 stays 0 and half of all IRS values never update
+	// SND.WND (found by stack's TestSynFlood).
+	c.SndWnd = uint32(ack.Window) << c.sndShift
+	c.maxSndWnd = max(c.maxSndWnd, c.SndWnd)
+	c.SndWL1, c.SndWL2 = ack.Seq, ack.Ack
+	c.established(now, ack)
+	c.HandleSegment(now, ack)
+}
+
+// SynAckFor fills out with the SYN-ACK a Conn using cfg would send in answer
+// to syn with initial sequence number iss (for a runtime that answers from a
+// SYN cookie and keeps no Conn).
+func SynAckFor(cfg *Config, iss Seq, syn *segment.Segment, out *segment.Segment) {
+	if cfg == nil {
+		cfg = &defaultConfig
+	}
+	*out = segment.Segment{
+		Src: syn.Dst, Dst: syn.Src, SrcPort: syn.DstPort, DstPort: syn.SrcPort,
+		Seq: iss, Ack: syn.Seq.Add(1), Flags: segment.FlagSYN | segment.FlagACK,
+		Window: uint16(min(cfg.recvBufferSize(), 0xffff)),
+	}
+	out.Options.HasMSS, out.Options.MSS = true, uint16(cfg.mss())
+	if cfg.WindowScale && syn.Options.HasWScale {
+		out.Options.HasWScale, out.Options.WScale = true, cfg.RcvWindowShift()
+	}
+}
+
+func (c *Conn) initSend(iss Seq) {
+	c.ISS = iss
+	c.SndUna = iss
+	c.SndNxt = iss
+	c.sndMax = iss
+	c.sndBufSeq = iss.Add(1)
+	c.reno.init(c)
+}
+
+// initRecv records the peer's initial sequence number. The window field of
+// a SYN is never scaled (RFC 7323 2.2).
+func (c *Conn) initRecv(irs Seq, wnd uint16) {
+	c.IRS = irs
+	c.RcvNxt = irs.Add(1)
+	c.rcvAdv = c.RcvNxt.Add(uint32(c.synWindow()))
+	c.SndWnd = uint32(wnd)
+	c.maxSndWnd = c.SndWnd
+}
+
+// synWindow is the window field of our SYN or SYN-ACK (unscaled, RFC 7323
+// 2.2).
+func (c *Conn) synWindow() uint16 {
+	return uint16(min(c.cfg.recvBufferSize(), 0xffff))
+}
+
+// peerOptions applies the options of the peer's SYN: MSS (RFC 9293 3.7.1:
+// 536 when absent) and window scaling (RFC 7323 2.2: used only if both
+// sides sent the option). SACK-permitted and timestamps are not negotiated
+// yet: we never send them, so the peer must not use them.
+func (c *Conn) peerOptions(o *segment.Options, useWS bool) {
+	mss := MinMSS
+	if o.HasMSS && o.MSS > 0 {
+		mss = int(o.MSS)
+	}
+	// Eff.snd.MSS = min(SendMSS, our own MTU's MSS) (RFC 9293 3.7.1).
+	mss = min(mss, c.cfg.mss())
+	if mss < 64 {
+		mss = 64 // a peer advertising a tiny MSS must not stall us
+	}
+	c.sndMSS = uint16(mss)
+	c.rcvMSSEst = uint16(min(c.cfg.mss(), MinMSS))
+	if useWS {
+		c.sndShift = min(o.WScale, 14) // RFC 7323 2.3: values above 14 are used as 14
+		c.rcvShift = c.cfg.RcvWindowShift()
+		c.flags |= flagSynOptWS
+	} else {
+		c.sndShift, c.rcvShift = 0, 0
+	}
+	c.reno.init(c)
+}
+
+// sendSyn sends (or retransmits) our SYN or SYN-ACK.
+func (c *Conn) sendSyn(now time.Time) {
+	flags := segment.FlagSYN
+	if c.state == StateSynReceived {
+		flags |= segment.FlagACK
+	}
+	o := c.prepare(c.ISS, flags)
+	o.Window = c.synWindow()
+	o.Options.HasMSS, o.Options.MSS = true, uint16(c.cfg.mss())
+	// RFC 7323 2.2: offer in a SYN; in a SYN-ACK only if the SYN had it.
+	if c.cfg.WindowScale && (c.state == StateSynSent || c.flags&flagSynOptWS != 0) {
+		o.Options.HasWScale, o.Options.WScale = true, c.cfg.RcvWindowShift()
+	}
+	c.emit(now, o)
+	if c.SndNxt == c.ISS {
+		c.SndNxt = c.ISS.Add(1)
+		c.sndMax = c.SndNxt
+		c.rttSeq, c.rttStart = c.ISS, now
+		c.flags |= flagRTTTiming
+	}
+}
+
+// synSentSegment is RFC 9293 3.10.7.3 (SYN-SENT).
+func (c *Conn) synSentSegment(now time.Time, seg *segment.Segment) {
+	f := seg.Flags
+	// First: the ACK bit.
+	if f&segment.FlagACK != 0 {
+		// "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless
+		// the RST bit is set, if so drop the segment and return)".
+		if seg.Ack.LessThanEq(c.ISS) || seg.Ack.GreaterThan(c.SndNxt) {
+			if f&segment.FlagRST == 0 {
+				c.sendRst(now, seg.Ack)
+			}
+			return
+		}
+	}
+	// Second: the RST bit. Acceptable only if it acknowledges our SYN
+	// (RFC 9293 3.10.7.3; RFC 5961 3.2 leaves SYN-SENT to this check).
+	if f&segment.FlagRST != 0 {
+		if f&segment.FlagACK != 0 {
+			c.close(now, errRefused, seg)
+		}
+		return
+	}
+	// Fourth: the SYN bit.
+	if f&segment.FlagSYN == 0 {
+		return
+	}
+	c.initRecv(seg.Seq, seg.Window)
+	c.peerOptions(&seg.Options, c.cfg.WindowScale && seg.Options.HasWScale)
+	if f&segment.FlagACK != 0 {
+		c.SndUna = seg.Ack
+		c.SndWL1, c.SndWL2 = seg.Seq, seg.Ack
+		c.ackedSyn(now)
+		c.established(now, seg)
+		c.flags |= flagAckNow
+		// Data or a FIN on the SYN-ACK: "continue processing at the
+		// sixth step".
+		if len(seg.Payload) > 0 || f&segment.FlagFIN != 0 {
+			c.lastHeard(now)
+			if len(seg.Payload) > 0 {
+				c.receiveText(now, c.RcvNxt, c.trimSynData(seg.Payload))
+			}
+			if f&segment.FlagFIN != 0 && len(seg.Payload) <= int(c.synWindow()) {
+				c.finArrived(now, seg.Seq.Add(1+uint32(len(seg.Payload))), seg)
+			}
+		}
+		return
+	}
+	// Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment
+	// <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it". The SYN-ACK
+	// repeats our window scale offer only if the peer's SYN had one
+	// (peerOptions set flagSynOptWS).
+	c.setState(now, StateSynReceived, seg)
+	c.SndNxt = c.ISS // resend the SYN with the ACK
+	c.flags &^= flagRTTTiming
+	c.sendSyn(now)
+	c.rtxAt = now.Add(c.rto.RTO())
+}
+
+// trimSynData limits data carried on a SYN-ACK to the window we offered.
+func (c *Conn) trimSynData(p []byte) []byte {
+	if w := int(c.synWindow()); len(p) > w {
+		return p[:w]
+	}
+	return p
+}
+
+// ackedSyn is called when our SYN (or SYN-ACK) has been acknowledged.
+func (c *Conn) ackedSyn(now time.Time) {
+	if c.flags&flagRTTTiming != 0 && c.retries == 0 {
+		c.rto.Sample(now.Sub(c.rttStart))
+	}
+	c.flags &^= flagRTTTiming
+	c.rto.ResetBackoff()
+	c.retries = 0
+	c.firstRtxAt = time.Time{}
+	c.rtxAt = time.Time{}
+	if c.SndNxt.LessThan(c.SndUna) {
+		c.SndNxt = c.SndUna
+	}
+	if c.sndMax.LessThan(c.SndNxt) {
+		c.sndMax = c.SndNxt
+	}
+}
+
+// established enters ESTABLISHED and tells the application.
+func (c *Conn) established(now time.Time, seg *segment.Segment) {
+	c.setState(now, StateEstablished, seg)
+	c.lastHeard(now)
+	c.sink.Notify(EventConnected)
+	if c.flags&flagFinQueued != 0 {
+		// CloseWrite was called in SYN-RECEIVED: "enter FIN-WAIT-1".
+		c.setState(now, StateFinWait1, seg)
+	}
+}
+
+// dupSyn handles a SYN arriving in SYN-RECEIVED that repeats the peer's SYN
+// (our SYN-ACK was lost): the SYN-ACK is retransmitted, as Linux does. It
+// reports whether the segment was consumed.
+func (c *Conn) dupSyn(now time.Time, seg *segment.Segment) bool {
+	if seg.Flags&(segment.FlagSYN|segment.FlagACK|segment.FlagRST) != segment.FlagSYN || seg.Seq != c.IRS {
+		return false
+	}
+	c.SndNxt = c.ISS
+	c.flags &^= flagRTTTiming
+	c.sendSyn(now)
+	return true
+}
+
+// synReceivedAck is the ACK step in SYN-RECEIVED (RFC 9293 3.10.7.4):
+// "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and
+// continue processing"; otherwise "form a reset segment <SEQ=SEG.ACK>
+// <CTL=RST> and send it". It reports whether processing continues.
+func (c *Conn) synReceivedAck(now time.Time, seg *segment.Segment) bool {
+	if !(c.SndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.SndNxt)) {
+		c.sendRst(now, seg.Ack)
+		return false
+	}
+	c.SndUna = seg.Ack
+	c.SndWnd = uint32(seg.Window) << c.sndShift
+	c.maxSndWnd = max(c.maxSndWnd, c.SndWnd)
+	c.SndWL1, c.SndWL2 = seg.Seq, seg.Ack
+	c.ackedSyn(now)
+	c.established(now, seg)
+	return true
+}
+
+// synRetransmit is the retransmission timer in SYN-SENT and SYN-RECEIVED:
+// exponential backoff (RFC 6298 5.5) and, after SynRetries or
+// SynAckRetries, the connection timeout (RFC 9293 3.8.3 R2 for SYNs).
+func (c *Conn) synRetransmit(now time.Time) {
+	limit := c.cfg.synRetries()
+	if c.state == StateSynReceived {
+		limit = c.cfg.synAckRetries()
+	}
+	if c.retries >= limit {
+		c.close(now, c.timeoutErr(), nil)
+		return
+	}
+	c.retries++
+	c.stats.retransSegs++
+	c.stats.rtoExpiries++
+	c.rto.Backoff()
+	c.SndNxt = c.ISS
+	c.flags &^= flagRTTTiming // Karn: no sample from a retransmitted SYN
+	c.sendSyn(now)
+	c.flags &^= flagRTTTiming
+	c.rtxAt = now.Add(c.rto.RTO())
+}

@@ -1,0 +1,302 @@
+package tcp
+
+import (
+	"io"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
+
+// The receiver: segment acceptability (RFC 9293 3.10.7.4), reassembly of
+// out-of-order data into the receive ring, the advertised window with
+// receiver silly window avoidance (RFC 9293 3.8.6.2.2) and window scaling
+// (RFC 7323 2), delayed ACKs (RFC 9293 3.8.6.3, RFC 5681 4.2), and Read.
+
+// rcvWnd is RCV.WND as last advertised.
+func (c *Conn) rcvWnd() uint32 {
+	if d := c.rcvAdv.Sub(c.RcvNxt); d > 0 {
+		return uint32(d)
+	}
+	return 0
+}
+
+// rcvMax is the most the receive ring may hold: the buffer bound plus the
+// rounding slack of one window-scale unit (advertise rounds up rather than
+// move the right edge left).
+func (c *Conn) rcvMax() int {
+	return c.cfg.recvBufferSize() + 1<<c.rcvShift
+}
+
+// acceptable is the first step of RFC 9293 3.10.7.4, the four-case table:
+//
+//	Segment Length  Receive Window  Test
+//	0               0               SEG.SEQ = RCV.NXT
+//	0               >0              RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND
+//	>0              0               not acceptable
+//	>0              >0              RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND
+//	                                or RCV.NXT =< SEG.SEQ+SEG.LEN-1 < RCV.NXT+RCV.WND
+//
+// It returns the part of the text inside the window (trimmed at both ends,
+// "segments with higher beginning sequence numbers may be held for later
+// processing") with its sequence number, and whether a FIN inside the
+// window follows that text.
+//
+// Two allowances: with a zero window a segment at exactly RCV.NXT is
+// accepted with its text dropped, so that its ACK, RST and URG are
+// processed ("special allowance should be made to accept valid ACKs, URGs,
+// and RSTs"); and a FIN at RCV.NXT is accepted even when the window is zero
+// (it needs no buffer space; refusing it only delays the close).
+func (c *Conn) acceptable(seg *segment.Segment) (seq Seq, payload []byte, fin, ok bool) {
+	seq, payload = seg.Seq, seg.Payload
+	fin = seg.Flags&segment.FlagFIN != 0
+	if seg.Flags&segment.FlagSYN != 0 {
+		seq = seq.Add(1) // the SYN occupies the first sequence number
+	}
+	segLen := seg.Len()
+	wnd := c.rcvWnd()
+	switch {
+	case segLen == 0 && wnd == 0:
+		ok = seg.Seq == c.RcvNxt
+	case segLen == 0:
+		ok = seg.Seq.InWindow(c.RcvNxt, wnd)
+	case wnd == 0:
+		ok = false
+	default:
+		ok = seg.Seq.InWindow(c.RcvNxt, wnd) || seg.Seq.Add(segLen-1).InWindow(c.RcvNxt, wnd)
+	}
+	if !ok {
+		if wnd == 0 && seg.Seq == c.RcvNxt {
+			// Zero window: process the control information, drop the
+			// text, and answer with an ACK re-advertising the window.
+			fin = fin && len(payload) == 0
+			c.flags |= flagAckNow
+			return seq, nil, fin, true
+		}
+		return seq, nil, false, false
+	}
+	// Trim the front: bytes already received.
+	if seq.LessThan(c.RcvNxt) {
+		d := uint32(c.RcvNxt.Sub(seq))
+		if d > uint32(len(payload)) {
+			payload, fin = nil, false // the FIN was received before too
+		} else {
+			payload = payload[d:]
+		}
+		seq = c.RcvNxt
+	}
+	// Trim the back: bytes beyond the window; a FIN beyond it goes too.
+	if room := c.rcvAdv.Sub(seq); int64(len(payload)) > int64(room) {
+		if room < 0 {
+			room = 0
+		}
+		payload, fin = payload[:room], false
+	}
+	return seq, payload, fin, true
+}
+
+// receiveText places in-window text (RFC 9293 3.10.7.4, seventh step) into
+// the receive ring at its sequence offset. In-order text advances RCV.NXT,
+// absorbs any out-of-order ranges it now touches and becomes readable;
+// other text is held in the bounded out-of-order queue. Because bytes are
+// stored by sequence number, overlaps and duplicates are written over
+// themselves and every byte is delivered once, in order.
+func (c *Conn) receiveText(now time.Time, seq Seq, payload []byte) {
+	off := int(uint32(seq.Sub(c.RcvNxt)))
+	base := c.rcvBuf.n
+	keep := base + c.ooo.extent(c.RcvNxt)
+	if !c.rcvBuf.reserve(base+off+len(payload), keep, c.rcvMax()) {
+		return // cannot happen within the advertised window
+	}
+	c.rcvBuf.writeAt(base+off, payload)
+	c.stats.bytesIn += uint64(len(payload))
+	if off != 0 {
+		// Out of order: hold it, and send a duplicate ACK at once (RFC
+		// 5681 4.2: "A TCP receiver SHOULD send an immediate duplicate ACK
+		// when an out-of-order segment arrives").
+		c.stats.oooSegs++
+		c.ooo.add(seq, seq.Add(uint32(len(payload))), c.cfg.maxOOO())
+		c.flags |= flagAckNow
+		return
+	}
+	c.RcvNxt = c.RcvNxt.Add(uint32(len(payload)))
+	c.rcvBuf.n += len(payload)
+	if c.ooo.n > 0 {
+		// RFC 5681 4.2: "an immediate ACK SHOULD be generated when the
+		// incoming segment fills in all or part of a gap".
+		c.flags |= flagAckNow
+		if nxt := c.ooo.advance(c.RcvNxt); nxt != c.RcvNxt {
+			c.rcvBuf.n += int(uint32(nxt.Sub(c.RcvNxt)))
+			c.RcvNxt = nxt
+		}
+	}
+	c.sink.Notify(EventReadable)
+	c.ackData(now, len(payload))
+}
+
+// ackData decides between an immediate and a delayed ACK for in-order data
+// (RFC 9293 3.8.6.3; RFC 5681 4.2: "an ACK SHOULD be generated for at least
+// every second full-sized segment", and never delayed beyond the timeout).
+func (c *Conn) ackData(now time.Time, n int) {
+	if n > int(c.rcvMSSEst) {
+		c.rcvMSSEst = uint16(min(n, 0xffff))
+	}
+	if n >= int(c.rcvMSSEst) {
+		c.delackSegs++
+	}
+	d := c.cfg.delayedAck()
+	if d < 0 || c.delackSegs >= 2 {
+		c.flags |= flagAckNow
+		return
+	}
+	if c.delackAt.IsZero() {
+		c.delackAt = now.Add(d)
+	}
+}
+
+// delayedAckTimerExpired sends the ACK that was being held.
+func (c *Conn) delayedAckTimerExpired(now time.Time) {
+	c.delackAt = time.Time{}
+	c.flags |= flagAckNow
+}
+
+// window returns the window to offer: free buffer space, held back by
+// receiver SWS avoidance and never less than what was already offered.
+func (c *Conn) window() uint32 {
+	buf := c.cfg.recvBufferSize()
+	free := uint32(max(buf-c.rcvBuf.n, 0))
+	cur := c.rcvWnd()
+	w := free
+	// RFC 9293 3.8.6.2.2: move the right edge only when the increase is
+	// at least min(Fr*RCV.BUFF, Eff.snd.MSS), Fr = 1/2.
+	if w > cur && w-cur < uint32(min(buf/2, int(c.sndMSS))) {
+		w = cur
+	}
+	// RFC 9293 3.8.6.2.2 and RFC 7323 2.4: never shrink the window.
+	if w < cur {
+		w = cur
+	}
+	return min(w, uint32(0xffff)<<c.rcvShift)
+}
+
+// advertise returns the window field for an outgoing segment and records
+// the right edge it offers. The field is rounded up when rounding down
+// would move the edge left (RFC 7323 2.4).
+func (c *Conn) advertise() uint16 {
+	w := c.window()
+	raw := w >> c.rcvShift
+	if c.RcvNxt.Add(raw << c.rcvShift).LessThan(c.rcvAdv) {
+		raw++
+	}
+	raw = min(raw, 0xffff)
+	if edge := c.RcvNxt.Add(raw << c.rcvShift); edge.GreaterThan(c.rcvAdv) {
+		c.rcvAdv = edge
+	}
+	return uint16(raw)
+}
+
+// Read copies received data into p (RFC 9293 3.10.3). It returns (0, nil)
+// when nothing is available yet, (0, io.EOF) once the peer's FIN has been
+// received and all data read, and (0, Err()) after a reset or timeout.
+func (c *Conn) Read(now time.Time, p []byte) (int, error) {
+	if c.rcvBuf.n > 0 && len(p) > 0 {
+		n := c.rcvBuf.read(p)
+		if c.rcvBuf.n == 0 && c.ooo.n == 0 {
+			c.rcvBuf.release()
+		}
+		c.windowUpdate(now)
+		return n, nil
+	}
+	if c.rcvBuf.n > 0 {
+		return 0, nil
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.flags&flagRcvFin != 0 {
+		return 0, io.EOF
+	}
+	return 0, nil
+}
+
+// windowUpdate sends an ACK at once when reading opened the window
+// significantly (RFC 9293 3.8.6.2.2, and as Linux's tcp_cleanup_rbuf: the
+// window at least doubles), so a sender stalled on a full buffer resumes
+// without waiting for its persist timer.
+func (c *Conn) windowUpdate(now time.Time) {
+	switch c.state {
+	case StateEstablished, StateFinWait1, StateFinWait2:
+	default:
+		return
+	}
+	if c.flags&flagRcvFin != 0 {
+		return
+	}
+	cur := c.rcvWnd()
+	if w := c.window(); w > cur && w >= 2*cur {
+		c.sendAck(now)
+	}
+}
+
+// seqRange is a half-open range [start, end) of sequence numbers.
+type seqRange struct{ start, end Seq }
+
+// assembler tracks the out-of-order ranges held in the receive ring,
+// sorted, disjoint and not touching, in a fixed array (no allocation).
+type assembler struct {
+	r [maxOOORanges]seqRange
+	n int
+}
+
+func (a *assembler) reset() { a.n = 0 }
+
+// extent returns how far beyond nxt the held ranges reach.
+func (a *assembler) extent(nxt Seq) int {
+	if a.n == 0 {
+		return 0
+	}
+	return int(uint32(a.r[a.n-1].end.Sub(nxt)))
+}
+
+// add records [s, e), merging with ranges it overlaps or touches. When the
+// range would need a new slot and limit slots are in use, it is dropped
+// (the sender retransmits it) and add returns false.
+func (a *assembler) add(s, e Seq, limit int) bool {
+	i := 0
+	for i < a.n && a.r[i].end.LessThan(s) {
+		i++
+	}
+	j := i
+	for j < a.n && a.r[j].start.LessThanEq(e) {
+		s = segment.Min(s, a.r[j].start)
+		e = segment.Max(e, a.r[j].end)
+		j++
+	}
+	if i == j {
+		if a.n >= limit {
+			return false
+		}
+		copy(a.r[i+1:a.n+1], a.r[i:a.n])
+		a.r[i] = seqRange{s, e}
+		a.n++
+		return true
+	}
+	a.r[i] = seqRange{s, e}
+	copy(a.r[i+1:], a.r[j:a.n])
+	a.n -= j - i - 1
+	return true
+}
+
+// advance consumes the ranges that start at or before nxt and returns the
+// new RCV.NXT.
+func (a *assembler) advance(nxt Seq) Seq {
+	k := 0
+	for k < a.n && a.r[k].start.LessThanEq(nxt) {
+		nxt = segment.Max(nxt, a.r[k].end)
+		k++
+	}
+	if k > 0 {
+		copy(a.r[:], a.r[k:a.n])
+		a.n -= k
+	}
+	return nxt
+}

@@ -1,0 +1,91 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
+
+// Timers are deadlines owned by the Conn. The runtime sleeps until
+// Deadline() and calls HandleTimer; a call before any deadline (a stale or
+// early wake) does nothing.
+
+// Deadline returns when HandleTimer is next due: the earliest armed
+// retransmission, delayed-ACK, persist, keepalive and TIME-WAIT/FIN-WAIT-2
+// deadline. The zero time means no timer is armed.
+func (c *Conn) Deadline() time.Time {
+	var d time.Time
+	for _, t := range [...]time.Time{c.rtxAt, c.delackAt, c.persistAt, c.kaAt, c.stateAt} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}
+
+func due(t, now time.Time) bool { return !t.IsZero() && !now.Before(t) }
+
+// HandleTimer runs every timer that is due at now.
+func (c *Conn) HandleTimer(now time.Time) {
+	if due(c.stateAt, now) {
+		c.stateTimerExpired(now)
+	}
+	if c.state == StateClosed {
+		return
+	}
+	if due(c.rtxAt, now) {
+		c.retransmitTimerExpired(now)
+	}
+	if c.state == StateClosed {
+		return
+	}
+	if due(c.persistAt, now) {
+		c.persistTimerExpired(now)
+	}
+	if due(c.kaAt, now) {
+		c.keepaliveTimerExpired(now)
+	}
+	if c.state == StateClosed {
+		return
+	}
+	if due(c.delackAt, now) {
+		c.delayedAckTimerExpired(now)
+	}
+	c.flush(now)
+}
+
+// lastHeard notes that the peer was heard from, restarting the keepalive
+// idle period (RFC 9293 3.8.4).
+func (c *Conn) lastHeard(now time.Time) {
+	if !c.cfg.Keepalive {
+		return
+	}
+	c.kaProbes = 0
+	c.kaAt = now.Add(c.cfg.keepaliveIdle())
+}
+
+// keepaliveTimerExpired sends a keep-alive probe (RFC 9293 3.8.4, RFC 1122
+// 4.2.3.6): an ACK with SEG.SEQ = SND.NXT-1 and no data, which the peer must
+// answer with an ACK. KeepaliveCount unanswered probes close the connection
+// with ETIMEDOUT. While data is outstanding the retransmission timer
+// watches the peer instead.
+func (c *Conn) keepaliveTimerExpired(now time.Time) {
+	c.kaAt = time.Time{}
+	switch c.state {
+	case StateEstablished, StateCloseWait, StateFinWait2:
+	default:
+		return
+	}
+	if c.SndNxt != c.SndUna || c.unsent() > 0 {
+		c.kaAt = now.Add(c.cfg.keepaliveIdle())
+		return
+	}
+	if c.kaProbes >= c.cfg.keepaliveCount() {
+		c.close(now, c.timeoutErr(), nil)
+		return
+	}
+	c.kaProbes++
+	c.stats.keepaliveProbes++
+	c.emit(now, c.prepare(c.sndMax.Add(^uint32(0)), segment.FlagACK))
+	c.kaAt = now.Add(c.cfg.keepaliveInterval())
+}

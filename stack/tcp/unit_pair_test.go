@@ -1,0 +1,271 @@
+package tcp
+
+import (
+	"bytes"
+	"io"
+	"math/rand"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
+
+// A minimal back-to-back harness for the engine author's own tests: two
+// Conns whose sinks queue copies of their segments, a fake clock, and a
+// pump that delivers queued segments (optionally dropping some).
+
+type uSink struct {
+	out []segment.Segment
+	ev  Event
+}
+
+func (s *uSink) Output(seg *segment.Segment) {
+	cp := *seg
+	cp.Payload = append([]byte(nil), seg.Payload...)
+	s.out = append(s.out, cp)
+}
+
+func (s *uSink) Notify(ev Event) { s.ev |= ev }
+
+type uPair struct {
+	t      *testing.T
+	now    time.Time
+	a, b   *Conn
+	sa, sb *uSink
+	drop   func(fromA bool, seg *segment.Segment) bool
+	trace  []Transition
+}
+
+var (
+	uAddrA = netip.MustParseAddr("198.18.0.1")
+	uAddrB = netip.MustParseAddr("198.18.0.2")
+)
+
+func uNewPair(t *testing.T, cfgA, cfgB *Config) *uPair {
+	p := &uPair{t: t, now: time.Unix(1000, 0), sa: &uSink{}, sb: &uSink{}}
+	p.a = NewConn(cfgA, Tuple{uAddrA, 40000, uAddrB, 80}, p.sa)
+	p.b = NewConn(cfgB, Tuple{uAddrB, 80, uAddrA, 40000}, p.sb)
+	return p
+}
+
+// deliver moves queued segments across once; the first SYN to a CLOSED b
+// goes through AcceptSYN.
+func (p *uPair) deliver() int {
+	n := 0
+	outA, outB := p.sa.out, p.sb.out
+	p.sa.out, p.sb.out = nil, nil
+	for i := range outA {
+		s := &outA[i]
+		n++
+		if p.drop != nil && p.drop(true, s) {
+			continue
+		}
+		if p.b.State() == StateClosed && p.b.ISS == 0 && s.Flags == segment.FlagSYN {
+			p.b.AcceptSYN(p.now, 5000, s)
+			continue
+		}
+		p.b.HandleSegment(p.now, s)
+	}
+	for i := range outB {
+		s := &outB[i]
+		n++
+		if p.drop != nil && p.drop(false, s) {
+			continue
+		}
+		p.a.HandleSegment(p.now, s)
+	}
+	return n
+}
+
+func (p *uPair) pump() {
+	for i := 0; i < 100000; i++ {
+		if p.deliver() == 0 {
+			return
+		}
+	}
+	p.t.Fatal("pump: no quiescence")
+}
+
+// step advances the clock to the earliest deadline (at most max ahead),
+// runs timers and pumps.
+func (p *uPair) step(max time.Duration) {
+	next := p.now.Add(max)
+	for _, c := range []*Conn{p.a, p.b} {
+		if d := c.Deadline(); !d.IsZero() && d.Before(next) {
+			next = d
+		}
+	}
+	if next.After(p.now) {
+		p.now = next
+	}
+	p.a.HandleTimer(p.now)
+	p.b.HandleTimer(p.now)
+	p.pump()
+}
+
+func (p *uPair) connect() {
+	p.a.Connect(p.now, 1000)
+	p.pump()
+	if p.a.State() != StateEstablished || p.b.State() != StateEstablished {
+		p.t.Fatalf("handshake: a=%v b=%v", p.a.State(), p.b.State())
+	}
+}
+
+func TestUnitHandshake(t *testing.T) {
+	cfg := DefaultConfig()
+	var tr []Transition
+	cfg.Trace = func(x Transition) { tr = append(tr, x) }
+	p := uNewPair(t, &cfg, &cfg)
+	p.connect()
+	if p.a.sndShift != cfg.RcvWindowShift() || p.b.sndShift != cfg.RcvWindowShift() {
+		t.Fatalf("window scale not negotiated: %d %d", p.a.sndShift, p.b.sndShift)
+	}
+	if p.a.sndMSS != DefaultMSS || p.b.sndMSS != DefaultMSS {
+		t.Fatalf("mss %d %d", p.a.sndMSS, p.b.sndMSS)
+	}
+	want := []struct{ from, to State }{
+		{StateClosed, StateSynSent}, {StateListen, StateSynReceived},
+		{StateSynSent, StateEstablished}, {StateSynReceived, StateEstablished},
+	}
+	if len(tr) != len(want) {
+		t.Fatalf("transitions %v", tr)
+	}
+	for i, w := range want {
+		if tr[i].From != w.from || tr[i].To != w.to {
+			t.Errorf("transition %d: %v->%v, want %v->%v", i, tr[i].From, tr[i].To, w.from, w.to)
+		}
+	}
+	if p.a.Deadline() != (time.Time{}) || p.b.Deadline() != (time.Time{}) {
+		t.Errorf("timers left: %v %v", p.a.Deadline(), p.b.Deadline())
+	}
+}
+
+// transfer sends n random bytes each way and checks they arrive intact.
+func uTransfer(t *testing.T, p *uPair, n int, seed int64) {
+	rng := rand.New(rand.NewSource(seed))
+	da, db := make([]byte, n), make([]byte, n)
+	rng.Read(da)
+	rng.Read(db)
+	var ga, gb bytes.Buffer
+	wa, wb := 0, 0
+	buf := make([]byte, 7000)
+	for iter := 0; ga.Len() < n || gb.Len() < n; iter++ {
+		if iter > 200000 {
+			t.Fatalf("stuck: a got %d b got %d; a=%+v b=%+v", ga.Len(), gb.Len(), p.a.Info(), p.b.Info())
+		}
+		if wa < n {
+			k, err := p.a.Write(p.now, da[wa:min(n, wa+rng.Intn(9000)+1)])
+			if err != nil {
+				t.Fatalf("%v: a=%+v b=%+v", err, p.a.Info(), p.b.Info())
+			}
+			wa += k
+		}
+		if wb < n {
+			k, err := p.b.Write(p.now, db[wb:min(n, wb+rng.Intn(9000)+1)])
+			if err != nil {
+				t.Fatalf("b: %v: a=%+v b=%+v", err, p.a.Info(), p.b.Info())
+			}
+			wb += k
+		}
+		p.pump()
+		for {
+			k, _ := p.b.Read(p.now, buf[:rng.Intn(len(buf))+1])
+			if k == 0 {
+				break
+			}
+			gb.Write(buf[:k])
+		}
+		for {
+			k, _ := p.a.Read(p.now, buf[:rng.Intn(len(buf))+1])
+			if k == 0 {
+				break
+			}
+			ga.Write(buf[:k])
+		}
+		p.pump()
+		if iter%4 == 3 {
+			p.step(time.Second)
+		}
+	}
+	if !bytes.Equal(gb.Bytes(), da) || !bytes.Equal(ga.Bytes(), db) {
+		t.Fatal("data corrupted")
+	}
+}
+
+func uCloseBoth(t *testing.T, p *uPair) {
+	if err := p.a.Close(p.now); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1000 && !(p.b.flags&flagRcvFin != 0); i++ {
+		p.step(time.Second)
+	}
+	if _, err := p.b.Read(p.now, make([]byte, 10)); err != io.EOF {
+		t.Fatalf("b read after FIN: %v", err)
+	}
+	if err := p.b.Close(p.now); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10000 && (p.a.State() != StateClosed || p.b.State() != StateClosed); i++ {
+		p.step(time.Minute)
+	}
+	if p.a.State() != StateClosed || p.b.State() != StateClosed {
+		t.Fatalf("not closed: a=%v b=%v", p.a.State(), p.b.State())
+	}
+	if p.a.Err() != nil || p.b.Err() != nil {
+		t.Fatalf("errors: %v %v", p.a.Err(), p.b.Err())
+	}
+	if !p.a.Deadline().IsZero() || !p.b.Deadline().IsZero() {
+		t.Fatalf("timers left behind")
+	}
+}
+
+func TestUnitTransferAndClose(t *testing.T) {
+	cfg := DefaultConfig()
+	p := uNewPair(t, &cfg, &cfg)
+	p.connect()
+	uTransfer(t, p, 1<<20, 1)
+	uCloseBoth(t, p)
+}
+
+func TestUnitTransferLossy(t *testing.T) {
+	for seed := int64(1); seed <= 20; seed++ {
+		cfg := DefaultConfig()
+		cfg.SendBufferSize = 64 << 10
+		cfg.RecvBufferSize = 32 << 10
+		p := uNewPair(t, &cfg, &cfg)
+		rng := rand.New(rand.NewSource(seed))
+		p.drop = func(bool, *segment.Segment) bool { return rng.Intn(100) < 15 }
+		p.a.Connect(p.now, 1000)
+		for i := 0; i < 100 && (p.a.State() != StateEstablished || p.b.State() != StateEstablished); i++ {
+			p.step(10 * time.Second)
+		}
+		if p.a.State() != StateEstablished || p.b.State() != StateEstablished {
+			t.Fatalf("seed %d: handshake a=%v b=%v", seed, p.a.State(), p.b.State())
+		}
+		uTransfer(t, p, 200<<10, seed)
+		uCloseBoth(t, p)
+	}
+}
+
+func TestUnitConnectTimeout(t *testing.T) {
+	cfg := DefaultConfig()
+	p := uNewPair(t, &cfg, &cfg)
+	p.a.Connect(p.now, 1)
+	start := p.now
+	n := 0
+	for p.a.State() == StateSynSent && n < 100 {
+		p.sa.out = nil
+		p.now = p.a.Deadline()
+		p.a.HandleTimer(p.now)
+		n++
+	}
+	if p.a.Err() == nil || p.a.Err().Error() != "connection timed out" {
+		t.Fatalf("err %v", p.a.Err())
+	}
+	// 1+2+4+8+16+32+60+60 s = 183 s: 1 s initial RTO, doubling, capped at
+	// 60 s, 7 retransmissions (RFC 9293 3.8.3: at least 3 minutes).
+	if got := p.now.Sub(start); got != 183*time.Second {
+		t.Fatalf("timed out after %v", got)
+	}
+}
