@@ -7,12 +7,15 @@ import (
 )
 
 // The Internet checksum (RFC 1071) is the 16-bit one's complement of the one's
-// complement sum of the data taken as big-endian 16-bit words. One's
-// complement addition is associative and commutative, and its carries can be
-// deferred and folded back in at the end ("end-around carry"), which lets us
-// add 64-bit big-endian words and fold once at the end (RFC 1071 2(B),
-// "Parallel summation"). An odd trailing byte is the high byte of a word
-// padded with zero.
+// complement sum of the data taken as big-endian 16-bit words. Two properties
+// of that sum make a fast version possible (RFC 1071 2):
+//   - (A)/(C) it is associative and commutative and its carries can be
+//     deferred: we add 64-bit words with the carry chained through, then
+//     fold the 64-bit total to 16 bits with end-around carry;
+//   - (B) it is byte-order independent: summing little-endian words and
+//     swapping the two bytes of the folded result gives the big-endian sum,
+//     so we use native little-endian loads and swap once at the end.
+// An odd trailing byte is the high byte of a big-endian word padded with zero.
 
 // Sum returns the one's complement sum of b added to initial, folded to 16
 // bits (the result is < 0x10000 but kept as uint32 so partial sums can be
@@ -24,7 +27,7 @@ import (
 // of data that followed it if the two are re-aligned; callers sum
 // even-length pieces except for the last.
 func Sum(b []byte, initial uint32) uint32 {
-	return uint32(fold64(sum64(b, uint64(initial))))
+	return uint32(fold64(uint64(sumBE16(b)) + uint64(initial)))
 }
 
 // Checksum returns the Internet checksum of b with initial added in: the
@@ -32,40 +35,54 @@ func Sum(b []byte, initial uint32) uint32 {
 // buffer that already holds a correct checksum yields 0, which is how the
 // parsers verify.
 func Checksum(b []byte, initial uint32) uint16 {
-	return ^fold64(sum64(b, uint64(initial)))
+	return ^fold64(uint64(sumBE16(b)) + uint64(initial))
 }
 
-// sum64 adds b as big-endian words into acc with end-around carry. The
-// result is congruent to the one's complement sum modulo 0xffff.
-func sum64(b []byte, acc uint64) uint64 {
-	var c uint64
-	// 32 bytes per iteration: four independent loads feeding one carry
-	// chain. Unaligned loads are fine on every platform Go supports here.
-	for len(b) >= 32 {
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[0:8]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[8:16]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[16:24]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[24:32]), c)
-		b = b[32:]
+// sumBE16 returns the folded one's complement sum of b as big-endian words.
+func sumBE16(b []byte) uint16 {
+	return bits.ReverseBytes16(fold64(sumLE64(b)))
+}
+
+// sumLE64 adds b as little-endian 64-bit words with end-around carry. The
+// result is congruent, modulo 0xffff, to the one's complement sum of b taken
+// as little-endian 16-bit words.
+func sumLE64(b []byte) uint64 {
+	var acc, c uint64
+	// 64 bytes per iteration: eight loads feeding one carry chain. Unaligned
+	// loads are fine on every platform Go supports here.
+	for len(b) >= 64 {
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:8]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[8:16]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[16:24]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[24:32]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[32:40]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[40:48]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[48:56]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[56:64]), c)
+		b = b[64:]
 	}
 	for len(b) >= 8 {
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[0:8]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:8]), c)
 		b = b[8:]
 	}
 	if len(b) >= 4 {
-		acc, c = bits.Add64(acc, uint64(binary.BigEndian.Uint32(b[0:4])), c)
+		acc, c = bits.Add64(acc, uint64(binary.LittleEndian.Uint32(b[0:4])), c)
 		b = b[4:]
 	}
 	if len(b) >= 2 {
-		acc, c = bits.Add64(acc, uint64(binary.BigEndian.Uint16(b[0:2])), c)
+		acc, c = bits.Add64(acc, uint64(binary.LittleEndian.Uint16(b[0:2])), c)
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		acc, c = bits.Add64(acc, uint64(b[0])<<8, c)
+		// The high byte of a big-endian word is the low byte of a
+		// little-endian one.
+		acc, c = bits.Add64(acc, uint64(b[0]), c)
 	}
-	// Fold the last carry back in (end-around carry). Adding 1 to a value
-	// that just overflowed cannot overflow again.
-	acc, c = bits.Add64(acc, c, 0)
+	// Fold the last carry back in (end-around carry). This add cannot
+	// carry again: acc + c overflows only if acc is all ones and c is 1,
+	// and Add64 never leaves that state (x+y+1 >= 2^64 gives at most
+	// 2^64-1 in acc only when x = y = 2^64-1 with carry in, which needs
+	// the same state one step earlier).
 	return acc + c
 }
 
@@ -93,8 +110,7 @@ func PseudoHeaderSum(src, dst netip.Addr, proto uint8, length int) uint32 {
 		s += uint64(proto) + uint64(uint16(length))
 	} else {
 		a, b := src.As16(), dst.As16()
-		s = sum64(a[:], 0)
-		s = sum64(b[:], s)
+		s = uint64(sumBE16(a[:])) + uint64(sumBE16(b[:]))
 		s += uint64(proto) + uint64(uint32(length)>>16) + uint64(uint16(length))
 	}
 	return uint32(fold64(s))
