@@ -18,7 +18,9 @@ type Clock interface {
 // Timer is a handle on a scheduled callback. Stop and Reset do not allocate.
 type Timer interface {
 	// Stop cancels the timer. It reports whether the call stopped a pending
-	// callback (false if it had already fired or been stopped).
+	// callback (false if it had already fired or been stopped). As with
+	// time.AfterFunc, a callback already taken off the queue for firing may
+	// still run after Stop returns false; Stop does not wait for it.
 	Stop() bool
 	// Reset re-arms the timer to fire d from now, whether or not it was
 	// pending. It reports whether the timer was pending before the call.

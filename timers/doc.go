@@ -18,6 +18,9 @@
 //   - Reset(d) re-arms for d from now and reports whether an arming was
 //     pending (and so replaced). A Reset that returns false after the timer
 //     fired creates a new arming: the callback will run again.
+//   - A nil callback is allowed and does nothing.
+//   - Callbacks of one Real or Manual clock run one at a time; NewRuntime's
+//     run concurrently. Code that must work on any Clock relies on neither.
 //   - Every method of Clock and Timer is safe for concurrent use, including
 //     Stop/Reset racing with the timer firing. Callbacks run without any
 //     clock lock held, so they may call AfterFunc, Reset and Stop on any

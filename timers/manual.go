@@ -128,7 +128,9 @@ func (m *Manual) advanceTo(target int64) {
 		}
 		f := e.f
 		m.mu.Unlock()
-		f()
+		if f != nil {
+			f()
+		}
 		m.mu.Lock()
 	}
 	m.now = target

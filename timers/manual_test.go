@@ -358,3 +358,18 @@ func TestManualConcurrent(t *testing.T) {
 		t.Fatalf("Pending = %d", m.Pending())
 	}
 }
+
+func TestNilCallback(t *testing.T) {
+	m := NewManual(t0)
+	m.AfterFunc(time.Millisecond, nil)
+	m.Advance(time.Second) // must not panic
+	c := NewReal()
+	c.AfterFunc(0, nil)
+	done := make(chan struct{})
+	c.AfterFunc(time.Millisecond, func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("dispatcher died on a nil callback")
+	}
+}

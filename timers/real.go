@@ -109,7 +109,9 @@ func (c *RealClock) dispatch() {
 		if e := c.q.popDue(now); e != nil {
 			f := e.f
 			c.mu.Unlock()
-			f()
+			if f != nil {
+				f()
+			}
 			c.mu.Lock()
 			continue
 		}
