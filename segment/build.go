@@ -19,6 +19,9 @@ func IPv4TCPHeaderLen(seg *Segment) int { return IPv4MinHeaderLen + TCPHeaderLen
 // sit at its final place in buf (offset IPv4TCPHeaderLen(seg)); it may also
 // overlap buf elsewhere (copy is a memmove). Never allocates.
 func BuildIPv4TCP(buf []byte, seg *Segment, ipID uint16, ttl uint8) (int, error) {
+	if !is4(seg.Src) || !is4(seg.Dst) {
+		return 0, ErrAddress
+	}
 	off := IPv4TCPHeaderLen(seg)
 	if off+len(seg.Payload) > IPv4MaxTotalLen {
 		return 0, ErrPayloadTooLarge

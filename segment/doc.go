@@ -15,6 +15,12 @@
 // the caller switch on the version nibble first; IPv6 will get its own view
 // and parser behind that switch, and Segment already carries netip.Addr.
 //
+// Parse is the entry point that switches on the IP version. What this package
+// validates is the wire format only; which addresses and ports are acceptable
+// (e.g. dropping a SYN sent to a broadcast or multicast address, RFC 1122
+// 4.2.3.10, or answering echo requests only for our own address) is the
+// stack's decision.
+//
 // IPv4 fragments are not reassembled: they are rejected with ErrFragment. The
 // stack sends with DF set and relies on path MTU discovery.
 //

@@ -5,6 +5,22 @@ import (
 	"net/netip"
 )
 
+// Parse decodes one TCP packet as read from the link into seg, dispatching
+// on the IP version nibble: version 4 goes to ParseIPv4TCP; anything else
+// returns ErrVersion until IPv6 is implemented (this is where its parser
+// goes). An empty packet returns ErrShort. Never panics, never allocates.
+func Parse(pkt []byte, seg *Segment) error {
+	switch IPVersion(pkt) {
+	case 4:
+		return ParseIPv4TCP(pkt, seg)
+	case 0:
+		if len(pkt) == 0 {
+			return ErrShort
+		}
+	}
+	return ErrVersion
+}
+
 // ParseIPv4TCP validates pkt as an IPv4 packet carrying a TCP segment and
 // decodes it into seg, which it overwrites. Checks, in order: the IPv4 header
 // (IPv4.Validate), protocol 6 (ErrProtocol), the TCP header length

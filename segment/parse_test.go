@@ -237,3 +237,28 @@ func TestSegmentString(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDispatch(t *testing.T) {
+	var seg Segment
+	syn := mustHex(goldenPackets[0].hex)
+	if err := Parse(syn, &seg); err != nil || !segEqual(&seg, &goldenPackets[0].seg) {
+		t.Fatalf("IPv4: %v %v", err, seg.String())
+	}
+	v6 := append([]byte{0x60}, make([]byte, 59)...)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"empty", nil, ErrShort},
+		{"IPv6", v6, ErrVersion},
+		{"version 0", []byte{0x05, 0, 0}, ErrVersion},
+		{"version 15", []byte{0xf5}, ErrVersion},
+		{"IPv4 short", []byte{0x45}, ErrShort},
+		{"IPv4 bad", syn[:50], ErrTotalLength},
+	} {
+		if err := Parse(tc.b, &seg); err != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}

@@ -104,10 +104,14 @@ func (t TCP) Validate() error {
 //
 // A length byte of 0 or 1, an option that runs past b, and a known kind
 // with a length other than its fixed one (or a SACK length that is not
-// 2+8n with 1<=n<=4) return ErrBadOption (RFC 9293 3.2 and MUST-7: be
-// prepared for illegal option lengths without crashing; we drop the
-// segment). o is then partially filled and must not be used. Never panics
-// and never allocates.
+// 2+8n with 1<=n<=4) return ErrBadOption. RFC 9293 3.2 (MUST-7): "TCP
+// implementations MUST be prepared to handle an illegal option length (e.g.,
+// zero); a suggested procedure is to reset the connection and log the error
+// cause". We neither reset nor keep the segment: the caller drops it and
+// counts the error, which a forged segment cannot turn into a reset of a
+// live connection. (Linux instead stops parsing at a bad length and
+// processes the segment.) o is then partially filled and must not be used.
+// Never panics and never allocates.
 func ParseOptions(b []byte, o *Options) error {
 	*o = Options{}
 	for i := 0; i < len(b); {
