@@ -22,7 +22,8 @@ func BuildIPv4TCP(buf []byte, seg *Segment, ipID uint16, ttl uint8) (int, error)
 	if !is4(seg.Src) || !is4(seg.Dst) {
 		return 0, ErrAddress
 	}
-	off := IPv4TCPHeaderLen(seg)
+	l := layoutOf(&seg.Options)
+	off := IPv4MinHeaderLen + TCPMinHeaderLen + l.length
 	if off+len(seg.Payload) > IPv4MaxTotalLen {
 		return 0, ErrPayloadTooLarge
 	}
@@ -30,7 +31,7 @@ func BuildIPv4TCP(buf []byte, seg *Segment, ipID uint16, ttl uint8) (int, error)
 		return 0, ErrBufferTooSmall
 	}
 	copy(buf[off:], seg.Payload)
-	return BuildIPv4TCPHeaders(buf, seg, len(seg.Payload), ipID, ttl)
+	return writeIPv4TCP(buf, seg, len(seg.Payload), ipID, ttl, l), nil
 }
 
 // BuildIPv4TCPHeaders is BuildIPv4TCP for a payload of payloadLen bytes
@@ -42,35 +43,37 @@ func BuildIPv4TCPHeaders(buf []byte, seg *Segment, payloadLen int, ipID uint16, 
 	if !is4(seg.Src) || !is4(seg.Dst) {
 		return 0, ErrAddress
 	}
-	tcpHL := TCPHeaderLen(&seg.Options)
-	total := IPv4MinHeaderLen + tcpHL + payloadLen
+	l := layoutOf(&seg.Options)
+	total := IPv4MinHeaderLen + TCPMinHeaderLen + l.length + payloadLen
 	if payloadLen < 0 || total > IPv4MaxTotalLen {
 		return 0, ErrPayloadTooLarge
 	}
 	if len(buf) < total {
 		return 0, ErrBufferTooSmall
 	}
+	return writeIPv4TCP(buf, seg, payloadLen, ipID, ttl, l), nil
+}
+
+// writeIPv4TCP writes both headers in front of the payloadLen bytes already
+// in place and fills in both checksums. The caller has checked everything.
+func writeIPv4TCP(buf []byte, seg *Segment, payloadLen int, ipID uint16, ttl uint8, l optLayout) int {
+	tcpHL := TCPMinHeaderLen + l.length
+	total := IPv4MinHeaderLen + tcpHL + payloadLen
 	h := IPv4Header{ID: ipID, DF: true, TTL: ttl, Protocol: ProtocolTCP, Src: seg.Src, Dst: seg.Dst}
 	PutIPv4Header(buf, &h, tcpHL+payloadLen)
 	t := buf[IPv4MinHeaderLen:total]
-	putTCPHeader(t, seg, tcpHL)
-	ps := ipv4PseudoSum(buf[ipv4Src:ipv4Src+4], buf[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(t))
-	binary.BigEndian.PutUint16(t[tcpChecksum:], Checksum(t, ps))
-	return total, nil
-}
-
-// putTCPHeader writes the TCP header of seg, hl bytes including options,
-// with a zero checksum, into t.
-func putTCPHeader(t []byte, seg *Segment, hl int) {
 	_ = t[TCPMinHeaderLen-1]
 	binary.BigEndian.PutUint16(t[tcpSrcPort:], seg.SrcPort)
 	binary.BigEndian.PutUint16(t[tcpDstPort:], seg.DstPort)
 	binary.BigEndian.PutUint32(t[tcpSeq:], uint32(seg.Seq))
 	binary.BigEndian.PutUint32(t[tcpAck:], uint32(seg.Ack))
-	t[tcpOffset] = byte(hl/4) << 4
+	t[tcpOffset] = byte(tcpHL/4) << 4
 	t[tcpFlags] = byte(seg.Flags)
 	binary.BigEndian.PutUint16(t[tcpWindow:], seg.Window)
 	t[tcpChecksum], t[tcpChecksum+1] = 0, 0
 	binary.BigEndian.PutUint16(t[tcpUrgent:], seg.Urgent)
-	PutOptions(t[TCPMinHeaderLen:hl], &seg.Options)
+	putOptions(t[TCPMinHeaderLen:tcpHL], &seg.Options, l)
+	ps := ipv4PseudoSum(buf[ipv4Src:ipv4Src+4], buf[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(t))
+	binary.BigEndian.PutUint16(t[tcpChecksum:], Checksum(t, ps))
+	return total
 }

@@ -194,6 +194,17 @@ func ParseOptions(b []byte, o *Options) error {
 // SACK blocks are dropped until one does (aligned preferred): RFC 2018 3
 // puts the most recent information in the first block, and with timestamps
 // only 3 blocks fit.
+type optLayout struct {
+	aligned bool // the 4-byte-aligned form rather than the packed one
+	nsack   int  // SACK blocks written
+	length  int  // option bytes written, a multiple of 4
+}
+
+func layoutOf(o *Options) optLayout {
+	aligned, nsack, length := optionsLayout(o)
+	return optLayout{aligned, nsack, length}
+}
+
 func optionsLayout(o *Options) (aligned bool, nsack, length int) {
 	nsack = o.NumSACK
 	if nsack < 0 {
@@ -247,7 +258,11 @@ func TCPOptionsLen(o *Options) int {
 // b must hold TCPOptionsLen(o) bytes; a shorter b panics (programming
 // error). Unknown options are not written.
 func PutOptions(b []byte, o *Options) int {
-	aligned, nsack, n := optionsLayout(o)
+	return putOptions(b, o, layoutOf(o))
+}
+
+func putOptions(b []byte, o *Options, l optLayout) int {
+	aligned, nsack, n := l.aligned, l.nsack, l.length
 	b = b[:n]
 	i := 0
 	putMSS := func() {
