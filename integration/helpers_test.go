@@ -149,6 +149,7 @@ func startTunstack(t testing.TB, stdin []byte, args ...string) *proc {
 	}()
 	t.Cleanup(func() {
 		p.stop(5 * time.Second)
+		p.checkRaces()
 		if t.Failed() {
 			lines := p.out.snapshot()
 			if len(lines) > 300 {
@@ -167,6 +168,18 @@ func serve(t testing.TB, flags ...string) *proc {
 	p := startTunstack(t, nil, append([]string{"serve"}, flags...)...)
 	p.waitLine(regexp.MustCompile(`msg=serving`), 20*time.Second)
 	return p
+}
+
+// checkRaces fails the test if the race detector (tunstack is built with
+// -race when the tests are) reported anything.
+func (p *proc) checkRaces() {
+	p.t.Helper()
+	for _, l := range p.out.snapshot() {
+		if strings.Contains(l, "WARNING: DATA RACE") {
+			p.t.Errorf("the race detector reported a data race in tunstack (output below)")
+			return
+		}
+	}
 }
 
 // signal sends sig to the process.

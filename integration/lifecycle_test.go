@@ -65,7 +65,7 @@ func TestHarnessMode(t *testing.T) {
 	t.Cleanup(func() { exec.Command("ip", "link", "del", dev).Run() })
 	tuntest.Run(t, "ip", "addr", "add", hostAddr+"/24", "dev", dev)
 	tuntest.Run(t, "ip", "link", "set", dev, "mtu", "1500", "up")
-	before := tuntest.Run(t, "ip", "-o", "addr", "show", "dev", dev) + tuntest.Run(t, "ip", "-o", "link", "show", dev)
+	before := tuntest.Run(t, "ip", "-4", "-o", "addr", "show", "dev", dev) + tuntest.Run(t, "ip", "-o", "link", "show", dev)
 
 	bin := tunstackBin(t)
 	p := &proc{t: t, out: &lineLog{}, done: make(chan struct{})}
@@ -77,6 +77,7 @@ func TestHarnessMode(t *testing.T) {
 	go func() { p.cmd.Wait(); p.code = p.cmd.ProcessState.ExitCode(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop(5 * time.Second)
+		p.checkRaces()
 		if t.Failed() {
 			t.Logf("output:\n%s", strings.Join(p.out.snapshot(), "\n"))
 		}
@@ -98,15 +99,16 @@ func TestHarnessMode(t *testing.T) {
 	if code := p.wait(3 * time.Second); code != 0 {
 		t.Fatalf("exit code %d, want 0 within the harness's 3 s", code)
 	}
-	after := tuntest.Run(t, "ip", "-o", "addr", "show", "dev", dev) + tuntest.Run(t, "ip", "-o", "link", "show", dev)
+	after := tuntest.Run(t, "ip", "-4", "-o", "addr", "show", "dev", dev) + tuntest.Run(t, "ip", "-o", "link", "show", dev)
 	if stripCounters(before) != stripCounters(after) {
 		t.Fatalf("device changed by tunstack:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
 
-// stripCounters removes the parts of `ip -o link` output that change with
-// traffic or with a reader attached (NO-CARRIER, state), keeping addresses,
-// MTU and flags that tunstack must not touch.
+// stripCounters removes the parts of `ip -o link` output that change when a
+// reader attaches (NO-CARRIER, state), keeping the IPv4 addresses, MTU and
+// flags that tunstack must not touch. (IPv6 link-local addresses are left
+// out by the caller: the kernel adds one itself when the carrier comes up.)
 func stripCounters(s string) string {
 	s = regexp.MustCompile(`NO-CARRIER,?`).ReplaceAllString(s, "")
 	s = regexp.MustCompile(`state \S+`).ReplaceAllString(s, "")
@@ -192,7 +194,7 @@ func TestPcap(t *testing.T) {
 			t.Fatalf("reading packet %d: %v", packets, err)
 		}
 		packets++
-		pkt := gopacket.NewPacket(data, r.LinkType().LayerType(), gopacket.Default)
+		pkt := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
 		ip, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 		tcp, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
 		if ip == nil || tcp == nil {
@@ -339,6 +341,7 @@ func dialRoundTrip(t *testing.T, listenAddr string, n int64, flags ...string) {
 	}
 	go func() { p.cmd.Wait(); p.code = p.cmd.ProcessState.ExitCode(); close(p.done) }()
 	defer p.stop(time.Second)
+	defer p.checkRaces()
 	if code := p.wait(150 * time.Second); code != 0 {
 		t.Fatalf("tunstack %q: exit %d\n%s", args, code, strings.Join(p.out.snapshot(), "\n"))
 	}
