@@ -2,9 +2,9 @@ package stack
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -225,11 +225,13 @@ type rawSink struct {
 	id  uint16
 }
 
+// Output implements tcp.Sink.
 func (r *rawSink) Output(seg *segment.Segment) {
 	r.id++
 	r.s.writeSegment(r.buf, seg, r.id)
 }
 
+// Notify implements tcp.Sink; nothing here has an application to notify.
 func (r *rawSink) Notify(tcp.Event) {}
 
 // writeSegment serialises seg into buf and writes it to the link.
@@ -296,10 +298,10 @@ func (s *Stack) removeConnLocked(c *Conn) {
 func (s *Stack) pickPortLocked(remote netip.AddrPort) (uint16, bool) {
 	const lo, hi = 32768, 60999 // Linux's default ip_local_port_range
 	const n = hi - lo + 1
-	var r [4]byte
-	_, _ = io.ReadFull(rand.Reader, r[:]) // best effort; the seed below still varies
-	start := (s.portSeed + uint32(r[0])<<8 + uint32(r[1])) % n
-	s.portSeed++
+	// RFC 6056 3.3.1 (simple port randomisation): a random start. The
+	// runtime's ChaCha8 generator is unpredictable enough for this and,
+	// unlike crypto/rand, makes no system call under the demux lock.
+	start := (s.portSeed + mrand.Uint32()) % n
 	t := tcp.Tuple{LocalAddr: s.addr, RemoteAddr: remote.Addr(), RemotePort: remote.Port()}
 	for i := uint32(0); i < n; i++ {
 		p := uint16(lo + (start+i)%n)
