@@ -222,8 +222,8 @@ func (c *Conn) synSentSegment(now time.Time, seg *segment.Segment) {
 	// (peerOptions set flagSynOptWS).
 	c.setState(now, StateSynReceived, seg)
 	c.SndNxt = c.ISS // resend the SYN with the ACK
-	c.flags &^= flagRTTTiming
 	c.sendSyn(now)
+	c.flags &^= flagRTTTiming // Karn: our SYN now went out twice
 	c.rtxAt = now.Add(c.rto.RTO())
 }
 
@@ -272,8 +272,9 @@ func (c *Conn) dupSyn(now time.Time, seg *segment.Segment) bool {
 		return false
 	}
 	c.SndNxt = c.ISS
-	c.flags &^= flagRTTTiming
 	c.sendSyn(now)
+	c.flags &^= flagRTTTiming // Karn: the SYN-ACK is now ambiguous
+	c.stats.retransSegs++
 	return true
 }
 

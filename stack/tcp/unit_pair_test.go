@@ -269,3 +269,52 @@ func TestUnitConnectTimeout(t *testing.T) {
 		t.Fatalf("timed out after %v", got)
 	}
 }
+
+func TestUnitSimultaneousOpen(t *testing.T) {
+	cfg := DefaultConfig()
+	var tr []Transition
+	cfg.Trace = func(x Transition) { tr = append(tr, x) }
+	p := uNewPair(t, &cfg, &cfg)
+	p.a.Connect(p.now, 1000)
+	p.b.Connect(p.now, 7000)
+	p.pump()
+	if p.a.State() != StateEstablished || p.b.State() != StateEstablished {
+		t.Fatalf("a=%v b=%v", p.a.State(), p.b.State())
+	}
+	if !p.a.Deadline().IsZero() || !p.b.Deadline().IsZero() {
+		t.Fatal("SYN timer still armed: the handshake waited for a retransmission")
+	}
+	uTransfer(t, p, 10000, 3)
+	uCloseBoth(t, p)
+}
+
+func TestUnitAcceptCookie(t *testing.T) {
+	cfg := DefaultConfig()
+	sink := &uNopSink{}
+	now := time.Unix(1000, 0)
+	c := NewConn(&cfg, Tuple{uAddrB, 80, uAddrA, 40000}, sink)
+	ack := segment.Segment{Src: uAddrA, Dst: uAddrB, SrcPort: 40000, DstPort: 80, Seq: 0xfffffff0,
+		Ack: 5001, Flags: segment.FlagACK | segment.FlagPSH, Window: 100, Payload: []byte("hello")}
+	c.AcceptCookie(now, 5000, SynParams{IRS: 0xffffffef, MSS: 1000, WScale: 2}, &ack)
+	if c.State() != StateEstablished {
+		t.Fatalf("state %v", c.State())
+	}
+	if c.SndWnd != 400 || c.sndMSS != 1000 || c.sndShift != 2 || c.rcvShift != cfg.RcvWindowShift() {
+		t.Fatalf("wnd %d mss %d shifts %d/%d", c.SndWnd, c.sndMSS, c.sndShift, c.rcvShift)
+	}
+	buf := make([]byte, 10)
+	if n, _ := c.Read(now, buf); string(buf[:n]) != "hello" {
+		t.Fatalf("read %q", buf[:n])
+	}
+	if n, err := c.Write(now, []byte("x")); n != 1 || err != nil || sink.last.Seq != 5001 || len(c.out.Payload) != 0 {
+		t.Fatalf("write %d %v seq %d", n, err, sink.last.Seq)
+	}
+	var syn, out segment.Segment
+	syn = segment.Segment{Src: uAddrA, Dst: uAddrB, SrcPort: 40000, DstPort: 80, Seq: 9, Flags: segment.FlagSYN}
+	syn.Options.HasWScale = true
+	SynAckFor(&cfg, 77, &syn, &out)
+	if out.Flags != segment.FlagSYN|segment.FlagACK || out.Seq != 77 || out.Ack != 10 || !out.Options.HasMSS ||
+		!out.Options.HasWScale || out.Options.WScale != cfg.RcvWindowShift() || out.Dst != uAddrA || out.DstPort != 40000 {
+		t.Fatalf("SynAckFor: %+v", out)
+	}
+}
