@@ -48,7 +48,7 @@ func openDevice(c *linkConfig, log *slog.Logger) (*tun.Device, error) {
 	}
 	dev, err := tun.Open(cfg)
 	if err != nil {
-		return nil, deviceError(err)
+		return nil, deviceError(err, name, cfg.Up)
 	}
 	if dev.Created() {
 		log.Debug("created device", "device", dev.Name(), "host", c.hostAddr, "mtu", dev.MTU())
@@ -58,14 +58,20 @@ func openDevice(c *linkConfig, log *slog.Logger) (*tun.Device, error) {
 
 // deviceError turns tun.Open's one-line errors into exit codes: permission
 // problems exit with exitPriv.
-func deviceError(err error) error {
-	msg := strings.TrimPrefix(err.Error(), "tunstack: ")
-	if errors.Is(err, os.ErrPermission) {
-		if !strings.Contains(msg, "CAP_NET_ADMIN") {
-			msg += ": run as root or grant CAP_NET_ADMIN (sudo setcap cap_net_admin+ep tunstack)"
-		}
-		return &exitError{code: exitPriv, msg: msg}
+func deviceError(err error, name string, create bool) error {
+	verb := "attaching to"
+	if create {
+		verb = "creating"
 	}
+	if errors.Is(err, os.ErrPermission) {
+		exe, _ := os.Executable()
+		if exe == "" {
+			exe = "tunstack"
+		}
+		return &exitError{code: exitPriv, msg: fmt.Sprintf("%s the TUN device %s needs root or CAP_NET_ADMIN: run with sudo, or sudo setcap cap_net_admin+ep %s",
+			verb, name, exe)}
+	}
+	msg := strings.TrimPrefix(err.Error(), "tunstack: ")
 	return &exitError{code: exitRuntime, msg: msg}
 }
 

@@ -74,6 +74,10 @@ func (rt *runtime) printStats() {
 	w := bufio.NewWriter(rt.out)
 	fmt.Fprintln(w, "tunstack statistics:")
 	walkFields("", reflect.ValueOf(rt.stack.Stats()), func(key string, v reflect.Value) {
+		// Drop reasons that never happened are noise.
+		if strings.HasPrefix(key, "dropped.") && v.IsZero() {
+			return
+		}
 		fmt.Fprintf(w, "  %-28s %s\n", key, formatValue(v))
 	})
 	if rt.faults != nil {
