@@ -134,9 +134,15 @@ type harness struct {
 
 	trans []tcp.Transition
 	log   []string
+	// maxLog, if positive, keeps only the last maxLog lines of the log.
+	maxLog int
 }
 
 func (h *harness) logf(format string, args ...any) {
+	if h.maxLog > 0 && len(h.log) >= h.maxLog {
+		n := copy(h.log, h.log[len(h.log)-h.maxLog/2:])
+		h.log = h.log[:n]
+	}
 	h.log = append(h.log, fmt.Sprintf(format, args...))
 }
 
