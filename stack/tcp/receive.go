@@ -20,12 +20,21 @@ func (c *Conn) rcvWnd() uint32 {
 	return 0
 }
 
-// rcvMax is the most the receive ring may hold: the buffer bound plus the
-// rounding slack of one window-scale unit (advertise rounds up rather than
-// move the right edge left).
-func (c *Conn) rcvMax() int {
-	return c.cfg.recvBufferSize() + 1<<c.rcvShift
+// rcvSlack is how far beyond the buffer bound the right edge may be pushed
+// by rounding the scaled window up (see advertise): 256 window units, so
+// 2 KiB with the default 256 KiB buffer (shift 3). Without scaling there is
+// no rounding and no slack.
+func (c *Conn) rcvSlack() int {
+	if c.rcvShift == 0 {
+		return 0
+	}
+	return 256 << c.rcvShift
 }
+
+// rcvMax is the most the receive ring may hold: the buffer bound plus the
+// rounding slack. advertise keeps RCV.NXT+RCV.WND within it, so data inside
+// the window always fits.
+func (c *Conn) rcvMax() int { return c.cfg.recvBufferSize() + c.rcvSlack() }
 
 // acceptable is the first step of RFC 9293 3.10.7.4, the four-case table:
 //
@@ -179,13 +188,27 @@ func (c *Conn) window() uint32 {
 }
 
 // advertise returns the window field for an outgoing segment and records
-// the right edge it offers. The field is rounded up when rounding down
-// would move the edge left (RFC 7323 2.4).
+// the right edge it offers.
+//
+// With window scaling the field counts units of 2^shift bytes, and rounding
+// the window down can move the right edge left of one already offered,
+// which a receiver must not do (RFC 7323 2.4, RFC 9293 3.8.6.2.2). The
+// field is then rounded up, as Linux does. Each round-up can push the edge
+// up to 2^shift-1 bytes past the free buffer space, and a run of odd-sized
+// segments with no reads in between accumulates that; so rounding up is
+// allowed while the edge stays within rcvSlack of the buffer bound (never
+// reached by full-sized segments filling a buffer). Past that (a peer
+// dribbling tiny segments into a full buffer) the field is rounded down,
+// but rcvAdv, the edge up to which data is accepted, does not move back: a
+// sender that uses the old edge loses nothing, and memory stays bounded.
 func (c *Conn) advertise() uint16 {
 	w := c.window()
 	raw := w >> c.rcvShift
-	if c.RcvNxt.Add(raw << c.rcvShift).LessThan(c.rcvAdv) {
-		raw++
+	if c.RcvNxt.Add(raw<<c.rcvShift).LessThan(c.rcvAdv) {
+		room := uint32(max(c.rcvMax()-c.rcvBuf.n, 0))
+		if (raw+1)<<c.rcvShift <= room {
+			raw++
+		}
 	}
 	raw = min(raw, 0xffff)
 	if edge := c.RcvNxt.Add(raw << c.rcvShift); edge.GreaterThan(c.rcvAdv) {
