@@ -204,7 +204,7 @@ func (c *Conn) window() uint32 {
 func (c *Conn) advertise() uint16 {
 	w := c.window()
 	raw := w >> c.rcvShift
-	if c.RcvNxt.Add(raw<<c.rcvShift).LessThan(c.rcvAdv) {
+	if c.RcvNxt.Add(raw << c.rcvShift).LessThan(c.rcvAdv) {
 		room := uint32(max(c.rcvMax()-c.rcvBuf.n, 0))
 		if (raw+1)<<c.rcvShift <= room {
 			raw++
