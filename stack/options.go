@@ -39,8 +39,8 @@ type Options struct {
 	// timers.NewReal()). Tests pass a *timers.Manual to run the whole stack
 	// on simulated time; Conn deadlines are then read on that clock too.
 	Clock timers.Clock
-	// MTU is the largest IP packet sent (default link.MTU()). The MSS
-	// announced is MTU-40 (RFC 9293 3.7.1).
+	// MTU is the largest IP packet sent (default, and at most, link.MTU()).
+	// The MSS announced is MTU-40 (RFC 9293 3.7.1).
 	MTU int
 	// MSL is the maximum segment lifetime (default DefaultMSL); TIME-WAIT
 	// lasts 2*MSL (RFC 9293 3.4.2).
@@ -96,8 +96,8 @@ func (o Options) withDefaults(link Link) (Options, error) {
 	if o.Clock == nil {
 		o.Clock = timers.NewReal()
 	}
-	if o.MTU <= 0 {
-		o.MTU = link.MTU()
+	if lm := link.MTU(); o.MTU <= 0 || (lm > 0 && o.MTU > lm) {
+		o.MTU = lm // never build packets the link would refuse
 	}
 	if o.MTU < 68 { // RFC 791: every host must accept 68-byte datagrams
 		o.MTU = 68
