@@ -308,3 +308,47 @@ func TestSynchronized_RFC9293_3_10_7_4_ExactResetInEveryState(t *testing.T) {
 		})
 	}
 }
+
+// FIN-WAIT-2 after a full Close (the application reads no more): the
+// connection does not wait forever for a peer that never sends its FIN
+// (RFC 9293 3.10.7.4 leaves FIN-WAIT-2 unbounded; like Linux's
+// tcp_fin_timeout, Config.FinWait2Timeout ends it). After CloseWrite, which
+// keeps reading, it waits for as long as it takes.
+func TestFinWait2_Timeout(t *testing.T) {
+	h := newEstablished(t)
+	h.close(10 * ms)
+	h.expect(10*ms, h.out("F.", seq(1), ack(1)))
+	h.send(20*ms, h.in(".", seq(1), ack(2)))
+	h.expectState(tcp.StateFinWait2)
+	h.expectNothing(20*ms + 60*s - 1)
+	h.expectState(tcp.StateFinWait2)
+	h.advance(20*ms + 60*s)
+	h.expectState(tcp.StateClosed)
+	h.expectNoTimer()
+
+	h2 := newEstablished(t)
+	h2.closeWrite(10 * ms)
+	h2.expect(10*ms, h2.out("F.", seq(1), ack(1)))
+	h2.send(20*ms, h2.in(".", seq(1), ack(2)))
+	h2.expectNothing(time.Hour)
+	h2.expectState(tcp.StateFinWait2)
+	h2.send(time.Hour, h2.in("P.", seq(1), ack(2), data(10)))
+	h2.expectRead(time.Hour+time.Second, 10)
+}
+
+// RFC 9293 3.10.7.4 (CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT, seventh
+// check): text after the peer's FIN "should not occur" and is ignored; the
+// segment is acknowledged with RCV.NXT still just past the FIN.
+func TestCloseWait_RFC9293_3_10_7_4_DataAfterFINIgnored(t *testing.T) {
+	h := newEstablished(t, noDelAck())
+	h.send(10*ms, h.in("F.", seq(1), ack(1)))
+	h.expect(10*ms, h.out(".", seq(1), ack(2)))
+	h.send(20*ms, h.in("P.", seq(2), ack(1), data(50)))
+	for _, o := range h.drainOut(20 * ms) {
+		if o.seg.Ack != peerISS.Add(2) {
+			h.fatalf("data after FIN moved RCV.NXT: %s", h.fmtOut(&o.seg))
+		}
+	}
+	h.expectEOF(30 * ms)
+	h.expectState(tcp.StateCloseWait)
+}

@@ -252,3 +252,51 @@ func TestSynSent_RFC9293_3_10_7_3_NoSYNDropped(t *testing.T) {
 	h.expectNothing(10 * ms)
 	h.expectState(tcp.StateSynSent)
 }
+
+// RFC 9293 3.8.3 (R2 for the SYN-ACK, Config.SynAckRetries): an unanswered
+// SYN-ACK is retransmitted with backoff and the half-open attempt is then
+// dropped (CLOSED, no reply, no timer) without the application hearing of
+// it. With 2 retries: SYN-ACK at 0, 1, 3 s, dropped at 7 s.
+func TestSynReceived_RFC9293_3_8_3_SYNACKRetriesExhausted(t *testing.T) {
+	h := newListen(t, withConfig(func(c *tcp.Config) { c.SynAckRetries = 2 }))
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expect(1*s, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expect(3*s, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expectNothing(7*s - 1)
+	h.expectState(tcp.StateSynReceived)
+	h.expectNothing(7 * s)
+	h.expectState(tcp.StateClosed)
+	h.expectNoTimer()
+	if ev := h.events(); ev&tcp.EventConnected != 0 {
+		h.fatalf("EventConnected for an attempt that never completed")
+	}
+}
+
+// RFC 4987 (SYN cookies): AcceptCookie completes a passive open from the
+// cookie's parameters straight to ESTABLISHED, honouring the MSS and window
+// scale the cookie encodes, and processes data on the completing ACK.
+func TestListen_RFC4987_AcceptCookie(t *testing.T) {
+	h := newHarness(t, buildOpts(nil))
+	ackSeg := h.in("P.", seq(1), ack(1), data(100), win(1000))
+	h.pNxt = 101
+	h.c.AcceptCookie(h.now, engISS, tcp.SynParams{IRS: peerISS, MSS: 500, WScale: 2}, ackSeg)
+	h.expectState(tcp.StateEstablished)
+	h.expectEvent(tcp.EventConnected)
+	h.expectWithin(0, 200*ms, h.out(".", seq(1), ack(101)))
+	h.expectRead(200*ms, 100)
+	if info := h.c.Info(); info.SndMSS != 500 || info.SndWndShift != 2 || info.SndWnd != 4000 {
+		h.fatalf("after AcceptCookie MSS %d shift %d SND.WND %d, want 500, 2, 4000", info.SndMSS, info.SndWndShift, info.SndWnd)
+	}
+	h.write(300*ms, 1200)
+	out := h.drainOut(300 * ms)
+	if n, k := h.sentData(out, 1); n != 1200 || k != 3 {
+		h.fatalf("sent %d bytes in %d segments, want 1200 in 3 (MSS 500)", n, k)
+	}
+	// No MSS in the cookie: 536 (RFC 9293 3.7.1).
+	h2 := newHarness(t, buildOpts(nil))
+	h2.c.AcceptCookie(h2.now, engISS, tcp.SynParams{IRS: peerISS, MSS: 0, WScale: -1}, h2.in(".", seq(1), ack(1)))
+	if info := h2.c.Info(); info.SndMSS != 536 || info.SndWndShift != 0 {
+		h2.fatalf("cookie without MSS/WS: MSS %d shift %d, want 536, 0", info.SndMSS, info.SndWndShift)
+	}
+}

@@ -384,3 +384,60 @@ func firstWindow(out []outSeg) int {
 	}
 	return int(out[0].seg.Window)
 }
+
+// RFC 9293 3.10.7.4 processing order: sequence check, RST, SYN, ACK, URG,
+// text, FIN. An exact RST that also carries data and FIN resets without
+// delivering anything; a SYN+FIN in window is challenged and its FIN not
+// processed; a segment without ACK is dropped ("if the ACK bit is off drop
+// the segment and return") even with data; an unacceptable segment's RST
+// is never looked at; URG data is ordinary data.
+func TestEstablished_RFC9293_3_10_7_4_ProcessingOrder(t *testing.T) {
+	h := newEstablished(t, noDelAck())
+	h.send(10*ms, h.in("PF", seq(1), data(10)))
+	h.expectNothing(10 * ms)
+	if h.c.Readable() != 0 || h.c.State() != tcp.StateEstablished {
+		h.fatalf("a segment without ACK was processed")
+	}
+	h.pNxt = 1
+	h.send(20*ms, h.in("SF.", seq(1), ack(1)))
+	h.expect(20*ms, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+	h.pNxt = 1
+	h.send(30*ms, h.in("UP.", seq(1), ack(1), data(10)))
+	h.expect(30*ms, h.out(".", seq(1), ack(11)))
+	h.expectRead(30*ms, 10)
+	h.send(40*ms, h.in("R", seq(100000)))
+	h.expectNothing(40 * ms)
+	h.expectState(tcp.StateEstablished)
+	h.send(50*ms, h.in("RPF.", seq(11), ack(1), data(20)))
+	h.expectNothing(50 * ms)
+	h.expectState(tcp.StateClosed)
+	if h.c.Readable() != 0 {
+		h.fatalf("data delivered from a segment whose RST reset the connection")
+	}
+}
+
+// The out-of-order queue is bounded (Config.MaxOOORanges disjoint ranges):
+// more holes than that cannot break the stream. Whatever the engine kept or
+// dropped, once the peer retransmits, every byte arrives exactly once in
+// order.
+func TestEstablished_RFC9293_3_10_7_4_OutOfOrderQueueBounded(t *testing.T) {
+	h := newEstablished(t, noDelAck(), withConfig(func(c *tcp.Config) { c.MaxOOORanges = 4 }))
+	// 20 disjoint 100-byte pieces with 100-byte holes, last first.
+	for i := 19; i >= 0; i-- {
+		h.send(10*ms, h.in(".", seq(int64(101+200*i)), data(100)))
+	}
+	h.drainOut(10 * ms)
+	if h.c.Readable() != 0 {
+		h.fatalf("data readable with the first hole open")
+	}
+	// The peer retransmits everything in order (as go-back-N would).
+	for off := int64(1); off < 4001; off += 500 {
+		h.send(20*ms, h.in(".", seq(off), data(500)))
+	}
+	out := h.drainOut(20 * ms)
+	if last := out[len(out)-1].seg; last.Ack != peerISS.Add(4001) {
+		h.fatalf("final ACK %d, want 4001", int32(last.Ack-peerISS))
+	}
+	h.expectRead(30*ms, 4000)
+}

@@ -477,3 +477,24 @@ func TestEstablished_RFC9293_3_8_4_Keepalive(t *testing.T) {
 	h2.expectNothing(3 * time.Hour)
 	h2.expectState(tcp.StateEstablished)
 }
+
+// RFC 1122 4.2.3.9: an ICMP soft error (e.g. host unreachable) does not
+// abort the connection; it is reported (SoftErr, EventSoftError) and, if
+// the connection later times out, is what the application sees as the
+// reason, as Linux reports EHOSTUNREACH rather than ETIMEDOUT.
+func TestEstablished_RFC1122_4_2_3_9_SoftError(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms), withConfig(func(c *tcp.Config) { c.MaxRetries = 2 }))
+	h.write(1*s, 100)
+	h.expect(1*s, h.out("P.", seq(1), data(100)))
+	h.c.SoftError(syscall.EHOSTUNREACH)
+	h.expectEvent(tcp.EventSoftError)
+	if h.c.SoftErr() != syscall.EHOSTUNREACH {
+		h.fatalf("SoftErr() = %v", h.c.SoftErr())
+	}
+	h.expectState(tcp.StateEstablished)
+	h.drainOut(10 * time.Minute)
+	h.expectState(tcp.StateClosed)
+	if err := h.c.Err(); err != syscall.EHOSTUNREACH && err != syscall.ETIMEDOUT {
+		h.fatalf("Err() = %v after a timeout with a soft error recorded", err)
+	}
+}
