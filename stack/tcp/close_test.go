@@ -352,3 +352,114 @@ func TestCloseWait_RFC9293_3_10_7_4_DataAfterFINIgnored(t *testing.T) {
 	h.expectEOF(30 * ms)
 	h.expectState(tcp.StateCloseWait)
 }
+
+// RFC 9293 3.10.4 CLOSE in SYN-SENT: "Delete the TCB": CLOSED, nothing
+// sent, no timer. ABORT in SYN-SENT (3.10.5): the same, and no RST either.
+func TestSynSent_RFC9293_3_10_4_CloseAndAbort(t *testing.T) {
+	h := newSynSent(t)
+	h.close(10 * ms)
+	h.expectNothing(10 * ms)
+	h.expectState(tcp.StateClosed)
+	h.expectNoTimer()
+	h.expectNothing(time.Minute)
+
+	h2 := newSynSent(t)
+	h2.abort(10 * ms)
+	h2.expectNothing(time.Minute)
+	h2.expectState(tcp.StateClosed)
+	h2.expectNoTimer()
+}
+
+// RFC 9293 3.10.4 CLOSE in SYN-RECEIVED: "If no SENDs have been issued and
+// there is no pending data to send, then form a FIN segment and send it,
+// and enter FIN-WAIT-1 state". Reached here through a simultaneous open.
+func TestSynReceived_RFC9293_3_10_4_CloseSendsFIN(t *testing.T) {
+	h := newSynSent(t)
+	h.send(10*ms, h.in("S", seq(0), mss(1460)))
+	h.expect(10*ms, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expectState(tcp.StateSynReceived)
+	h.close(20 * ms)
+	h.expect(20*ms, h.out("F.", seq(1), ack(1)))
+	h.expectState(tcp.StateFinWait1)
+}
+
+// RFC 9293 3.10.5 ABORT in CLOSING/LAST-ACK/TIME-WAIT: "respond with 'ok'
+// and delete the TCB": no RST.
+func TestLastAck_RFC9293_3_10_5_AbortSendsNoReset(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in("F.", seq(1), ack(1)))
+	h.drainOut(300 * ms)
+	h.expectEOF(300 * ms)
+	h.close(300 * ms)
+	h.expect(300*ms, h.out("F.", seq(1), ack(2)))
+	h.expectState(tcp.StateLastAck)
+	h.abort(400 * ms)
+	h.expectNothing(400 * ms)
+	h.expectState(tcp.StateClosed)
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.10.2 SEND in SYN-SENT: "Queue the data for transmission after
+// entering ESTABLISHED state"; it goes out with or right after the
+// handshake ACK.
+func TestSynSent_RFC9293_3_10_2_WriteQueuedUntilEstablished(t *testing.T) {
+	h := newSynSent(t)
+	h.write(10*ms, 100)
+	h.expectNothing(10 * ms)
+	h.send(50*ms, h.in("S.", seq(0), ack(1), mss(1460)))
+	out := h.drainOut(50 * ms)
+	n, _ := h.sentData(out, 1)
+	if n != 100 || len(out) == 0 || out[len(out)-1].seg.Ack != peerISS.Add(1) {
+		h.fatalf("after the SYN-ACK: %d segments, %d bytes; want the 100 queued bytes acknowledging the SYN", len(out), n)
+	}
+	h.expectState(tcp.StateEstablished)
+}
+
+// A Close right after CloseWrite must not lose (or duplicate) the FIN
+// (tailcat PR #83): one FIN, then the normal active close.
+func TestEstablished_RFC9293_3_10_4_CloseAfterCloseWrite(t *testing.T) {
+	h := newEstablished(t)
+	h.write(10*ms, 100)
+	h.closeWrite(10 * ms)
+	h.close(10 * ms)
+	out := h.drainOut(10 * ms)
+	fins := 0
+	for _, o := range out {
+		if o.seg.Flags&segment.FlagFIN != 0 {
+			fins++
+			if o.seg.Seq.Add(uint32(len(o.seg.Payload))) != engISS.Add(101) {
+				h.fatalf("FIN %s not after the data", h.fmtOut(&o.seg))
+			}
+		}
+	}
+	if fins != 1 {
+		h.fatalf("%d FINs, want 1", fins)
+	}
+	h.expectState(tcp.StateFinWait1)
+	h.send(20*ms, h.in(".", seq(1), ack(102)))
+	h.send(30*ms, h.in("F.", seq(1), ack(102)))
+	h.expect(30*ms, h.out(".", seq(102), ack(2)))
+	h.expectState(tcp.StateTimeWait)
+}
+
+// After a reset the application's Read and Write report ECONNRESET (not
+// io.EOF, not silence); after CloseWrite, Write reports EPIPE.
+func TestEstablished_RFC9293_3_10_7_4_ErrorsAfterResetAndShutdown(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in("P.", seq(1), data(10)))
+	h.send(20*ms, h.in("R", seq(11)))
+	h.expectState(tcp.StateClosed)
+	buf := make([]byte, 100)
+	if n, err := h.c.Read(h.now, buf); err != syscall.ECONNRESET {
+		h.fatalf("Read after RST = %d, %v; want ECONNRESET", n, err)
+	}
+	if n, err := h.c.Write(h.now, buf); err != syscall.ECONNRESET || n != 0 {
+		h.fatalf("Write after RST = %d, %v; want 0, ECONNRESET", n, err)
+	}
+
+	h2 := newEstablished(t)
+	h2.closeWrite(10 * ms)
+	if n, err := h2.c.Write(h2.now, buf); err != syscall.EPIPE || n != 0 {
+		h2.fatalf("Write after CloseWrite = %d, %v; want 0, EPIPE", n, err)
+	}
+}
