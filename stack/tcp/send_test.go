@@ -331,53 +331,34 @@ func TestEstablished_RFC9293_3_8_6_1_ZeroWindowProbing(t *testing.T) {
 	h.send(1*s, h.in(".", win(0)))
 	h.write(1*s, 1000)
 	h.expectNothing(1 * s)
-	var times []time.Duration
-	for i := 0; i < 12; i++ {
-		// Wait for the next probe.
-		var probe *outSeg
-		for step := 0; step < 1000 && probe == nil; step++ {
-			o := h.drainOut(h.now.Sub(t0) + 100*ms)
-			if len(o) > 1 {
-				h.fatalf("%d segments at once into a zero window", len(o))
-			}
-			if len(o) == 1 {
-				probe = &o[0]
-			}
+	// RFC 9293 3.8.6.1: the first probe after the window has been zero
+	// for an RTO, then "increase exponentially the interval between
+	// successive probes" (here capped at the RTO maximum, 60 s). The peer
+	// answers every probe, still with a zero window (so MUST-35: keep
+	// probing, do not give up).
+	at, interval := 1*s, rto
+	for i := 0; i < 14; i++ {
+		at += interval
+		h.expectNothing(at - 1)
+		o := h.drainOut(at)
+		if len(o) != 1 {
+			h.fatalf("probe %d: %d segments at %v, want one probe", i, len(o), at)
 		}
-		if probe == nil {
-			h.fatalf("no window probe within 100 s")
-		}
-		p := &probe.seg
-		// RFC 9293 3.8.6.1: one octet of new data, or (as Linux) an
-		// out-of-window zero-length segment at SND.UNA-1.
+		p := &o[0].seg
+		// One octet of new data, or (as Linux) an out-of-window
+		// zero-length segment at SND.UNA-1.
 		oneByte := len(p.Payload) == 1 && p.Seq == engISS.Add(1)
 		linux := len(p.Payload) == 0 && p.Seq == engISS
 		if !oneByte && !linux {
 			h.fatalf("probe %s is neither one byte at SND.UNA nor an empty segment at SND.UNA-1", h.fmtOut(p))
 		}
-		times = append(times, probe.at.Sub(t0))
-		// The peer answers: still zero window.
-		h.send(h.now.Sub(t0), h.in(".", seq(1), ack(1), win(0)))
-		h.drainOut(h.now.Sub(t0))
-	}
-	// Intervals: the first at least RTO, then doubling up to a cap.
-	prev := times[0] - 1*s
-	if prev < rto {
-		h.fatalf("first probe %v after the window closed, want >= RTO %v", prev, rto)
-	}
-	for i := 1; i < len(times); i++ {
-		d := times[i] - times[i-1]
-		if d < prev && d < h.cfg.RTO.Max {
-			h.fatalf("probe intervals %v: not backing off", times)
-		}
-		prev = d
-	}
-	if times[len(times)-1]-times[len(times)-2] < 4*times[0]-4*s {
-		h.fatalf("probe intervals %v: no exponential backoff", times)
+		h.send(at+10*ms, h.in(".", seq(1), ack(1), win(0)))
+		h.expectNothing(at + 10*ms)
+		interval = min(2*interval, h.cfg.RTO.Max)
 	}
 	h.expectState(tcp.StateEstablished)
 	// The window opens: the data flows.
-	at := h.now.Sub(t0) + 1*s
+	at += 1 * s
 	h.send(at, h.in(".", seq(1), ack(1), win(65535)))
 	out := h.drainOut(at)
 	var n int
@@ -496,5 +477,32 @@ func TestEstablished_RFC1122_4_2_3_9_SoftError(t *testing.T) {
 	h.expectState(tcp.StateClosed)
 	if err := h.c.Err(); err != syscall.EHOSTUNREACH && err != syscall.ETIMEDOUT {
 		h.fatalf("Err() = %v after a timeout with a soft error recorded", err)
+	}
+}
+
+// RFC 9293 3.8.6.1: a receiver whose window has reopened may accept the
+// probe's octet and acknowledge it; that ACK is acceptable (it acknowledges
+// data that was sent) and the rest of the data follows from there, every
+// byte once.
+func TestEstablished_RFC9293_3_8_6_1_ProbeByteAccepted(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms))
+	rto := h.c.Info().RTO
+	h.send(1*s, h.in(".", win(0)))
+	h.write(1*s, 1000)
+	o := h.drainOut(1*s + rto)
+	if len(o) != 1 {
+		h.fatalf("%d segments at the first probe time, want 1", len(o))
+	}
+	next := int64(1)
+	if len(o[0].seg.Payload) == 1 {
+		next = 2 // the peer takes the byte
+	}
+	h.send(1*s+rto+10*ms, h.in(".", seq(1), ack(next), win(65535)))
+	out := h.drainOut(1*s + rto + 10*ms)
+	if h.c.SndUna != engISS.Add(uint32(next)) {
+		h.fatalf("SND.UNA %d after the probe's ACK, want %d", int32(h.c.SndUna-engISS), next)
+	}
+	if n, _ := h.sentData(out, next); int64(n) != 1001-next {
+		h.fatalf("after the window reopened sent %d bytes from %d, want %d", n, next, 1001-next)
 	}
 }
