@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"syscall"
+	"time"
 )
 
 // runDial is `tunstack dial`: an active open from the stack, stdin to the
@@ -22,11 +25,43 @@ func runDial(c *dialConfig, stdin io.Reader, stdout, stderr io.Writer, log *slog
 	defer rt.closePcap()
 	defer rt.shutdown(c.grace)
 
+	// SIGINT/SIGTERM end the connection gracefully (the deferred Close
+	// and shutdown send our FIN), or abandon the connection attempt;
+	// SIGUSR1 and --stats print the table.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	conn, err := rt.stack.DialContext(ctx, "tcp4", c.target)
-	cancel()
-	if err != nil {
-		return dialError(c, err)
+	defer cancel()
+	type dialed struct {
+		conn net.Conn
+		err  error
+	}
+	dc := make(chan dialed, 1)
+	go func() {
+		conn, err := rt.stack.DialContext(ctx, "tcp4", c.target)
+		dc <- dialed{conn, err}
+	}()
+	var conn net.Conn
+	for conn == nil {
+		select {
+		case d := <-dc:
+			cancel()
+			if d.err != nil {
+				return dialError(c, d.err)
+			}
+			conn = d.conn
+		case s := <-sigs:
+			if s != syscall.SIGUSR1 {
+				cancel()
+				if d := <-dc; d.conn != nil {
+					d.conn.Close()
+				}
+				return nil
+			}
+			rt.printTable()
+		}
 	}
 	defer conn.Close()
 	log.Debug("connected", "local", conn.LocalAddr(), "remote", conn.RemoteAddr())
@@ -40,13 +75,38 @@ func runDial(c *dialConfig, stdin io.Reader, stdout, stderr io.Writer, log *slog
 			cw.CloseWrite()
 		}
 	}()
-	if _, err := io.Copy(stdout, conn); err != nil {
-		if errors.Is(err, syscall.ECONNRESET) {
-			return fmt.Errorf("connection to %s reset by the peer", c.target)
-		}
-		return fmt.Errorf("receiving from %s: %v", c.target, err)
+	var tick <-chan time.Time
+	if c.stats > 0 {
+		t := time.NewTicker(c.stats)
+		defer t.Stop()
+		tick = t.C
 	}
-	return nil
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(stdout, conn)
+		copied <- err
+	}()
+	for {
+		select {
+		case <-tick:
+			rt.printTable()
+		case s := <-sigs:
+			if s == syscall.SIGUSR1 {
+				rt.printTable()
+				continue
+			}
+			log.Debug("closing on signal", "signal", s.String())
+			return nil
+		case err := <-copied:
+			if err == nil {
+				return nil
+			}
+			if errors.Is(err, syscall.ECONNRESET) {
+				return fmt.Errorf("connection to %s reset by the peer", c.target)
+			}
+			return fmt.Errorf("receiving from %s: %v", c.target, err)
+		}
+	}
 }
 
 func dialError(c *dialConfig, err error) error {

@@ -11,7 +11,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/tunstack/tunstack/stack"
 	"github.com/tunstack/tunstack/tun"
 )
 
@@ -33,9 +32,9 @@ func (rt *runtime) printTable() {
 		st.SegmentsIn, st.SegmentsOut, st.Retransmissions, st.RSTsSent, st.Dropped.Total())
 	if len(conns) > 0 {
 		sort.Slice(conns, func(i, j int) bool { return addrLess(conns[i].RemoteAddr, conns[j].RemoteAddr) })
-		fmt.Fprintf(w, "%-12s %-22s %-22s\n", "State", "Local", "Peer")
+		fmt.Fprintf(w, "%-12s %-22s %s\n", "State", "Local", "Peer")
 		for _, ci := range conns {
-			fmt.Fprintf(w, "%-12s %-22s %-22s\n\t%s\n", ci.State, ci.LocalAddr, ci.RemoteAddr, infoFields(ci.Info))
+			fmt.Fprintf(w, "%-12s %-22s %s\n\t%s\n", ci.State, ci.LocalAddr, ci.RemoteAddr, infoFields(ci.Info))
 		}
 	}
 	w.Flush()
@@ -170,5 +169,3 @@ func snake(name string) string {
 	}
 	return b.String()
 }
-
-var _ = stack.Stats{}
