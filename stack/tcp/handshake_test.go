@@ -300,3 +300,39 @@ func TestListen_RFC4987_AcceptCookie(t *testing.T) {
 		h2.fatalf("cookie without MSS/WS: MSS %d shift %d, want 536, 0", info.SndMSS, info.SndWndShift)
 	}
 }
+
+// RFC 9293 3.10.7.3: a SYN-ACK carrying data: after the handshake steps,
+// "continue processing at the sixth step below where the URG bit is
+// checked": the data is text like any other, delivered and acknowledged.
+func TestSynSent_RFC9293_3_10_7_3_SYNACKWithData(t *testing.T) {
+	h := newSynSent(t)
+	h.send(10*ms, h.in("S.", seq(0), ack(1), mss(1460), data(100)))
+	h.expectWithin(10*ms, 210*ms, h.out(".", seq(1), ack(101)))
+	h.expectState(tcp.StateEstablished)
+	h.expectRead(300*ms, 100)
+}
+
+// RFC 9293 3.10.7.4 (SYN-RECEIVED, fifth check): if the handshake's ACK is
+// lost, the peer's first data segment (which carries the same ACK)
+// completes the handshake and its data is delivered.
+func TestSynReceived_RFC9293_3_10_7_4_DataCompletesHandshake(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(10*ms, h.in("P.", seq(1), ack(1), data(100)))
+	h.expectState(tcp.StateEstablished)
+	h.expectEvent(tcp.EventConnected)
+	h.expectWithin(10*ms, 210*ms, h.out(".", seq(1), ack(101)))
+	h.expectRead(300*ms, 100)
+}
+
+// RFC 9293 3.10.7.4 (first check, an old duplicate): the peer did not get
+// our handshake ACK and retransmits its SYN-ACK; in ESTABLISHED that
+// segment is unacceptable (entirely old) and draws the ACK it needs; no
+// state change, no RST.
+func TestEstablished_RFC9293_3_10_7_4_RetransmittedSYNACKReACKed(t *testing.T) {
+	h := newEstablished(t)
+	h.send(1*s, h.in("S.", seq(0), ack(1), mss(1460)))
+	h.expect(1*s, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+}

@@ -441,3 +441,19 @@ func TestEstablished_RFC9293_3_10_7_4_OutOfOrderQueueBounded(t *testing.T) {
 	}
 	h.expectRead(30*ms, 4000)
 }
+
+// RFC 9293 3.10.7.4 eighth step applies to a FIN once everything before it
+// has arrived: a FIN beyond a hole is not processed (duplicate ACK), and
+// when the hole fills the data and the FIN are acknowledged together and
+// the connection moves to CLOSE-WAIT; the reader sees the data, then EOF.
+func TestEstablished_RFC9293_3_10_7_4_FINAfterGap(t *testing.T) {
+	h := newEstablished(t, noDelAck())
+	h.send(10*ms, h.in("F.", seq(101)))
+	h.expect(10*ms, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+	h.send(20*ms, h.in(".", seq(1), data(100)))
+	h.expect(20*ms, h.out(".", seq(1), ack(102)))
+	h.expectState(tcp.StateCloseWait)
+	h.expectRead(30*ms, 100)
+	h.expectEOF(30 * ms)
+}

@@ -506,3 +506,71 @@ func TestEstablished_RFC9293_3_8_6_1_ProbeByteAccepted(t *testing.T) {
 		h.fatalf("after the window reopened sent %d bytes from %d, want %d", n, next, 1001-next)
 	}
 }
+
+// RFC 5681 3.1, equation (4) and "LW": when the retransmission timer
+// expires, ssthresh = max(FlightSize/2, 2*SMSS) and cwnd = 1 SMSS: one
+// segment is retransmitted, not the window; each ACK then grows cwnd again
+// (slow start).
+func TestEstablished_RFC5681_3_1_RTOCollapsesWindow(t *testing.T) {
+	const mss = 1460
+	h := newEstablished(t, handshakeRTT(100*ms))
+	rto := h.c.Info().RTO
+	h.write(1*s, 10*mss)
+	if _, k := h.sentData(h.drainOut(1*s), 1); k != 10 {
+		h.fatalf("initial flight %d segments, want 10", k)
+	}
+	out := h.drainOut(1*s + rto)
+	if len(out) != 1 || out[0].seg.Seq != engISS.Add(1) || len(out[0].seg.Payload) != mss {
+		h.fatalf("RTO expiry sent %d segments, want exactly the first one again", len(out))
+	}
+	if info := h.c.Info(); info.Cwnd != mss || info.Ssthresh != 5*mss {
+		h.fatalf("after RTO cwnd %d ssthresh %d, want %d and %d (RFC 5681 3.1 (4))", info.Cwnd, info.Ssthresh, mss, 5*mss)
+	}
+	// The retransmission is acknowledged: cwnd 2 MSS, two segments go.
+	h.send(1*s+rto+100*ms, h.in(".", ack(1+mss)))
+	o := h.drainOut(1*s + rto + 100*ms)
+	if n, k := h.sentData(o, 1+mss); k != 2 || n != 2*mss {
+		h.fatalf("after the first ACK in slow start: %d segments, want 2", k)
+	}
+}
+
+// RFC 5681 3.1 congestion avoidance: above ssthresh cwnd grows by at most
+// one SMSS per round trip ("MUST NOT increment cwnd by more than SMSS
+// bytes"), and it does grow.
+func TestEstablished_RFC5681_3_1_CongestionAvoidance(t *testing.T) {
+	const mss = 1460
+	h := newEstablished(t, handshakeRTT(100*ms))
+	rto := h.c.Info().RTO
+	// An RTO sets ssthresh to 5 MSS; slow start back up past it.
+	h.write(1*s, 150*mss)
+	h.drainOut(1 * s)
+	h.drainOut(1*s + rto)
+	at := 1*s + rto
+	acked := int64(1)
+	// Each round: the peer ACKs everything outstanding, one ACK per
+	// segment, 100 ms later.
+	var cwnds []uint32
+	for round := 0; round < 8; round++ {
+		at += 100 * ms
+		end := int64(int32(h.c.SndNxt - engISS))
+		for acked < end {
+			acked = min(acked+mss, end)
+			h.send(at, h.in(".", ack(acked)))
+		}
+		h.drainOut(at)
+		cwnds = append(cwnds, h.c.Info().Cwnd)
+	}
+	ss := h.c.Info().Ssthresh
+	for i := 1; i < len(cwnds); i++ {
+		if cwnds[i-1] >= ss && cwnds[i]-cwnds[i-1] > mss {
+			h.fatalf("cwnd per round %v (ssthresh %d): grew by more than SMSS in one round trip in congestion avoidance", cwnds, ss)
+		}
+	}
+	if last := cwnds[len(cwnds)-1]; last <= ss {
+		h.fatalf("cwnd per round %v never grew above ssthresh %d", cwnds, ss)
+	}
+	if cwnds[len(cwnds)-1] == cwnds[len(cwnds)-2] {
+		h.fatalf("cwnd per round %v: no growth in congestion avoidance", cwnds)
+	}
+	t.Logf("cwnd per round %v, ssthresh %d", cwnds, ss)
+}
