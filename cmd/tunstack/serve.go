@@ -26,6 +26,7 @@ type runtime struct {
 	pcap   *pcapFile         // nil without --pcap
 	trace  *tracer           // nil without --trace
 	stack  *stack.Stack
+	mtu    int       // the stack's MTU
 	out    io.Writer // trace, statistics and the connection table
 	log    *slog.Logger
 }
@@ -99,6 +100,14 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 		return nil, err
 	}
 	rt.dev = dev
+	if !dev.Created() && c.mtu > dev.MTU() {
+		log.Warn("--mtu is larger than the device's MTU: the kernel will refuse larger packets",
+			"mtu", c.mtu, "device", dev.Name(), "device_mtu", dev.MTU())
+	}
+	rt.mtu = dev.MTU()
+	if c.mtu > 0 {
+		rt.mtu = c.mtu
+	}
 	clock := timers.NewReal()
 	var l link = dev
 	if c.hasFaults() {
@@ -194,7 +203,7 @@ func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
 		}
 	}
 	log.Info("serving", "addr", c.addr, "device", rt.dev.Name(), "created", rt.dev.Created(),
-		"mtu", rt.dev.MTU(), "services", strings.Join(names, ","))
+		"mtu", rt.mtu, "services", strings.Join(names, ","))
 	if rt.dev.Created() {
 		log.Info("try: curl http://" + c.addr.String() + "/ ; ping " + c.addr.String())
 	}
