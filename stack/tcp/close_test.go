@@ -463,3 +463,38 @@ func TestEstablished_RFC9293_3_10_7_4_ErrorsAfterResetAndShutdown(t *testing.T) 
 		h2.fatalf("Write after CloseWrite = %d, %v; want 0, EPIPE", n, err)
 	}
 }
+
+// RFC 1122 4.2.2.13: "if new data is received after CLOSE is called, its TCP
+// SHOULD send a RST to show that data was lost": after a full Close, data
+// arriving in FIN-WAIT-2 is answered with RST and the connection ends.
+func TestFinWait2_RFC1122_4_2_2_13_DataAfterCloseResets(t *testing.T) {
+	h := newEstablished(t)
+	h.close(10 * ms)
+	h.expect(10*ms, h.out("F.", seq(1), ack(1)))
+	// An ACK of data but not of the FIN would leave FIN-WAIT-1; this one
+	// acknowledges the FIN.
+	h.send(20*ms, h.in(".", seq(1), ack(2)))
+	h.expectState(tcp.StateFinWait2)
+	h.send(30*ms, h.in("P.", seq(1), ack(2), data(10)))
+	out := h.drainOut(30 * ms)
+	if len(out) != 1 || out[0].seg.Flags&segment.FlagRST == 0 {
+		h.fatalf("data after Close answered with %d segments, want one RST", len(out))
+	}
+	h.expectState(tcp.StateClosed)
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.10.7.4 (FIN-WAIT-1, fifth check): an ACK of our data that does
+// not cover the FIN keeps FIN-WAIT-1; the FIN's own ACK moves on.
+func TestFinWait1_RFC9293_3_10_7_4_PartialACKStays(t *testing.T) {
+	h := newEstablished(t)
+	h.write(10*ms, 100)
+	h.close(10 * ms)
+	h.drainOut(10 * ms)
+	h.send(20*ms, h.in(".", seq(1), ack(51)))
+	h.expectState(tcp.StateFinWait1)
+	h.send(30*ms, h.in(".", seq(1), ack(101)))
+	h.expectState(tcp.StateFinWait1)
+	h.send(40*ms, h.in(".", seq(1), ack(102)))
+	h.expectState(tcp.StateFinWait2)
+}

@@ -457,3 +457,17 @@ func TestEstablished_RFC9293_3_10_7_4_FINAfterGap(t *testing.T) {
 	h.expectRead(30*ms, 100)
 	h.expectEOF(30 * ms)
 }
+
+// RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: a pending delayed ACK rides on
+// outgoing data, and no separate ACK follows when the delayed-ACK timer
+// would have fired.
+func TestEstablished_RFC9293_3_8_6_3_ACKPiggybacked(t *testing.T) {
+	h := newEstablished(t, withConfig(func(c *tcp.Config) { c.DelayedAckTimeout = 200 * ms }))
+	h.send(10*ms, h.in("P.", seq(1), data(100)))
+	h.expectNothing(10 * ms)
+	h.write(50*ms, 20)
+	h.expect(50*ms, h.out("P.", seq(1), ack(101), data(20)))
+	h.expectNothing(100 * ms)
+	h.send(100*ms, h.in(".", seq(101), ack(21)))
+	h.expectNothing(1 * s)
+}
