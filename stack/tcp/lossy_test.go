@@ -83,6 +83,7 @@ type pipeEndpoint struct {
 	readBuf         []byte
 	segsIn, segsOut int
 	readBudget      int
+	twStart, twEnd  time.Time // TIME-WAIT entered and left (Config.Trace)
 }
 
 func (e *pipeEndpoint) Output(seg *segment.Segment) {
@@ -134,6 +135,14 @@ func newLossyRun(p lossyParams) *lossyRun {
 		cfg.SendBufferSize = 64 << 10
 		e := &pipeEndpoint{name: name, link: link, cfg: &cfg, tuple: t, passive: passive,
 			buildBuf: make([]byte, 2048), readBuf: make([]byte, 5000), trace: &r.trace}
+		cfg.Trace = func(tr tcp.Transition) {
+			if tr.To == tcp.StateTimeWait {
+				e.twStart = tr.Time
+			}
+			if tr.From == tcp.StateTimeWait {
+				e.twEnd = tr.Time
+			}
+		}
 		e.send = make([]byte, p.streamLen)
 		rng.Read(e.send)
 		e.c = tcp.NewConn(e.cfg, t, e)
@@ -324,7 +333,22 @@ func (r *lossyRun) run() error {
 			}
 		}
 	}
-	// Both CLOSED: nothing may be left scheduled.
+	// Both CLOSED: nothing may be left scheduled, and at least one side
+	// went through TIME-WAIT for at least 2*MSL (more if a retransmitted
+	// FIN restarted it).
+	tw := 0
+	for _, e := range []*pipeEndpoint{r.a, r.b} {
+		if e.twStart.IsZero() {
+			continue
+		}
+		tw++
+		if d := e.twEnd.Sub(e.twStart); e.twEnd.IsZero() || d < 2*tcp.DefaultMSL {
+			return r.fail("%s: TIME-WAIT from %v lasted %v, want at least 2*MSL", e.name, e.twStart.Sub(t0), d)
+		}
+	}
+	if tw == 0 {
+		return r.fail("both sides closed and neither went through TIME-WAIT")
+	}
 	for _, e := range []*pipeEndpoint{r.a, r.b} {
 		if dl := e.c.Deadline(); !dl.IsZero() {
 			return r.fail("%s: CLOSED with a timer still armed for %v", e.name, dl.Sub(t0))
