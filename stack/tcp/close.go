@@ -30,10 +30,18 @@ func (c *Conn) CloseWrite(now time.Time) error {
 		c.close(now, nil, nil)
 		return nil
 	case StateSynReceived:
-		// The FIN goes out once the handshake completes (established()
-		// moves on to FIN-WAIT-1).
 		c.flags |= flagFinQueued
-		return nil
+		if c.sndBuf.n > 0 {
+			// RFC 9293 3.10.4: "otherwise, queue for processing after
+			// entering ESTABLISHED state" (established() moves on to
+			// FIN-WAIT-1).
+			return nil
+		}
+		// "If no SENDs have been issued and there is no pending data to
+		// send, then form a FIN segment and send it, and enter FIN-WAIT-1
+		// state." Our SYN is still unacknowledged (synUnacked): the ACK
+		// step and the retransmission timer keep treating it as such.
+		c.setState(now, StateFinWait1, nil)
 	case StateEstablished:
 		c.flags |= flagFinQueued
 		c.setState(now, StateFinWait1, nil)

@@ -129,6 +129,7 @@ const (
 	flagAckNow                              // an ACK must go out at the end of this call
 	flagSynOptWS                            // window scaling is (to be) agreed: echo it in the SYN-ACK
 	flagProbe                               // a one-byte zero-window probe at SND.NXT is outstanding
+	flagOpened                              // Connect, AcceptSYN or AcceptCookie was called
 )
 
 type counters struct {
@@ -188,7 +189,7 @@ func (c *Conn) Readable() int { return c.rcvBuf.n }
 // Writable returns the free space in the send buffer (0 once the write side
 // is closed).
 func (c *Conn) Writable() int {
-	if c.flags&flagFinQueued != 0 || c.state == StateClosed && c.err != nil {
+	if c.flags&flagFinQueued != 0 || c.state == StateClosed && c.flags&flagOpened != 0 {
 		return 0
 	}
 	return c.cfg.sendBufferSize() - c.sndBuf.n
@@ -201,6 +202,13 @@ func (c *Conn) setState(now time.Time, to State, seg *segment.Segment) {
 	if c.cfg.Trace != nil && from != to {
 		c.cfg.Trace(Transition{Time: now, Tuple: c.tuple, From: from, To: to, Seg: seg})
 	}
+}
+
+// synUnacked reports whether our SYN (SYN-ACK) awaits its ACK after the
+// peer's SYN arrived: SYN-RECEIVED, or FIN-WAIT-1 entered from it by
+// CloseWrite.
+func (c *Conn) synUnacked() bool {
+	return c.SndUna == c.ISS && c.state != StateSynSent && c.flags&flagOpened != 0
 }
 
 // synchronized reports whether the state is one of RFC 9293's synchronized
@@ -277,7 +285,7 @@ func (c *Conn) flush(now time.Time) {
 // synchronized states, in the RFC's order: sequence number, RST, SYN, ACK,
 // URG, text, FIN.
 func (c *Conn) otherSegment(now time.Time, seg *segment.Segment) {
-	if c.state == StateSynReceived && c.dupSyn(now, seg) {
+	if c.synUnacked() && c.dupSyn(now, seg) {
 		return
 	}
 	// First: check the sequence number.

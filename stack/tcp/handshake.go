@@ -14,7 +14,7 @@ import (
 // sequence number iss and moves to SYN-SENT. Calling it in any state but a
 // fresh CLOSED does nothing.
 func (c *Conn) Connect(now time.Time, iss Seq) {
-	if c.state != StateClosed || c.ISS != 0 || c.SndNxt != 0 {
+	if c.state != StateClosed || c.flags&flagOpened != 0 {
 		return
 	}
 	c.initSend(iss)
@@ -30,7 +30,7 @@ func (c *Conn) Connect(now time.Time, iss Seq) {
 // peer retransmits it after the handshake; RFC 9293 allows queuing it but
 // does not require it).
 func (c *Conn) AcceptSYN(now time.Time, iss Seq, syn *segment.Segment) {
-	if c.state != StateClosed || c.ISS != 0 || c.SndNxt != 0 {
+	if c.state != StateClosed || c.flags&flagOpened != 0 {
 		return
 	}
 	c.flags |= flagPassive
@@ -51,7 +51,7 @@ func (c *Conn) AcceptSYN(now time.Time, iss Seq, syn *segment.Segment) {
 // when p.WScale >= 0 and Config.WindowScale, with shift
 // Config.RcvWindowShift (SynAckFor builds such a segment).
 func (c *Conn) AcceptCookie(now time.Time, iss Seq, p SynParams, ack *segment.Segment) {
-	if c.state != StateClosed || c.ISS != 0 || c.SndNxt != 0 {
+	if c.state != StateClosed || c.flags&flagOpened != 0 {
 		return
 	}
 	c.flags |= flagPassive
@@ -97,6 +97,7 @@ func SynAckFor(cfg *Config, iss Seq, syn *segment.Segment, out *segment.Segment)
 }
 
 func (c *Conn) initSend(iss Seq) {
+	c.flags |= flagOpened
 	c.ISS = iss
 	c.SndUna = iss
 	c.SndNxt = iss
@@ -150,7 +151,7 @@ func (c *Conn) peerOptions(o *segment.Options, useWS bool) {
 // sendSyn sends (or retransmits) our SYN or SYN-ACK.
 func (c *Conn) sendSyn(now time.Time) {
 	flags := segment.FlagSYN
-	if c.state == StateSynReceived {
+	if c.state != StateSynSent {
 		flags |= segment.FlagACK
 	}
 	o := c.prepare(c.ISS, flags)
@@ -244,12 +245,15 @@ func (c *Conn) ackedSyn(now time.Time) {
 	c.rto.ResetBackoff()
 	c.retries = 0
 	c.firstRtxAt = time.Time{}
-	c.rtxAt = time.Time{}
 	if c.SndNxt.LessThan(c.SndUna) {
 		c.SndNxt = c.SndUna
 	}
 	if c.sndMax.LessThan(c.SndNxt) {
 		c.sndMax = c.SndNxt
+	}
+	c.rtxAt = time.Time{}
+	if c.sndMax != c.SndUna { // a FIN sent in FIN-WAIT-1 before the SYN was acked
+		c.rtxAt = now.Add(c.rto.RTO())
 	}
 }
 
@@ -287,12 +291,18 @@ func (c *Conn) synReceivedAck(now time.Time, seg *segment.Segment) bool {
 		c.sendRst(now, seg.Ack)
 		return false
 	}
-	c.SndUna = seg.Ack
+	// Consume the SYN only; an ACK that also covers a FIN sent from
+	// FIN-WAIT-1 (CloseWrite in SYN-RECEIVED) continues in ackArrived.
+	c.SndUna = c.ISS.Add(1)
 	c.SndWnd = uint32(seg.Window) << c.sndShift
 	c.maxSndWnd = max(c.maxSndWnd, c.SndWnd)
 	c.SndWL1, c.SndWL2 = seg.Seq, seg.Ack
 	c.ackedSyn(now)
-	c.established(now, seg)
+	if c.state == StateSynReceived {
+		c.established(now, seg)
+	} else {
+		c.sink.Notify(EventConnected)
+	}
 	return true
 }
 
@@ -301,7 +311,7 @@ func (c *Conn) synReceivedAck(now time.Time, seg *segment.Segment) bool {
 // SynAckRetries, the connection timeout (RFC 9293 3.8.3 R2 for SYNs).
 func (c *Conn) synRetransmit(now time.Time) {
 	limit := c.cfg.synRetries()
-	if c.state == StateSynReceived {
+	if c.state != StateSynSent {
 		limit = c.cfg.synAckRetries()
 	}
 	if c.retries >= limit {

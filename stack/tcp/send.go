@@ -31,7 +31,7 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 		if c.err != nil {
 			return 0, c.err
 		}
-		if c.ISS == 0 && c.SndNxt == 0 {
+		if c.flags&flagOpened == 0 {
 			return 0, ErrNotConnected
 		}
 		return 0, ErrClosedForWrite
@@ -229,7 +229,7 @@ func (c *Conn) sendAck(now time.Time) {
 // ackArrived is the fifth step of RFC 9293 3.10.7.4. It reports whether
 // processing of the segment continues.
 func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
-	if c.state == StateSynReceived && !c.synReceivedAck(now, seg) {
+	if c.synUnacked() && !c.synReceivedAck(now, seg) {
 		return false
 	}
 	ack := seg.Ack
@@ -378,8 +378,7 @@ func (c *Conn) retransmitFirst(now time.Time) {
 // with ETIMEDOUT after MaxRetries timeouts or UserTimeout.
 func (c *Conn) retransmitTimerExpired(now time.Time) {
 	c.rtxAt = time.Time{}
-	switch c.state {
-	case StateSynSent, StateSynReceived:
+	if c.state == StateSynSent || c.synUnacked() {
 		c.synRetransmit(now)
 		return
 	}

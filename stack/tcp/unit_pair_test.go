@@ -318,3 +318,48 @@ func TestUnitAcceptCookie(t *testing.T) {
 		t.Fatalf("SynAckFor: %+v", out)
 	}
 }
+
+// CloseWrite in SYN-RECEIVED sends the FIN at once (RFC 9293 3.10.4), even
+// though our SYN-ACK is not acknowledged yet; with the first SYN-ACK lost the
+// SYN-ACK and then the FIN are retransmitted and both sides close cleanly.
+func TestUnitCloseInSynReceived(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		cfg := DefaultConfig()
+		p := uNewPair(t, &cfg, &cfg)
+		p.a.Connect(p.now, 1000)
+		p.b.Connect(p.now, 7000)
+		// Cross the SYNs: both go to SYN-RECEIVED and send SYN-ACKs.
+		sa, sb := p.sa.out, p.sb.out
+		p.sa.out, p.sb.out = nil, nil
+		p.b.HandleSegment(p.now, &sa[0])
+		p.a.HandleSegment(p.now, &sb[0])
+		if p.a.State() != StateSynReceived || p.b.State() != StateSynReceived {
+			t.Fatalf("a=%v b=%v", p.a.State(), p.b.State())
+		}
+		if lose {
+			p.sa.out = nil // a's SYN-ACK is lost
+		}
+		if err := p.a.CloseWrite(p.now); err != nil || p.a.State() != StateFinWait1 {
+			t.Fatalf("CloseWrite: %v %v", err, p.a.State())
+		}
+		if last := p.sa.out[len(p.sa.out)-1]; last.Flags != segment.FlagFIN|segment.FlagACK || last.Seq != 1001 {
+			t.Fatalf("no FIN: %+v", last)
+		}
+		if lose {
+			p.sa.out = nil // and so is the FIN
+		}
+		for i := 0; i < 50 && p.b.flags&flagRcvFin == 0; i++ {
+			p.step(5 * time.Second)
+		}
+		if p.b.State() != StateCloseWait {
+			t.Fatalf("lose=%v: b=%v a=%v", lose, p.b.State(), p.a.State())
+		}
+		p.b.Close(p.now)
+		for i := 0; i < 100 && (p.a.State() != StateClosed || p.b.State() != StateClosed); i++ {
+			p.step(time.Minute)
+		}
+		if p.a.State() != StateClosed || p.b.State() != StateClosed || p.a.Err() != nil || p.b.Err() != nil {
+			t.Fatalf("lose=%v: a=%v %v b=%v %v", lose, p.a.State(), p.a.Err(), p.b.State(), p.b.Err())
+		}
+	}
+}
