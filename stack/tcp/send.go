@@ -400,8 +400,12 @@ func (c *Conn) retransmitTimerExpired(now time.Time) {
 	c.dupAcks = 0
 	c.flags &^= flagRTTTiming // Karn
 	// Go back N: resend from SND.UNA; ACKs up to sndMax stay acceptable.
+	// The segment may not reach past both what was sent before and the
+	// peer's window: RFC 5681 3, "a TCP MUST NOT send data with a sequence
+	// number higher than the sum of the highest acknowledged sequence
+	// number and the minimum of cwnd and rwnd".
 	c.SndNxt = c.SndUna
-	c.transmit(now, uint32(c.sndMSS), true)
+	c.transmit(now, min(uint32(c.sndMSS), max(uint32(c.sndMax.Sub(c.SndUna)), c.SndWnd)), true)
 	c.rtxAt = now.Add(c.rto.RTO()) // RFC 6298 5.6
 }
 
