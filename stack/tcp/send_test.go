@@ -381,6 +381,32 @@ func TestEstablished_RFC9293_3_8_6_2_1_SenderSWS(t *testing.T) {
 	// The window opens to a full MSS: a full segment goes.
 	h.send(30*ms, h.in(".", win(1460)))
 	h.expect(30*ms, h.out("P.", seq(1), data(1460)))
+	// ... and the peer is slow to open it further: 300 bytes usable, 540
+	// queued. Condition (4), the override timeout ("in the range 0.1 -
+	// 1.0 seconds" in RFC 9293 3.8.6.2.1; here the persist timer): the
+	// small segment goes out eventually, no later than a second.
+	h.send(40*ms, h.in(".", ack(1461), win(300)))
+	h.expectNothing(40 * ms)
+	var out []outSeg
+	for at := 40 * ms; at <= 1*s+40*ms && len(out) == 0; at += 10 * ms {
+		out = h.drainOut(at)
+	}
+	if n, k := h.sentData(out, 1461); k != 1 || n != 300 {
+		h.fatalf("override timeout: %d segments, %d bytes within a second; want one of 300", k, n)
+	}
+	// Unacknowledged, it is retransmitted on the RTO without growing past
+	// the peer's window (RFC 5681 3: nothing above SND.UNA + min(cwnd,
+	// rwnd), and those 240 bytes were never sent).
+	at := out[0].at.Sub(t0)
+	for i := 0; i < 3; i++ {
+		var o []outSeg
+		for at += 10 * ms; len(o) == 0 && at < time.Minute; at += 10 * ms {
+			o = h.drainOut(at)
+		}
+		if len(o) != 1 || o[0].seg.Seq != engISS.Add(1461) || len(o[0].seg.Payload) != 300 {
+			h.fatalf("retransmission %d: %d segments, want the 300 bytes at 1461 again", i, len(o))
+		}
+	}
 }
 
 // RFC 9293 3.8.6.2.1 condition (2): pushed data that fits entirely in the
@@ -573,4 +599,52 @@ func TestEstablished_RFC5681_3_1_CongestionAvoidance(t *testing.T) {
 		h.fatalf("cwnd per round %v: no growth in congestion avoidance", cwnds)
 	}
 	t.Logf("cwnd per round %v, ssthresh %d", cwnds, ss)
+}
+
+// The send buffer is bounded (Config.SendBufferSize): Write takes what
+// fits and returns (0, nil) when full; an ACK frees space and reports
+// EventWritable; Writable tracks the free space.
+func TestEstablished_SendBufferBounded(t *testing.T) {
+	h := newEstablished(t, withConfig(func(c *tcp.Config) { c.SendBufferSize = 4096 }))
+	if w := h.c.Writable(); w != 4096 {
+		h.fatalf("Writable %d, want 4096", w)
+	}
+	if k := h.tryWrite(10*ms, 10000); k != 4096 {
+		h.fatalf("Write(10000) took %d, want 4096", k)
+	}
+	if k := h.tryWrite(10*ms, 100); k != 0 {
+		h.fatalf("Write into a full buffer took %d, want 0", k)
+	}
+	if w := h.c.Writable(); w != 0 {
+		h.fatalf("Writable %d with a full buffer", w)
+	}
+	h.drainOut(10 * ms)
+	h.events()
+	h.send(50*ms, h.in(".", ack(1461)))
+	h.expectEvent(tcp.EventWritable)
+	if w := h.c.Writable(); w != 1460 {
+		h.fatalf("Writable %d after 1460 bytes were acknowledged, want 1460", w)
+	}
+}
+
+// Readable/EventReadable: data in order raises EventReadable and Readable
+// counts it; out-of-order data is not readable yet.
+func TestEstablished_ReadableEvents(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in(".", seq(1001), data(500)))
+	if h.c.Readable() != 0 {
+		h.fatalf("out-of-order bytes counted as readable")
+	}
+	if ev := h.events(); ev&tcp.EventReadable != 0 {
+		h.fatalf("EventReadable for out-of-order data")
+	}
+	h.send(20*ms, h.in(".", seq(1), data(1000)))
+	h.expectEvent(tcp.EventReadable)
+	if n := h.c.Readable(); n != 1500 {
+		h.fatalf("Readable %d, want 1500", n)
+	}
+	h.readN(30*ms, 1500)
+	if n, err := h.read(30*ms, 10); n != 0 || err != nil {
+		h.fatalf("Read on an empty buffer = %d, %v; want 0, nil", n, err)
+	}
 }
