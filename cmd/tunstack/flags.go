@@ -194,7 +194,7 @@ func registerLink(fs *flag.FlagSet, c *linkConfig) {
 	c.backlog = defaultBacklog
 	c.grace = defaultGrace
 	c.logLevel = slog.LevelInfo
-	fs.StringVar(&c.tun, "tun", "", "attach to this existing TUN device `NAME` and leave its configuration alone\n(default: create "+defaultCreateName+", give the host side --host-addr, remove it on exit)")
+	fs.StringVar(&c.tun, "tun", "", "attach to the existing TUN device `NAME` and leave its configuration alone\n(a NAME that does not exist is created and configured as below)\n(default: create "+defaultCreateName+", give the host side --host-addr, remove it on exit)")
 	fs.Var(addrValue{&c.addr}, "addr", "the userspace stack's IPv4 `address`")
 	fs.Var(prefixValue{&c.hostAddr}, "host-addr", "`prefix` put on the kernel side of a TUN device tunstack creates")
 	fs.IntVar(&c.mtu, "mtu", 0, "MTU in `bytes` (default: the device's, 1500 for a new one)")

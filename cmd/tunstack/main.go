@@ -6,9 +6,21 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 )
 
 func main() {
+	// TUNSTACK_CPUPROFILE=file (undocumented, for performance work): write
+	// a CPU profile of the whole run; serve stops on SIGTERM/SIGINT, so
+	// the profile is complete when the process exits normally.
+	if p := os.Getenv("TUNSTACK_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+			code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(code)
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
