@@ -381,6 +381,12 @@ func TestSynReceived_RFC9293_3_10_4_CloseSendsFIN(t *testing.T) {
 	h.close(20 * ms)
 	h.expect(20*ms, h.out("F.", seq(1), ack(1)))
 	h.expectState(tcp.StateFinWait1)
+	// The peer's ACK covers our SYN and FIN; then its FIN.
+	h.send(30*ms, h.in(".", seq(1), ack(2)))
+	h.expectState(tcp.StateFinWait2)
+	h.send(40*ms, h.in("F.", seq(1), ack(2)))
+	h.expect(40*ms, h.out(".", seq(2), ack(2)))
+	h.expectState(tcp.StateTimeWait)
 }
 
 // RFC 9293 3.10.5 ABORT in CLOSING/LAST-ACK/TIME-WAIT: "respond with 'ok'
