@@ -504,3 +504,15 @@ func TestFinWait1_RFC9293_3_10_7_4_PartialACKStays(t *testing.T) {
 	h.send(40*ms, h.in(".", seq(1), ack(102)))
 	h.expectState(tcp.StateFinWait2)
 }
+
+// RFC 9293 3.10.7.4 (CLOSE-WAIT, eighth check): a retransmitted FIN is
+// acknowledged again and changes nothing.
+func TestCloseWait_RFC9293_3_10_7_4_RetransmittedFINReACKed(t *testing.T) {
+	h := newEstablished(t, noDelAck())
+	h.send(10*ms, h.in("F.", seq(1), ack(1)))
+	h.expect(10*ms, h.out(".", seq(1), ack(2)))
+	h.send(500*ms, h.in("F.", seq(1), ack(1)))
+	h.expect(500*ms, h.out(".", seq(1), ack(2)))
+	h.expectState(tcp.StateCloseWait)
+	h.expectEOF(600 * ms)
+}

@@ -644,9 +644,20 @@ func (h *harness) send(at time.Duration, seg *segment.Segment) {
 	if h.listening && seg.Flags&segment.FlagSYN != 0 && seg.Flags&(segment.FlagACK|segment.FlagRST) == 0 {
 		h.listening = false
 		h.c.AcceptSYN(h.now, engISS, seg)
-		return
+	} else {
+		h.c.HandleSegment(h.now, seg)
 	}
-	h.c.HandleSegment(h.now, seg)
+	h.checkDeadline("HandleSegment")
+}
+
+// checkDeadline requires that after an entry point the next deadline, if
+// any, lies in the future: a timer due now should have run in the call
+// that made it due.
+func (h *harness) checkDeadline(what string) {
+	h.t.Helper()
+	if dl := h.c.Deadline(); !dl.IsZero() && !dl.After(h.now) {
+		h.fatalf("after %s at %s Deadline() is %s, not in the future", what, h.ts(h.now), h.ts(dl))
+	}
 }
 
 // connect starts an active open at time at.
@@ -778,6 +789,7 @@ func (h *harness) tryWrite(at time.Duration, n int) int {
 		h.fatalf("Write returned %d for %d bytes", k, n)
 	}
 	h.wOff += int64(k)
+	h.checkDeadline("Write")
 	return k
 }
 

@@ -648,3 +648,51 @@ func TestEstablished_ReadableEvents(t *testing.T) {
 		h.fatalf("Read on an empty buffer = %d, %v; want 0, nil", n, err)
 	}
 }
+
+// RFC 6298 5.3: "When an ACK is received that acknowledges new data,
+// restart the retransmission timer so that it will expire after RTO
+// seconds"; 5.2: when all outstanding data is acknowledged, turn it off.
+func TestEstablished_RFC6298_5_3_TimerRestartsOnNewACK(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms))
+	rto := h.c.Info().RTO
+	h.write(1*s, 2000)
+	h.drainOut(1 * s)
+	// The first segment is acknowledged 150 ms later; the second is lost.
+	h.send(1*s+150*ms, h.in(".", ack(1461)))
+	rto = h.c.Info().RTO // a sample may have been taken
+	h.expectNothing(1*s + 150*ms + rto - 1)
+	h.expect(1*s+150*ms+rto, h.out("P.", seq(1461), data(540)))
+	h.send(1*s+150*ms+rto+50*ms, h.in(".", ack(2001)))
+	h.expectNoTimer()
+}
+
+// RFC 9293 3.10.7.4 (fifth check, window update): "If SND.WL1 < SEG.SEQ or
+// (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set SND.WND <- SEG.WND":
+// an older segment (reordered) does not overwrite the window a newer one
+// set.
+func TestEstablished_RFC9293_3_10_7_4_WindowUpdateOrdering(t *testing.T) {
+	h := newEstablished(t, noDelAck())
+	h.write(10*ms, 100)
+	h.expect(10*ms, h.out("P.", seq(1), data(100)))
+	// Newer: data at seq 1..10 acknowledging 100, window 30000.
+	h.send(20*ms, h.in("P.", seq(1), ack(101), win(30000), data(10)))
+	h.drainOut(20 * ms)
+	if got := h.c.Info().SndWnd; got != 30000 {
+		h.fatalf("SND.WND %d, want 30000", got)
+	}
+	// Older (lower SEG.SEQ, reordered): window 1000 must be ignored.
+	h.send(30*ms, h.in(".", seq(1), ack(101), win(1000)))
+	h.drainOut(30 * ms)
+	if got := h.c.Info().SndWnd; got != 30000 {
+		h.fatalf("SND.WND %d after a reordered older segment, want 30000 (SND.WL1 rule)", got)
+	}
+	// Same SEG.SEQ, older SEG.ACK: ignored too.
+	h.write(40*ms, 100)
+	h.drainOut(40 * ms)
+	h.send(50*ms, h.in(".", seq(11), ack(201), win(20000)))
+	h.send(60*ms, h.in(".", seq(11), ack(101), win(500)))
+	h.drainOut(60 * ms)
+	if got := h.c.Info().SndWnd; got != 20000 {
+		h.fatalf("SND.WND %d after a segment with an older ACK, want 20000 (SND.WL2 rule)", got)
+	}
+}
