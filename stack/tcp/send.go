@@ -366,10 +366,16 @@ func (c *Conn) fastRetransmit(now time.Time) {
 	c.retransmitFirst(now)
 }
 
-// retransmitFirst resends one segment at SND.UNA without moving SND.NXT.
+// retransmitFirst resends one segment at SND.UNA without moving SND.NXT:
+// only bytes sent before (up to sndMax), and the FIN only if it was sent.
 func (c *Conn) retransmitFirst(now time.Time) {
 	c.flags &^= flagRTTTiming // Karn
-	c.sendSegment(now, c.SndUna, uint32(c.sndMSS), c.SndUna.Add(uint32(c.sndMSS)).GreaterThanEq(c.dataEnd()))
+	sent := uint32(c.sndMax.Sub(c.SndUna))
+	finSent := c.flags&flagFinQueued != 0 && c.sndMax == c.dataEnd().Add(1)
+	if finSent {
+		sent-- // the FIN has no byte in the ring
+	}
+	c.sendSegment(now, c.SndUna, min(uint32(c.sndMSS), sent), finSent)
 	c.rtxAt = now.Add(c.rto.RTO())
 }
 
