@@ -12,7 +12,7 @@ UNIT_PKGS := ./segment/... ./timers/... ./stack/... ./cmd/...
 PRIV_PKGS := ./tun/... ./integration/...
 FUZZTIME ?= 10s
 
-.PHONY: help build test test-unit test-integration bench fuzz lint serve clean
+.PHONY: help build test test-unit test-integration test-container bench fuzz lint serve clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ test-unit: ## unit tests under the race detector (no privileges needed)
 
 test-integration: ## TUN + kernel-peer tests, each in a network namespace it creates (root)
 	$(GO) test -race -count=1 -timeout 20m $(PRIV_EXEC) $(PRIV_PKGS)
+
+test-container: ## tun + integration tests in a privileged podman container built FROM scratch (root; apt-get install podman runc)
+	bash integration/container.sh
 
 bench: ## hot-path benchmarks with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem ./segment/... ./timers/... ./stack/...
