@@ -471,3 +471,14 @@ func TestEstablished_RFC9293_3_8_6_3_ACKPiggybacked(t *testing.T) {
 	h.send(100*ms, h.in(".", seq(101), ack(21)))
 	h.expectNothing(1 * s)
 }
+
+// RFC 9293 3.10.7.4 seventh and eighth steps on one segment: data and FIN
+// together are acknowledged together; the reader gets the data, then EOF.
+func TestEstablished_RFC9293_3_10_7_4_DataWithFIN(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in("FP.", seq(1), data(300)))
+	h.expectWithin(10*ms, 210*ms, h.out(".", seq(1), ack(302)))
+	h.expectState(tcp.StateCloseWait)
+	h.expectRead(300*ms, 300)
+	h.expectEOF(300 * ms)
+}

@@ -699,3 +699,22 @@ func TestEstablished_RFC9293_3_10_7_4_WindowUpdateOrdering(t *testing.T) {
 		h.fatalf("SND.WND %d after a segment with an older ACK, want 20000 (SND.WL2 rule)", got)
 	}
 }
+
+// RFC 6928 2: IW = min(10*MSS, max(2*MSS, 14600)) for other MSS values: 10
+// segments of 536; 2 segments of 8960 (jumbo frames: 2*MSS > 14600).
+func TestEstablished_RFC6928_InitialWindowFormula(t *testing.T) {
+	for _, tc := range []struct {
+		mss        int
+		segs, byts int
+	}{
+		{536, 10, 5360},
+		{8960, 2, 17920},
+	} {
+		h := newEstablished(t, peerMSSOpt(tc.mss), peerWScaleOpt(7), withConfig(func(c *tcp.Config) { c.MSS = 9000 }))
+		h.write(10*ms, 60000)
+		out := h.drainOut(10 * ms)
+		if n, k := h.sentData(out, 1); n != tc.byts || k != tc.segs {
+			h.fatalf("MSS %d: initial flight %d bytes in %d segments, want %d in %d", tc.mss, n, k, tc.byts, tc.segs)
+		}
+	}
+}
