@@ -147,17 +147,27 @@ func (t *timeWaitTable) armLocked(now time.Time) {
 func (t *timeWaitTable) onTimer() {
 	s := t.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	t.armed = false
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
 	now := s.now()
+	var expired []tcp.Tuple // only collected when tracing
 	for t.head != nil && !now.Before(t.head.expires) {
+		if s.opts.Trace != nil {
+			expired = append(expired, t.head.key)
+		}
 		t.remove(t.head)
 		s.ctr.timeWaitExpired.Add(1)
 	}
 	t.armLocked(now)
+	s.mu.Unlock()
+	// RFC 9293 3.10.8: the 2MSL timeout deletes the record (TIME-WAIT ->
+	// CLOSED). The hook runs without the demux lock so it may call Stats.
+	for _, k := range expired {
+		s.opts.Trace(tcp.Transition{Time: now, Tuple: k, From: tcp.StateTimeWait, To: tcp.StateClosed})
+	}
 }
 
 // stop drops every record and the timer (Stack.Close).

@@ -2,10 +2,12 @@ package stack_test
 
 import (
 	"io"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tunstack/tunstack/stack"
+	"github.com/tunstack/tunstack/stack/tcp"
 	"github.com/tunstack/tunstack/timers"
 	"github.com/tunstack/tunstack/tun"
 )
@@ -55,7 +57,20 @@ func closeActively(t *testing.T, clk *timers.Manual, c1, c2 io.ReadWriteCloser) 
 func TestTimeWaitExpiry(t *testing.T) {
 	clk := timers.NewManual(time.Unix(1e9, 0))
 	const msl = 10 * time.Second
-	p := newPair(t, clk, tun.FaultConfig{}, func(o *stack.Options) { o.MSL = msl })
+	var (
+		trMu    sync.Mutex
+		expired []tcp.Transition // TIME-WAIT -> CLOSED seen by A's hook
+	)
+	p := newPair(t, clk, tun.FaultConfig{}, func(o *stack.Options) {
+		o.MSL = msl
+		o.Trace = func(tr tcp.Transition) {
+			if tr.From == tcp.StateTimeWait && tr.To == tcp.StateClosed && tr.Tuple.LocalAddr == addrA {
+				trMu.Lock()
+				expired = append(expired, tr)
+				trMu.Unlock()
+			}
+		}
+	})
 	c1, c2 := p.connect(t, 80)
 	closeActively(t, clk, c1, c2)
 	if !pump(clk, func() bool { return p.a.Stats().TimeWait == 1 && p.a.Stats().Conns == 0 }) {
@@ -76,6 +91,15 @@ func TestTimeWaitExpiry(t *testing.T) {
 	st := p.a.Stats()
 	if st.TimeWait != 0 || st.TimeWaitExpired != 1 {
 		t.Fatalf("after 2*MSL: TIME-WAIT %d, expired %d", st.TimeWait, st.TimeWaitExpired)
+	}
+	// The expiry is traced like any other transition, stamped with the
+	// expiry time (entry, which pump saw at most a step late, plus 2*MSL).
+	trMu.Lock()
+	defer trMu.Unlock()
+	if len(expired) != 1 || expired[0].Seg != nil ||
+		expired[0].Time.After(entered.Add(2*msl)) || !expired[0].Time.After(entered.Add(2*msl-2*time.Second)) {
+		t.Fatalf("trace of the expiry: %+v, want one TIME-WAIT -> CLOSED within (%v, %v]", expired,
+			entered.Add(2*msl-2*time.Second), entered.Add(2*msl))
 	}
 }
 
