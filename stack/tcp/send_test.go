@@ -718,3 +718,29 @@ func TestEstablished_RFC6928_InitialWindowFormula(t *testing.T) {
 		}
 	}
 }
+
+// RFC 6582 3.2 step 1 and step "retransmit timeouts": after an RTO, recover
+// is the highest sequence number sent, and duplicate ACKs that do not
+// acknowledge beyond it (late ACKs of the original flight) must not start a
+// fast retransmit or halve ssthresh again.
+func TestEstablished_RFC6582_3_2_NoFastRetransmitAfterRTO(t *testing.T) {
+	const mss = 1460
+	h := newEstablished(t, handshakeRTT(100*ms))
+	rto := h.c.Info().RTO
+	h.write(1*s, 10*mss)
+	h.drainOut(1 * s)
+	h.expect(1*s+rto, h.out(".", seq(1), data(mss)))
+	ss := h.c.Info().Ssthresh
+	at := 1*s + rto + 5*ms
+	for i := 0; i < 4; i++ {
+		h.send(at, h.in(".", seq(1), ack(1)))
+	}
+	for _, o := range h.drainOut(at) {
+		if len(o.seg.Payload) > 0 {
+			h.fatalf("duplicate ACKs below recover after an RTO triggered %s", h.fmtOut(&o.seg))
+		}
+	}
+	if got := h.c.Info(); got.Ssthresh != ss || got.InRecovery {
+		h.fatalf("ssthresh %d -> %d, recovery %v: fast retransmit entered below recover", ss, got.Ssthresh, got.InRecovery)
+	}
+}
