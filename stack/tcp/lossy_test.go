@@ -32,18 +32,25 @@ type lossyParams struct {
 	streamLen int
 	rcvBuf    int // receive buffer of both engines
 	readTick  int // 0: the application reads at once; else bytes read per 10 ms
+	mss       uint16
+	nagle     bool
+	wscaleA   bool // A offers window scaling (B always does)
+	delAck    time.Duration
 }
 
 func (p lossyParams) String() string {
-	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way rcvbuf=%d read/10ms=%d",
-		p.seed, p.loss*100, p.dup*100, p.reorder*100, p.delay, p.jitter, p.streamLen, p.rcvBuf, p.readTick)
+	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way rcvbuf=%d read/10ms=%d mss=%d nagle=%v wscaleA=%v delack=%v",
+		p.seed, p.loss*100, p.dup*100, p.reorder*100, p.delay, p.jitter, p.streamLen, p.rcvBuf, p.readTick,
+		p.mss, p.nagle, p.wscaleA, p.delAck)
 }
 
 // paramsFor derives the impairments from the seed, so that a seed alone
 // reproduces a run: loss cycles 0, 5, 10, 15, 20 %, reordering 0-10 %,
 // duplication 0-5 %, delay 0-20 ms with jitter; receive buffers from 8 KiB
 // (windows close often) to 256 KiB (window scaling); in some runs the
-// applications read slowly, so zero windows and window updates happen.
+// applications read slowly, so zero windows and window updates happen; MSS
+// 536-1460, Nagle, window scaling offered by one side only, delayed ACKs
+// of 40 or 200 ms or none.
 func paramsFor(seed int64, streamLen int) lossyParams {
 	r := rand.New(rand.NewSource(seed * 7919))
 	bufs := []int{8 << 10, 16 << 10, 64 << 10, 256 << 10}
@@ -58,6 +65,10 @@ func paramsFor(seed int64, streamLen int) lossyParams {
 		delay:     time.Duration(r.Intn(21)) * time.Millisecond,
 		jitter:    time.Duration(r.Intn(3)) * time.Millisecond,
 		streamLen: streamLen,
+		mss:       []uint16{1460, 1460, 536, 1200}[r.Intn(4)],
+		nagle:     r.Intn(4) == 0,
+		wscaleA:   r.Intn(4) != 0,
+		delAck:    []time.Duration{0, 0, 200 * time.Millisecond, -1}[r.Intn(4)],
 	}
 }
 
@@ -133,6 +144,10 @@ func newLossyRun(p lossyParams) *lossyRun {
 		cfg := tcp.DefaultConfig()
 		cfg.RecvBufferSize = p.rcvBuf
 		cfg.SendBufferSize = 64 << 10
+		cfg.MSS = p.mss
+		cfg.Nagle = p.nagle
+		cfg.DelayedAckTimeout = p.delAck
+		cfg.WindowScale = name == "B" || p.wscaleA
 		e := &pipeEndpoint{name: name, link: link, cfg: &cfg, tuple: t, passive: passive,
 			buildBuf: make([]byte, 2048), readBuf: make([]byte, 5000), trace: &r.trace}
 		cfg.Trace = func(tr tcp.Transition) {
@@ -364,7 +379,7 @@ func (r *lossyRun) run() error {
 }
 
 func TestLossyPipe(t *testing.T) {
-	seeds := 200
+	seeds := 500
 	if testing.Short() {
 		seeds = 50
 	}
