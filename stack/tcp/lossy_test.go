@@ -36,12 +36,13 @@ type lossyParams struct {
 	nagle     bool
 	wscaleA   bool // A offers window scaling (B always does)
 	delAck    time.Duration
+	chunky    bool // the application writes in random chunks of 1-3000 bytes
 }
 
 func (p lossyParams) String() string {
-	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way rcvbuf=%d read/10ms=%d mss=%d nagle=%v wscaleA=%v delack=%v",
+	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way rcvbuf=%d read/10ms=%d mss=%d nagle=%v wscaleA=%v delack=%v chunky=%v",
 		p.seed, p.loss*100, p.dup*100, p.reorder*100, p.delay, p.jitter, p.streamLen, p.rcvBuf, p.readTick,
-		p.mss, p.nagle, p.wscaleA, p.delAck)
+		p.mss, p.nagle, p.wscaleA, p.delAck, p.chunky)
 }
 
 // paramsFor derives the impairments from the seed, so that a seed alone
@@ -69,6 +70,7 @@ func paramsFor(seed int64, streamLen int) lossyParams {
 		nagle:     r.Intn(4) == 0,
 		wscaleA:   r.Intn(4) != 0,
 		delAck:    []time.Duration{0, 0, 200 * time.Millisecond, -1}[r.Intn(4)],
+		chunky:    r.Intn(2) == 0,
 	}
 }
 
@@ -94,6 +96,7 @@ type pipeEndpoint struct {
 	readBuf         []byte
 	segsIn, segsOut int
 	readBudget      int
+	rng             *rand.Rand // write chunk sizes
 	twStart, twEnd  time.Time // TIME-WAIT entered and left (Config.Trace)
 }
 
@@ -160,6 +163,7 @@ func newLossyRun(p lossyParams) *lossyRun {
 		}
 		e.send = make([]byte, p.streamLen)
 		rng.Read(e.send)
+		e.rng = rand.New(rand.NewSource(rng.Int63()))
 		e.c = tcp.NewConn(e.cfg, t, e)
 		return e
 	}
@@ -220,7 +224,13 @@ func (r *lossyRun) app(e *pipeEndpoint) error {
 	// A connection closed cleanly by both FINs may still hold data the
 	// application has not read: reading goes on in CLOSED.
 	for e.wOff < len(e.send) && st != tcp.StateClosed {
-		n, err := e.c.Write(r.now, e.send[e.wOff:])
+		// Chunky writes make segments of odd sizes, so retransmissions
+		// (repacketised up to the MSS) overlap several originals.
+		end := len(e.send)
+		if r.p.chunky {
+			end = min(end, e.wOff+1+e.rng.Intn(3000))
+		}
+		n, err := e.c.Write(r.now, e.send[e.wOff:end])
 		if err != nil {
 			return r.fail("%s: Write: %v", e.name, err)
 		}

@@ -254,10 +254,18 @@ func TestEstablished_RFC9293_3_10_7_4_RandomReassemblyExactlyOnce(t *testing.T) 
 				pieces[i], pieces[j] = pieces[j], pieces[i]
 			}
 		}
-		// Plus exact duplicates.
+		// Plus exact duplicates, and large pieces that cover several
+		// others (repacketised retransmissions).
 		for k := 0; k < 10; k++ {
 			pieces = append(pieces, pieces[rng.Intn(len(pieces))])
+			o := rng.Intn(total)
+			pieces = append(pieces, piece{o, min(1+rng.Intn(4000), total-o)})
 		}
+		rng.Shuffle(len(pieces), func(i, j int) {
+			if rng.Intn(4) == 0 {
+				pieces[i], pieces[j] = pieces[j], pieces[i]
+			}
+		})
 		// The last pieces may have been deferred; resend everything once
 		// more in order so a bounded out-of-order queue that dropped some
 		// still ends with the whole stream.
@@ -481,4 +489,19 @@ func TestEstablished_RFC9293_3_10_7_4_DataWithFIN(t *testing.T) {
 	h.expectState(tcp.StateCloseWait)
 	h.expectRead(300*ms, 300)
 	h.expectEOF(300 * ms)
+}
+
+// RFC 9293 3.10.7.4 / 3.3.1: an in-order segment that covers queued
+// out-of-order data and goes beyond it (a repacketised retransmission)
+// moves RCV.NXT to its end, never back to the end of the queued range, and
+// every byte is delivered once.
+func TestEstablished_RFC9293_3_10_7_4_InOrderSegmentCoversQueuedRange(t *testing.T) {
+	h := newEstablished(t, noDelAck())
+	h.send(10*ms, h.in(".", seq(501), data(500)))
+	h.expect(10*ms, h.out(".", seq(1), ack(1)))
+	h.send(20*ms, h.in(".", seq(1), data(1460)))
+	h.expect(20*ms, h.out(".", seq(1), ack(1461)))
+	h.send(30*ms, h.in(".", seq(1461), data(100)))
+	h.expect(30*ms, h.out(".", seq(1), ack(1561)))
+	h.expectRead(40*ms, 1560)
 }
