@@ -97,7 +97,7 @@ type pipeEndpoint struct {
 	segsIn, segsOut int
 	readBudget      int
 	rng             *rand.Rand // write chunk sizes
-	twStart, twEnd  time.Time // TIME-WAIT entered and left (Config.Trace)
+	twStart, twEnd  time.Time  // TIME-WAIT entered and left (Config.Trace)
 }
 
 func (e *pipeEndpoint) Output(seg *segment.Segment) {
