@@ -88,9 +88,11 @@ type Config struct {
 	SynAckRetries int
 	// MaxRetries is R2 of RFC 9293 3.8.3 expressed as a number of
 	// consecutive retransmission timeouts of the same data; UserTimeout,
-	// if non-zero, additionally bounds the time since the first
-	// unacknowledged retransmission (RFC 9293 3.8.3, RFC 5482). Either
-	// limit closes the connection with ETIMEDOUT.
+	// if non-zero, additionally bounds how long sent data may stay
+	// unacknowledged (RFC 9293 3.8.3 USER TIMEOUT, RFC 5482; counted from
+	// the transmission, or from the last ACK that made progress, like
+	// Linux's TCP_USER_TIMEOUT). Either limit closes the connection with
+	// ETIMEDOUT.
 	MaxRetries  int
 	UserTimeout time.Duration
 	// DelayedAckTimeout is how long a lone ACK may be delayed (RFC 9293

@@ -91,12 +91,12 @@ type Conn struct {
 	rcvFinSeq Seq // valid when flagRcvFinPending
 
 	// Deadlines; zero means not armed.
-	rtxAt      time.Time // retransmission (also SYN, SYN-ACK, FIN)
-	delackAt   time.Time
-	persistAt  time.Time
-	kaAt       time.Time
-	stateAt    time.Time // TIME-WAIT or FIN-WAIT-2 expiry
-	firstRtxAt time.Time // first retransmission of the current data, for UserTimeout
+	rtxAt        time.Time // retransmission (also SYN, SYN-ACK, FIN)
+	delackAt     time.Time
+	persistAt    time.Time
+	kaAt         time.Time
+	stateAt      time.Time // TIME-WAIT or FIN-WAIT-2 expiry
+	unackedSince time.Time // when the oldest unacknowledged data went out (or last made progress), for UserTimeout
 
 	retries        int // consecutive retransmission timeouts
 	persistBackoff int

@@ -244,7 +244,7 @@ func (c *Conn) ackedSyn(now time.Time) {
 	c.flags &^= flagRTTTiming
 	c.rto.ResetBackoff()
 	c.retries = 0
-	c.firstRtxAt = time.Time{}
+	c.unackedSince = time.Time{}
 	if c.SndNxt.LessThan(c.SndUna) {
 		c.SndNxt = c.SndUna
 	}
@@ -253,7 +253,8 @@ func (c *Conn) ackedSyn(now time.Time) {
 	}
 	c.rtxAt = time.Time{}
 	if c.sndMax != c.SndUna { // a FIN sent in FIN-WAIT-1 before the SYN was acked
-		c.rtxAt = now.Add(c.rto.RTO())
+		c.unackedSince = now
+		c.armRtx(now)
 	}
 }
 

@@ -123,14 +123,34 @@ func (c *Conn) transmit(now time.Time, n uint32, allowFin bool) {
 		c.rttSeq, c.rttStart = seq, now
 		c.flags |= flagRTTTiming
 	}
+	if c.SndUna == c.sndMax {
+		c.unackedSince = now // the start of the user timeout (RFC 5482)
+	}
 	c.SndNxt = seq.Add(used)
 	c.flags &^= flagProbe
 	if c.SndNxt.GreaterThan(c.sndMax) {
 		c.sndMax = c.SndNxt
 	}
 	if c.rtxAt.IsZero() {
-		c.rtxAt = now.Add(c.rto.RTO()) // RFC 6298 5.1
+		c.armRtx(now) // RFC 6298 5.1
 	}
+}
+
+// armRtx (re)starts the retransmission timer: RTO from now (RFC 6298
+// 5.1/5.3/5.6), but never past the point where Config.UserTimeout expires,
+// so the connection times out when the user timeout says, as Linux's
+// tcp_clamp_rto_to_user_timeout does.
+func (c *Conn) armRtx(now time.Time) {
+	d := now.Add(c.rto.RTO())
+	if ut := c.cfg.UserTimeout; ut > 0 && !c.unackedSince.IsZero() {
+		if limit := c.unackedSince.Add(ut); limit.Before(d) {
+			d = limit
+			if d.Before(now) {
+				d = now
+			}
+		}
+	}
+	c.rtxAt = d
 }
 
 // sendSegment emits the segment starting at seq with up to n bytes of
@@ -328,7 +348,10 @@ func (c *Conn) newAck(now time.Time, ack Seq) {
 	}
 	c.rto.ResetBackoff()
 	c.retries = 0
-	c.firstRtxAt = time.Time{}
+	c.unackedSince = time.Time{}
+	if c.SndUna != c.sndMax {
+		c.unackedSince = now // progress: the user timeout starts again
+	}
 	c.persistBackoff = 0
 	if c.cc.OnAck(c.ccState(), acked) {
 		// RFC 6582 3.2 step 5: a partial ACK retransmits the first
@@ -345,7 +368,7 @@ func (c *Conn) newAck(now time.Time, ack Seq) {
 	if c.SndNxt == c.SndUna {
 		c.rtxAt = time.Time{}
 	} else {
-		c.rtxAt = now.Add(c.rto.RTO())
+		c.armRtx(now)
 	}
 }
 
@@ -376,7 +399,7 @@ func (c *Conn) retransmitFirst(now time.Time) {
 		sent-- // the FIN has no byte in the ring
 	}
 	c.sendSegment(now, c.SndUna, min(uint32(c.sndMSS), sent), finSent)
-	c.rtxAt = now.Add(c.rto.RTO())
+	c.armRtx(now)
 }
 
 // retransmitTimerExpired is RFC 6298 5.4-5.6 with RFC 9293 3.8.3's R2:
@@ -391,11 +414,11 @@ func (c *Conn) retransmitTimerExpired(now time.Time) {
 	if c.SndUna == c.sndMax {
 		return
 	}
-	if c.firstRtxAt.IsZero() {
-		c.firstRtxAt = now
+	if c.unackedSince.IsZero() {
+		c.unackedSince = now
 	}
 	if c.retries >= c.cfg.maxRetries() ||
-		c.cfg.UserTimeout > 0 && now.Sub(c.firstRtxAt) >= c.cfg.UserTimeout {
+		c.cfg.UserTimeout > 0 && now.Sub(c.unackedSince) >= c.cfg.UserTimeout {
 		c.close(now, c.timeoutErr(), nil)
 		return
 	}
@@ -412,7 +435,7 @@ func (c *Conn) retransmitTimerExpired(now time.Time) {
 	// number and the minimum of cwnd and rwnd".
 	c.SndNxt = c.SndUna
 	c.transmit(now, min(uint32(c.sndMSS), max(uint32(c.sndMax.Sub(c.SndUna)), c.SndWnd)), true)
-	c.rtxAt = now.Add(c.rto.RTO()) // RFC 6298 5.6
+	c.armRtx(now) // RFC 6298 5.6
 }
 
 // armPersist starts the persist timer when data waits, nothing is in
