@@ -100,6 +100,7 @@ type Conn struct {
 
 	retries        int // consecutive retransmission timeouts
 	persistBackoff int
+	probesUnanswered int // zero-window probes since the peer last sent an acceptable ACK
 	kaProbes       int
 	delackSegs     int // full-sized segments received since our last ACK
 

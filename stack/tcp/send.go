@@ -87,9 +87,15 @@ func (c *Conn) output(now time.Time) {
 		if wnd > flight {
 			usable = wnd - flight
 		}
-		n := min(unsent, mss, usable)
+		n := min(unsent, c.cfg.segmentBytes(mss), usable)
 		if n == 0 {
 			break
+		}
+		if n > mss && n < unsent {
+			// A segment the link cuts (Config.GSOMaxSize) ends on a
+			// full-sized piece unless it carries the last queued
+			// byte, so its pieces obey the SWS rule below.
+			n -= n % mss
 		}
 		if n < mss {
 			if n < unsent {
@@ -253,6 +259,7 @@ func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
 		return false
 	}
 	ack := seg.Ack
+	c.probesUnanswered = 0
 	// "If the ACK acks something not yet sent (SEG.ACK > SND.NXT) then send
 	// an ACK, drop the segment, and return."
 	limit := c.sndMax
@@ -478,6 +485,18 @@ func (c *Conn) persistTimerExpired(now time.Time) {
 		c.transmit(now, min(w, uint32(c.sndMSS)), true)
 		return
 	}
+	// MUST-35 forbids giving up while the peer answers; a peer that
+	// answers nothing is dead, and is given up on like unacknowledged data
+	// (after MaxRetries probes, or the user timeout), as Linux does.
+	if c.probesUnanswered >= c.cfg.maxRetries() ||
+		c.cfg.UserTimeout > 0 && c.probesUnanswered > 0 && now.Sub(c.unackedSince) >= c.cfg.UserTimeout {
+		c.close(now, c.timeoutErr(), nil)
+		return
+	}
+	if c.probesUnanswered == 0 {
+		c.unackedSince = now
+	}
+	c.probesUnanswered++
 	c.stats.zeroWindowProbes++
 	c.sendSegment(now, c.SndNxt, 1, false)
 	c.flags |= flagProbe
