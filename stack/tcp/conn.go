@@ -98,11 +98,11 @@ type Conn struct {
 	stateAt      time.Time // TIME-WAIT or FIN-WAIT-2 expiry
 	unackedSince time.Time // when the oldest unacknowledged data went out (or last made progress), for UserTimeout
 
-	retries        int // consecutive retransmission timeouts
-	persistBackoff int
+	retries          int // consecutive retransmission timeouts
+	persistBackoff   int
 	probesUnanswered int // zero-window probes since the peer last sent an acceptable ACK
-	kaProbes       int
-	delackSegs     int // full-sized segments received since our last ACK
+	kaProbes         int
+	delackSegs       int // full-sized segments received since our last ACK
 
 	rto      timers.RTOEstimator
 	rttSeq   Seq
