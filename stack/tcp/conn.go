@@ -295,7 +295,13 @@ func (c *Conn) otherSegment(now time.Time, seg *segment.Segment) {
 		// "If an incoming segment is not acceptable, an acknowledgment
 		// should be sent in reply (unless the RST bit is set, if so drop
 		// the segment and return)".
-		if seg.Flags&segment.FlagRST == 0 {
+		switch {
+		case seg.Flags&segment.FlagRST != 0:
+		case seg.Flags&segment.FlagSYN != 0:
+			// RFC 5961 4.2: a SYN gets a challenge ACK "irrespective
+			// of the sequence number", within the rate limit.
+			c.challengeAck(now)
+		default:
 			c.flags |= flagAckNow
 		}
 		return
