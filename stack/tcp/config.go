@@ -124,6 +124,22 @@ type Config struct {
 	// Trace, if non-nil, is called for every state transition, under the
 	// runtime's per-Conn lock. It must not call into the Conn.
 	Trace func(Transition)
+	// GSOMaxSize, when larger than the send MSS, lets new data go to the
+	// Sink in segments of up to this many payload bytes (a multiple of the
+	// send MSS unless it ends the queued data): the runtime's link cuts
+	// them into MSS-sized segments (TCP segmentation offload). Every piece
+	// then obeys the MSS. Retransmissions stay MSS-sized. 0: off.
+	GSOMaxSize int
+}
+
+// segmentBytes is the most new data one segment handed to the Sink
+// carries: the send MSS, or with GSOMaxSize the most whole MSS-sized
+// pieces that fit it.
+func (c *Config) segmentBytes(mss uint32) uint32 {
+	if g := uint32(max(c.GSOMaxSize, 0)); g > mss {
+		return g / mss * mss
+	}
+	return mss
 }
 
 // DefaultConfig returns the defaults above, with window scaling on and

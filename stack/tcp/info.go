@@ -38,6 +38,11 @@ type Info struct {
 	KeepaliveProbes   uint64
 }
 
+// SendMSS returns the effective send MSS (RFC 9293 3.7.1): the payload
+// size of a full-sized segment, which a runtime using Config.GSOMaxSize
+// gives its link as the size to cut segments to.
+func (c *Conn) SendMSS() uint16 { return c.sndMSS }
+
 // Info returns the current counters and variables.
 func (c *Conn) Info() Info {
 	return Info{

@@ -146,6 +146,14 @@ func (c *Conn) receiveText(now time.Time, seq Seq, payload []byte) {
 // (RFC 9293 3.8.6.3; RFC 5681 4.2: "an ACK SHOULD be generated for at least
 // every second full-sized segment", and never delayed beyond the timeout).
 func (c *Conn) ackData(now time.Time, n int) {
+	if n > c.cfg.mss() {
+		// Longer than the MSS we announced: the runtime's link merged
+		// several segments into one (receive offload); it stands for at
+		// least two full-sized segments, so ACK it now. rcvMSSEst stays a
+		// per-segment figure.
+		c.flags |= flagAckNow
+		return
+	}
 	if n > int(c.rcvMSSEst) {
 		c.rcvMSSEst = uint16(min(n, 0xffff))
 	}
