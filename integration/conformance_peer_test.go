@@ -1,0 +1,554 @@
+package integration
+
+// The raw peer of the conformance tests: the test itself plays the TCP peer
+// of `tunstack serve` from the kernel side of the TUN, segment by segment,
+// in the spirit of gVisor's packetimpact. Packets go out through a raw
+// IPv4 socket (IPPROTO_RAW, which implies IP_HDRINCL) built with package
+// segment, and what the stack emits is read from an AF_PACKET socket bound
+// to the TUN device. The kernel has no socket on the peer's ports, so it
+// would answer every segment of the stack with a RST of its own: an
+// nftables rule in the test's namespace drops TCP RSTs the kernel
+// originates, and lets the test's own RSTs through by their socket mark.
+//
+// Everything lives in the private namespace of tuntest.RunInNetns; every
+// wait is bounded.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/tun/tuntest"
+)
+
+const (
+	// rawMark is the socket mark of the test's raw socket: the nftables
+	// rule drops kernel RSTs only when the packet does not carry it.
+	rawMark = 0x7457
+	// rawTTL is the TTL of crafted packets.
+	rawTTL = 64
+	// nftConformanceTable is the nftables table a conformance test adds.
+	nftConformanceTable = "tunstack_conformance"
+
+	// The services of `tunstack serve`.
+	portEcho    = 7
+	portDiscard = 9
+	portChargen = 19
+	portHTTP    = 80
+	portClosed  = 81 // nothing listens here
+)
+
+var (
+	stackIP = netip.MustParseAddr(stackAddr)
+	hostIP  = netip.MustParseAddr(hostAddr)
+	// nextPeerPort hands out the kernel-side ports of raw peers. The
+	// kernel itself never uses them (no socket is bound there); a fresh
+	// port per peer keeps the stack's connections apart.
+	nextPeerPort atomic.Uint32
+)
+
+func init() { nextPeerPort.Store(20000) }
+
+// rawPkt is one packet the stack sent, stamped when it was read.
+type rawPkt struct {
+	at  time.Time
+	seg segment.Segment // Payload is a private copy
+	raw []byte
+}
+
+func (r *rawPkt) String() string { return r.seg.String() }
+
+// rawNet is one conformance test's view of the link: a running `tunstack
+// serve`, a raw socket to send and a packet socket to receive.
+type rawNet struct {
+	t      *testing.T
+	proc   *proc
+	sendFD int
+	recvFD int
+
+	mu     sync.Mutex
+	queues map[uint16]chan *rawPkt // TCP by destination (peer) port
+	icmp   chan *rawPkt
+
+	stop atomic.Bool
+	done chan struct{}
+}
+
+// conformance starts `tunstack serve --trace` with extra flags and the raw
+// plumbing around it. Everything is undone at the end of the test.
+func conformance(t *testing.T, flags ...string) *rawNet {
+	t.Helper()
+	tuntest.Require(t)
+	dropKernelRSTs(t)
+	n := &rawNet{
+		t:      t,
+		queues: map[uint16]chan *rawPkt{},
+		icmp:   make(chan *rawPkt, 64),
+		done:   make(chan struct{}),
+		sendFD: -1, recvFD: -1,
+	}
+	n.proc = serve(t, append([]string{"--trace"}, flags...)...)
+	ifi, err := netInterfaceIndex(devName)
+	if err != nil {
+		t.Fatalf("TUN %s: %v", devName, err)
+	}
+	// Receive: a cooked packet socket on the TUN, every protocol. The TUN
+	// has no link header, so what we read is the IP packet.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		t.Fatalf("AF_PACKET socket: %v", err)
+	}
+	n.recvFD = fd
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi}); err != nil {
+		unix.Close(fd)
+		t.Fatalf("bind AF_PACKET to %s: %v", devName, err)
+	}
+	tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		t.Fatalf("SO_RCVTIMEO: %v", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
+		t.Logf("SO_RCVBUF: %v (continuing)", err)
+	}
+	// Send: a raw IPv4 socket; we write the whole IP header.
+	sfd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		unix.Close(fd)
+		t.Fatalf("raw socket: %v", err)
+	}
+	n.sendFD = sfd
+	if err := unix.SetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_MARK, rawMark); err != nil {
+		t.Fatalf("SO_MARK: %v", err)
+	}
+	go n.reader()
+	t.Cleanup(n.close)
+	return n
+}
+
+func (n *rawNet) close() {
+	n.stop.Store(true)
+	<-n.done
+	unix.Close(n.recvFD)
+	unix.Close(n.sendFD)
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func netInterfaceIndex(name string) (int, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0, err
+	}
+	return ifi.Index, nil
+}
+
+// dropKernelRSTs installs, for the duration of the test, an nftables rule
+// dropping TCP RSTs that the kernel (198.18.0.1) sends to the stack, i.e.
+// every RST not carrying the raw socket's mark.
+func dropKernelRSTs(t *testing.T) {
+	t.Helper()
+	nft := needTool(t, "nft", "nftables")
+	rules := fmt.Sprintf(`table ip %s {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		ip saddr %s ip daddr %s tcp flags & rst == rst meta mark != %#x counter drop
+	}
+}
+`, nftConformanceTable, hostAddr, stackAddr, rawMark)
+	exec.Command(nft, "delete", "table", "ip", nftConformanceTable).Run() // a leftover from a failed test
+	cmd := exec.Command(nft, "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft -f: %v\n%s\n%s", err, out, rules)
+	}
+	t.Cleanup(func() { exec.Command(nft, "delete", "table", "ip", nftConformanceTable).Run() })
+}
+
+// reader reads every packet the stack writes to the TUN and routes it to
+// the queue of its destination port (TCP) or to the ICMP queue. Packets the
+// stack sends must be well formed: a bad checksum or header fails the test.
+func (n *rawNet) reader() {
+	defer close(n.done)
+	buf := make([]byte, 1<<16)
+	for !n.stop.Load() {
+		m, from, err := unix.Recvfrom(n.recvFD, buf, 0)
+		if err != nil {
+			continue // EAGAIN on the receive timeout, EINTR
+		}
+		at := time.Now()
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue // the kernel's own transmissions (ours included)
+		}
+		pkt := append([]byte(nil), buf[:m]...)
+		if segment.IPVersion(pkt) != 4 || len(pkt) < 20 {
+			continue
+		}
+		switch pkt[9] {
+		case segment.ProtocolTCP:
+			r := &rawPkt{at: at, raw: pkt}
+			if err := segment.ParseIPv4TCP(pkt, &r.seg); err != nil {
+				n.t.Errorf("the stack sent a malformed TCP packet (%v): % x", err, pkt)
+				continue
+			}
+			if r.seg.Src != stackIP {
+				continue
+			}
+			r.seg.Payload = append([]byte(nil), r.seg.Payload...)
+			n.mu.Lock()
+			q := n.queues[r.seg.DstPort]
+			n.mu.Unlock()
+			if q == nil {
+				continue
+			}
+			select {
+			case q <- r:
+			default:
+				n.t.Errorf("raw peer queue for port %d overflowed", r.seg.DstPort)
+			}
+		case segment.ProtocolICMP:
+			ip, _, err := segment.ParseIPv4ICMP(pkt)
+			if err != nil {
+				n.t.Errorf("the stack sent a malformed ICMP packet (%v): % x", err, pkt)
+				continue
+			}
+			if netip.AddrFrom4([4]byte(ip[12:16])) != stackIP {
+				continue
+			}
+			select {
+			case n.icmp <- &rawPkt{at: at, raw: pkt}:
+			default:
+			}
+		}
+	}
+}
+
+// write sends one complete IPv4 packet through the raw socket.
+func (n *rawNet) write(pkt []byte) {
+	n.t.Helper()
+	if err := unix.Sendto(n.sendFD, pkt, 0, &unix.SockaddrInet4{Addr: stackIP.As4()}); err != nil {
+		n.t.Fatalf("raw send: %v", err)
+	}
+}
+
+// waitState waits for the trace line of the connection from peer port
+// port entering state, e.g. "TIME-WAIT".
+func (n *rawNet) waitState(port uint16, state string, timeout time.Duration) string {
+	n.t.Helper()
+	re := regexp.MustCompile(regexp.QuoteMeta(fmt.Sprintf("%s:%d ", hostAddr, port)) + `.* -> ` + regexp.QuoteMeta(state) + `( |$)`)
+	return n.proc.waitLine(re, timeout)
+}
+
+// peer is one TCP connection (or connection attempt) played by the test.
+// Our side's sequence space: iss, nxt. The stack's: irs, rcvNxt (the next
+// byte we expect from it) and sndMax (the highest sequence number it has
+// sent, i.e. its SND.NXT as far as we can see).
+type peer struct {
+	t     *testing.T
+	n     *rawNet
+	port  uint16 // ours, on 198.18.0.1
+	sport uint16 // the stack's
+	in    chan *rawPkt
+
+	iss, nxt    segment.Seq
+	irs, rcvNxt segment.Seq
+	sndMax      segment.Seq
+	synced      bool
+	wnd         uint16 // window field we send
+	ipID        uint16
+}
+
+// newPeer registers a fresh kernel-side port talking to the stack's sport.
+func (n *rawNet) newPeer(sport uint16) *peer {
+	p := &peer{
+		t:     n.t,
+		n:     n,
+		port:  uint16(nextPeerPort.Add(1)),
+		sport: sport,
+		in:    make(chan *rawPkt, 4096),
+		iss:   segment.Seq(0x1000_0000 + uint32(time.Now().UnixNano()&0xffffff)),
+		wnd:   65535,
+	}
+	p.nxt = p.iss
+	n.mu.Lock()
+	n.queues[p.port] = p.in
+	n.mu.Unlock()
+	return p
+}
+
+// sendSeg sends s after filling in the addresses and ports.
+func (p *peer) sendSeg(s segment.Segment) {
+	p.t.Helper()
+	s.Src, s.Dst, s.SrcPort, s.DstPort = hostIP, stackIP, p.port, p.sport
+	buf := make([]byte, 20+60+len(s.Payload))
+	p.ipID++
+	m, err := segment.BuildIPv4TCP(buf, &s, p.ipID, rawTTL)
+	if err != nil {
+		p.t.Fatalf("building %v: %v", &s, err)
+	}
+	p.n.write(buf[:m])
+}
+
+// send sends a segment with our current window and no options.
+func (p *peer) send(flags segment.Flags, seq, ack segment.Seq, payload []byte) {
+	p.t.Helper()
+	p.sendSeg(segment.Segment{Seq: seq, Ack: ack, Flags: flags, Window: p.wnd, Payload: payload})
+}
+
+// ack sends a pure ACK of everything received so far.
+func (p *peer) ack() {
+	p.t.Helper()
+	p.send(segment.FlagACK, p.nxt, p.rcvNxt, nil)
+}
+
+// sendData sends payload at p.nxt with ACK and PSH, and advances p.nxt.
+func (p *peer) sendData(payload []byte) {
+	p.t.Helper()
+	p.send(segment.FlagACK|segment.FlagPSH, p.nxt, p.rcvNxt, payload)
+	p.nxt = p.nxt.Add(uint32(len(payload)))
+}
+
+// next returns the next segment the stack sent to this peer, or nil after
+// timeout.
+func (p *peer) next(timeout time.Duration) *rawPkt {
+	select {
+	case r := <-p.in:
+		end := r.seg.Seq.Add(r.seg.Len())
+		if !p.synced || end.GreaterThan(p.sndMax) {
+			p.sndMax = end
+		}
+		return r
+	case <-time.After(timeout):
+		return nil
+	}
+}
+
+// want describes a segment the RFC requires: exact flags, sequence number,
+// acknowledgment number (checked only when ACK is set) and payload length.
+type want struct {
+	flags    segment.Flags
+	seq, ack segment.Seq
+	n        int
+}
+
+func (w want) String() string {
+	s := fmt.Sprintf("[%v] seq=%d", w.flags, uint32(w.seq))
+	if w.flags.Has(segment.FlagACK) {
+		s += fmt.Sprintf(" ack=%d", uint32(w.ack))
+	}
+	return s + fmt.Sprintf(" len=%d", w.n)
+}
+
+func (w want) matches(s *segment.Segment) bool {
+	if s.Flags != w.flags || s.Seq != w.seq || len(s.Payload) != w.n {
+		return false
+	}
+	return !w.flags.Has(segment.FlagACK) || s.Ack == w.ack
+}
+
+// expect fails the test unless the next segment from the stack arrives
+// within timeout and is exactly w (PSH is ignored: whether data carries it
+// is the sender's choice).
+func (p *peer) expect(timeout time.Duration, w want, why string) *rawPkt {
+	p.t.Helper()
+	r := p.next(timeout)
+	if r == nil {
+		p.t.Fatalf("%s: no segment within %v, want %v", why, timeout, w)
+	}
+	s := r.seg
+	s.Flags &^= segment.FlagPSH
+	if !w.matches(&s) {
+		p.t.Fatalf("%s: got %v, want %v", why, p.show(r), w)
+	}
+	return r
+}
+
+// expectNone fails the test if the stack sends this peer anything within d.
+func (p *peer) expectNone(d time.Duration, why string) {
+	p.t.Helper()
+	if r := p.next(d); r != nil {
+		p.t.Fatalf("%s: got %v, want nothing within %v", why, p.show(r), d)
+	}
+}
+
+// show prints a segment with sequence numbers relative to the ISNs too.
+func (p *peer) show(r *rawPkt) string {
+	s := &r.seg
+	rel := fmt.Sprintf(" (rel seq=%d ack=%d)", int64(uint32(s.Seq-p.irs)), int64(uint32(s.Ack-p.iss)))
+	return s.String() + rel
+}
+
+// synOpts are the options of the SYNs the tests send.
+type synOpts struct {
+	mss       uint16 // 0: no MSS option
+	wscale    int    // <0: no window scale option
+	sackPerm  bool
+	timestamp bool
+	window    uint16
+}
+
+var linuxSyn = synOpts{mss: 1460, wscale: 7, sackPerm: true, timestamp: true, window: 64240}
+
+// syn sends our SYN.
+func (p *peer) syn(o synOpts) {
+	p.t.Helper()
+	s := segment.Segment{Seq: p.iss, Flags: segment.FlagSYN, Window: o.window}
+	if o.mss != 0 {
+		s.Options.HasMSS, s.Options.MSS = true, o.mss
+	}
+	if o.wscale >= 0 {
+		s.Options.HasWScale, s.Options.WScale = true, uint8(o.wscale)
+	}
+	s.Options.SACKPermitted = o.sackPerm
+	if o.timestamp {
+		s.Options.HasTimestamp, s.Options.TSVal = true, uint32(time.Now().UnixMilli())
+	}
+	p.sendSeg(s)
+	p.nxt = p.iss.Add(1)
+}
+
+// expectSynAck waits for the SYN-ACK answering our SYN and checks its
+// sequence space: ACK of our ISS+1, SYN and ACK only, no payload.
+func (p *peer) expectSynAck(timeout time.Duration) *rawPkt {
+	p.t.Helper()
+	r := p.next(timeout)
+	if r == nil {
+		p.t.Fatalf("no SYN-ACK within %v", timeout)
+	}
+	if r.seg.Flags != segment.FlagSYN|segment.FlagACK || r.seg.Ack != p.iss.Add(1) || len(r.seg.Payload) != 0 {
+		p.t.Fatalf("got %v, want a SYN-ACK with ack=%d and no data (RFC 9293 3.5)", &r.seg, uint32(p.iss.Add(1)))
+	}
+	p.irs = r.seg.Seq
+	p.rcvNxt = p.irs.Add(1)
+	p.sndMax = p.rcvNxt
+	p.synced = true
+	return r
+}
+
+// handshake does the three-way handshake with o and returns the SYN-ACK.
+func (p *peer) handshake(o synOpts) *rawPkt {
+	p.t.Helper()
+	if o.window != 0 {
+		// Our later segments advertise the same window, unscaled.
+		p.wnd = o.window
+		if o.wscale > 0 {
+			p.wnd = uint16(min(int(o.window)>>min(o.wscale, 14), 0xffff))
+		}
+	}
+	p.syn(o)
+	sa := p.expectSynAck(2 * time.Second)
+	p.ack()
+	return sa
+}
+
+// readStream collects n bytes of the stack's data in order, ACKing each
+// segment at once (like a quick receiver). Retransmitted bytes are
+// dropped; out-of-order data is not expected here and fails the test. A
+// FIN is accepted only after the n bytes (it is left for the caller: the
+// return reports it).
+func (p *peer) readStream(n int, timeout time.Duration) (data []byte, fin bool) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for len(data) < n {
+		r := p.next(time.Until(deadline))
+		if r == nil {
+			p.t.Fatalf("received %d of %d bytes within %v", len(data), n, timeout)
+		}
+		s := &r.seg
+		if s.Flags.Has(segment.FlagRST) || s.Flags.Has(segment.FlagSYN) {
+			p.t.Fatalf("unexpected %v while reading data", p.show(r))
+		}
+		if !s.Flags.Has(segment.FlagACK) {
+			p.t.Fatalf("data segment without ACK (RFC 9293 3.10.7.4: once synchronized every segment carries ACK): %v", p.show(r))
+		}
+		if s.Seq.GreaterThan(p.rcvNxt) {
+			p.t.Fatalf("out-of-order data from the stack: %v, expected seq=%d", p.show(r), uint32(p.rcvNxt))
+		}
+		pl := s.Payload
+		if skip := int(p.rcvNxt.Sub(s.Seq)); skip > 0 {
+			if skip >= len(pl) {
+				pl = nil
+			} else {
+				pl = pl[skip:]
+			}
+		}
+		data = append(data, pl...)
+		p.rcvNxt = p.rcvNxt.Add(uint32(len(pl)))
+		end := s.Seq.Add(uint32(len(s.Payload)))
+		if s.Flags.Has(segment.FlagFIN) && end == p.rcvNxt {
+			if len(data) < n {
+				p.t.Fatalf("FIN after %d of %d bytes: %v", len(data), n, p.show(r))
+			}
+			p.rcvNxt = p.rcvNxt.Add(1)
+			fin = true
+		}
+		p.ack()
+	}
+	if len(data) > n {
+		p.t.Fatalf("received %d bytes, want %d", len(data), n)
+	}
+	return data, fin
+}
+
+// echoRoundTrip sends msg to an echo connection and checks it comes back,
+// i.e. the connection is alive and its sequence spaces are where we think.
+func (p *peer) echoRoundTrip(msg []byte) {
+	p.t.Helper()
+	p.sendData(msg)
+	got, _ := p.readStream(len(msg), 3*time.Second)
+	if !bytes.Equal(got, msg) {
+		p.t.Fatalf("echo returned %q, want %q", got, msg)
+	}
+}
+
+// pattern returns n bytes that differ at every position modulo 251, so a
+// byte delivered twice or out of place shows.
+func pattern(n, offset int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte((i + offset) % 251)
+	}
+	return b
+}
+
+// gopacketTCP decodes a packet with gopacket, an implementation independent
+// of package segment, for cross-checking options.
+func gopacketTCP(t *testing.T, raw []byte) *layers.TCP {
+	t.Helper()
+	pk := gopacket.NewPacket(raw, layers.LayerTypeIPv4, gopacket.Default)
+	if el := pk.ErrorLayer(); el != nil {
+		t.Fatalf("gopacket cannot decode %x: %v", raw, el.Error())
+	}
+	tl, ok := pk.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	if !ok {
+		t.Fatalf("gopacket finds no TCP layer in % x", raw)
+	}
+	return tl
+}
+
+// icmpEcho builds an ICMP echo request from the kernel side to the stack.
+func icmpEcho(id, seq uint16, payload []byte) []byte {
+	b := make([]byte, 20+8+len(payload))
+	segment.PutIPv4Header(b, &segment.IPv4Header{ID: id, TTL: rawTTL, Protocol: segment.ProtocolICMP, Src: hostIP, Dst: stackIP}, 8+len(payload))
+	m := b[20:]
+	m[0], m[1] = 8, 0 // echo request
+	binary.BigEndian.PutUint16(m[4:], id)
+	binary.BigEndian.PutUint16(m[6:], seq)
+	copy(m[8:], payload)
+	binary.BigEndian.PutUint16(m[2:], segment.Checksum(m, 0))
+	return b
+}
