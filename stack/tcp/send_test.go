@@ -744,3 +744,37 @@ func TestEstablished_RFC6582_3_2_NoFastRetransmitAfterRTO(t *testing.T) {
 		h.fatalf("ssthresh %d -> %d, recovery %v: fast retransmit entered below recover", ss, got.Ssthresh, got.InRecovery)
 	}
 }
+
+// RFC 5681 3.2 step 2 with a small flight: ssthresh = max(FlightSize/2,
+// 2*SMSS): four segments out, the first lost, three duplicates: ssthresh
+// 2 SMSS, cwnd 5 SMSS.
+func TestEstablished_RFC5681_3_2_FastRetransmitSmallFlight(t *testing.T) {
+	const mss = 1460
+	h := newEstablished(t)
+	h.write(10*ms, 4*mss)
+	h.drainOut(10 * ms)
+	for i := 0; i < 3; i++ {
+		h.send(100*ms, h.in(".", seq(1), ack(1)))
+	}
+	h.expect(100*ms, h.out(".", seq(1), data(mss)))
+	if info := h.c.Info(); info.Ssthresh != 2*mss || info.Cwnd != 5*mss {
+		h.fatalf("ssthresh %d cwnd %d, want %d and %d", info.Ssthresh, info.Cwnd, 2*mss, 5*mss)
+	}
+}
+
+// RFC 9293 3.8.6.2.1 condition (3), "Fs * Max(SND.WND)" with the
+// recommended Fs = 1/2: the peer never offered more than 2000 bytes; after
+// a full segment, 540 usable bytes (< 1000) with 1540 queued wait; when the
+// window reopens, a full segment and then the 80-byte tail (all queued data
+// fits, condition (2)) go.
+func TestEstablished_RFC9293_3_8_6_2_1_SenderSWSFraction(t *testing.T) {
+	h := newEstablished(t, peerWindow(2000))
+	h.write(10*ms, 3000)
+	h.expect(10*ms, h.out(".", seq(1), data(1460)))
+	h.expectNothing(20 * ms)
+	h.send(30*ms, h.in(".", ack(1461), win(2000)))
+	out := h.drainOut(30 * ms)
+	if n, k := h.sentData(out, 1461); n != 1540 || k != 2 || len(out[0].seg.Payload) != 1460 {
+		h.fatalf("after the window reopened: %d bytes in %d segments, want 1460 then 80", n, k)
+	}
+}
