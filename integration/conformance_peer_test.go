@@ -269,6 +269,11 @@ type peer struct {
 	sndMax      segment.Seq
 	synced      bool
 	wnd         uint16 // window field we send
+	// The stack's window: the shift it announced in its SYN-ACK (when we
+	// offered scaling) and the last window field and ACK it sent.
+	stackShift uint8
+	lastWnd    uint16
+	lastAck    segment.Seq
 	ipID        uint16
 }
 
@@ -330,6 +335,9 @@ func (p *peer) next(timeout time.Duration) *rawPkt {
 		end := r.seg.Seq.Add(r.seg.Len())
 		if !p.synced || end.GreaterThan(p.sndMax) {
 			p.sndMax = end
+		}
+		if r.seg.Flags.Has(segment.FlagACK) && !r.seg.Flags.Has(segment.FlagSYN) {
+			p.lastWnd, p.lastAck = r.seg.Window, r.seg.Ack
 		}
 		return r
 	case <-time.After(timeout):
@@ -434,6 +442,10 @@ func (p *peer) expectSynAck(timeout time.Duration) *rawPkt {
 	}
 	p.irs = r.seg.Seq
 	p.rcvNxt = p.irs.Add(1)
+	if r.seg.Options.HasWScale {
+		p.stackShift = min(r.seg.Options.WScale, 14)
+	}
+	p.lastWnd, p.lastAck = r.seg.Window, r.seg.Ack
 	p.sndMax = p.rcvNxt
 	p.synced = true
 	return r
@@ -453,6 +465,12 @@ func (p *peer) handshake(o synOpts) *rawPkt {
 	sa := p.expectSynAck(2 * time.Second)
 	p.ack()
 	return sa
+}
+
+// rightEdge is the right edge of the stack's receive window as last
+// advertised: SEG.ACK + SEG.WND << shift (RFC 7323 2.3).
+func (p *peer) rightEdge() segment.Seq {
+	return p.lastAck.Add(uint32(p.lastWnd) << p.stackShift)
 }
 
 // readStream collects n bytes of the stack's data in order, ACKing each
