@@ -274,7 +274,7 @@ type peer struct {
 	stackShift uint8
 	lastWnd    uint16
 	lastAck    segment.Seq
-	ipID        uint16
+	ipID       uint16
 }
 
 // newPeer registers a fresh kernel-side port talking to the stack's sport.
