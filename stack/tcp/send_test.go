@@ -783,3 +783,31 @@ func TestEstablished_RFC9293_3_8_6_2_1_SenderSWSFraction(t *testing.T) {
 		h.fatalf("after the window reopened: %d bytes in %d segments, want 1460 then 80", n, k)
 	}
 }
+
+// RFC 9293 3.8.6.1 allows giving up on a zero window only when the probes
+// go unanswered (MUST-35 forbids it while the peer keeps acknowledging
+// them): with Config.MaxRetries = 3 and a silent peer, the connection ends
+// with ETIMEDOUT after its probes; no earlier than the third probe.
+func TestEstablished_RFC9293_3_8_6_1_UnansweredProbesTimeOut(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms), withConfig(func(c *tcp.Config) { c.MaxRetries = 3 }))
+	h.send(1*s, h.in(".", win(0)))
+	h.write(1*s, 1000)
+	probes := 0
+	var third time.Duration
+	for at := 1 * s; at < 10*time.Minute && h.c.State() == tcp.StateEstablished; at += 10 * ms {
+		for _, o := range h.drainOut(at) {
+			if len(o.seg.Payload) <= 1 && o.seg.Flags&segment.FlagRST == 0 {
+				probes++
+				if probes == 3 {
+					third = o.at.Sub(t0)
+				}
+			}
+		}
+	}
+	h.expectState(tcp.StateClosed)
+	h.expectErr(syscall.ETIMEDOUT)
+	h.expectNoTimer()
+	if probes < 3 || h.trans[len(h.trans)-1].Time.Sub(t0) < third {
+		h.fatalf("gave up after %d probes (third at %v)", probes, third)
+	}
+}
