@@ -51,6 +51,9 @@ func FuzzEstablished(f *testing.F) {
 	f.Add([]byte{3, 0, 0x04, 0, 10, 0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0, 8, 0, 0, 0x11, 0, 1, 0, 1, 0xff, 0xff, 0, 5, 30, 0, 0x10, 0, 1, 0, 2, 0xff, 0xff, 0, 5, 255, 5, 255})
 	f.Add([]byte{4, 7, 255, 7, 255, 7, 255, 5, 255, 0, 0x10, 0, 0, 0x40, 0, 0, 0, 0, 5, 255, 5, 255, 8, 1})
+	// A small window, a large write, time: SWS override, then RTOs (an
+	// RTO once resent a full MSS past the window).
+	f.Add([]byte{0, 0, 0x10, 0, 0, 0, 0x01, 0x2c, 0, 7, 32, 5, 100, 5, 100, 5, 100})
 	f.Fuzz(fuzzEstablished)
 }
 
@@ -80,6 +83,7 @@ func fuzzEstablished(t *testing.T, in []byte) {
 		h.maxLog = 400
 		rcvBuf, sndBuf := h.cfg.RecvBufferSize, h.cfg.SendBufferSize
 		lastRcvNxt := h.c.RcvNxt
+		prevSndMax := h.c.Info().SndMax
 		at := h.now.Sub(t0)
 
 		check := func(step int, what string) {
@@ -120,6 +124,14 @@ func fuzzEstablished(t *testing.T, in []byte) {
 				}
 				if o.seg.Flags&segment.FlagRST == 0 && len(o.seg.Payload) > 0 {
 					end := o.seg.Seq.Add(uint32(len(o.seg.Payload)))
+					// New data (never sent before) stays within the peer's
+					// window: RFC 5681 3, nothing above SND.UNA +
+					// min(cwnd, rwnd); a one-byte zero-window probe aside.
+					if st != tcp.StateClosed && end.GreaterThan(prevSndMax) &&
+						end.GreaterThan(info.SndUna.Add(info.SndWnd)) && !(len(o.seg.Payload) == 1 && info.SndWnd == 0) {
+						h.fatalf("step %d (%s): new data up to %d beyond SND.UNA %d + SND.WND %d", step, what,
+							int32(end-engISS), int32(info.SndUna-engISS), info.SndWnd)
+					}
 					// Beyond SND.MAX only a zero-window probe's single
 					// byte at SND.NXT (RFC 9293 3.8.6.1).
 					probe := len(o.seg.Payload) == 1 && o.seg.Seq == info.SndNxt
@@ -139,6 +151,7 @@ func fuzzEstablished(t *testing.T, in []byte) {
 				}
 			}
 			h.sink.out = h.sink.out[:0]
+			prevSndMax = info.SndMax
 		}
 
 		for step := 0; step < fuzzMaxSteps && !r.empty(); step++ {
