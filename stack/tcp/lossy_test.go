@@ -37,12 +37,13 @@ type lossyParams struct {
 	wscaleA   bool // A offers window scaling (B always does)
 	delAck    time.Duration
 	chunky    bool // the application writes in random chunks of 1-3000 bytes
+	simOpen   bool // both sides Connect (simultaneous open, RFC 9293 3.5)
 }
 
 func (p lossyParams) String() string {
-	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way rcvbuf=%d read/10ms=%d mss=%d nagle=%v wscaleA=%v delack=%v chunky=%v",
+	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way rcvbuf=%d read/10ms=%d mss=%d nagle=%v wscaleA=%v delack=%v chunky=%v simopen=%v",
 		p.seed, p.loss*100, p.dup*100, p.reorder*100, p.delay, p.jitter, p.streamLen, p.rcvBuf, p.readTick,
-		p.mss, p.nagle, p.wscaleA, p.delAck, p.chunky)
+		p.mss, p.nagle, p.wscaleA, p.delAck, p.chunky, p.simOpen)
 }
 
 // paramsFor derives the impairments from the seed, so that a seed alone
@@ -71,6 +72,7 @@ func paramsFor(seed int64, streamLen int) lossyParams {
 		wscaleA:   r.Intn(4) != 0,
 		delAck:    []time.Duration{0, 0, 200 * time.Millisecond, -1}[r.Intn(4)],
 		chunky:    r.Intn(2) == 0,
+		simOpen:   r.Intn(8) == 0,
 	}
 }
 
@@ -170,7 +172,7 @@ func newLossyRun(p lossyParams) *lossyRun {
 	ta := tcp.Tuple{LocalAddr: remoteAddr, LocalPort: 40000, RemoteAddr: localAddr, RemotePort: 80}
 	tb := tcp.Tuple{LocalAddr: localAddr, LocalPort: 80, RemoteAddr: remoteAddr, RemotePort: 40000}
 	r.a = mk("A", la, ta, false)
-	r.b = mk("B", lb, tb, true)
+	r.b = mk("B", lb, tb, !p.simOpen)
 	r.a.recv, r.b.recv = r.b.send, r.a.send
 	return r
 }
@@ -290,6 +292,9 @@ func (r *lossyRun) run() error {
 	const maxSim = 2 * time.Hour
 	const maxIter = 2_000_000
 	r.a.c.Connect(r.now, 0x10000000+segment.Seq(r.p.seed))
+	if r.p.simOpen {
+		r.b.c.Connect(r.now, 0x80000000+segment.Seq(r.p.seed))
+	}
 	for iter := 0; ; iter++ {
 		// Work done in one endpoint may deliver packets to the other
 		// synchronously (zero delay): only move time when both are quiet.
