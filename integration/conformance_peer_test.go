@@ -476,48 +476,56 @@ func (p *peer) rightEdge() segment.Seq {
 // readStream collects n bytes of the stack's data in order, ACKing each
 // segment at once (like a quick receiver). Retransmitted bytes are
 // dropped; out-of-order data is not expected here and fails the test. A
-// FIN is accepted only after the n bytes (it is left for the caller: the
-// return reports it).
+// FIN right after the n bytes is ACKed and reported.
 func (p *peer) readStream(n int, timeout time.Duration) (data []byte, fin bool) {
 	p.t.Helper()
+	data, fin = p.read(n, false, true, timeout)
+	if len(data) != n {
+		p.t.Fatalf("received %d bytes, want %d", len(data), n)
+	}
+	return data, fin
+}
+
+// read collects the stack's data in order until it has n bytes (n < 0: no
+// limit) or, with untilFIN, until the FIN arrived. Every segment is ACKed
+// at once, the FIN only if ackFIN (otherwise p.rcvNxt stays at the FIN's
+// sequence number and the caller has it in the return value).
+func (p *peer) read(n int, untilFIN, ackFIN bool, timeout time.Duration) (data []byte, fin bool) {
+	p.t.Helper()
 	deadline := time.Now().Add(timeout)
-	for len(data) < n {
+	for !fin && (untilFIN || n < 0 || len(data) < n) {
 		r := p.next(time.Until(deadline))
 		if r == nil {
-			p.t.Fatalf("received %d of %d bytes within %v", len(data), n, timeout)
+			p.t.Fatalf("received %d bytes (want %d, until FIN %v) within %v", len(data), n, untilFIN, timeout)
 		}
 		s := &r.seg
 		if s.Flags.Has(segment.FlagRST) || s.Flags.Has(segment.FlagSYN) {
 			p.t.Fatalf("unexpected %v while reading data", p.show(r))
 		}
 		if !s.Flags.Has(segment.FlagACK) {
-			p.t.Fatalf("data segment without ACK (RFC 9293 3.10.7.4: once synchronized every segment carries ACK): %v", p.show(r))
+			p.t.Fatalf("segment without ACK (RFC 9293 3.10.7.4: once synchronized every segment carries ACK): %v", p.show(r))
 		}
 		if s.Seq.GreaterThan(p.rcvNxt) {
 			p.t.Fatalf("out-of-order data from the stack: %v, expected seq=%d", p.show(r), uint32(p.rcvNxt))
 		}
 		pl := s.Payload
 		if skip := int(p.rcvNxt.Sub(s.Seq)); skip > 0 {
-			if skip >= len(pl) {
-				pl = nil
-			} else {
-				pl = pl[skip:]
-			}
+			pl = pl[min(skip, len(pl)):]
 		}
 		data = append(data, pl...)
 		p.rcvNxt = p.rcvNxt.Add(uint32(len(pl)))
 		end := s.Seq.Add(uint32(len(s.Payload)))
 		if s.Flags.Has(segment.FlagFIN) && end == p.rcvNxt {
-			if len(data) < n {
+			if n >= 0 && len(data) < n {
 				p.t.Fatalf("FIN after %d of %d bytes: %v", len(data), n, p.show(r))
 			}
-			p.rcvNxt = p.rcvNxt.Add(1)
 			fin = true
+			if !ackFIN {
+				break
+			}
+			p.rcvNxt = p.rcvNxt.Add(1)
 		}
 		p.ack()
-	}
-	if len(data) > n {
-		p.t.Fatalf("received %d bytes, want %d", len(data), n)
 	}
 	return data, fin
 }
