@@ -25,7 +25,10 @@ type OpenError struct {
 	msg  string
 }
 
+// Error returns the one-line message saying what to do.
 func (e *OpenError) Error() string { return e.msg }
+
+// Unwrap returns the underlying errno, so errors.Is(err, os.ErrPermission) works.
 func (e *OpenError) Unwrap() error { return e.Err }
 
 // openError turns a failed step of Open into its one-line error.

@@ -33,6 +33,7 @@ const (
 var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED",
 	"FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
 
+// String returns the state's RFC 9293 name, e.g. "SYN-RECEIVED".
 func (s State) String() string {
 	if int(s) < len(stateNames) {
 		return stateNames[s]
