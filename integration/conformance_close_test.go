@@ -1,0 +1,159 @@
+package integration
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
+
+// Conformance tests: the close paths of RFC 9293 3.6 as the raw peer
+// drives them, with the stack's state read from its --trace output.
+
+const httpClose = "GET / HTTP/1.1\r\nHost: 198.18.0.2\r\nConnection: close\r\n\r\n"
+
+// TestConformance_RFC9293_3_6_PassiveClose: our FIN in ESTABLISHED is
+// acknowledged (CLOSE-WAIT); the echo service then closes, so the stack's
+// FIN follows (LAST-ACK) and is retransmitted until acknowledged (RFC 9293
+// 3.10.4, 3.8.1); our final ACK closes the connection, after which the
+// 4-tuple reaches no connection (RST, RFC 9293 3.10.7.1).
+func TestConformance_RFC9293_3_6_PassiveClose(t *testing.T) {
+	n := conformance(t)
+	p := established(n, linuxSyn)
+	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
+	p.nxt = p.nxt.Add(1)
+	fin := p.expectFIN("the echo service closes after our FIN")
+	n.waitState(p.port, "LAST-ACK", prompt)
+	// Do not acknowledge it: the FIN comes again (same sequence number).
+	r := p.next(3 * time.Second)
+	if r == nil {
+		t.Fatal("the FIN was not retransmitted in LAST-ACK")
+	}
+	if r.seg.Flags != segment.FlagFIN|segment.FlagACK || r.seg.Seq != fin.seg.Seq || r.seg.Ack != p.nxt || len(r.seg.Payload) != 0 {
+		t.Fatalf("retransmission %v, want %v again", p.show(r), p.show(fin))
+	}
+	t.Logf("FIN retransmitted after %v", r.at.Sub(fin.at).Round(time.Millisecond))
+	p.rcvNxt = fin.seg.Seq.Add(1)
+	p.ack()
+	n.waitState(p.port, "CLOSED", prompt)
+	p.expectNone(quiet, "after the last ACK")
+	p.send(segment.FlagACK|segment.FlagPSH, p.nxt, p.rcvNxt, []byte("late"))
+	p.expect(prompt, want{flags: segment.FlagRST, seq: p.rcvNxt}, "data after LAST-ACK -> CLOSED (RFC 9293 3.10.7.1)")
+}
+
+// expectFIN waits for the stack's FIN at p.rcvNxt acknowledging
+// everything we sent (p.nxt). Pure ACKs advancing towards p.nxt may come
+// first (of our data, of our FIN): the stack may acknowledge before it
+// closes. It returns the FIN segment.
+func (p *peer) expectFIN(why string) *rawPkt {
+	p.t.Helper()
+	prev := p.lastAck
+	for range 4 {
+		r := p.next(prompt)
+		if r == nil {
+			p.t.Fatalf("%s: no FIN", why)
+		}
+		s := &r.seg
+		if s.Flags == segment.FlagACK && len(s.Payload) == 0 && s.Seq == p.rcvNxt &&
+			s.Ack.GreaterThan(prev) && s.Ack.LessThanEq(p.nxt) {
+			prev = s.Ack
+			continue
+		}
+		if s.Flags != segment.FlagFIN|segment.FlagACK || s.Seq != p.rcvNxt || s.Ack != p.nxt || len(s.Payload) != 0 {
+			p.t.Fatalf("%s: got %v, want [F.] seq=%d ack=%d", why, p.show(r), uint32(p.rcvNxt), uint32(p.nxt))
+		}
+		return r
+	}
+	p.t.Fatalf("%s: only ACKs, no FIN", why)
+	return nil
+}
+
+// TestConformance_RFC9293_3_6_DiscardCloseAfterEOF: the discard service
+// reads until our FIN and then closes; the stack's FIN acknowledges our
+// data and FIN.
+func TestConformance_RFC9293_3_6_DiscardCloseAfterEOF(t *testing.T) {
+	n := conformance(t)
+	p := n.newPeer(portDiscard)
+	p.handshake(linuxSyn)
+	p.sendData(pattern(1000, 0))
+	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
+	p.nxt = p.nxt.Add(1)
+	fin := p.expectFIN("discard closes after EOF")
+	p.rcvNxt = fin.seg.Seq.Add(1)
+	p.ack()
+	n.waitState(p.port, "CLOSED", prompt)
+}
+
+// TestConformance_RFC9293_3_6_ActiveCloseTimeWait: the HTTP service closes
+// first after a "Connection: close" response: the stack's FIN (FIN-WAIT-1),
+// our ACK (FIN-WAIT-2), our FIN, its ACK (TIME-WAIT). In TIME-WAIT a
+// retransmitted FIN is acknowledged again and restarts the 2 MSL timer, a
+// RST is ignored (RFC 1337 TIME-WAIT assassination hazard), and after 2*MSL
+// the 4-tuple reaches no connection (RFC 9293 3.10.7.4 "TIME-WAIT STATE").
+func TestConformance_RFC9293_3_6_ActiveCloseTimeWait(t *testing.T) {
+	const msl = 500 * time.Millisecond
+	n := conformance(t, "--msl", msl.String())
+	p := n.newPeer(portHTTP)
+	p.handshake(linuxSyn)
+	p.sendData([]byte(httpClose))
+	resp, fin := p.read(-1, true, true, 3*time.Second)
+	if !fin || !bytes.HasPrefix(resp, []byte("HTTP/1.1 200 ")) {
+		t.Fatalf("response %q, FIN %v", resp, fin)
+	}
+	n.waitState(p.port, "FIN-WAIT-2", prompt)
+	p.expectNone(quiet, "FIN-WAIT-2 with nothing to send")
+
+	finAck := want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt.Add(1)}
+	ourFIN := p.nxt
+	p.send(segment.FlagFIN|segment.FlagACK, ourFIN, p.rcvNxt, nil)
+	p.nxt = p.nxt.Add(1)
+	p.expect(prompt, finAck, "ACK of our FIN in FIN-WAIT-2")
+	n.waitState(p.port, "TIME-WAIT", prompt)
+
+	// A retransmission of our FIN: ACKed again.
+	p.send(segment.FlagFIN|segment.FlagACK, ourFIN, p.rcvNxt, nil)
+	p.expect(prompt, finAck, "ACK of a retransmitted FIN in TIME-WAIT")
+	// A RST (in window, even exact) must not end TIME-WAIT early (RFC 1337).
+	p.send(segment.FlagRST, p.nxt, 0, nil)
+	p.send(segment.FlagRST|segment.FlagACK, p.nxt, p.rcvNxt, nil)
+	p.expectNone(100*time.Millisecond, "RST in TIME-WAIT")
+	p.send(segment.FlagFIN|segment.FlagACK, ourFIN, p.rcvNxt, nil)
+	last := time.Now()
+	p.expect(prompt, finAck, "ACK of a retransmitted FIN in TIME-WAIT after RSTs (RFC 1337)")
+
+	// 2*MSL after the last restart the record expires.
+	n.waitState(p.port, "CLOSED", 2*msl+3*time.Second)
+	held := time.Since(last)
+	t.Logf("TIME-WAIT ended %v after the last retransmitted FIN (2*MSL = %v)", held.Round(time.Millisecond), 2*msl)
+	if held < 2*msl-50*time.Millisecond {
+		t.Fatalf("TIME-WAIT ended %v after the FIN that should have restarted 2*MSL = %v", held, 2*msl)
+	}
+	p.send(segment.FlagFIN|segment.FlagACK, ourFIN, p.rcvNxt, nil)
+	p.expect(prompt, want{flags: segment.FlagRST, seq: p.rcvNxt}, "FIN after TIME-WAIT expired (RFC 9293 3.10.7.1)")
+}
+
+// TestConformance_RFC9293_3_6_SimultaneousClose: the stack's FIN and ours
+// cross: we send our FIN without acknowledging the stack's, so it moves
+// FIN-WAIT-1 -> CLOSING and acknowledges our FIN; our ACK of its FIN then
+// moves it to TIME-WAIT (RFC 9293 3.6, Figure 13, 3.10.7.4).
+func TestConformance_RFC9293_3_6_SimultaneousClose(t *testing.T) {
+	n := conformance(t, "--msl", "500ms")
+	p := n.newPeer(portHTTP)
+	p.handshake(linuxSyn)
+	p.sendData([]byte(httpClose))
+	resp, fin := p.read(-1, true, false, 3*time.Second)
+	if !fin || !bytes.HasPrefix(resp, []byte("HTTP/1.1 200 ")) {
+		t.Fatalf("response %q, FIN %v", resp, fin)
+	}
+	stackFIN := p.rcvNxt // not acknowledged
+	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, stackFIN, nil)
+	p.nxt = p.nxt.Add(1)
+	p.expect(prompt, want{flags: segment.FlagACK, seq: stackFIN.Add(1), ack: p.nxt}, "ACK of our FIN in FIN-WAIT-1 (-> CLOSING)")
+	n.waitState(p.port, "CLOSING", prompt)
+	p.rcvNxt = stackFIN.Add(1)
+	p.ack()
+	n.waitState(p.port, "TIME-WAIT", prompt)
+	p.send(segment.FlagFIN|segment.FlagACK, back(p.nxt, 1), p.rcvNxt, nil)
+	p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "ACK of a retransmitted FIN in TIME-WAIT")
+}
