@@ -251,6 +251,11 @@ func TestEstablished_RFC5961_3_2_ExactResetCloses(t *testing.T) {
 	h.expectErr(syscall.ECONNRESET)
 	h.expectEvent(tcp.EventClosed)
 	h.expectNoTimer()
+	// The trace names the RST as the cause.
+	if tr, ok := h.lastTransition(); !ok || tr.From != tcp.StateEstablished || tr.To != tcp.StateClosed ||
+		tr.Seg == nil || tr.Seg.Flags != segment.FlagRST || !tr.Time.Equal(h.at(10*ms)) {
+		h.fatalf("last transition %+v, want ESTABLISHED -> CLOSED caused by the RST at 10 ms", tr)
+	}
 }
 
 // The same exact RST in every other synchronized state ends the connection
