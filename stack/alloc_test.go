@@ -43,7 +43,7 @@ func TestInputAllocs(t *testing.T) {
 	for name, p := range map[string][]byte{"rst": pkt, "bad checksum": bad, "icmp echo": echo} {
 		if got := testing.AllocsPerRun(200, func() {
 			copy(work, p) // the echo reply is built in place
-			s.input(work[:len(p)])
+			s.input(work[:len(p)], false)
 		}); got != 0 {
 			t.Errorf("%s: %v allocs per packet", name, got)
 		}

@@ -47,6 +47,19 @@ type Conn struct {
 	closed   bool // Close called (by the user or the stack)
 	rdClosed bool // CloseRead called: arriving data is discarded
 
+	// ACK coalescing during a burst of input (see connSink.Output).
+	// coalesce is set by the input goroutine around HandleSegment when
+	// the link can tell it that no more packets are waiting; held is the
+	// latest pure ACK held back; ackQueued says c is on Stack.ackq
+	// (input goroutine only). lastAck is the acknowledgment number of the
+	// last ACK-bearing segment emitted (sent or held).
+	coalesce  bool
+	hasHeld   bool
+	ackQueued bool
+	ackValid  bool
+	lastAck   segment.Seq
+	held      segment.Segment
+
 	// Wake-ups for blocked calls. readCh and writeCh hold at most one
 	// token ("look again"); a woken caller that leaves data or space
 	// behind passes the token on. closedCh is closed by Close.
@@ -79,10 +92,65 @@ type connSink Conn
 
 // Output implements tcp.Sink: the segment is serialised into a pooled
 // buffer and written to the link by the goroutine that holds c.mu.
+//
+// ACK coalescing. While the input goroutine works through a burst of
+// packets that were already waiting on the link, a pure ACK that
+// acknowledges new data is held back instead of written: a later ACK of
+// the same connection supersedes it, and whatever is held goes out when
+// the link has no more packets waiting (before the input goroutine would
+// block) or after ackBurst packets. This is a deliberate deviation from
+// RFC 5681 4.2's "an ACK SHOULD be generated for at least every second
+// full-sized segment", the same one Linux makes with GRO (one ACK per
+// aggregated burst, a "stretch ACK"): the data is acknowledged no later
+// than it would be if the segments had arrived as one, the sender never
+// waits on us while we are idle, and each TUN write costs as much as a
+// whole segment's processing on the kernel side. Duplicate ACKs (the same
+// acknowledgment number, signalling a gap) and everything else are written
+// at once, after the held ACK, so their number and order are unchanged.
 func (k *connSink) Output(seg *segment.Segment) {
+	isAck := seg.Flags&segment.FlagACK != 0
+	pure := seg.Flags == segment.FlagACK && len(seg.Payload) == 0
+	if pure && k.coalesce && k.ackValid && seg.Ack.GreaterThan(k.lastAck) {
+		if k.hasHeld {
+			k.s.ctr.acksCoalesced.Add(1)
+		}
+		k.held = *seg
+		k.held.Payload = nil
+		k.hasHeld = true
+		k.lastAck = seg.Ack
+		if !k.ackQueued {
+			k.ackQueued = true
+			k.s.ackq = append(k.s.ackq, (*Conn)(k))
+		}
+		return
+	}
+	if k.hasHeld {
+		k.hasHeld = false
+		if isAck && !(pure && seg.Ack == k.held.Ack) {
+			// This segment carries an acknowledgment at least as new
+			// and a right window edge at least as far (the engine's
+			// RCV.NXT and edge never move back): the held ACK is moot.
+			k.s.ctr.acksCoalesced.Add(1)
+		} else {
+			(*Conn)(k).writeHeldLocked()
+		}
+	}
+	if isAck {
+		k.ackValid, k.lastAck = true, seg.Ack
+	}
 	k.ipID++
-	k.s.writePooled(seg, k.ipID)
+	k.s.writePooled(seg, k.ipID, int(k.tc.SendMSS()))
 }
+
+// writeHeldLocked writes the held ACK.
+func (c *Conn) writeHeldLocked() {
+	c.ipID++
+	c.s.writeSegment(c.heldBuf(), &c.held, c.ipID)
+}
+
+// heldBuf returns an output buffer for a held ACK: the raw sink's, since
+// only the input goroutine holds ACKs.
+func (c *Conn) heldBuf() []byte { return c.s.rawSink.buf }
 
 // Notify implements tcp.Sink. Events are only recorded here (the engine
 // must not be re-entered) and handled by afterLocked.
@@ -239,7 +307,9 @@ func (c *Conn) inputSegment(now time.Time, seg *segment.Segment) bool {
 		c.s.ctr.listenOverflows.Add(1)
 		return true
 	}
+	c.coalesce = c.s.ol != nil
 	c.tc.HandleSegment(now, seg)
+	c.coalesce = false
 	c.afterLocked(now)
 	c.mu.Unlock()
 	return true

@@ -63,6 +63,21 @@
 // goroutine per packet or per connection, no channel hop per segment, and
 // no allocation per packet in steady state.
 //
+// # Offloads and acknowledgments in bursts
+//
+// On a Link that also implements OffloadLink (a TUN device opened with
+// offloads), the input goroutine reads with ReadPacket: TCP segments whose
+// checksum the kernel vouched for are not verified again, and a segment
+// may be a super-segment of up to 64 KiB that the engine takes as one
+// (and acknowledges at once). The engine then also sends new data in
+// segments of up to about 64 KiB, whole multiples of the MSS
+// (tcp.Config.GSOMaxSize), which WriteGSO hands to the kernel to cut
+// (Options.NoGSO turns just that off). And pure ACKs emitted while the
+// input goroutine works through packets that were already waiting are
+// held back and superseded, then sent when the link has nothing more to
+// read or after a bounded burst; duplicate ACKs are never merged (see
+// connSink.Output for the deviation from RFC 5681 4.2 this is, and why).
+//
 // # Concurrency model
 //
 // The stack uses one mutex per connection plus one demux mutex, rather than

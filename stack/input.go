@@ -11,7 +11,9 @@ import (
 
 // input processes one packet read from the link. It runs on the input
 // goroutine only and does not allocate in steady state.
-func (s *Stack) input(pkt []byte) {
+//
+// csumOK says the link vouched for the TCP checksum (OffloadLink).
+func (s *Stack) input(pkt []byte, csumOK bool) {
 	c := &s.ctr
 	c.packetsIn.Add(1)
 	if len(pkt) == 0 {
@@ -37,11 +39,18 @@ func (s *Stack) input(pkt []byte) {
 	switch ip.Protocol() {
 	case segment.ProtocolTCP:
 		seg := &s.inSeg
-		if err := segment.ParseTCP(ip.Src(), ip.Dst(), ip.Payload(), seg); err != nil {
+		parse := segment.ParseTCP
+		if csumOK {
+			parse = segment.ParseTCPTrusted
+		}
+		if err := parse(ip.Src(), ip.Dst(), ip.Payload(), seg); err != nil {
 			s.countDrop(err)
 			return
 		}
 		c.segmentsIn.Add(1)
+		if len(seg.Payload) > int(s.cfg.MSS) {
+			c.superIn.Add(1)
+		}
 		s.inputTCP(seg)
 	case segment.ProtocolICMP:
 		s.inputICMP(pkt, ip)

@@ -15,3 +15,21 @@ type Link interface {
 	// Close unblocks a pending Read and releases the device.
 	Close() error
 }
+
+// OffloadLink is an optional extension of Link that the stack discovers
+// with a type assertion (*tun.Device implements it). Links without it get
+// one Read per packet, verified checksums and MTU-sized segments.
+type OffloadLink interface {
+	Link
+	// ReadPacket is Read, plus: when no packet is waiting it calls idle
+	// (if not nil) once on the calling goroutine before blocking, and
+	// csumOK says the device vouched for the TCP checksum (it need not be
+	// verified). A packet may be a TCP super-segment longer than MTU().
+	ReadPacket(p []byte, idle func()) (n int, csumOK bool, err error)
+	// GSOMaxSize is the largest IPv4 packet WriteGSO accepts, or 0 when
+	// the link cannot segment.
+	GSOMaxSize() int
+	// WriteGSO writes one TCP/IPv4 packet whose payload the link cuts into
+	// segments of mss bytes. It may overwrite the TCP checksum field.
+	WriteGSO(p []byte, mss int) (int, error)
+}

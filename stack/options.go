@@ -77,6 +77,9 @@ type Options struct {
 	// Rand supplies the ISN secret (RFC 6528), the SYN-cookie key and the
 	// ephemeral-port randomisation (default crypto/rand.Reader).
 	Rand io.Reader
+	// NoGSO keeps segments MTU-sized on a link that could segment larger
+	// ones (OffloadLink.GSOMaxSize); receive offloads stay in use.
+	NoGSO bool
 	// Logf, if set, receives rare diagnostics (never one per packet).
 	Logf func(format string, args ...any)
 }

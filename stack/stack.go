@@ -37,6 +37,12 @@ type Stack struct {
 	bufs    sync.Pool
 	bufSize int
 
+	// With an OffloadLink: ol is the link; gsoMax > 0 is the largest
+	// packet it segments for us, and bigBufs holds buffers of that size.
+	ol      OffloadLink
+	gsoMax  int
+	bigBufs sync.Pool
+
 	// mu is the demux lock. It guards the tables below; it is the innermost
 	// lock (taken while a Conn.mu is held, never the other way round).
 	mu        sync.Mutex
@@ -50,6 +56,12 @@ type Stack struct {
 	// Owned by the input goroutine only.
 	inSeg   segment.Segment
 	rawSink rawSink
+	// ackq lists connections holding back a pure ACK during a burst of
+	// input (see connSink.Output); burst counts packets since the last
+	// flush; flushFn is flushAcks bound once (no allocation per read).
+	ackq    []*Conn
+	burst   int
+	flushFn func()
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -78,6 +90,17 @@ func New(link Link, opts Options) (*Stack, error) {
 		done:      make(chan struct{}),
 	}
 	s.cfg = engineConfig(&o)
+	if ol, ok := link.(OffloadLink); ok {
+		s.ol = ol
+		if g := ol.GSOMaxSize(); g > o.MTU && !o.NoGSO {
+			s.gsoMax = min(g, segment.IPv4MaxTotalLen)
+			// Payload of one segment handed to the link: the packet
+			// minus the largest IPv4 and TCP headers we build.
+			s.cfg.GSOMaxSize = s.gsoMax - segment.IPv4MinHeaderLen - segment.TCPMinHeaderLen - segment.TCPMaxOptionsLen
+			s.bigBufs.New = func() any { b := make([]byte, s.gsoMax); return &b }
+		}
+	}
+	s.flushFn = s.flushAcks
 	var isnKey, cookieKey [16]byte
 	copy(isnKey[:], secret[:16])
 	copy(cookieKey[:], secret[16:])
@@ -253,10 +276,35 @@ func (s *Stack) writeSegment(buf []byte, seg *segment.Segment, id uint16) {
 }
 
 // writePooled is writeSegment with a buffer from the pool, for connections.
-func (s *Stack) writePooled(seg *segment.Segment, id uint16) {
+// A segment whose payload exceeds mss (the engine sends such only when the
+// link segments, tcp.Config.GSOMaxSize) goes to the link in one WriteGSO.
+func (s *Stack) writePooled(seg *segment.Segment, id uint16, mss int) {
+	if len(seg.Payload) > mss && s.gsoMax > 0 {
+		bp := s.bigBufs.Get().(*[]byte)
+		s.writeGSO(*bp, seg, id, mss)
+		s.bigBufs.Put(bp)
+		return
+	}
 	bp := s.bufs.Get().(*[]byte)
 	s.writeSegment(*bp, seg, id)
 	s.bufs.Put(bp)
+}
+
+// writeGSO builds seg into buf and hands it to the link to cut into
+// segments of mss payload bytes.
+func (s *Stack) writeGSO(buf []byte, seg *segment.Segment, id uint16, mss int) {
+	n, err := segment.BuildIPv4TCP(buf, seg, id, segment.DefaultTTL)
+	if err != nil {
+		s.ctr.linkWriteErrors.Add(1)
+		return
+	}
+	if _, err := s.ol.WriteGSO(buf[:n], mss); err != nil {
+		s.ctr.linkWriteErrors.Add(1)
+		return
+	}
+	// Counted as the segments the link puts on the wire.
+	s.ctr.segmentsOut.Add(uint64((len(seg.Payload) + mss - 1) / mss))
+	s.ctr.gsoWrites.Add(1)
 }
 
 // --- connection table ---
@@ -330,8 +378,22 @@ func (s *Stack) inputLoop() {
 	buf := make([]byte, 65536)
 	var errs int
 	for {
-		n, err := s.link.Read(buf)
+		var n int
+		var err error
+		csumOK := false
+		if s.ol != nil {
+			// Pure ACKs held back during a burst go out before the read
+			// blocks (flushFn), and at least every ackBurst packets.
+			idle := s.flushFn
+			if len(s.ackq) == 0 {
+				idle = nil
+			}
+			n, csumOK, err = s.ol.ReadPacket(buf, idle)
+		} else {
+			n, err = s.link.Read(buf)
+		}
 		if err != nil {
+			s.flushAcks()
 			select {
 			case <-s.done:
 				return
@@ -351,8 +413,35 @@ func (s *Stack) inputLoop() {
 			continue
 		}
 		errs = 0
-		s.input(buf[:n])
+		s.input(buf[:n], csumOK)
+		if s.burst++; s.burst >= ackBurst {
+			s.flushAcks()
+		}
 	}
+}
+
+// ackBurst bounds how many packets the input goroutine processes while it
+// holds back pure ACKs (see connSink.Output): about one 64 KiB burst of
+// full-sized segments, the stretch Linux's GRO produces too.
+const ackBurst = 32
+
+// flushAcks sends the pure ACKs held back during a burst of input. Input
+// goroutine only.
+func (s *Stack) flushAcks() {
+	s.burst = 0
+	for i, c := range s.ackq {
+		c.mu.Lock()
+		c.ackQueued = false
+		if c.hasHeld {
+			c.hasHeld = false
+			if !c.gone {
+				c.writeHeldLocked()
+			}
+		}
+		c.mu.Unlock()
+		s.ackq[i] = nil
+	}
+	s.ackq = s.ackq[:0]
 }
 
 // now reads the stack's clock.

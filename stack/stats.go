@@ -39,6 +39,15 @@ type Stats struct {
 
 	LinkWriteErrors uint64 // Link.Write failures (the packet is lost)
 
+	// Offloads (OffloadLink): GSOWrites counts large segments handed to
+	// the link to cut (each also counts as its pieces in SegmentsOut);
+	// SuperSegmentsIn counts TCP segments received longer than the MSS
+	// (the link's receive offload merged them); AcksCoalesced counts pure
+	// ACKs superseded by a later one within a burst of input.
+	GSOWrites       uint64
+	SuperSegmentsIn uint64
+	AcksCoalesced   uint64
+
 	// Dropped counts packets dropped on input, by reason.
 	Dropped DropStats
 }
@@ -75,6 +84,7 @@ type counters struct {
 	cookiesSent, cookiesValidated, cookiesFailed              atomic.Uint64
 	icmpIn, icmpEcho, icmpUnreach                             atomic.Uint64
 	linkWriteErrors                                           atomic.Uint64
+	gsoWrites, superIn, acksCoalesced                         atomic.Uint64
 
 	dShort, dVersion, dIPHeader, dIPChecksum, dFragment, dNotOurs, dProtocol atomic.Uint64
 	dTCPHeader, dTCPChecksum, dTCPOption, dICMP, dInvalid, dClosing          atomic.Uint64
@@ -92,6 +102,7 @@ func (s *Stack) Stats() Stats {
 		SynCookiesSent: c.cookiesSent.Load(), SynCookiesValidated: c.cookiesValidated.Load(),
 		SynCookiesFailed: c.cookiesFailed.Load(), ICMPIn: c.icmpIn.Load(), ICMPEchoAnswered: c.icmpEcho.Load(),
 		ICMPUnreachable: c.icmpUnreach.Load(), LinkWriteErrors: c.linkWriteErrors.Load(),
+		GSOWrites: c.gsoWrites.Load(), SuperSegmentsIn: c.superIn.Load(), AcksCoalesced: c.acksCoalesced.Load(),
 		Dropped: DropStats{
 			Short: c.dShort.Load(), Version: c.dVersion.Load(), IPHeader: c.dIPHeader.Load(),
 			IPChecksum: c.dIPChecksum.Load(), Fragment: c.dFragment.Load(), NotOurs: c.dNotOurs.Load(),

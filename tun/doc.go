@@ -50,24 +50,32 @@
 // therefore uses golang.org/x/sys/unix directly (about 40 lines), behind
 // the same small API. water is no longer imported by tunstack.
 //
-// # Later: batching and offloads, without changing callers
+// # Offloads (Config.Offload)
 //
-// Device's method set is the single-packet Link contract and stays so.
-// Batching (several packets per syscall) and IFF_VNET_HDR offloads
-// (TUNSETOFFLOAD with TSO/USO on writes, GRO-coalesced reads) will be
-// added as optional interfaces, e.g.
+// With Config.Offload, Open adds IFF_VNET_HDR, sets TUNSETVNETHDRSZ to the
+// 10-byte struct virtio_net_hdr and asks for TUNSETOFFLOAD
+// TUN_F_CSUM|TUN_F_TSO4; if the kernel refuses, the device is opened
+// without (Offload() says which). Every packet then travels behind a
+// virtio-net header (read with readv, written with writev, through the
+// runtime poller). Inbound, the kernel may hand over TCP/IPv4
+// super-segments of up to 64 KiB (GSO_TCPV4: one packet standing for many
+// MSS-sized ones) and packets whose TCP checksum is partial (NEEDS_CSUM:
+// only the pseudo-header sum is filled in, the kernel trusts its own
+// packets). Outbound, WriteGSO hands the kernel one large TCP segment with
+// gso_size = MSS and a partial checksum, and the kernel cuts it. Close
+// turns the offload features off again, since on a persistent device they
+// would outlive us.
 //
-//	type BatchDevice interface {
-//		ReadBatch(bufs [][]byte, sizes []int, offset int) (n int, err error)
-//		WriteBatch(bufs [][]byte, offset int) (n int, err error)
-//		BatchSize() int
-//	}
+// Read and Write keep their meaning in this mode (Read completes partial
+// checksums; a packet may be longer than the MTU). Device also satisfies
+// the stack's optional OffloadLink interface: ReadPacket (reports
+// checksums the kernel vouched for, and calls an idle function before it
+// would block, where the stack flushes ACKs it held during a burst),
+// WriteGSO and GSOMaxSize. ReadPacket works without offloads too.
 //
-// which the stack's runtime discovers with a type assertion and otherwise
-// falls back to Read/Write. Enabling offloads will be a new Config field
-// whose zero value is today's behaviour; with it on, Read and Write keep
-// their meaning (one whole IP packet) by segmenting or coalescing inside
-// Device, so existing callers are unaffected.
+// Not done: multi-queue devices and several packets per system call
+// (IFF_MULTI_QUEUE, or coalescing in the manner of wireguard-go's GRO
+// tables); TUN_F_TSO6/USO (the stack is IPv4/TCP only).
 //
 // # Pipe and fault injection
 //

@@ -55,6 +55,8 @@ type linkConfig struct {
 	stats    time.Duration
 	logLevel slog.Level
 	grace    time.Duration
+
+	noOffload bool // --no-offload: plain IFF_TUN, one MTU-sized packet per syscall
 }
 
 type serveConfig struct {
@@ -212,6 +214,7 @@ func registerLink(fs *flag.FlagSet, c *linkConfig) {
 	fs.BoolVar(&c.trace, "trace", false, "print one line per TCP state transition and per SYN/FIN/RST segment")
 	fs.DurationVar(&c.stats, "stats", 0, "print the connection table every `interval`, e.g. 5s (always on SIGUSR1)")
 	fs.Var(levelValue{&c.logLevel}, "log-level", "log `level`: debug, info, warn or error")
+	fs.BoolVar(&c.noOffload, "no-offload", false, "do not use the TUN device's virtio-net offloads (IFF_VNET_HDR, TSO/checksum);\nthey are also off with --loss/--delay/... , --pcap and --trace")
 	fs.DurationVar(&c.grace, "grace", c.grace, "at most this `duration` SIGINT/SIGTERM waits for connections to close gracefully")
 }
 

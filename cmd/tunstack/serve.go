@@ -41,7 +41,10 @@ func openDevice(c *linkConfig, log *slog.Logger) (*tun.Device, error) {
 	if name == "" {
 		name = defaultCreateName
 	}
-	cfg := tun.Config{Name: name}
+	// Offloads (64 KiB segments, partial checksums) only when the stack
+	// talks to the device directly: the fault injector and the observers
+	// expect MTU-sized, fully checksummed packets.
+	cfg := tun.Config{Name: name, Offload: !c.noOffload && !c.hasFaults() && c.pcap == "" && !c.trace}
 	if _, err := net.InterfaceByName(name); err != nil {
 		cfg.MTU, cfg.Addr, cfg.Up = c.mtu, c.hostAddr, true
 	} else if c.tun == "" {
@@ -203,7 +206,7 @@ func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
 		}
 	}
 	log.Info("serving", "addr", c.addr, "device", rt.dev.Name(), "created", rt.dev.Created(),
-		"mtu", rt.mtu, "services", strings.Join(names, ","))
+		"mtu", rt.mtu, "offload", rt.dev.Offload(), "services", strings.Join(names, ","))
 	if rt.dev.Created() {
 		log.Info("try: curl http://" + c.addr.String() + "/ ; ping " + c.addr.String())
 	}

@@ -1,0 +1,153 @@
+package tun
+
+import "encoding/binary"
+
+// The virtio-net header that a TUN device opened with IFF_VNET_HDR puts in
+// front of every packet in both directions (struct virtio_net_hdr in
+// include/uapi/linux/virtio_net.h, and the "Packet Offloads" part of the
+// virtio 1.x specification, 5.1.6.2). Without TUNSETVNETLE/BE the kernel
+// uses the host's byte order for the 16-bit fields ("legacy" virtio), so
+// they are encoded in native byte order.
+const virtioNetHdrLen = 10
+
+// virtioNetHdr flags.
+const (
+	// vnetFlagNeedsCsum: the transport checksum is partial. The checksum
+	// field, at csumStart+csumOffset, holds the sum of the pseudo-header
+	// only; the rest of the sum, from csumStart to the end, is still to be
+	// done (the kernel trusts its own packets, so a receiver may skip
+	// verifying them).
+	vnetFlagNeedsCsum = 1
+	// vnetFlagDataValid: the checksum has been verified (receive only).
+	vnetFlagDataValid = 2
+)
+
+// virtioNetHdr gso types.
+const (
+	vnetGSONone  = 0
+	vnetGSOTCPv4 = 1
+	vnetGSOUDP   = 3
+	vnetGSOTCPv6 = 4
+	vnetGSOECN   = 0x80
+)
+
+// virtioNetHdr is the decoded header.
+type virtioNetHdr struct {
+	flags      uint8
+	gsoType    uint8
+	hdrLen     uint16 // bytes of headers (IP + TCP) in front of the payload
+	gsoSize    uint16 // payload bytes per segment (the MSS) for GSO
+	csumStart  uint16 // offset of the transport header
+	csumOffset uint16 // offset of the checksum field within it (16 for TCP)
+}
+
+// decode reads the header from b, which must hold virtioNetHdrLen bytes.
+func (h *virtioNetHdr) decode(b []byte) {
+	_ = b[virtioNetHdrLen-1]
+	h.flags = b[0]
+	h.gsoType = b[1]
+	h.hdrLen = binary.NativeEndian.Uint16(b[2:])
+	h.gsoSize = binary.NativeEndian.Uint16(b[4:])
+	h.csumStart = binary.NativeEndian.Uint16(b[6:])
+	h.csumOffset = binary.NativeEndian.Uint16(b[8:])
+}
+
+// encode writes the header into b, which must hold virtioNetHdrLen bytes.
+func (h *virtioNetHdr) encode(b []byte) {
+	_ = b[virtioNetHdrLen-1]
+	b[0] = h.flags
+	b[1] = h.gsoType
+	binary.NativeEndian.PutUint16(b[2:], h.hdrLen)
+	binary.NativeEndian.PutUint16(b[4:], h.gsoSize)
+	binary.NativeEndian.PutUint16(b[6:], h.csumStart)
+	binary.NativeEndian.PutUint16(b[8:], h.csumOffset)
+}
+
+// onesSum adds b to the 32-bit one's-complement accumulator s (big-endian
+// 16-bit words; an odd last byte is padded with zero, RFC 1071).
+func onesSum(b []byte, s uint64) uint64 {
+	for len(b) >= 8 {
+		s += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
+		b = b[8:]
+	}
+	for len(b) >= 2 {
+		s += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		s += uint64(b[0]) << 8
+	}
+	return s
+}
+
+func fold(s uint64) uint16 {
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
+}
+
+// completeChecksum finishes a partial checksum (vnetFlagNeedsCsum): the
+// field at start+off holds the pseudo-header sum; the one's-complement sum
+// of everything from start (field included) is complemented into the
+// field. It reports false if the offsets do not fit pkt.
+func completeChecksum(pkt []byte, start, off int) bool {
+	if start < 0 || off < 0 || start+off+2 > len(pkt) {
+		return false
+	}
+	s := onesSum(pkt[start:], 0)
+	binary.BigEndian.PutUint16(pkt[start+off:], ^fold(s))
+	return true
+}
+
+// ipv4TCPLayout returns the IPv4 and TCP header lengths of pkt, an IPv4
+// packet carrying TCP, or ok false if it is not one or the headers do not
+// fit.
+func ipv4TCPLayout(pkt []byte) (ipHL, tcpHL int, ok bool) {
+	if len(pkt) < 20 || pkt[0]>>4 != 4 || pkt[9] != 6 {
+		return 0, 0, false
+	}
+	ipHL = int(pkt[0]&0x0f) * 4
+	if ipHL < 20 || ipHL+20 > len(pkt) {
+		return 0, 0, false
+	}
+	tcpHL = int(pkt[ipHL+12]>>4) * 4
+	if tcpHL < 20 || ipHL+tcpHL > len(pkt) {
+		return 0, 0, false
+	}
+	return ipHL, tcpHL, true
+}
+
+// tcpPseudoSum returns the folded, uncomplemented IPv4 pseudo-header sum of
+// a TCP segment of tcpLen bytes (RFC 9293 3.1): what the checksum field of
+// a partially checksummed segment holds.
+func tcpPseudoSum(pkt []byte, tcpLen int) uint16 {
+	s := onesSum(pkt[12:20], 0) // source and destination addresses
+	s += 6 + uint64(tcpLen)
+	return fold(s)
+}
+
+// gsoHeader fills h for writing pkt, an IPv4/TCP packet, with a partial
+// checksum, cut by the kernel into segments of mss payload bytes when its
+// payload is longer than mss, and writes the pseudo-header sum into the TCP
+// checksum field (what the kernel's segmentation expects: it adjusts that
+// sum per segment and completes it). It reports false if pkt is not
+// IPv4/TCP.
+func gsoHeader(h *virtioNetHdr, pkt []byte, mss int) bool {
+	ipHL, tcpHL, ok := ipv4TCPLayout(pkt)
+	if !ok || mss <= 0 || mss > 0xffff {
+		return false
+	}
+	*h = virtioNetHdr{
+		flags:      vnetFlagNeedsCsum,
+		csumStart:  uint16(ipHL),
+		csumOffset: 16,
+		hdrLen:     uint16(ipHL + tcpHL),
+	}
+	if len(pkt)-ipHL-tcpHL > mss {
+		h.gsoType = vnetGSOTCPv4
+		h.gsoSize = uint16(mss)
+	}
+	binary.BigEndian.PutUint16(pkt[ipHL+16:], tcpPseudoSum(pkt, len(pkt)-ipHL))
+	return true
+}
