@@ -135,6 +135,29 @@ func TestEstablished_RFC7323_2_4_RightEdgeNeverRecedes(t *testing.T) {
 			}
 		}
 	}
+	// Now fill the window without reading, always sending up to the
+	// right edge last advertised: the edge never recedes, and the buffer
+	// stays bounded: RecvBufferSize plus at most 256 window units of
+	// round-up overcommit (receive.go rcvSlack, as Linux).
+	limit := h.cfg.RecvBufferSize + 256<<shift
+	for i := 0; i < 2000 && h.c.Info().RcvWnd > 0; i++ {
+		room := int64(int32(edge-peerISS)) - next
+		n := int(min(room, int64(1+(i*53)%1460)))
+		if n <= 0 {
+			break
+		}
+		h.send(time.Second, h.in(".", seq(next), data(n)))
+		next += int64(n)
+		for _, o := range h.drainOut(time.Second) {
+			check(o)
+		}
+		if r := h.c.Readable(); r > limit {
+			h.fatalf("Readable %d beyond the bound %d", r, limit)
+		}
+	}
+	if h.c.Info().RcvWnd != 0 {
+		h.fatalf("window never closed while filling")
+	}
 }
 
 // SACK-permitted, timestamps and unknown options on the peer's SYN-ACK and
