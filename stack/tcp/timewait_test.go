@@ -7,7 +7,6 @@ package tcp_test
 
 import (
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/tunstack/tunstack/segment"
@@ -171,7 +170,6 @@ func TestTimeWait_RFC9293_3_10_7_4_Record(t *testing.T) {
 	if v := tw.HandleSegment(h.at(340*s), h.in(".", seq(2), ack(2)), rec); v != tcp.TimeWaitExpired {
 		t.Fatalf("verdict %v at expiry, want expired", v)
 	}
-	_ = time.Second
 }
 
 // TIME-WAIT is reached through CLOSING as well, and lasts 2*MSL from entry.
