@@ -336,3 +336,29 @@ func TestEstablished_RFC9293_3_10_7_4_RetransmittedSYNACKReACKed(t *testing.T) {
 	h.expect(1*s, h.out(".", seq(1), ack(1)))
 	h.expectState(tcp.StateEstablished)
 }
+
+// RFC 9293 3.10.7.4 (SYN-RECEIVED, first check): an unacceptable segment
+// draws <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and is otherwise ignored.
+func TestSynReceived_RFC9293_3_10_7_4_UnacceptableSegmentACKed(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(10*ms, h.in("P.", seq(1<<20), ack(1), data(10)))
+	h.expect(10*ms, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateSynReceived)
+}
+
+// RFC 9293 3.10.7.4 (SYN-RECEIVED, second check): "If this connection was
+// initiated with an active OPEN (i.e., came from SYN-SENT state), then the
+// connection was refused": after a simultaneous open, an RST at RCV.NXT
+// ends it with ECONNREFUSED.
+func TestSynReceived_RFC9293_3_10_7_4_ResetAfterSimultaneousOpenRefused(t *testing.T) {
+	h := newSynSent(t)
+	h.send(10*ms, h.in("S", seq(0), mss(1460)))
+	h.expect(10*ms, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(20*ms, h.in("R", seq(1)))
+	h.expectNothing(20 * ms)
+	h.expectState(tcp.StateClosed)
+	h.expectErr(syscall.ECONNREFUSED)
+	h.expectNoTimer()
+}
