@@ -275,6 +275,9 @@ type peer struct {
 	lastWnd    uint16
 	lastAck    segment.Seq
 	ipID       uint16
+	// unacked holds the ends of data segments not yet acknowledged one by
+	// one (windowRound).
+	unacked []segment.Seq
 }
 
 // newPeer registers a fresh kernel-side port talking to the stack's sport.
