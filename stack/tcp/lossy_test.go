@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/rand"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ type lossyParams struct {
 	delAck    time.Duration
 	chunky    bool // the application writes in random chunks of 1-3000 bytes
 	simOpen   bool // both sides Connect (simultaneous open, RFC 9293 3.5)
+	abort     bool // A aborts halfway (TestLossyPipeAbort)
 }
 
 func (p lossyParams) String() string {
@@ -98,6 +100,7 @@ type pipeEndpoint struct {
 	readBuf         []byte
 	segsIn, segsOut int
 	readBudget      int
+	aborted         bool // the application called Abort
 	rng             *rand.Rand // write chunk sizes
 	twStart, twEnd  time.Time  // TIME-WAIT entered and left (Config.Trace)
 }
@@ -205,6 +208,15 @@ func (r *lossyRun) input(e *pipeEndpoint) error {
 		}
 		e.segsIn++
 		e.note("in  %s", &seg)
+		if e.aborted {
+			// The Conn is gone; the runtime answers for it (RFC 9293
+			// 3.10.7.1).
+			var rst segment.Segment
+			if tcp.ResetFor(&seg, &rst) {
+				e.Output(&rst)
+			}
+			continue
+		}
 		if e.passive && !e.opened {
 			if seg.Flags&(segment.FlagSYN|segment.FlagACK|segment.FlagRST) == segment.FlagSYN {
 				e.opened = true
@@ -219,6 +231,14 @@ func (r *lossyRun) input(e *pipeEndpoint) error {
 // app runs e's application: write what fits, then half-close; read what is
 // there and check it; once both directions are done, Close.
 func (r *lossyRun) app(e *pipeEndpoint) error {
+	if r.p.abort && e == r.a && !e.aborted && e.rOff >= len(e.recv)/2 {
+		e.aborted, e.closed = true, true
+		e.c.Abort(r.now)
+		return nil
+	}
+	if e.aborted {
+		return nil
+	}
 	st := e.c.State()
 	if st == tcp.StateSynSent || st == tcp.StateSynReceived || st == tcp.StateListen || (st == tcp.StateClosed && !e.wroteFIN) {
 		return nil
@@ -233,6 +253,9 @@ func (r *lossyRun) app(e *pipeEndpoint) error {
 			end = min(end, e.wOff+1+e.rng.Intn(3000))
 		}
 		n, err := e.c.Write(r.now, e.send[e.wOff:end])
+		if err == syscall.ECONNRESET && r.p.abort {
+			return nil
+		}
 		if err != nil {
 			return r.fail("%s: Write: %v", e.name, err)
 		}
@@ -241,7 +264,9 @@ func (r *lossyRun) app(e *pipeEndpoint) error {
 		}
 		e.wOff += n
 	}
-	if e.wOff == len(e.send) && !e.wroteFIN && st != tcp.StateClosed {
+	// In abort runs A never half-closes: B must not reach LAST-ACK or
+	// CLOSING, where an RST ends the connection without an error.
+	if e.wOff == len(e.send) && !e.wroteFIN && st != tcp.StateClosed && !(r.p.abort && e == r.a) {
 		e.wroteFIN = true
 		if err := e.c.CloseWrite(r.now); err != nil {
 			return r.fail("%s: CloseWrite: %v", e.name, err)
@@ -271,6 +296,9 @@ func (r *lossyRun) app(e *pipeEndpoint) error {
 			}
 			e.sawEOF = true
 			break
+		}
+		if err == syscall.ECONNRESET && r.p.abort {
+			return nil // the bytes before the reset were checked
 		}
 		if err != nil {
 			return r.fail("%s: Read: %v", e.name, err)
@@ -317,12 +345,12 @@ func (r *lossyRun) run() error {
 			}
 		}
 		doneA := r.a.c.State() == tcp.StateClosed && r.a.closed
-		doneB := r.b.c.State() == tcp.StateClosed && r.b.closed
+		doneB := r.b.c.State() == tcp.StateClosed && (r.b.closed || r.p.abort)
 		if doneA && doneB {
 			break
 		}
 		for _, e := range []*pipeEndpoint{r.a, r.b} {
-			if e.c.State() == tcp.StateClosed && e.c.Err() != nil {
+			if e.c.State() == tcp.StateClosed && e.c.Err() != nil && !r.p.abort {
 				return r.fail("%s: connection failed: %v", e.name, e.c.Err())
 			}
 		}
@@ -362,6 +390,23 @@ func (r *lossyRun) run() error {
 				e.c.HandleTimer(r.now)
 			}
 		}
+	}
+	if r.p.abort {
+		// A's RST (or, if it was lost, the RSTs the runtime answers B's
+		// retransmissions with) reset B: ECONNRESET, no timer on either
+		// side.
+		for _, e := range []*pipeEndpoint{r.a, r.b} {
+			if dl := e.c.Deadline(); !dl.IsZero() {
+				return r.fail("%s: CLOSED with a timer still armed for %v", e.name, dl.Sub(t0))
+			}
+		}
+		if err := r.a.c.Err(); err != nil {
+			return r.fail("A: Err %v after its own Abort, want nil", err)
+		}
+		if err := r.b.c.Err(); err != syscall.ECONNRESET {
+			return r.fail("B: Err %v after the peer aborted, want ECONNRESET", err)
+		}
+		return nil
 	}
 	// Both CLOSED: nothing may be left scheduled, and at least one side
 	// went through TIME-WAIT for at least 2*MSL (more if a retransmitted
@@ -409,6 +454,31 @@ func TestLossyPipe(t *testing.T) {
 			sa, sb := r.a.link.Stats(), r.b.link.Stats()
 			t.Logf("%v: done at simulated %v; A->B %d packets (%d dropped, %d duplicated, %d reordered), B->A %d (%d, %d, %d)",
 				p, r.now.Sub(t0), sa.Sent, sa.Dropped, sa.Duplicated, sa.Reordered, sb.Sent, sb.Dropped, sb.Duplicated, sb.Reordered)
+		})
+	}
+}
+
+// TestLossyPipeAbort: halfway through, A's application aborts. A sends RST
+// and is CLOSED at once; B must end CLOSED with ECONNRESET even when that RST
+// is lost, because every later segment from B reaches no connection and the
+// runtime's ResetFor answers it with an RST B accepts (its sequence number is
+// B's own acknowledgment, exactly RCV.NXT). No timer may remain on either
+// side.
+func TestLossyPipeAbort(t *testing.T) {
+	seeds := 100
+	if testing.Short() {
+		seeds = 20
+	}
+	for seed := int64(1); seed <= int64(seeds); seed++ {
+		p := paramsFor(seed, 100<<10)
+		// A reads at once, so it reaches half of B's stream while B
+		// still has unacknowledged data.
+		p.abort, p.simOpen, p.readTick = true, false, 0
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := newLossyRun(p)
+			if err := r.run(); err != nil {
+				t.Fatalf("%v abort\n%v\nreproduce: go test ./stack/tcp -run 'TestLossyPipeAbort/seed=%d$' -v", p, err, seed)
+			}
 		})
 	}
 }
