@@ -100,7 +100,7 @@ type pipeEndpoint struct {
 	readBuf         []byte
 	segsIn, segsOut int
 	readBudget      int
-	aborted         bool // the application called Abort
+	aborted         bool       // the application called Abort
 	rng             *rand.Rand // write chunk sizes
 	twStart, twEnd  time.Time  // TIME-WAIT entered and left (Config.Trace)
 }
