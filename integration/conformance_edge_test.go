@@ -1,0 +1,277 @@
+package integration
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
+
+// Conformance tests: corners of the state machine that a well-behaved
+// kernel peer rarely exercises.
+
+// TestConformance_RFC9293_3_10_7_4_SynReceived covers segments arriving in
+// SYN-RECEIVED: a retransmitted SYN is answered (Linux resends the SYN-ACK;
+// RFC 9293's acceptability test would send <SEQ=SND.NXT><ACK=RCV.NXT>); an
+// unacceptable ACK gets <SEQ=SEG.ACK><CTL=RST> and the half-open connection
+// stays; a RST at RCV.NXT removes it (RFC 9293 3.10.7.4 "SYN-RECEIVED STATE
+// ... return this connection to the LISTEN state"), a RST elsewhere in the
+// window gets a challenge ACK (RFC 5961 3.2 applies in every state but
+// SYN-SENT).
+func TestConformance_RFC9293_3_10_7_4_SynReceived(t *testing.T) {
+	n := conformance(t)
+
+	t.Run("retransmitted-SYN", func(t *testing.T) {
+		p := n.newPeer(portEcho)
+		p.t = t
+		p.syn(linuxSyn)
+		sa := p.expectSynAck(prompt)
+		p.syn(linuxSyn)
+		r := p.next(prompt)
+		switch {
+		case r == nil:
+			t.Fatal("a retransmitted SYN in SYN-RECEIVED got no answer")
+		case r.seg.Flags == segment.FlagSYN|segment.FlagACK && r.seg.Seq == sa.seg.Seq && r.seg.Ack == sa.seg.Ack:
+			t.Log("answered with the SYN-ACK again (as Linux)")
+		case r.seg.Flags == segment.FlagACK && r.seg.Seq == p.irs.Add(1) && r.seg.Ack == p.iss.Add(1):
+			t.Log("answered with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>")
+		default:
+			t.Fatalf("a retransmitted SYN in SYN-RECEIVED got %v", p.show(r))
+		}
+		p.ack()
+		p.echoRoundTrip([]byte("one connection\n"))
+	})
+
+	t.Run("bad-ACK", func(t *testing.T) {
+		p := n.newPeer(portEcho)
+		p.t = t
+		p.syn(linuxSyn)
+		p.expectSynAck(prompt)
+		for _, ack := range []segment.Seq{p.irs.Add(1000), p.irs, back(p.irs, 5)} {
+			p.send(segment.FlagACK, p.nxt, ack, nil)
+			p.expect(prompt, want{flags: segment.FlagRST, seq: ack}, "unacceptable ACK in SYN-RECEIVED (RFC 9293 3.10.7.4)")
+		}
+		p.ack()
+		p.echoRoundTrip([]byte("survived\n"))
+	})
+
+	t.Run("RST-in-window", func(t *testing.T) {
+		p := n.newPeer(portEcho)
+		p.t = t
+		p.syn(linuxSyn)
+		p.expectSynAck(prompt)
+		p.send(segment.FlagRST, p.nxt.Add(10), 0, nil)
+		p.expect(prompt, want{flags: segment.FlagACK, seq: p.irs.Add(1), ack: p.nxt}, "challenge ACK for a RST not at RCV.NXT in SYN-RECEIVED (RFC 5961 3.2)")
+		p.ack()
+		p.echoRoundTrip([]byte("survived\n"))
+	})
+
+	t.Run("RST-exact", func(t *testing.T) {
+		p := n.newPeer(portEcho)
+		p.t = t
+		p.syn(linuxSyn)
+		p.expectSynAck(prompt)
+		p.send(segment.FlagRST, p.nxt, 0, nil)
+		p.expectNone(quiet, "after a RST at RCV.NXT in SYN-RECEIVED")
+		// Gone: the completing ACK now reaches the listener.
+		p.ack()
+		p.expect(prompt, want{flags: segment.FlagRST, seq: p.rcvNxt}, "ACK after the half-open connection was reset (RFC 9293 3.10.7.2)")
+	})
+}
+
+// TestConformance_RFC3168_6_1_1_EcnSynToNonEcnHost: a SYN with ECE and CWR
+// (an ECN-setup SYN) to a listener is answered with a plain SYN-ACK (no ECE:
+// the stack does not do ECN), never a RST (gVisor #7075).
+func TestConformance_RFC3168_6_1_1_EcnSynToNonEcnHost(t *testing.T) {
+	n := conformance(t)
+	p := n.newPeer(portEcho)
+	s := segment.Segment{Seq: p.iss, Flags: segment.FlagSYN | segment.FlagECE | segment.FlagCWR, Window: 64240}
+	s.Options.HasMSS, s.Options.MSS = true, 1460
+	p.sendSeg(s)
+	p.nxt = p.iss.Add(1)
+	r := p.next(prompt)
+	if r == nil || r.seg.Flags != segment.FlagSYN|segment.FlagACK || r.seg.Ack != p.nxt {
+		t.Fatalf("ECN-setup SYN answered with %v, want a SYN-ACK without ECE", r)
+	}
+	p.irs, p.rcvNxt = r.seg.Seq, r.seg.Seq.Add(1)
+	p.ack()
+	p.echoRoundTrip([]byte("no ECN here\n"))
+}
+
+// TestConformance_RFC9293_3_1_BadChecksum: a segment with a wrong TCP
+// checksum is discarded: no ACK, no RST, no data delivered (RFC 9293 3.1,
+// 3.10.7: checksum failures are silently dropped).
+func TestConformance_RFC9293_3_1_BadChecksum(t *testing.T) {
+	n := conformance(t)
+	p := established(n, linuxSyn)
+	corrupt := func(s segment.Segment) {
+		t.Helper()
+		s.Src, s.Dst, s.SrcPort, s.DstPort = hostIP, stackIP, p.port, p.sport
+		buf := make([]byte, 100+len(s.Payload))
+		m, err := segment.BuildIPv4TCP(buf, &s, 1, rawTTL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf[20+16] ^= 0x5a // the TCP checksum
+		n.write(buf[:m])
+	}
+	corrupt(segment.Segment{Seq: p.nxt, Ack: p.rcvNxt, Flags: segment.FlagACK | segment.FlagPSH, Window: p.wnd, Payload: []byte("BAD")})
+	corrupt(segment.Segment{Seq: p.nxt, Ack: p.rcvNxt, Flags: segment.FlagRST, Window: p.wnd})
+	corrupt(segment.Segment{Seq: p.nxt.Add(100), Ack: p.rcvNxt, Flags: segment.FlagACK, Window: p.wnd, Payload: []byte("ooo")})
+	p.expectNone(quiet, "segments with a bad checksum")
+	p.echoRoundTrip([]byte("good"))
+	// And to a closed port: no RST either.
+	q := n.newPeer(portClosed)
+	corrupt2 := segment.Segment{Src: hostIP, Dst: stackIP, SrcPort: q.port, DstPort: q.sport, Seq: 1, Flags: segment.FlagSYN, Window: 1000}
+	buf := make([]byte, 100)
+	m, _ := segment.BuildIPv4TCP(buf, &corrupt2, 2, rawTTL)
+	buf[20+17] ^= 0x01
+	n.write(buf[:m])
+	q.expectNone(quiet, "a SYN with a bad checksum to a closed port")
+}
+
+// TestConformance_RFC9293_3_10_7_4_OutOfOrderFIN: a FIN that arrives beyond
+// a hole is held with its text and takes effect only when the hole is
+// filled ("If the FIN bit is set... advance RCV.NXT over the FIN" happens
+// in sequence order); the echo then returns everything and closes.
+func TestConformance_RFC9293_3_10_7_4_OutOfOrderFIN(t *testing.T) {
+	n := conformance(t)
+	p := established(n, linuxSyn)
+	d := pattern(2000, 13)
+	base := p.nxt
+	p.send(segment.FlagACK|segment.FlagFIN, base.Add(1000), p.rcvNxt, d[1000:])
+	p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: base}, "duplicate ACK for the out-of-order FIN")
+	p.send(segment.FlagACK, base, p.rcvNxt, d[:1000])
+	p.nxt = base.Add(2001)
+	got, fin := p.read(-1, true, true, 3*time.Second)
+	if !bytes.Equal(got, d) || !fin {
+		t.Fatalf("echo returned %d bytes (FIN %v), want the %d sent and a FIN", len(got), fin, len(d))
+	}
+	if p.lastAck != p.nxt {
+		t.Fatalf("the stack acknowledges %d, want %d (data and FIN)", uint32(p.lastAck), uint32(p.nxt))
+	}
+	n.waitState(p.port, "CLOSED", prompt)
+}
+
+// TestConformance_RFC1122_4_2_2_13_DataAfterClose: data arriving for a
+// connection the application has closed (HTTP with "Connection: close",
+// now in FIN-WAIT-2) cannot be delivered: the stack answers with a RST
+// ("its TCP SHOULD send a RST to show that data was lost").
+func TestConformance_RFC1122_4_2_2_13_DataAfterClose(t *testing.T) {
+	n := conformance(t)
+	p := n.newPeer(portHTTP)
+	p.handshake(linuxSyn)
+	p.sendData([]byte(httpClose))
+	if _, fin := p.read(-1, true, true, 3*time.Second); !fin {
+		t.Fatal("no FIN after the response")
+	}
+	n.waitState(p.port, "FIN-WAIT-2", prompt)
+	p.sendData([]byte("GET / HTTP/1.1\r\n\r\n"))
+	r := p.next(prompt)
+	if r == nil || !r.seg.Flags.Has(segment.FlagRST) || r.seg.Flags&^(segment.FlagRST|segment.FlagACK) != 0 || r.seg.Seq != p.rcvNxt {
+		t.Fatalf("data after the application closed got %v, want a RST with seq=%d", r, uint32(p.rcvNxt))
+	}
+	n.waitState(p.port, "CLOSED", prompt)
+}
+
+// TestConformance_RFC1122_4_2_2_13_TimeWaitReopen: a new SYN for the
+// 4-tuple of a connection in TIME-WAIT with a sequence number above the old
+// RCV.NXT may reopen it, provided the new ISS is above the largest
+// sequence number of the old incarnation (RFC 1122 4.2.2.13, RFC 6191); an
+// old SYN (at or below RCV.NXT) must not.
+func TestConformance_RFC1122_4_2_2_13_TimeWaitReopen(t *testing.T) {
+	n := conformance(t, "--msl", "30s")
+	p := n.newPeer(portHTTP)
+	p.handshake(linuxSyn)
+	p.sendData([]byte(httpClose))
+	if _, fin := p.read(-1, true, true, 3*time.Second); !fin {
+		t.Fatal("no FIN after the response")
+	}
+	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
+	p.nxt = p.nxt.Add(1)
+	p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "ACK of our FIN")
+	n.waitState(p.port, "TIME-WAIT", prompt)
+	oldSndNxt := p.rcvNxt
+
+	// An old SYN: no new connection (a TIME-WAIT ACK, or nothing).
+	p.send(segment.FlagSYN, back(p.nxt, 100), 0, nil)
+	if r := p.next(quiet); r != nil {
+		if r.seg.Flags.Has(segment.FlagSYN) {
+			t.Fatalf("an old SYN reopened the TIME-WAIT connection: %v", p.show(r))
+		}
+		if r.seg.Flags != segment.FlagACK || r.seg.Seq != p.rcvNxt || r.seg.Ack != p.nxt {
+			t.Fatalf("an old SYN in TIME-WAIT got %v, want nothing or [.] seq=%d ack=%d", p.show(r), uint32(p.rcvNxt), uint32(p.nxt))
+		}
+	}
+
+	// A new SYN above RCV.NXT.
+	q := &peer{t: t, n: n, port: p.port, sport: p.sport, in: p.in, iss: p.nxt.Add(100000), wnd: 65535}
+	q.nxt = q.iss
+	q.syn(linuxSyn)
+	sa := q.expectSynAck(prompt)
+	if !sa.seg.Seq.GreaterThan(oldSndNxt) {
+		t.Fatalf("the reopened connection's ISS %d is not above the old incarnation's SND.NXT %d (RFC 1122 4.2.2.13 (1))",
+			uint32(sa.seg.Seq), uint32(oldSndNxt))
+	}
+	q.ack()
+	q.sendData([]byte(httpClose))
+	resp, _ := q.read(-1, true, true, 3*time.Second)
+	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 200 ")) {
+		t.Fatalf("second incarnation's response %q", resp)
+	}
+}
+
+// TestConformance_RFC9293_3_8_6_2_2_WindowReopens: when the stack's
+// receive window has closed because the application stopped reading (the
+// echo service blocks while we advertise a zero window), it reopens once
+// the application drains the buffer, without the peer having to probe.
+func TestConformance_RFC9293_3_8_6_2_2_WindowReopens(t *testing.T) {
+	n := conformance(t, "--rcvbuf", "8k", "--sndbuf", "8k")
+	p := n.newPeer(portEcho)
+	p.handshake(synOpts{mss: 1460, wscale: -1, window: 65535})
+	p.wnd = 0
+	p.ack()
+	// Fill the stack until it advertises a zero window.
+	sent := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		room := int(p.rightEdge().Sub(p.nxt))
+		if room > 0 {
+			k := min(room, 1460)
+			p.sendData(pattern(k, sent))
+			sent += k
+			continue
+		}
+		r := p.nextControl(time.Until(deadline))
+		if r == nil {
+			t.Fatalf("after %d bytes the stack neither acknowledged them nor closed its window (edge %d, our next %d)",
+				sent, uint32(p.rightEdge()), uint32(p.nxt))
+		}
+		if p.lastAck == p.nxt && p.lastWnd == 0 {
+			break
+		}
+	}
+	t.Logf("the stack's window closed after %d bytes", sent)
+	// Open ours: the echo flows, the service reads again, and the stack's
+	// window must reopen.
+	p.wnd = 65535
+	got, _ := p.read(sent, false, true, 5*time.Second)
+	if !bytes.Equal(got, patternChunks(sent)) {
+		t.Fatalf("echo differs at %d", firstDiff(got, patternChunks(sent)))
+	}
+	if p.lastWnd == 0 {
+		r := p.next(prompt)
+		if r == nil {
+			t.Fatalf("the stack's window stays closed after the application drained it (RFC 9293 3.8.6.2.2)")
+		}
+	}
+	if p.lastWnd < 4096 {
+		t.Fatalf("the stack advertises %d bytes after the application read everything, want most of its 8 KiB", p.lastWnd)
+	}
+	p.echoRoundTrip([]byte("flowing again\n"))
+}
+
+// patternChunks is what the fill loop above sends: pattern(k, offset) for
+// consecutive chunks, which is pattern(n, 0) as a whole.
+func patternChunks(n int) []byte { return pattern(n, 0) }
