@@ -505,3 +505,37 @@ func TestEstablished_RFC9293_3_10_7_4_InOrderSegmentCoversQueuedRange(t *testing
 	h.expect(30*ms, h.out(".", seq(1), ack(1561)))
 	h.expectRead(40*ms, 1560)
 }
+
+// RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: "an ACK should not be excessively
+// delayed; in particular, the delay MUST be less than 0.5 seconds" (200 ms
+// here): a steady trickle of small segments every 30 ms, each arriving
+// before the delayed-ACK timer of the previous one would fire, must not
+// postpone the ACK indefinitely: no received byte waits more than the
+// configured delay for its acknowledgment.
+func TestEstablished_RFC9293_3_8_6_3_DelayedACKBoundedForSmallSegments(t *testing.T) {
+	h := newEstablished(t)
+	d := tcp.DefaultDelayedAckTimeout
+	next := int64(1)
+	oldest := time.Duration(-1) // arrival time of the oldest unacknowledged byte
+	for i := 0; i < 40; i++ {
+		at := time.Duration(10+30*i) * ms
+		// Check what the engine did between the previous arrival and now.
+		for _, o := range h.drainOut(at) {
+			if o.seg.Ack == peerISS.Add(uint32(next)) {
+				if waited := o.at.Sub(t0) - oldest; oldest >= 0 && waited > d {
+					h.fatalf("bytes waited %v for their ACK, more than the delayed-ACK timeout %v", waited, d)
+				}
+				oldest = -1
+			}
+		}
+		if oldest >= 0 && at-oldest > d {
+			h.fatalf("no ACK %v after unacknowledged data arrived (timeout %v)", at-oldest, d)
+		}
+		h.send(at, h.in("P.", seq(next), data(100)))
+		next += 100
+		if oldest < 0 {
+			oldest = at
+		}
+		h.readN(at, 100)
+	}
+}
