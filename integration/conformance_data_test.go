@@ -239,6 +239,25 @@ func TestConformance_RFC9293_3_10_7_4_ZeroWindow(t *testing.T) {
 	if r := p.nextControl(quiet); r != nil {
 		t.Fatalf("an empty ACK at RCV.NXT was answered with %v", p.show(r))
 	}
+	// "special allowance should be made to accept valid ACKs, URGs, and
+	// RSTs": with its receive window still zero, the stack must process an
+	// ACK opening our window (chargen data flows) ...
+	p.wnd = 2920 // two full segments: no sender SWS hold-back
+	p.ack()
+	deadline := time.Now().Add(prompt)
+	for p.rcvNxt.Sub(p.irs.Add(1)) < 2920 {
+		r := p.next(time.Until(deadline))
+		if r == nil {
+			t.Fatalf("the ACK opening our window was not processed while the stack's window is zero: %d bytes received",
+				p.rcvNxt.Sub(p.irs.Add(1)))
+		}
+		if r.seg.Seq == p.rcvNxt {
+			p.rcvNxt = p.rcvNxt.Add(uint32(len(r.seg.Payload)))
+		}
+	}
+	// ... and a RST at RCV.NXT.
+	p.send(segment.FlagRST, p.nxt, 0, nil)
+	n.waitState(p.port, "CLOSED", prompt)
 }
 
 // nextControl is next, skipping segments that carry data (here: the

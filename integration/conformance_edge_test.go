@@ -275,3 +275,74 @@ func TestConformance_RFC9293_3_8_6_2_2_WindowReopens(t *testing.T) {
 // patternChunks is what the fill loop above sends: pattern(k, offset) for
 // consecutive chunks, which is pattern(n, 0) as a whole.
 func patternChunks(n int) []byte { return pattern(n, 0) }
+
+// TestConformance_RFC9293_3_8_5_UrgentInline: urgent data is delivered
+// in-line with the rest of the stream, each byte once (RFC 9293 3.8.5,
+// RFC 6093: the urgent mechanism only marks a position; applications get
+// the bytes in sequence).
+func TestConformance_RFC9293_3_8_5_UrgentInline(t *testing.T) {
+	n := conformance(t)
+	p := established(n, linuxSyn)
+	msg := []byte("before!urgent!after")
+	p.sendSeg(segment.Segment{Seq: p.nxt, Ack: p.rcvNxt, Flags: segment.FlagACK | segment.FlagPSH | segment.FlagURG, Window: p.wnd, Urgent: 14, Payload: msg})
+	p.nxt = p.nxt.Add(uint32(len(msg)))
+	got, _ := p.readStream(len(msg), 3*time.Second)
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("echo of urgent data %q, want %q", got, msg)
+	}
+}
+
+// TestConformance_RFC9293_3_10_7_2_ListenIgnoresSynRst: on a listener a RST
+// is checked first and ignored, so SYN|RST opens nothing (RFC 9293
+// 3.10.7.2 "first check for a RST"); nor does any reply go out.
+func TestConformance_RFC9293_3_10_7_2_ListenIgnoresSynRst(t *testing.T) {
+	n := conformance(t)
+	p := n.newPeer(portEcho)
+	p.send(segment.FlagSYN|segment.FlagRST, p.iss, 0, nil)
+	p.expectNone(quiet, "SYN|RST to a listener")
+	p.handshake(linuxSyn)
+	p.echoRoundTrip([]byte("fresh\n"))
+}
+
+// TestConformance_RFC9293_3_7_1_PeerMSS: the stack's segments never exceed
+// the MSS the peer announced (smaller than ours: used as is; larger: our
+// own MTU limits, RFC 9293 3.7.1 Eff.snd.MSS), and its IPv4 packets carry
+// DF (it relies on path MTU discovery) and a sane TTL.
+func TestConformance_RFC9293_3_7_1_PeerMSS(t *testing.T) {
+	n := conformance(t)
+	for _, c := range []struct{ mss, limit int }{{500, 500}, {9000, 1460}, {1000, 1000}} {
+		p := n.newPeer(portEcho)
+		p.handshake(synOpts{mss: uint16(c.mss), wscale: 7, window: 64240})
+		msg := pattern(6000, c.mss)
+		for off := 0; off < len(msg); off += 1000 {
+			p.sendData(msg[off : off+1000])
+		}
+		var got []byte
+		largest := 0
+		deadline := time.Now().Add(3 * time.Second)
+		for len(got) < len(msg) {
+			r := p.next(time.Until(deadline))
+			if r == nil {
+				t.Fatalf("MSS %d: echo returned %d of %d bytes", c.mss, len(got), len(msg))
+			}
+			if len(r.seg.Payload) > c.limit {
+				t.Fatalf("MSS %d: a %d-byte segment, want at most %d: %v", c.mss, len(r.seg.Payload), c.limit, p.show(r))
+			}
+			largest = max(largest, len(r.seg.Payload))
+			if ip := r.raw; ip[6]&0x40 == 0 || ip[8] < 32 {
+				t.Fatalf("IPv4 header flags %#x TTL %d: want DF set and a TTL of at least 32", ip[6], ip[8])
+			}
+			if r.seg.Seq == p.rcvNxt && len(r.seg.Payload) > 0 {
+				got = append(got, r.seg.Payload...)
+				p.rcvNxt = p.rcvNxt.Add(uint32(len(r.seg.Payload)))
+				p.ack()
+			}
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("MSS %d: echo differs at %d", c.mss, firstDiff(got, msg))
+		}
+		if largest != c.limit {
+			t.Errorf("MSS %d: largest segment %d bytes, want full segments of %d", c.mss, largest, c.limit)
+		}
+	}
+}
