@@ -539,3 +539,19 @@ func TestEstablished_RFC9293_3_8_6_3_DelayedACKBoundedForSmallSegments(t *testin
 		h.readN(at, 100)
 	}
 }
+
+// RFC 9293 3.10.7.4 (trimming): "segments with higher beginning sequence
+// numbers may be held", but what lies beyond the window is cut off, and a
+// FIN that lies beyond the window goes with it: a segment at RCV.NXT
+// carrying more data than the window and a FIN delivers the window's worth
+// and is not taken as the end of the stream.
+func TestEstablished_RFC9293_3_10_7_4_FINBeyondWindowNotProcessed(t *testing.T) {
+	h := newEstablished(t, smallRcvBuf(4096), noDelAck())
+	h.send(10*ms, h.in("FP.", seq(1), data(5000)))
+	h.expect(10*ms, h.out(".", seq(1), ack(4097), win(0)))
+	h.expectState(tcp.StateEstablished)
+	h.expectRead(20*ms, 4096)
+	if n, err := h.read(20*ms, 10); n != 0 || err != nil {
+		h.fatalf("after the window's worth Read = %d, %v; want 0, nil (no EOF: the FIN was beyond the window)", n, err)
+	}
+}
