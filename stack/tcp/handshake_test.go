@@ -362,3 +362,36 @@ func TestSynReceived_RFC9293_3_10_7_4_ResetAfterSimultaneousOpenRefused(t *testi
 	h.expectErr(syscall.ECONNREFUSED)
 	h.expectNoTimer()
 }
+
+// RFC 6298 5.7: "If the timer expires awaiting the ACK of a SYN segment and
+// the TCP implementation is using an RTO less than 3 seconds, the RTO MUST
+// be re-initialized to 3 seconds when data transmission begins (i.e., after
+// the three-way handshake completes)." The SYN is retransmitted at 1 s, the
+// SYN-ACK then gives no RTT sample (Karn), so the first data segment is
+// retransmitted 3 s after it was sent.
+func TestSynSent_RFC6298_5_7_RTOAfterSYNTimeoutIs3s(t *testing.T) {
+	h := newSynSent(t)
+	h.expect(1*s, h.out("S", seq(0), anyOpts()))
+	h.send(1*s+100*ms, h.in("S.", seq(0), ack(1), mss(1460)))
+	h.expect(1*s+100*ms, h.out(".", seq(1), ack(1)))
+	if rto := h.c.Info().RTO; rto != 3*s {
+		h.fatalf("RTO %v after a SYN timeout, want 3 s", rto)
+	}
+	h.write(2*s, 100)
+	h.expect(2*s, h.out("P.", seq(1), data(100)))
+	h.expectNothing(5*s - 1)
+	h.expect(5*s, h.out("P.", seq(1), data(100)))
+}
+
+// The same on the passive side: a SYN-ACK that timed out.
+func TestSynReceived_RFC6298_5_7_RTOAfterSYNACKTimeoutIs3s(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expect(1*s, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(1*s+100*ms, h.in(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+	if rto := h.c.Info().RTO; rto != 3*s {
+		h.fatalf("RTO %v after a SYN-ACK timeout, want 3 s", rto)
+	}
+}
