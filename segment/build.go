@@ -54,6 +54,41 @@ func BuildIPv4TCPHeaders(buf []byte, seg *Segment, payloadLen int, ipID uint16, 
 	return writeIPv4TCP(buf, seg, payloadLen, ipID, ttl, l), nil
 }
 
+// BuildIPv4TCPHeadersOnly writes the IPv4 and TCP headers of seg for a
+// payload of payloadLen bytes that is not in buf, and returns their length
+// (IPv4TCPHeaderLen(seg)). The IPv4 header checksum is computed; the TCP
+// checksum field is left zero, for a link that completes it (virtio-net
+// checksum offload: the TUN device fills in the pseudo-header sum and the
+// kernel the rest). seg.Payload is ignored. Never allocates.
+func BuildIPv4TCPHeadersOnly(buf []byte, seg *Segment, payloadLen int, ipID uint16, ttl uint8) (int, error) {
+	if !is4(seg.Src) || !is4(seg.Dst) {
+		return 0, ErrAddress
+	}
+	l := layoutOf(&seg.Options)
+	tcpHL := TCPMinHeaderLen + l.length
+	hl := IPv4MinHeaderLen + tcpHL
+	if payloadLen < 0 || hl+payloadLen > IPv4MaxTotalLen {
+		return 0, ErrPayloadTooLarge
+	}
+	if len(buf) < hl {
+		return 0, ErrBufferTooSmall
+	}
+	h := IPv4Header{ID: ipID, DF: true, TTL: ttl, Protocol: ProtocolTCP, Src: seg.Src, Dst: seg.Dst}
+	PutIPv4Header(buf, &h, tcpHL+payloadLen)
+	t := buf[IPv4MinHeaderLen:hl]
+	binary.BigEndian.PutUint16(t[tcpSrcPort:], seg.SrcPort)
+	binary.BigEndian.PutUint16(t[tcpDstPort:], seg.DstPort)
+	binary.BigEndian.PutUint32(t[tcpSeq:], uint32(seg.Seq))
+	binary.BigEndian.PutUint32(t[tcpAck:], uint32(seg.Ack))
+	t[tcpOffset] = byte(tcpHL/4) << 4
+	t[tcpFlags] = byte(seg.Flags)
+	binary.BigEndian.PutUint16(t[tcpWindow:], seg.Window)
+	t[tcpChecksum], t[tcpChecksum+1] = 0, 0
+	binary.BigEndian.PutUint16(t[tcpUrgent:], seg.Urgent)
+	putOptions(t[TCPMinHeaderLen:tcpHL], &seg.Options, l)
+	return hl, nil
+}
+
 // writeIPv4TCP writes both headers in front of the payloadLen bytes already
 // in place and fills in both checksums. The caller has checked everything.
 func writeIPv4TCP(buf []byte, seg *Segment, payloadLen int, ipID uint16, ttl uint8, l optLayout) int {

@@ -29,7 +29,9 @@ type OffloadLink interface {
 	// GSOMaxSize is the largest IPv4 packet WriteGSO accepts, or 0 when
 	// the link cannot segment.
 	GSOMaxSize() int
-	// WriteGSO writes one TCP/IPv4 packet whose payload the link cuts into
-	// segments of mss bytes. It may overwrite the TCP checksum field.
-	WriteGSO(p []byte, mss int) (int, error)
+	// WriteGSO writes one TCP/IPv4 packet, given as its headers (with the
+	// TCP checksum left to the link, segment.BuildIPv4TCPHeadersOnly) and
+	// its payload, without copying; a payload longer than mss is cut by
+	// the link into segments of mss bytes. It may overwrite hdr.
+	WriteGSO(hdr, payload []byte, mss int) (int, error)
 }

@@ -70,7 +70,7 @@ func (l *burstLink) ReadPacket(p []byte, idle func()) (int, bool, error) {
 
 func (l *burstLink) GSOMaxSize() int { return 0 }
 
-func (l *burstLink) WriteGSO(p []byte, mss int) (int, error) {
+func (l *burstLink) WriteGSO(hdr, payload []byte, mss int) (int, error) {
 	return 0, errors.New("burstLink: no GSO")
 }
 
@@ -161,7 +161,7 @@ func TestAckCoalescing(t *testing.T) {
 type gsoPipe struct {
 	*tun.PipeEnd
 	mu        sync.Mutex
-	buf       []byte
+	buf, pkt  []byte
 	gsoWrites atomic.Int64
 	bad       atomic.Value // string: what was wrong with a WriteGSO packet
 }
@@ -179,21 +179,35 @@ func (g *gsoPipe) ReadPacket(p []byte, idle func()) (int, bool, error) {
 
 func (g *gsoPipe) GSOMaxSize() int { return 65535 }
 
-func (g *gsoPipe) WriteGSO(p []byte, mss int) (int, error) {
-	var s segment.Segment
-	if err := segment.ParseIPv4TCP(p, &s); err != nil {
-		g.bad.Store("unparsable packet: " + err.Error())
-		return 0, err
-	}
-	if len(s.Payload) <= mss || (len(s.Payload)%mss != 0 && s.Flags&segment.FlagPSH == 0) {
-		// Only the end of the queued data (PSH) may leave a short piece.
-		g.bad.Store("WriteGSO of " + itoa(len(s.Payload)) + " bytes with mss " + itoa(mss))
-	}
-	g.gsoWrites.Add(1)
+func (g *gsoPipe) WriteGSO(hdr, payload []byte, mss int) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.buf == nil {
-		g.buf = make([]byte, 2048)
+		g.buf = make([]byte, 65536)
+		g.pkt = make([]byte, 65536)
+	}
+	// The checksum is the link's job: parse without verifying it.
+	p := append(append(g.pkt[:0], hdr...), payload...)
+	ip := segment.IPv4(p)
+	var s segment.Segment
+	if err := ip.Validate(); err != nil {
+		g.bad.Store("bad IPv4 header: " + err.Error())
+		return 0, err
+	}
+	if err := segment.ParseTCPTrusted(ip.Src(), ip.Dst(), ip.Payload(), &s); err != nil {
+		g.bad.Store("unparsable packet: " + err.Error())
+		return 0, err
+	}
+	if len(s.Payload) != len(payload) {
+		g.bad.Store("headers and payload disagree on the length")
+	}
+	if len(s.Payload) > mss {
+		g.gsoWrites.Add(1)
+		if len(s.Payload)%mss != 0 && s.Flags&segment.FlagPSH == 0 {
+			// Only the end of the queued data (PSH) may leave a
+			// short piece.
+			g.bad.Store("WriteGSO of " + itoa(len(s.Payload)) + " bytes with mss " + itoa(mss))
+		}
 	}
 	payload, flags := s.Payload, s.Flags
 	for off := 0; off < len(payload); off += mss {

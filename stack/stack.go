@@ -37,11 +37,13 @@ type Stack struct {
 	bufs    sync.Pool
 	bufSize int
 
-	// With an OffloadLink: ol is the link; gsoMax > 0 is the largest
-	// packet it segments for us, and bigBufs holds buffers of that size.
+	// With an OffloadLink: ol is the link; csumOff says it computes TCP
+	// checksums (and so takes every data segment through WriteGSO, headers
+	// and payload apart, without a copy); gsoMax > 0 is the largest packet
+	// it segments for us.
 	ol      OffloadLink
+	csumOff bool
 	gsoMax  int
-	bigBufs sync.Pool
 
 	// mu is the demux lock. It guards the tables below; it is the innermost
 	// lock (taken while a Conn.mu is held, never the other way round).
@@ -92,12 +94,13 @@ func New(link Link, opts Options) (*Stack, error) {
 	s.cfg = engineConfig(&o)
 	if ol, ok := link.(OffloadLink); ok {
 		s.ol = ol
-		if g := ol.GSOMaxSize(); g > o.MTU && !o.NoGSO {
+		g := ol.GSOMaxSize()
+		s.csumOff = g > 0
+		if g > o.MTU && !o.NoGSO {
 			s.gsoMax = min(g, segment.IPv4MaxTotalLen)
 			// Payload of one segment handed to the link: the packet
 			// minus the largest IPv4 and TCP headers we build.
 			s.cfg.GSOMaxSize = s.gsoMax - segment.IPv4MinHeaderLen - segment.TCPMinHeaderLen - segment.TCPMaxOptionsLen
-			s.bigBufs.New = func() any { b := make([]byte, s.gsoMax); return &b }
 		}
 	}
 	s.flushFn = s.flushAcks
@@ -276,35 +279,38 @@ func (s *Stack) writeSegment(buf []byte, seg *segment.Segment, id uint16) {
 }
 
 // writePooled is writeSegment with a buffer from the pool, for connections.
-// A segment whose payload exceeds mss (the engine sends such only when the
-// link segments, tcp.Config.GSOMaxSize) goes to the link in one WriteGSO.
+// On a link with checksum offload a segment carrying data goes out through
+// WriteGSO instead: headers only are built, the payload is handed over
+// where it lies (the engine's send ring), and no checksum is computed; a
+// payload longer than mss (the engine sends such only when the link
+// segments, tcp.Config.GSOMaxSize) is cut by the link.
 func (s *Stack) writePooled(seg *segment.Segment, id uint16, mss int) {
-	if len(seg.Payload) > mss && s.gsoMax > 0 {
-		bp := s.bigBufs.Get().(*[]byte)
-		s.writeGSO(*bp, seg, id, mss)
-		s.bigBufs.Put(bp)
-		return
-	}
 	bp := s.bufs.Get().(*[]byte)
-	s.writeSegment(*bp, seg, id)
+	if s.csumOff && len(seg.Payload) > 0 {
+		s.writeGSO(*bp, seg, id, mss)
+	} else {
+		s.writeSegment(*bp, seg, id)
+	}
 	s.bufs.Put(bp)
 }
 
-// writeGSO builds seg into buf and hands it to the link to cut into
-// segments of mss payload bytes.
+// writeGSO writes seg's headers into buf and hands them with the payload
+// to the link.
 func (s *Stack) writeGSO(buf []byte, seg *segment.Segment, id uint16, mss int) {
-	n, err := segment.BuildIPv4TCP(buf, seg, id, segment.DefaultTTL)
+	n, err := segment.BuildIPv4TCPHeadersOnly(buf, seg, len(seg.Payload), id, segment.DefaultTTL)
 	if err != nil {
 		s.ctr.linkWriteErrors.Add(1)
 		return
 	}
-	if _, err := s.ol.WriteGSO(buf[:n], mss); err != nil {
+	if _, err := s.ol.WriteGSO(buf[:n], seg.Payload, mss); err != nil {
 		s.ctr.linkWriteErrors.Add(1)
 		return
 	}
 	// Counted as the segments the link puts on the wire.
 	s.ctr.segmentsOut.Add(uint64((len(seg.Payload) + mss - 1) / mss))
-	s.ctr.gsoWrites.Add(1)
+	if len(seg.Payload) > mss {
+		s.ctr.gsoWrites.Add(1)
+	}
 }
 
 // --- connection table ---

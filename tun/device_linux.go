@@ -277,13 +277,13 @@ var errShortVnet = errors.New("tun: malformed virtio-net header")
 // allocating: its methods are bound once, as readFn and writeFn.
 type ioOp struct {
 	d               *Device
-	p               []byte
+	p, p2           []byte // packet, or headers and payload (writes)
 	idle            func()
 	hdr             [virtioNetHdrLen]byte
 	n               int
 	err             error
 	readFn, writeFn func(fd uintptr) bool
-	iov             [2][]byte
+	iov             [3][]byte
 }
 
 // read is the RawConn.Read callback: false means "would block, wait".
@@ -293,7 +293,7 @@ func (op *ioOp) read(fd uintptr) bool {
 		var err error
 		if op.d.vnet {
 			op.iov[0], op.iov[1] = op.hdr[:], op.p
-			n, err = unix.Readv(int(fd), op.iov[:])
+			n, err = unix.Readv(int(fd), op.iov[:2])
 			op.iov[1] = nil
 		} else {
 			n, err = unix.Read(int(fd), op.p)
@@ -323,9 +323,13 @@ func (op *ioOp) write(fd uintptr) bool {
 		var n int
 		var err error
 		if op.d.vnet {
-			op.iov[0], op.iov[1] = op.hdr[:], op.p
-			n, err = unix.Writev(int(fd), op.iov[:])
-			op.iov[1] = nil
+			op.iov[0], op.iov[1], op.iov[2] = op.hdr[:], op.p, op.p2
+			iov := op.iov[:3]
+			if op.p2 == nil {
+				iov = op.iov[:2]
+			}
+			n, err = unix.Writev(int(fd), iov)
+			op.iov[1], op.iov[2] = nil, nil
 		} else {
 			n, err = unix.Write(int(fd), op.p)
 		}
@@ -363,25 +367,28 @@ func (d *Device) Write(p []byte) (int, error) {
 		return n, nil
 	}
 	var h virtioNetHdr // no offload asked for: checksums are complete
-	return d.writeVnet(p, &h)
+	return d.writeVnet(p, nil, &h)
 }
 
-// WriteGSO writes p, one TCP/IPv4 packet whose payload may be longer than
-// the MTU allows (up to GSOMaxSize() bytes in all): the kernel cuts it into
+// WriteGSO writes one TCP/IPv4 packet given as hdr, exactly its IPv4 and
+// TCP headers (the IPv4 total length counting the payload), and payload,
+// in one writev without copying either. The payload may be longer than the
+// MTU allows (up to GSOMaxSize() bytes in all): the kernel cuts it into
 // segments of mss payload bytes, copying the headers and fixing lengths,
-// sequence numbers and checksums (TCP segmentation offload; PSH and FIN
-// go on the last segment only). WriteGSO overwrites p's TCP checksum with
-// the pseudo-header sum the offload expects, so the caller need not have
-// computed it. Without offloads it returns ErrNoOffload.
-func (d *Device) WriteGSO(p []byte, mss int) (int, error) {
+// sequence numbers and checksums (TCP segmentation offload; PSH and FIN go
+// on the last segment only). The TCP checksum is offloaded too: WriteGSO
+// overwrites hdr's checksum field with the pseudo-header sum, so the
+// caller need not compute any. It returns the bytes written (headers and
+// payload). Without offloads it returns ErrNoOffload.
+func (d *Device) WriteGSO(hdr, payload []byte, mss int) (int, error) {
 	if !d.vnet {
 		return 0, ErrNoOffload
 	}
 	var h virtioNetHdr
-	if !gsoHeader(&h, p, mss) {
+	if !gsoHeader(&h, hdr, len(payload), mss) {
 		return 0, errShortVnet
 	}
-	return d.writeVnet(p, &h)
+	return d.writeVnet(hdr, payload, &h)
 }
 
 // GSOMaxSize returns the largest packet WriteGSO accepts: 65535 (the IPv4
@@ -399,16 +406,16 @@ func (d *Device) Offload() bool { return d.vnet }
 // ErrNoOffload is returned by WriteGSO on a device opened without offloads.
 var ErrNoOffload = errors.New("tun: device has no segmentation offload")
 
-func (d *Device) writeVnet(p []byte, h *virtioNetHdr) (int, error) {
+func (d *Device) writeVnet(p, p2 []byte, h *virtioNetHdr) (int, error) {
 	op := d.getOp()
-	op.p = p
+	op.p, op.p2 = p, p2
 	h.encode(op.hdr[:])
 	err := d.rc.Write(op.writeFn)
 	n := op.n
 	if err == nil {
 		err = op.err
 	}
-	op.p, op.err = nil, nil
+	op.p, op.p2, op.err = nil, nil, nil
 	d.putOp(op)
 	if err != nil {
 		return 0, d.ioErr(err)

@@ -127,15 +127,17 @@ func tcpPseudoSum(pkt []byte, tcpLen int) uint16 {
 	return fold(s)
 }
 
-// gsoHeader fills h for writing pkt, an IPv4/TCP packet, with a partial
-// checksum, cut by the kernel into segments of mss payload bytes when its
-// payload is longer than mss, and writes the pseudo-header sum into the TCP
-// checksum field (what the kernel's segmentation expects: it adjusts that
-// sum per segment and completes it). It reports false if pkt is not
-// IPv4/TCP.
-func gsoHeader(h *virtioNetHdr, pkt []byte, mss int) bool {
-	ipHL, tcpHL, ok := ipv4TCPLayout(pkt)
-	if !ok || mss <= 0 || mss > 0xffff {
+// gsoHeader fills h for writing an IPv4/TCP packet made of hdr (exactly
+// its IPv4 and TCP headers) and payloadLen bytes of payload, with a partial
+// checksum, cut by the kernel into segments of mss payload bytes when the
+// payload is longer than mss. It writes the pseudo-header sum into hdr's
+// TCP checksum field (what the kernel expects: its segmentation adjusts
+// that sum per segment and completes it). It reports false if hdr is not
+// that, or the lengths do not add up.
+func gsoHeader(h *virtioNetHdr, hdr []byte, payloadLen, mss int) bool {
+	ipHL, tcpHL, ok := ipv4TCPLayout(hdr)
+	if !ok || ipHL+tcpHL != len(hdr) || mss <= 0 || mss > 0xffff || payloadLen < 0 ||
+		int(binary.BigEndian.Uint16(hdr[2:])) != len(hdr)+payloadLen {
 		return false
 	}
 	*h = virtioNetHdr{
@@ -144,10 +146,10 @@ func gsoHeader(h *virtioNetHdr, pkt []byte, mss int) bool {
 		csumOffset: 16,
 		hdrLen:     uint16(ipHL + tcpHL),
 	}
-	if len(pkt)-ipHL-tcpHL > mss {
+	if payloadLen > mss {
 		h.gsoType = vnetGSOTCPv4
 		h.gsoSize = uint16(mss)
 	}
-	binary.BigEndian.PutUint16(pkt[ipHL+16:], tcpPseudoSum(pkt, len(pkt)-ipHL))
+	binary.BigEndian.PutUint16(hdr[ipHL+16:], tcpPseudoSum(hdr, tcpHL+payloadLen))
 	return true
 }

@@ -30,6 +30,14 @@ func TestVirtioNetHdrEncodeDecode(t *testing.T) {
 // tcpPkt builds a fully checksummed IPv4/TCP packet with n payload bytes.
 func tcpPkt(t *testing.T, n int) []byte {
 	t.Helper()
+	pkt, _ := tcpPktHdr(t, n)
+	return pkt
+}
+
+// tcpPktHdr returns tcpPkt(n) and, built apart, its headers with the TCP
+// checksum left to the link (segment.BuildIPv4TCPHeadersOnly).
+func tcpPktHdr(t *testing.T, n int) (pkt, hdr []byte) {
+	t.Helper()
 	payload := make([]byte, n)
 	for i := range payload {
 		payload[i] = byte(i*7 + 3)
@@ -44,21 +52,32 @@ func tcpPkt(t *testing.T, n int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return buf[:k]
+	hdr = make([]byte, 60)
+	h, err := segment.BuildIPv4TCPHeadersOnly(hdr, &seg, n, 9, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf[:k], hdr[:h]
 }
 
-// TestGSOHeaderChecksum: gsoHeader leaves the pseudo-header sum in the
-// checksum field, and completing it as the kernel does (sum from
-// csum_start, complement into csum_start+csum_offset) gives back the
-// checksum segment's builder computed, for even and odd lengths.
+// TestGSOHeaderChecksum: headers built without a TCP checksum equal the
+// complete packet's except for that field; gsoHeader puts the
+// pseudo-header sum there, and completing it as the kernel does (sum from
+// csum_start, complement into csum_start+csum_offset) over headers and
+// payload gives back the checksum segment's builder computed, for even
+// and odd lengths.
 func TestGSOHeaderChecksum(t *testing.T) {
 	for _, n := range []int{0, 1, 1447, 1448, 1449, 10000, 10001, 65495} {
-		pkt := tcpPkt(t, n)
-		full := binary.BigEndian.Uint16(pkt[20+16:])
+		full, hdr := tcpPktHdr(t, n)
+		sum := binary.BigEndian.Uint16(full[20+16:])
+		if len(hdr) != 40 || !bytes.Equal(hdr[:36], full[:36]) || !bytes.Equal(hdr[38:], full[38:40]) {
+			t.Fatalf("n=%d: headers-only build differs:\n% x\n% x", n, hdr, full[:40])
+		}
 		var h virtioNetHdr
-		if !gsoHeader(&h, pkt, 1448) {
+		if !gsoHeader(&h, hdr, n, 1448) {
 			t.Fatalf("n=%d: gsoHeader refused an IPv4/TCP packet", n)
 		}
+		pkt := append(append([]byte(nil), hdr...), full[40:]...)
 		if h.flags != vnetFlagNeedsCsum || h.csumStart != 20 || h.csumOffset != 16 || h.hdrLen != 40 {
 			t.Fatalf("n=%d: header %+v", n, h)
 		}
@@ -68,14 +87,14 @@ func TestGSOHeaderChecksum(t *testing.T) {
 		if n <= 1448 && h.gsoType != vnetGSONone {
 			t.Fatalf("n=%d: gso type %d for a packet that needs no cutting", n, h.gsoType)
 		}
-		if got := binary.BigEndian.Uint16(pkt[36:]); got == full && n > 0 {
+		if got := binary.BigEndian.Uint16(pkt[36:]); got == sum && n > 0 {
 			t.Fatalf("n=%d: checksum field unchanged (%#04x), want the pseudo-header sum", n, got)
 		}
 		if !completeChecksum(pkt, int(h.csumStart), int(h.csumOffset)) {
 			t.Fatal("completeChecksum refused")
 		}
-		if got := binary.BigEndian.Uint16(pkt[36:]); got != full {
-			t.Fatalf("n=%d: completed checksum %#04x, builder's %#04x", n, got, full)
+		if got := binary.BigEndian.Uint16(pkt[36:]); got != sum {
+			t.Fatalf("n=%d: completed checksum %#04x, builder's %#04x", n, got, sum)
 		}
 		var s segment.Segment
 		if err := segment.ParseIPv4TCP(pkt, &s); err != nil {
@@ -103,9 +122,13 @@ func TestIPv4TCPLayoutRejects(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 		var h virtioNetHdr
-		if gsoHeader(&h, p, 1448) {
+		if gsoHeader(&h, p, 0, 1448) {
 			t.Errorf("%s: gsoHeader accepted", name)
 		}
+	}
+	var h virtioNetHdr
+	if _, hdr := tcpPktHdr(t, 100); gsoHeader(&h, hdr, 99, 1448) || gsoHeader(&h, hdr[:39], 100, 1448) || !gsoHeader(&h, hdr, 100, 1448) {
+		t.Error("gsoHeader: a payload length disagreeing with the IPv4 total length, or a cut header, was accepted (or the right one refused)")
 	}
 	if completeChecksum(good, 20, len(good)) {
 		t.Error("completeChecksum accepted an offset past the end")
