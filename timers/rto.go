@@ -152,6 +152,17 @@ func (e *RTOEstimator) Backoffs() int { return int(e.backoff) }
 // ResetBackoff drops the backoff, returning RTO to the estimate.
 func (e *RTOEstimator) ResetBackoff() { e.backoff = 0 }
 
+// Fallback raises the base RTO of an estimator that has no RTT sample yet
+// to at least d (bounded by Max): RFC 6298 5.7 re-initialises the RTO to
+// 3 s when data transmission begins after the SYN timed out. The next
+// sample then initialises the estimate as the first one does (2.2). It
+// does nothing once a sample was taken.
+func (e *RTOEstimator) Fallback(d time.Duration) {
+	if !e.sampled && d > e.rto {
+		e.rto = e.clamp(d)
+	}
+}
+
 // HasSample reports whether at least one RTT sample has been taken.
 func (e *RTOEstimator) HasSample() bool { return e.sampled }
 

@@ -30,6 +30,10 @@ type CongestionControl interface {
 	OnDupAck(s CCState, n int) (retransmit bool)
 	// OnRTO is called when the retransmission timer expired.
 	OnRTO(s CCState)
+	// OnIdleRestart is called before new data is sent after the sender
+	// sent nothing for more than an RTO with nothing outstanding (RFC
+	// 5681 4.1).
+	OnIdleRestart(s CCState)
 }
 
 // newReno is RFC 5681 slow start and congestion avoidance with RFC 6582
@@ -44,13 +48,15 @@ type newReno struct {
 // init sets the initial window: RFC 6928 2, IW = min(10*MSS, max(2*MSS,
 // 14600)); ssthresh starts "arbitrarily high" (RFC 5681 3.1).
 func (r *newReno) init(c *Conn) {
-	mss := uint32(c.sndMSS)
-	r.cwnd = min(10*mss, max(2*mss, 14600))
+	r.cwnd = initialWindow(uint32(c.sndMSS))
 	r.ssthresh = 1 << 30
 	r.bytesAcked = 0
 	r.recover = c.ISS
 	r.recovering = false
 }
+
+// initialWindow is IW (RFC 6928 2): min(10*MSS, max(2*MSS, 14600)).
+func initialWindow(mss uint32) uint32 { return min(10*mss, max(2*mss, 14600)) }
 
 func (r *newReno) Cwnd() uint32     { return r.cwnd }
 func (r *newReno) Ssthresh() uint32 { return r.ssthresh }
@@ -130,4 +136,14 @@ func (r *newReno) OnRTO(s CCState) {
 	r.bytesAcked = 0
 	r.recovering = false
 	r.recover = s.SndMax
+}
+
+// OnIdleRestart is RFC 5681 4.1: "a TCP SHOULD set cwnd to no more than RW
+// before beginning transmission if the TCP has not sent data in an interval
+// exceeding the retransmission timeout", RW = min(IW, cwnd). (Linux does
+// this too, net.ipv4.tcp_slow_start_after_idle, decaying cwnd by halves
+// per idle RTO rather than straight to RW.) ssthresh is left alone.
+func (r *newReno) OnIdleRestart(s CCState) {
+	r.cwnd = min(r.cwnd, initialWindow(s.MSS))
+	r.bytesAcked = 0
 }

@@ -97,6 +97,7 @@ type Conn struct {
 	kaAt         time.Time
 	stateAt      time.Time // TIME-WAIT or FIN-WAIT-2 expiry
 	unackedSince time.Time // when the oldest unacknowledged data went out (or last made progress), for UserTimeout
+	lastDataAt   time.Time // when data (or a FIN) was last sent, for the idle restart (RFC 5681 4.1)
 
 	retries          int // consecutive retransmission timeouts
 	persistBackoff   int
@@ -286,7 +287,7 @@ func (c *Conn) flush(now time.Time) {
 // synchronized states, in the RFC's order: sequence number, RST, SYN, ACK,
 // URG, text, FIN.
 func (c *Conn) otherSegment(now time.Time, seg *segment.Segment) {
-	if c.synUnacked() && c.dupSyn(now, seg) {
+	if c.synUnacked() && (c.dupSyn(now, seg) || c.crossingSynAck(now, seg)) {
 		return
 	}
 	// First: check the sequence number.

@@ -243,6 +243,13 @@ func (c *Conn) ackedSyn(now time.Time) {
 	}
 	c.flags &^= flagRTTTiming
 	c.rto.ResetBackoff()
+	if c.retries > 0 && !c.rto.HasSample() {
+		// RFC 6298 5.7: "If the timer expires awaiting the ACK of a
+		// SYN segment and the TCP implementation is using an RTO less
+		// than 3 seconds, the RTO MUST be re-initialized to 3 seconds
+		// when data transmission begins" (Linux: TCP_TIMEOUT_FALLBACK).
+		c.rto.Fallback(synTimeoutRTO)
+	}
 	c.retries = 0
 	c.unackedSince = time.Time{}
 	if c.SndNxt.LessThan(c.SndUna) {
@@ -257,6 +264,10 @@ func (c *Conn) ackedSyn(now time.Time) {
 		c.armRtx(now)
 	}
 }
+
+// synTimeoutRTO is the RTO data transmission starts with when the SYN (or
+// SYN-ACK) had to be retransmitted and no RTT sample exists (RFC 6298 5.7).
+const synTimeoutRTO = 3 * time.Second
 
 // established enters ESTABLISHED and tells the application.
 func (c *Conn) established(now time.Time, seg *segment.Segment) {
@@ -292,10 +303,18 @@ func (c *Conn) synReceivedAck(now time.Time, seg *segment.Segment) bool {
 		c.sendRst(now, seg.Ack)
 		return false
 	}
+	c.synAcked(now, seg, uint32(seg.Window)<<c.sndShift)
+	return true
+}
+
+// synAcked completes SYN-RECEIVED (or FIN-WAIT-1 entered from it) on seg,
+// whose ACK acknowledges our SYN, with wnd as the peer's window (RFC 9293
+// 3.10.7.4: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK).
+func (c *Conn) synAcked(now time.Time, seg *segment.Segment, wnd uint32) {
 	// Consume the SYN only; an ACK that also covers a FIN sent from
 	// FIN-WAIT-1 (CloseWrite in SYN-RECEIVED) continues in ackArrived.
 	c.SndUna = c.ISS.Add(1)
-	c.SndWnd = uint32(seg.Window) << c.sndShift
+	c.SndWnd = wnd
 	c.maxSndWnd = max(c.maxSndWnd, c.SndWnd)
 	c.SndWL1, c.SndWL2 = seg.Seq, seg.Ack
 	c.ackedSyn(now)
@@ -304,6 +323,28 @@ func (c *Conn) synReceivedAck(now time.Time, seg *segment.Segment) bool {
 	} else {
 		c.sink.Notify(EventConnected)
 	}
+}
+
+// crossingSynAck handles the peer's SYN,ACK arriving after a simultaneous
+// open, when our own SYN,ACK crossed it (RFC 9293 3.5, Figure 8, line 6:
+// SYN-RECEIVED -> ESTABLISHED on <SEQ=IRS><ACK=ISS+1><CTL=SYN,ACK>). Read
+// literally, the acceptability test of 3.10.7.4 rejects it (its SYN lies
+// before RCV.NXT) and only an ACK goes back; Linux instead lets it complete
+// the handshake (since 6.11: tcp_validate_incoming lets it "pass" in
+// SYN_RECV) and sends nothing more, so it never answers that ACK and the
+// handshake would wait a whole RTO for our SYN-ACK retransmission. We take it as the ACK of our
+// SYN, as the figure shows, and acknowledge it. It reports whether seg was
+// consumed.
+func (c *Conn) crossingSynAck(now time.Time, seg *segment.Segment) bool {
+	const synAck = segment.FlagSYN | segment.FlagACK
+	if c.flags&flagPassive != 0 || seg.Seq != c.IRS || len(seg.Payload) != 0 ||
+		seg.Flags&(synAck|segment.FlagRST|segment.FlagFIN) != synAck ||
+		!(c.SndUna.LessThan(seg.Ack) && seg.Ack.LessThanEq(c.SndNxt)) {
+		return false
+	}
+	c.synAcked(now, seg, uint32(seg.Window)) // RFC 7323 2.2: a SYN's window is never scaled
+	c.lastHeard(now)
+	c.flags |= flagAckNow
 	return true
 }
 

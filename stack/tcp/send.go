@@ -71,6 +71,11 @@ func (c *Conn) unsent() uint32 {
 // and Nagle allow, then the FIN if one is queued and all data has gone.
 func (c *Conn) output(now time.Time) {
 	mss := uint32(c.sndMSS)
+	if c.SndUna == c.sndMax && !c.lastDataAt.IsZero() && now.Sub(c.lastDataAt) > c.rto.RTO() && c.unsent() > 0 {
+		// RFC 5681 4.1: restart from at most the initial window after
+		// an idle period longer than the RTO.
+		c.cc.OnIdleRestart(c.ccState())
+	}
 	for {
 		unsent := c.unsent()
 		if unsent == 0 {
@@ -199,6 +204,7 @@ func (c *Conn) sendSegment(now time.Time, seq Seq, n uint32, allowFin bool) uint
 		c.stats.bytesOut += uint64(n)
 	}
 	c.emit(now, o)
+	c.lastDataAt = now
 	if scratch != nil {
 		putBuf(scratch)
 	}

@@ -1,0 +1,130 @@
+package tcp_test
+
+// Tests from a clause-by-clause review of the engine against RFC 9293 3.10
+// and the RFCs it leans on (5961, 7323, 6298, 5681, 6582, 1122, 1337). Each
+// test names the clause it checks; where the RFC leaves room, Linux's
+// behaviour is the reference and the test says so.
+
+import (
+	"testing"
+
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// RFC 9293 3.5, Figure 8 (simultaneous connection synchronization), line 6:
+// a side in SYN-RECEIVED that receives the other side's SYN,ACK <SEQ=IRS>
+// <ACK=ISS+1> enters ESTABLISHED. Linux does the same (tcp_validate_incoming
+// lets such a SYN-ACK "pass" in SYN_RECV instead of challenging it) and then
+// sends nothing more: an engine that only answered with a (challenge) ACK
+// and waited for the peer's ACK would sit in SYN-RECEIVED until its own
+// SYN-ACK retransmission, a whole RTO, against a Linux peer.
+func TestReview_RFC9293_3_5_SimultaneousOpenSynAckCompletes(t *testing.T) {
+	h := newSynSent(t)
+	h.send(10*ms, h.in("S", seq(0), mss(1460)))
+	h.expect(10*ms, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expectState(tcp.StateSynReceived)
+	h.events()
+	h.send(20*ms, h.in("S.", seq(0), ack(1), mss(1460)))
+	h.expect(20*ms, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+	h.expectEvent(tcp.EventConnected)
+	// Nothing is outstanding: no SYN-ACK retransmission is pending.
+	h.expectNoTimer()
+	// Data flows at once.
+	h.write(30*ms, 100)
+	h.expect(30*ms, h.out("P.", seq(1), ack(1), data(100)))
+	h.send(40*ms, h.in("P.", seq(1), ack(101), data(50)))
+	h.expectRead(40*ms, 50)
+}
+
+// RFC 6298 5.7: "If the timer expires awaiting the ACK of a SYN segment and
+// the TCP implementation is using an RTO less than 3 seconds, the RTO MUST
+// be re-initialized to 3 seconds when data transmission begins (i.e., after
+// the three-way handshake completes)." (Linux: TCP_TIMEOUT_FALLBACK in
+// tcp_init_transfer.) Active open: the SYN is retransmitted once, so no RTT
+// sample exists; the first data segment's RTO is 3 s, not 1 s.
+func TestReview_RFC6298_5_7_ThreeSecondRTOAfterSYNTimeout(t *testing.T) {
+	h := newSynSent(t)
+	h.expect(1*s, h.out("S", seq(0), anyOpts()))
+	h.send(1*s+100*ms, h.in("S.", seq(0), ack(1), mss(1460)))
+	h.expect(1*s+100*ms, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+	if got := h.c.Info().RTO; got != 3*s {
+		h.fatalf("RTO after a handshake whose SYN timed out: %v, want 3s (RFC 6298 5.7)", got)
+	}
+	h.write(2*s, 100)
+	h.expect(2*s, h.out("P.", seq(1), ack(1), data(100)))
+	h.expectNothing(5*s - 1)
+	h.expect(5*s, h.out("P.", seq(1), ack(1), data(100)))
+}
+
+// RFC 6298 5.7 for the passive side: the SYN-ACK timed out (our SYN
+// segment is the SYN-ACK), so data transmission starts with a 3 s RTO.
+func TestReview_RFC6298_5_7_ThreeSecondRTOAfterSYNACKTimeout(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expect(1*s, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(1*s+100*ms, h.in(".", seq(1), ack(1)))
+	h.expectNothing(1*s + 100*ms)
+	h.expectState(tcp.StateEstablished)
+	if got := h.c.Info().RTO; got != 3*s {
+		h.fatalf("RTO after a handshake whose SYN-ACK timed out: %v, want 3s (RFC 6298 5.7)", got)
+	}
+}
+
+// RFC 6298 5.7 applies only without a sample: an untimed-out handshake
+// keeps the RTO computed from the SYN's round trip (RFC 6298 2.2).
+func TestReview_RFC6298_5_7_NoFallbackWithSample(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms))
+	if rto := h.c.Info().RTO; rto >= 3*s {
+		h.fatalf("RTO %v after a clean handshake, want the estimate (below 3 s)", rto)
+	}
+}
+
+// RFC 5681 4.1 (restarting idle connections): "a TCP SHOULD set cwnd to no
+// more than RW before beginning transmission if the TCP has not sent data
+// in an interval exceeding the retransmission timeout", RW = min(IW, cwnd).
+// Linux does this by default (net.ipv4.tcp_slow_start_after_idle = 1).
+func TestReview_RFC5681_4_1_RestartAfterIdle(t *testing.T) {
+	const mss = 1460
+	h := newEstablished(t, handshakeRTT(100*ms), peerWScaleOpt(7))
+	// Grow cwnd to 20 segments: 10 sent, each ACKed in slow start.
+	h.write(1*s, 10*mss)
+	if _, k := h.sentData(h.drainOut(1*s), 1); k != 10 {
+		h.fatalf("initial flight %d segments, want 10", k)
+	}
+	for i := int64(1); i <= 10; i++ {
+		h.send(1*s+100*ms, h.in(".", ack(1+i*mss)))
+	}
+	if cw := h.c.Info().Cwnd; cw != 20*mss {
+		h.fatalf("cwnd %d after 10 ACKs in slow start, want %d", cw, 20*mss)
+	}
+	h.drainOut(1*s + 100*ms)
+	// Idle for far longer than the RTO, then a large write: only the
+	// restart window (IW, 10 segments) may go.
+	rto := h.c.Info().RTO
+	at := 1*s + 100*ms + 10*rto
+	h.write(at, 30*mss)
+	if n, k := h.sentData(h.drainOut(at), 1+10*mss); k != 10 {
+		h.fatalf("after %v idle (RTO %v) sent %d segments (%d bytes), want the restart window of 10 (RFC 5681 4.1)", 10*rto, rto, k, n)
+	}
+}
+
+// RFC 5681 4.1 applies to an idle sender only: a connection that keeps
+// sending (here: new data within one RTO of the last) keeps its cwnd.
+func TestReview_RFC5681_4_1_NoRestartWhenBusy(t *testing.T) {
+	const mss = 1460
+	h := newEstablished(t, handshakeRTT(100*ms), peerWScaleOpt(7))
+	h.write(1*s, 10*mss)
+	h.drainOut(1 * s)
+	for i := int64(1); i <= 10; i++ {
+		h.send(1*s+100*ms, h.in(".", ack(1+i*mss)))
+	}
+	h.drainOut(1*s + 100*ms)
+	h.write(1*s+110*ms, 30*mss)
+	if _, k := h.sentData(h.drainOut(1*s+110*ms), 1+10*mss); k != 20 {
+		h.fatalf("sent %d segments right after the ACKs, want cwnd's 20", k)
+	}
+}
+
