@@ -128,3 +128,41 @@ func TestReview_RFC5681_4_1_NoRestartWhenBusy(t *testing.T) {
 	}
 }
 
+
+// RFC 6298 5.5 and the note after 5.7, with Karn's rule (RFC 6298 3): the
+// backed-off RTO stays until a new RTT measurement "collapses" it ("once a
+// new RTT measurement is obtained (which can only happen when new data has
+// been sent and acknowledged), the computations outlined in Section 2 are
+// performed, including the computation of RTO"). The ACK of a
+// retransmitted segment is no measurement, so the next segment still gets
+// the doubled RTO. Linux does the same (tcp_ack_update_rtt: "RFC6298: only
+// reset backoff on valid RTT measurement").
+func TestReview_RFC6298_5_KarnBackoffKeptUntilSample(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms))
+	h.write(1*s, 100)
+	h.expect(1*s, h.out("P.", seq(1), data(100)))
+	h.send(1*s+100*ms, h.in(".", ack(101)))
+	rto := h.c.Info().RTO
+	// Lost once: retransmitted after rto, ACKed (no sample: Karn).
+	h.write(2*s, 100)
+	h.expect(2*s, h.out("P.", seq(101), data(100)))
+	h.expect(2*s+rto, h.out("P.", seq(101), data(100)))
+	h.send(2*s+rto+100*ms, h.in(".", ack(201)))
+	if got := h.c.Info().RTO; got != 2*rto {
+		h.fatalf("RTO %v after the ACK of a retransmission, want the backed-off %v (no new measurement)", got, 2*rto)
+	}
+	// The next segment is lost too: its timer runs for the backed-off RTO.
+	h.write(4*s, 100)
+	h.expect(4*s, h.out("P.", seq(201), data(100)))
+	h.expectNothing(4*s + 2*rto - 1)
+	h.expect(4*s+2*rto, h.out("P.", seq(201), data(100)))
+	h.send(4*s+2*rto+100*ms, h.in(".", ack(301)))
+	// A segment sent afresh and acknowledged is a measurement: the RTO
+	// collapses back to the estimate.
+	h.write(8*s, 100)
+	h.expect(8*s, h.out("P.", seq(301), data(100)))
+	h.send(8*s+100*ms, h.in(".", ack(401)))
+	if got := h.c.Info().RTO; got > rto {
+		h.fatalf("RTO %v after a fresh 100 ms RTT sample, want the estimate (at most %v), the backoff gone", got, rto)
+	}
+}

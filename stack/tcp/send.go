@@ -355,11 +355,14 @@ func (c *Conn) newAck(now time.Time, ack Seq) {
 	}
 	c.flags &^= flagProbe
 	// RFC 6298 3 (Karn): only an untainted timed segment gives a sample.
+	// The backoff goes only with a new measurement: RFC 6298 5 (note
+	// after 5.7) collapses the RTO when "a new RTT measurement is
+	// obtained"; the ACK of a retransmission is none. As Linux.
 	if c.flags&flagRTTTiming != 0 && c.rttSeq.LessThan(ack) {
 		c.rto.Sample(now.Sub(c.rttStart))
 		c.flags &^= flagRTTTiming
+		c.rto.ResetBackoff()
 	}
-	c.rto.ResetBackoff()
 	c.retries = 0
 	c.unackedSince = time.Time{}
 	if c.SndUna != c.sndMax {
