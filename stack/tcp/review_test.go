@@ -128,7 +128,6 @@ func TestReview_RFC5681_4_1_NoRestartWhenBusy(t *testing.T) {
 	}
 }
 
-
 // RFC 6298 5.5 and the note after 5.7, with Karn's rule (RFC 6298 3): the
 // backed-off RTO stays until a new RTT measurement "collapses" it ("once a
 // new RTT measurement is obtained (which can only happen when new data has
