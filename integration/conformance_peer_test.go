@@ -101,7 +101,9 @@ func conformance(t *testing.T, flags ...string) *rawNet {
 		done:   make(chan struct{}),
 		sendFD: -1, recvFD: -1,
 	}
-	n.proc = serve(t, append([]string{"--trace"}, flags...)...)
+	// A short grace: at the end the raw peers answer no FIN, so waiting
+	// for graceful closes would only slow the test down.
+	n.proc = serve(t, append([]string{"--trace", "--grace", "50ms"}, flags...)...)
 	ifi, err := netInterfaceIndex(devName)
 	if err != nil {
 		t.Fatalf("TUN %s: %v", devName, err)
