@@ -94,6 +94,17 @@ func conformance(t *testing.T, flags ...string) *rawNet {
 	t.Helper()
 	tuntest.Require(t)
 	dropKernelRSTs(t)
+	// A short grace: at the end the raw peers answer no FIN, so waiting
+	// for graceful closes would only slow the test down.
+	proc := serve(t, append([]string{"--trace", "--grace", "50ms"}, flags...)...)
+	n := newRawNet(t, devName)
+	n.proc = proc
+	return n
+}
+
+// newRawNet opens the raw sockets on the TUN device dev, which must exist.
+func newRawNet(t *testing.T, dev string) *rawNet {
+	t.Helper()
 	n := &rawNet{
 		t:      t,
 		queues: map[uint16]chan *rawPkt{},
@@ -101,12 +112,9 @@ func conformance(t *testing.T, flags ...string) *rawNet {
 		done:   make(chan struct{}),
 		sendFD: -1, recvFD: -1,
 	}
-	// A short grace: at the end the raw peers answer no FIN, so waiting
-	// for graceful closes would only slow the test down.
-	n.proc = serve(t, append([]string{"--trace", "--grace", "50ms"}, flags...)...)
-	ifi, err := netInterfaceIndex(devName)
+	ifi, err := netInterfaceIndex(dev)
 	if err != nil {
-		t.Fatalf("TUN %s: %v", devName, err)
+		t.Fatalf("TUN %s: %v", dev, err)
 	}
 	// Receive: a cooked packet socket on the TUN, every protocol. The TUN
 	// has no link header, so what we read is the IP packet.
@@ -117,7 +125,7 @@ func conformance(t *testing.T, flags ...string) *rawNet {
 	n.recvFD = fd
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi}); err != nil {
 		unix.Close(fd)
-		t.Fatalf("bind AF_PACKET to %s: %v", devName, err)
+		t.Fatalf("bind AF_PACKET to %s: %v", dev, err)
 	}
 	tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
@@ -135,6 +143,8 @@ func conformance(t *testing.T, flags ...string) *rawNet {
 	}
 	n.sendFD = sfd
 	if err := unix.SetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_MARK, rawMark); err != nil {
+		unix.Close(fd)
+		unix.Close(sfd)
 		t.Fatalf("SO_MARK: %v", err)
 	}
 	go n.reader()

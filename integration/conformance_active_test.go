@@ -1,0 +1,246 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/tun/tuntest"
+)
+
+// Conformance tests: the active open. `tunstack dial` connects from the
+// stack to 198.18.0.1; the raw peer plays the server. The TUN device is
+// created here beforehand (tunstack attaches with --tun), so the packet
+// socket is listening before the stack's first SYN.
+
+const dialDev = "tsconf0"
+
+// dialNet creates the TUN device dialDev with the kernel side 198.18.0.1/24
+// and the raw plumbing on it.
+func dialNet(t *testing.T) *rawNet {
+	t.Helper()
+	needTool(t, "ip", "iproute2")
+	tuntest.Require(t)
+	dropKernelRSTs(t)
+	tuntest.Run(t, "ip", "tuntap", "add", "dev", dialDev, "mode", "tun")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", dialDev).Run() })
+	tuntest.Run(t, "ip", "addr", "add", hostAddr+"/24", "dev", dialDev)
+	tuntest.Run(t, "ip", "link", "set", dialDev, "mtu", "1500", "up")
+	return newRawNet(t, dialDev)
+}
+
+// dial starts `tunstack dial` to our port with stdin as its input and
+// returns the server-side peer, not yet connected.
+func (n *rawNet) dial(t *testing.T, stdin []byte, flags ...string) *peer {
+	t.Helper()
+	p := n.newPeer(0)
+	p.t = t
+	args := append([]string{"dial", "--trace", "--grace", "50ms", "--tun", dialDev, "--addr", stackAddr}, flags...)
+	args = append(args, fmt.Sprintf("%s:%d", hostAddr, p.port))
+	n.proc = startTunstack(t, stdin, args...)
+	return p
+}
+
+// acceptSyn waits for the stack's SYN and records its sequence space.
+func (p *peer) acceptSyn(timeout time.Duration) *rawPkt {
+	p.t.Helper()
+	r := p.next(timeout)
+	if r == nil {
+		p.t.Fatalf("no SYN within %v", timeout)
+	}
+	if r.seg.Flags != segment.FlagSYN || len(r.seg.Payload) != 0 {
+		p.t.Fatalf("got %v, want a SYN", &r.seg)
+	}
+	p.sport = r.seg.SrcPort
+	p.irs = r.seg.Seq
+	p.rcvNxt = p.irs.Add(1)
+	p.sndMax = p.rcvNxt
+	p.synced = true
+	return r
+}
+
+// synAck sends our SYN-ACK with the given options and data.
+func (p *peer) synAck(o synOpts, ack segment.Seq, payload []byte) {
+	p.t.Helper()
+	s := segment.Segment{Seq: p.iss, Ack: ack, Flags: segment.FlagSYN | segment.FlagACK, Window: o.window, Payload: payload}
+	if o.mss != 0 {
+		s.Options.HasMSS, s.Options.MSS = true, o.mss
+	}
+	if o.wscale >= 0 {
+		s.Options.HasWScale, s.Options.WScale = true, uint8(o.wscale)
+	}
+	p.sendSeg(s)
+	p.nxt = p.iss.Add(1 + uint32(len(payload)))
+}
+
+// finishDial reads the stack's data and FIN (dial half-closes at the end
+// of its stdin), then closes our side, and checks dial exits with 0.
+func (p *peer) finishDial(data []byte) {
+	p.t.Helper()
+	got, fin := p.read(-1, true, true, 5*time.Second)
+	if !bytes.Equal(got, data) || !fin {
+		p.t.Fatalf("dial sent %q (FIN %v), want %q and a FIN", got, fin, data)
+	}
+	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
+	p.nxt = p.nxt.Add(1)
+	p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "ACK of our FIN (TIME-WAIT)")
+	if code := p.n.proc.wait(5 * time.Second); code != 0 {
+		p.t.Fatalf("dial exited with %d, want 0", code)
+	}
+}
+
+// TestConformance_RFC9293_3_10_7_3_SynSent: the active open as RFC 9293
+// 3.10.7.3 ("If the state is SYN-SENT") specifies it, against the raw peer.
+func TestConformance_RFC9293_3_10_7_3_SynSent(t *testing.T) {
+	n := dialNet(t)
+	msg := []byte("hello from the stack\n")
+
+	// The SYN offers MSS 1460 and window scaling with an unscaled window
+	// (RFC 7323 2.2); unanswered, it is retransmitted after 1 s and then 2 s
+	// (RFC 6298 2.1, 5.5); a SYN-ACK then completes the handshake.
+	t.Run("SYN-and-backoff", func(t *testing.T) {
+		p := n.dial(t, msg)
+		syn := p.acceptSyn(5 * time.Second)
+		o := syn.seg.Options
+		if !o.HasMSS || o.MSS != 1460 || !o.HasWScale || o.WScale > 14 || o.SACKPermitted || o.HasTimestamp {
+			t.Errorf("SYN options %+v, want MSS 1460 and a window scale only", o)
+		}
+		if syn.seg.Window != 0xffff {
+			t.Errorf("SYN window %d, want 65535 (256 KiB buffer, unscaled in a SYN)", syn.seg.Window)
+		}
+		prev := syn
+		for i, gap := range []time.Duration{time.Second, 2 * time.Second} {
+			r := p.next(gap + time.Second)
+			if r == nil {
+				t.Fatalf("SYN retransmission %d not seen", i+1)
+			}
+			if r.seg.Flags != segment.FlagSYN || r.seg.Seq != syn.seg.Seq || r.seg.Options != o {
+				t.Fatalf("retransmission %v, want the SYN again", p.show(r))
+			}
+			d := r.at.Sub(prev.at)
+			t.Logf("SYN retransmission %d after %v", i+1, d.Round(time.Millisecond))
+			if d < gap-100*time.Millisecond || d > gap+500*time.Millisecond {
+				t.Errorf("SYN retransmission %d after %v, want about %v", i+1, d, gap)
+			}
+			prev = r
+		}
+		p.synAck(synOpts{mss: 1460, wscale: 7, window: 64240}, p.rcvNxt, nil)
+		p.wnd = 64240 >> 7
+		r := p.next(prompt)
+		if r == nil || r.seg.Seq != p.rcvNxt || r.seg.Ack != p.nxt || !r.seg.Flags.Has(segment.FlagACK) || r.seg.Flags.Has(segment.FlagSYN) {
+			t.Fatalf("after our SYN-ACK got %v, want the ACK <SEQ=ISS+1><ACK=our ISS+1> (possibly with data)", r)
+		}
+		p.n.waitState(p.port, "ESTABLISHED", prompt)
+		// Whatever it carried is the start of the data.
+		got := p.takeEcho(r)
+		rest := msg[len(got):]
+		if !bytes.HasPrefix(msg, got) {
+			t.Fatalf("first data %q", got)
+		}
+		p.finishDial(rest)
+	})
+
+	// A SYN-ACK whose ACK is not ISS+1 gets <SEQ=SEG.ACK><CTL=RST> and is
+	// otherwise ignored; the right one still completes.
+	t.Run("unacceptable-ACK", func(t *testing.T) {
+		p := n.dial(t, msg)
+		p.acceptSyn(5 * time.Second)
+		for _, ack := range []segment.Seq{p.irs.Add(1000), p.irs, back(p.irs, 1)} {
+			p.synAck(synOpts{mss: 1460, wscale: -1, window: 65535}, ack, nil)
+			p.expect(prompt, want{flags: segment.FlagRST, seq: ack}, "SYN-ACK with an unacceptable ACK in SYN-SENT")
+		}
+		p.synAck(synOpts{mss: 1460, wscale: -1, window: 65535}, p.rcvNxt, nil)
+		p.finishDial(msg)
+	})
+
+	// A RST without ACK, or with an unacceptable ACK, is dropped; a RST
+	// acknowledging the SYN refuses the connection ("error: connection
+	// reset", here ECONNREFUSED, and CLOSED).
+	t.Run("RST", func(t *testing.T) {
+		p := n.dial(t, msg)
+		p.acceptSyn(5 * time.Second)
+		p.send(segment.FlagRST, p.iss, 0, nil)
+		p.send(segment.FlagRST|segment.FlagACK, p.iss, p.irs.Add(7), nil)
+		p.expectNone(quiet, "RSTs that do not acknowledge the SYN")
+		p.send(segment.FlagRST|segment.FlagACK, 0, p.rcvNxt, nil)
+		p.n.waitState(p.port, "CLOSED", prompt)
+		if code := p.n.proc.wait(5 * time.Second); code != 1 {
+			t.Fatalf("dial exited with %d after a RST, want 1 (connection refused)", code)
+		}
+		if !regexp.MustCompile(`(?i)refused`).MatchString(strings.Join(p.n.proc.out.snapshot(), "\n")) {
+			t.Errorf("dial's output does not say the connection was refused")
+		}
+	})
+
+	// Simultaneous open: a SYN answering our SYN moves the stack to
+	// SYN-RECEIVED with <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>; our ACK then
+	// establishes the connection (RFC 9293 3.5 Figure 8, 3.10.7.3).
+	t.Run("simultaneous-open", func(t *testing.T) {
+		p := n.dial(t, msg)
+		syn := p.acceptSyn(5 * time.Second)
+		s := segment.Segment{Seq: p.iss, Flags: segment.FlagSYN, Window: 65535}
+		s.Options.HasMSS, s.Options.MSS = true, 1460
+		p.sendSeg(s)
+		p.nxt = p.iss.Add(1)
+		r := p.next(prompt)
+		if r == nil || r.seg.Flags != segment.FlagSYN|segment.FlagACK || r.seg.Seq != syn.seg.Seq || r.seg.Ack != p.nxt {
+			t.Fatalf("after our SYN got %v, want [S.] seq=%d ack=%d", r, uint32(syn.seg.Seq), uint32(p.nxt))
+		}
+		p.n.waitState(p.port, "SYN-RECEIVED", prompt)
+		p.ack()
+		p.n.waitState(p.port, "ESTABLISHED", prompt)
+		p.finishDial(msg)
+	})
+
+	// A SYN-ACK carrying data and no MSS option: the data is accepted and
+	// acknowledged, and the stack's segments are at most 536 bytes (RFC 9293
+	// 3.7.1).
+	t.Run("SYN-ACK-with-data-no-MSS", func(t *testing.T) {
+		big := pattern(2000, 1)
+		p := n.dial(t, big)
+		p.acceptSyn(5 * time.Second)
+		greet := []byte("greetings\n")
+		p.synAck(synOpts{wscale: -1, window: 65535}, p.rcvNxt, greet)
+		var got []byte
+		deadline := time.Now().Add(5 * time.Second)
+		fin := false
+		for !fin {
+			r := p.next(time.Until(deadline))
+			if r == nil {
+				t.Fatalf("dial sent %d of %d bytes", len(got), len(big))
+			}
+			if r.seg.Ack != p.nxt {
+				t.Fatalf("%v does not acknowledge the SYN-ACK's data (ack %d, want %d)", p.show(r), uint32(r.seg.Ack), uint32(p.nxt))
+			}
+			if len(r.seg.Payload) > 536 {
+				t.Fatalf("a %d-byte segment to a peer without MSS option: %v", len(r.seg.Payload), p.show(r))
+			}
+			if r.seg.Seq == p.rcvNxt {
+				got = append(got, r.seg.Payload...)
+				p.rcvNxt = p.rcvNxt.Add(uint32(len(r.seg.Payload)))
+				if r.seg.Flags.Has(segment.FlagFIN) {
+					p.rcvNxt = p.rcvNxt.Add(1)
+					fin = true
+				}
+				p.ack()
+			}
+		}
+		if !bytes.Equal(got, big) {
+			t.Fatalf("dial's data differs at %d", firstDiff(got, big))
+		}
+		p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
+		p.nxt = p.nxt.Add(1)
+		p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "ACK of our FIN")
+		if code := p.n.proc.wait(5 * time.Second); code != 0 {
+			t.Fatalf("dial exited with %d", code)
+		}
+		if out := strings.Join(p.n.proc.out.snapshot(), "\n"); !strings.Contains(out, "greetings") {
+			t.Fatalf("the SYN-ACK's data did not reach dial's stdout:\n%s", out)
+		}
+	})
+}
