@@ -34,6 +34,9 @@ type CongestionControl interface {
 	// sent nothing for more than an RTO with nothing outstanding (RFC
 	// 5681 4.1).
 	OnIdleRestart(s CCState)
+	// OnHandshakeLoss is called when the handshake completes after our SYN
+	// or SYN-ACK had to be retransmitted (RFC 5681 3.1).
+	OnHandshakeLoss(s CCState)
 }
 
 // newReno is RFC 5681 slow start and congestion avoidance with RFC 6582
@@ -145,5 +148,15 @@ func (r *newReno) OnRTO(s CCState) {
 // per idle RTO rather than straight to RW.) ssthresh is left alone.
 func (r *newReno) OnIdleRestart(s CCState) {
 	r.cwnd = min(r.cwnd, initialWindow(s.MSS))
+	r.bytesAcked = 0
+}
+
+// OnHandshakeLoss is RFC 5681 3.1: "if the SYN or SYN/ACK is lost, the
+// initial window used by a sender after a correctly transmitted SYN MUST be
+// one segment consisting of at most SMSS bytes". (Linux waits for a second
+// SYN retransmission before doing so, given RFC 6298's 1 s initial RTO; we
+// follow the RFC's MUST.)
+func (r *newReno) OnHandshakeLoss(s CCState) {
+	r.cwnd = s.MSS
 	r.bytesAcked = 0
 }

@@ -250,6 +250,9 @@ func (c *Conn) ackedSyn(now time.Time) {
 		// when data transmission begins" (Linux: TCP_TIMEOUT_FALLBACK).
 		c.rto.Fallback(synTimeoutRTO)
 	}
+	if c.retries > 0 {
+		c.cc.OnHandshakeLoss(c.ccState()) // RFC 5681 3.1: IW of one segment
+	}
 	c.retries = 0
 	c.unackedSince = time.Time{}
 	if c.SndNxt.LessThan(c.SndUna) {

@@ -165,3 +165,37 @@ func TestReview_RFC6298_5_KarnBackoffKeptUntilSample(t *testing.T) {
 		h.fatalf("RTO %v after a fresh 100 ms RTT sample, want the estimate (at most %v), the backoff gone", got, rto)
 	}
 }
+
+// RFC 5681 3.1: "if the SYN or SYN/ACK is lost, the initial window used by
+// a sender after a correctly transmitted SYN MUST be one segment consisting
+// of at most SMSS bytes." Active open whose SYN timed out once: the first
+// flight is one segment; its ACK opens cwnd to two (slow start).
+func TestReview_RFC5681_3_1_OneSegmentIWAfterSYNLoss(t *testing.T) {
+	const smss = 1460
+	h := newSynSent(t)
+	h.expect(1*s, h.out("S", seq(0), anyOpts()))
+	h.send(1*s+100*ms, h.in("S.", seq(0), ack(1), mss(smss), wscale(7)))
+	h.expect(1*s+100*ms, h.out(".", seq(1), ack(1)))
+	h.write(2*s, 10*smss)
+	if n, k := h.sentData(h.drainOut(2*s), 1); k != 1 || n != smss {
+		h.fatalf("first flight after a lost SYN: %d segments (%d bytes), want 1 (RFC 5681 3.1)", k, n)
+	}
+	h.send(2*s+100*ms, h.in(".", ack(1+smss)))
+	if _, k := h.sentData(h.drainOut(2*s+100*ms), 1+smss); k != 2 {
+		h.fatalf("after the first ACK sent %d segments, want 2 (slow start from one segment)", k)
+	}
+}
+
+// RFC 5681 3.1 for the passive side: the SYN-ACK timed out.
+func TestReview_RFC5681_3_1_OneSegmentIWAfterSYNACKLoss(t *testing.T) {
+	const smss = 1460
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(smss), wscale(7)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.expect(1*s, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(1*s+100*ms, h.in(".", seq(1), ack(1)))
+	h.write(2*s, 10*smss)
+	if n, k := h.sentData(h.drainOut(2*s), 1); k != 1 || n != smss {
+		h.fatalf("first flight after a lost SYN-ACK: %d segments (%d bytes), want 1 (RFC 5681 3.1)", k, n)
+	}
+}
