@@ -348,3 +348,170 @@ func TestConformance_RFC7323_2_WindowScaling(t *testing.T) {
 		}
 	})
 }
+
+// lossyReceiver plays a receiver behind a lossy path: it drops the data
+// segments whose arrival index is in drop (their first transmission only),
+// stores the rest by sequence number and answers every data segment at once
+// with a cumulative ACK, as a receiver without delayed ACKs does (duplicate
+// ACKs included). It records when each ACK value was first sent and when a
+// dropped segment came again.
+type lossyReceiver struct {
+	p       *peer
+	base    segment.Seq
+	buf     []byte
+	have    []bool
+	drop    map[int]bool
+	arrived int
+	lost    map[segment.Seq]*rawPkt // dropped first transmissions
+	rtx     map[segment.Seq]*rawPkt // their retransmissions
+	ackSent map[segment.Seq][]time.Time
+}
+
+func newLossyReceiver(p *peer, n int, drop ...int) *lossyReceiver {
+	l := &lossyReceiver{p: p, base: p.rcvNxt, buf: make([]byte, n), have: make([]bool, n), drop: map[int]bool{},
+		lost: map[segment.Seq]*rawPkt{}, rtx: map[segment.Seq]*rawPkt{}, ackSent: map[segment.Seq][]time.Time{}}
+	for _, i := range drop {
+		l.drop[i] = true
+	}
+	return l
+}
+
+func (l *lossyReceiver) contiguous() int {
+	for i, h := range l.have {
+		if !h {
+			return i
+		}
+	}
+	return len(l.have)
+}
+
+// run receives until all n bytes are in or timeout.
+func (l *lossyReceiver) run(timeout time.Duration) {
+	p := l.p
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for l.contiguous() < len(l.buf) {
+		r := p.next(time.Until(deadline))
+		if r == nil {
+			p.t.Fatalf("stalled at %d of %d bytes", l.contiguous(), len(l.buf))
+		}
+		if len(r.seg.Payload) == 0 {
+			continue
+		}
+		idx := l.arrived
+		l.arrived++
+		if l.drop[idx] {
+			l.lost[r.seg.Seq] = r
+			continue
+		}
+		if _, ok := l.lost[r.seg.Seq]; ok && l.rtx[r.seg.Seq] == nil {
+			l.rtx[r.seg.Seq] = r
+		}
+		off := int(r.seg.Seq.Sub(l.base))
+		if off < 0 || off+len(r.seg.Payload) > len(l.buf) {
+			p.t.Fatalf("data outside the expected range: %v", p.show(r))
+		}
+		copy(l.buf[off:], r.seg.Payload)
+		for i := range len(r.seg.Payload) {
+			l.have[off+i] = true
+		}
+		ack := l.base.Add(uint32(l.contiguous()))
+		p.send(segment.FlagACK, p.nxt, ack, nil)
+		l.ackSent[ack] = append(l.ackSent[ack], time.Now())
+	}
+	p.rcvNxt = l.base.Add(uint32(len(l.buf)))
+}
+
+// slowRTOEcho returns an echo connection whose RTO is about 1.2 s: the
+// handshake's ACK is held back 400 ms, and that RTT sample sets SRTT 400 ms,
+// RTTVAR 200 ms (RFC 6298 2.2). Recovery that waits for the RTO then shows.
+func slowRTOEcho(t *testing.T, n *rawNet) *peer {
+	p := n.newPeer(portEcho)
+	p.wnd = 64240 >> 7
+	p.syn(linuxSyn)
+	p.expectSynAck(prompt)
+	time.Sleep(400 * time.Millisecond)
+	p.ack()
+	p.echoRoundTrip([]byte("warm up\n"))
+	return p
+}
+
+// TestConformance_RFC6582_3_2_PartialAck: two segments of one window are
+// lost. Three duplicate ACKs bring the first back by fast retransmit; the
+// ACK that then covers it is partial (it stops at the second hole), and
+// NewReno retransmits the next unacknowledged segment at once instead of
+// waiting for the RTO (RFC 6582 3.2 step 5).
+func TestConformance_RFC6582_3_2_PartialAck(t *testing.T) {
+	n := conformance(t)
+	p := slowRTOEcho(t, n)
+	d := pattern(14000, 5)
+	for off := 0; off < len(d); off += 1460 {
+		p.sendData(d[off:min(off+1460, len(d))])
+	}
+	l := newLossyReceiver(p, len(d), 0, 2)
+	l.run(10 * time.Second)
+	if !bytes.Equal(l.buf, d) {
+		t.Fatalf("echo differs at %d", firstDiff(l.buf, d))
+	}
+	if len(l.lost) != 2 {
+		t.Fatalf("%d segments dropped, want 2", len(l.lost))
+	}
+	for seq, orig := range l.lost {
+		r := l.rtx[seq]
+		// The ACK that asked for it: three duplicates of seq for the first
+		// hole, the first (partial) ACK of seq for the second.
+		acks := l.ackSent[seq]
+		var asked time.Time
+		switch {
+		case seq == l.base && len(acks) >= 3:
+			asked = acks[2]
+		case seq != l.base && len(acks) >= 1:
+			asked = acks[0]
+		default:
+			t.Fatalf("no ACK of %d was sent (%d)", uint32(seq), len(acks))
+		}
+		d := r.at.Sub(asked)
+		t.Logf("segment %d retransmitted %v after the ACK asking for it, %v after the original",
+			uint32(seq-l.base), d.Round(100*time.Microsecond), r.at.Sub(orig.at).Round(time.Millisecond))
+		if d < 0 {
+			t.Errorf("segment at %d retransmitted before the ACK that should trigger it (%v early)", uint32(seq-l.base), -d)
+		} else if d > 150*time.Millisecond {
+			t.Errorf("segment at %d retransmitted %v after the ACK asking for it: waited for the RTO (RFC 5681 3.2 / RFC 6582 3.2)", uint32(seq-l.base), d)
+		}
+	}
+}
+
+// TestConformance_RFC5681_3_1_LossWindow: when the retransmission timer
+// expires, cwnd MUST be set to no more than one full-sized segment (RFC 5681
+// 3.1, "loss window"): the stack retransmits exactly one segment, then,
+// once that is acknowledged, two (slow start).
+func TestConformance_RFC5681_3_1_LossWindow(t *testing.T) {
+	n := conformance(t)
+	p := n.newPeer(portChargen)
+	p.handshake(synOpts{mss: 1460, wscale: 7, window: 64240})
+	base := p.rcvNxt
+	var flight []*rawPkt
+	for len(flight) < 10 {
+		r := p.next(prompt)
+		if r == nil {
+			t.Fatalf("only %d segments of the initial window (RFC 6928: 10)", len(flight))
+		}
+		flight = append(flight, r)
+	}
+	// Lose all of them. The RTO fires once: one segment.
+	r := p.next(2 * time.Second)
+	if r == nil || r.seg.Seq != base || len(r.seg.Payload) != 1460 {
+		t.Fatalf("after the RTO got %v, want the first segment again (seq=%d, 1460 bytes)", r, uint32(base))
+	}
+	t.Logf("RTO retransmission %v after the original", r.at.Sub(flight[0].at).Round(time.Millisecond))
+	p.expectNone(150*time.Millisecond, "after the RTO retransmission, with cwnd = 1 segment (RFC 5681 3.1)")
+	p.rcvNxt = base.Add(1460)
+	p.ack()
+	for i := range 2 {
+		r := p.next(prompt)
+		if r == nil || r.seg.Seq != base.Add(uint32(1460*(i+1))) || len(r.seg.Payload) != 1460 {
+			t.Fatalf("segment %d after the first ACK: got %v, want seq=%d with 1460 bytes", i+1, r, uint32(base.Add(uint32(1460*(i+1)))))
+		}
+	}
+	p.expectNone(100*time.Millisecond, "a third segment with cwnd = 2 (slow start after one ACK)")
+}
