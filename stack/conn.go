@@ -58,7 +58,7 @@ type Conn struct {
 	ackQueued bool
 	ackValid  bool
 	lastAck   segment.Seq
-	held      segment.Segment
+	held      *segment.Segment // allocated on a connection's first hold: idle ones never need it
 
 	// Wake-ups for blocked calls. readCh and writeCh hold at most one
 	// token ("look again"); a woken caller that leaves data or space
@@ -114,7 +114,10 @@ func (k *connSink) Output(seg *segment.Segment) {
 		if k.hasHeld {
 			k.s.ctr.acksCoalesced.Add(1)
 		}
-		k.held = *seg
+		if k.held == nil {
+			k.held = new(segment.Segment)
+		}
+		*k.held = *seg
 		k.held.Payload = nil
 		k.hasHeld = true
 		k.lastAck = seg.Ack
@@ -145,7 +148,7 @@ func (k *connSink) Output(seg *segment.Segment) {
 // writeHeldLocked writes the held ACK.
 func (c *Conn) writeHeldLocked() {
 	c.ipID++
-	c.s.writeSegment(c.heldBuf(), &c.held, c.ipID)
+	c.s.writeSegment(c.heldBuf(), c.held, c.ipID)
 }
 
 // heldBuf returns an output buffer for a held ACK: the raw sink's, since
