@@ -199,3 +199,50 @@ func TestReview_RFC5681_3_1_OneSegmentIWAfterSYNACKLoss(t *testing.T) {
 		h.fatalf("first flight after a lost SYN-ACK: %d segments (%d bytes), want 1 (RFC 5681 3.1)", k, n)
 	}
 }
+
+// RFC 9293 3.5 Figure 8 with window scaling on both SYNs: the crossing
+// SYN,ACK's window field is not scaled (RFC 7323 2.2, "The window field in
+// a segment where the SYN bit is set ... MUST NOT be scaled").
+func TestReview_RFC7323_2_2_CrossingSynAckWindowUnscaled(t *testing.T) {
+	h := newSynSent(t)
+	h.send(10*ms, h.in("S", seq(0), mss(1460), wscale(7), win(1000)))
+	h.expect(10*ms, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(20*ms, h.in("S.", seq(0), ack(1), mss(1460), wscale(7), win(1000)))
+	h.expect(20*ms, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+	if w := h.c.Info().SndWnd; w != 1000 {
+		h.fatalf("SND.WND %d after the crossing SYN,ACK with window 1000, want 1000 (unscaled)", w)
+	}
+	// The next ACK's window is scaled.
+	h.send(30*ms, h.in(".", seq(1), ack(1), win(1000)))
+	if w := h.c.Info().SndWnd; w != 1000<<7 {
+		h.fatalf("SND.WND %d after an ACK with window 1000 and shift 7, want %d", w, 1000<<7)
+	}
+}
+
+// RFC 5961 3.2 applies in every state but SYN-SENT: in SYN-RECEIVED an
+// in-window RST that is not exactly at RCV.NXT draws a challenge ACK and
+// the handshake goes on.
+func TestReview_RFC5961_3_2_InexactResetInSynReceived(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(10*ms, h.in("R", seq(100)))
+	h.expect(10*ms, h.out(".", seq(1), ack(1)))
+	h.expectState(tcp.StateSynReceived)
+	h.send(20*ms, h.in(".", seq(1), ack(1)))
+	h.expectState(tcp.StateEstablished)
+}
+
+// RFC 9293 3.10.7.4: in SYN-RECEIVED an acceptable ACK moves to
+// ESTABLISHED "and continue processing": a FIN on that segment then moves
+// to CLOSE-WAIT (eighth step) and is acknowledged.
+func TestReview_RFC9293_3_10_7_4_FINOnHandshakeACK(t *testing.T) {
+	h := newListen(t)
+	h.send(0, h.in("S", seq(0), mss(1460)))
+	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
+	h.send(10*ms, h.in("F.", seq(1), ack(1)))
+	h.expect(10*ms, h.out(".", seq(1), ack(2)))
+	h.expectState(tcp.StateCloseWait)
+	h.expectEOF(10 * ms)
+}
