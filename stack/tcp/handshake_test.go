@@ -395,3 +395,17 @@ func TestSynReceived_RFC6298_5_7_RTOAfterSYNACKTimeoutIs3s(t *testing.T) {
 		h.fatalf("RTO %v after a SYN-ACK timeout, want 3 s", rto)
 	}
 }
+
+// RFC 5681 3.1: "if the SYN or SYN/ACK is lost, the initial window used by
+// a sender after a correctly transmitted SYN MUST be one segment consisting
+// of at most SMSS bytes" (RFC 6928 keeps this).
+func TestSynSent_RFC5681_3_1_OneSegmentWindowAfterLostSYN(t *testing.T) {
+	h := newSynSent(t)
+	h.expect(1*s, h.out("S", seq(0), anyOpts()))
+	h.send(1*s+100*ms, h.in("S.", seq(0), ack(1), mss(1460)))
+	h.expect(1*s+100*ms, h.out(".", seq(1), ack(1)))
+	h.write(2*s, 10*1460)
+	if n, k := h.sentData(h.drainOut(2*s), 1); k != 1 || n != 1460 {
+		h.fatalf("first flight after a lost SYN: %d segments (%d bytes), want 1 of 1460", k, n)
+	}
+}
