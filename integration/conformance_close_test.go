@@ -157,3 +157,45 @@ func TestConformance_RFC9293_3_6_SimultaneousClose(t *testing.T) {
 	p.send(segment.FlagFIN|segment.FlagACK, back(p.nxt, 1), p.rcvNxt, nil)
 	p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "ACK of a retransmitted FIN in TIME-WAIT")
 }
+
+// TestConformance_RFC9293_3_10_4_CloseWithZeroWindow: the HTTP service
+// writes its response and closes while our window is zero. CLOSE must still
+// move the connection to FIN-WAIT-1 at once ("queue this until all
+// preceding SENDs have been segmentized, then form a FIN segment and send
+// it. In any case, enter FIN-WAIT-1 state", RFC 9293 3.10.4; gVisor #13393
+// did not); when the window opens, the rest of the data and then the FIN
+// arrive.
+func TestConformance_RFC9293_3_10_4_CloseWithZeroWindow(t *testing.T) {
+	n := conformance(t)
+	p := n.newPeer(portHTTP)
+	p.handshake(synOpts{mss: 1460, wscale: -1, window: 500})
+	p.sendData([]byte("GET /bytes/3000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+	var resp []byte
+	for len(resp) < 500 {
+		r := p.next(prompt)
+		if r == nil {
+			t.Fatalf("%d bytes of the response, want the 500 our window allows", len(resp))
+		}
+		if end := r.seg.Seq.Add(r.seg.Len()); end.GreaterThan(p.irs.Add(501)) {
+			t.Fatalf("%v goes beyond our 500-byte window", p.show(r))
+		}
+		if r.seg.Seq == p.rcvNxt {
+			resp = append(resp, r.seg.Payload...)
+			p.rcvNxt = p.rcvNxt.Add(uint32(len(r.seg.Payload)))
+		}
+	}
+	p.wnd = 0
+	p.ack()
+	n.waitState(p.port, "FIN-WAIT-1", 2*time.Second)
+	p.wnd = 65535
+	more, fin := p.read(-1, true, true, 3*time.Second)
+	resp = append(resp, more...)
+	if !fin {
+		t.Fatal("no FIN")
+	}
+	i := bytes.Index(resp, []byte("\r\n\r\n"))
+	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 200 ")) || i < 0 || len(resp)-i-4 != 3000 {
+		t.Fatalf("response of %d bytes: %q...", len(resp), resp[:min(len(resp), 200)])
+	}
+	n.waitState(p.port, "FIN-WAIT-2", prompt)
+}

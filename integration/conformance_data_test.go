@@ -271,3 +271,61 @@ func (p *peer) nextControl(timeout time.Duration) *rawPkt {
 		}
 	}
 }
+
+// TestConformance_RFC7323_2_4_WindowRetraction: with a scaled window,
+// advertised edges are multiples of 2^S past RCV.NXT, and segments of odd
+// sizes make rounding go either way. "The receiver MUST honor, as in
+// window, any segment that would have been in window for any <ACK> sent by
+// the receiver" (RFC 7323 2.4): the raw peer fills a receive buffer that
+// the application never drains (chargen), always up to the largest edge
+// ever advertised, with segments of 1001, 3 and 1001 bytes, and every byte
+// must be acknowledged until the window is zero. An advertised edge may
+// retract only by the rounding (less than 2^S), never more.
+func TestConformance_RFC7323_2_4_WindowRetraction(t *testing.T) {
+	n := conformance(t, "--rcvbuf", "128k")
+	p := n.newPeer(portChargen)
+	p.wnd = 0
+	p.syn(synOpts{mss: 1460, wscale: 7})
+	sa := p.expectSynAck(prompt)
+	if !sa.seg.Options.HasWScale || sa.seg.Options.WScale == 0 {
+		t.Fatalf("SYN-ACK %v: want a non-zero window scale for a 128 KiB buffer", &sa.seg)
+	}
+	shift := p.stackShift
+	maxEdge := p.nxt.Add(uint32(sa.seg.Window)) // the SYN-ACK's window is not scaled
+	p.ack()
+	sizes := []int{1001, 3, 1001}
+	sent := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// Send a burst up to the largest edge advertised so far.
+		for i := 0; i < len(sizes) && p.nxt.LessThan(maxEdge); i++ {
+			k := min(sizes[i], int(maxEdge.Sub(p.nxt)))
+			p.sendData(pattern(k, sent))
+			sent += k
+		}
+		// Every byte of it must be acknowledged.
+		for p.lastAck != p.nxt {
+			r := p.nextControl(time.Until(deadline))
+			if r == nil {
+				t.Fatalf("after %d bytes the stack acknowledges only up to %d, not our %d, all within the edge %d it advertised (RFC 7323 2.4 1)",
+					sent, uint32(p.lastAck), uint32(p.nxt), uint32(maxEdge))
+			}
+			if r.seg.Flags != segment.FlagACK {
+				t.Fatalf("unexpected %v", p.show(r))
+			}
+			edge := r.seg.Ack.Add(uint32(r.seg.Window) << shift)
+			if edge.LessThan(maxEdge) && maxEdge.Sub(edge) >= 1<<shift {
+				t.Fatalf("ACK %v retracts the right edge from %d to %d: by %d bytes, more than the 2^%d rounding",
+					p.show(r), uint32(maxEdge), uint32(edge), maxEdge.Sub(edge), shift)
+			}
+			maxEdge = segment.Max(maxEdge, edge)
+		}
+		if p.nxt == maxEdge && p.lastWnd == 0 {
+			break
+		}
+	}
+	t.Logf("%d bytes accepted into a 128 KiB buffer (shift %d) before the window closed", sent, shift)
+	if sent < 128<<10 {
+		t.Fatalf("the window closed after %d bytes, less than the 128 KiB buffer", sent)
+	}
+}

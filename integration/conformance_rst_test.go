@@ -3,6 +3,8 @@ package integration
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"regexp"
 	"testing"
 	"time"
 
@@ -114,7 +116,16 @@ func TestConformance_RFC9293_3_10_7_4_AckAcceptability(t *testing.T) {
 		p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, c.name+": ACK with the unchanged RCV.NXT")
 		p.expectNone(quiet, c.name+": the text must not be delivered (no echo)")
 	}
+	// "fifth, check the ACK field: if the ACK bit is off, drop the segment
+	// and return": text and FIN without ACK are not processed.
+	p.send(segment.FlagPSH, p.nxt, 0, []byte("no ACK bit"))
+	p.send(segment.FlagFIN, p.nxt, 0, nil)
+	p.expectNone(quiet, "segments without the ACK bit: dropped, nothing delivered (no echo)")
+	n.waitState(p.port, "ESTABLISHED", prompt)
 	p.echoRoundTrip([]byte("only this\n"))
+	if l, ok := n.proc.findLine(regexp.MustCompile(regexp.QuoteMeta(fmt.Sprintf("%s:%d ", hostAddr, p.port))+`.*ESTABLISHED -> CLOSE-WAIT`), 0, 0); ok {
+		t.Fatalf("a FIN without ACK was processed: %s", l)
+	}
 }
 
 // TestConformance_RFC9293_3_10_7_4_SeqAcceptability: a segment whose text
