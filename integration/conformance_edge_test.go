@@ -206,7 +206,7 @@ func TestConformance_RFC1122_4_2_2_13_TimeWaitReopen(t *testing.T) {
 	}
 
 	// A new SYN above RCV.NXT.
-	q := &peer{t: t, n: n, port: p.port, sport: p.sport, in: p.in, iss: p.nxt.Add(100000), wnd: 65535}
+	q := &peer{t: t, n: n, port: p.port, sport: p.sport, in: p.in, iss: p.nxt.Add(100000), wnd: 65535, dst: stackIP}
 	q.nxt = q.iss
 	q.syn(linuxSyn)
 	sa := q.expectSynAck(prompt)

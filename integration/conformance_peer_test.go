@@ -82,6 +82,7 @@ type rawNet struct {
 
 	mu     sync.Mutex
 	queues map[uint16]chan *rawPkt // TCP by destination (peer) port
+	toTUN  map[netip.Addr]int      // packets the kernel wrote to the TUN, by destination
 	icmp   chan *rawPkt
 
 	stop atomic.Bool
@@ -108,6 +109,7 @@ func newRawNet(t *testing.T, dev string) *rawNet {
 	n := &rawNet{
 		t:      t,
 		queues: map[uint16]chan *rawPkt{},
+		toTUN:  map[netip.Addr]int{},
 		icmp:   make(chan *rawPkt, 64),
 		done:   make(chan struct{}),
 		sendFD: -1, recvFD: -1,
@@ -204,7 +206,15 @@ func (n *rawNet) reader() {
 		}
 		at := time.Now()
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
-			continue // the kernel's own transmissions (ours included)
+			// The kernel's transmissions into the TUN (ours included):
+			// counted by destination, so a test can tell that what it
+			// sent did reach the stack.
+			if m >= 20 {
+				n.mu.Lock()
+				n.toTUN[netip.AddrFrom4([4]byte(buf[16:20]))]++
+				n.mu.Unlock()
+			}
+			continue
 		}
 		pkt := append([]byte(nil), buf[:m]...)
 		if segment.IPVersion(pkt) != 4 || len(pkt) < 20 {
@@ -217,8 +227,8 @@ func (n *rawNet) reader() {
 				n.t.Errorf("the stack sent a malformed TCP packet (%v): % x", err, pkt)
 				continue
 			}
-			if r.seg.Src != stackIP {
-				continue
+			if r.seg.Src == hostIP {
+				continue // the kernel's own (seen on the way in by some kernels)
 			}
 			r.seg.Payload = append([]byte(nil), r.seg.Payload...)
 			n.mu.Lock()
@@ -238,7 +248,7 @@ func (n *rawNet) reader() {
 				n.t.Errorf("the stack sent a malformed ICMP packet (%v): % x", err, pkt)
 				continue
 			}
-			if netip.AddrFrom4([4]byte(ip[12:16])) != stackIP {
+			if netip.AddrFrom4([4]byte(ip[12:16])) == hostIP {
 				continue
 			}
 			select {
@@ -249,10 +259,18 @@ func (n *rawNet) reader() {
 	}
 }
 
+// sentTo returns how many packets the kernel has written into the TUN for
+// destination a.
+func (n *rawNet) sentTo(a netip.Addr) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.toTUN[a]
+}
+
 // write sends one complete IPv4 packet through the raw socket.
 func (n *rawNet) write(pkt []byte) {
 	n.t.Helper()
-	if err := unix.Sendto(n.sendFD, pkt, 0, &unix.SockaddrInet4{Addr: stackIP.As4()}); err != nil {
+	if err := unix.Sendto(n.sendFD, pkt, 0, &unix.SockaddrInet4{Addr: [4]byte(pkt[16:20])}); err != nil {
 		n.t.Fatalf("raw send: %v", err)
 	}
 }
@@ -272,8 +290,9 @@ func (n *rawNet) waitState(port uint16, state string, timeout time.Duration) str
 type peer struct {
 	t     *testing.T
 	n     *rawNet
-	port  uint16 // ours, on 198.18.0.1
-	sport uint16 // the stack's
+	port  uint16     // ours, on 198.18.0.1
+	sport uint16     // the stack's
+	dst   netip.Addr // where our segments go: the stack's address
 	in    chan *rawPkt
 
 	iss, nxt    segment.Seq
@@ -302,6 +321,7 @@ func (n *rawNet) newPeer(sport uint16) *peer {
 		in:    make(chan *rawPkt, 4096),
 		iss:   segment.Seq(0x1000_0000 + uint32(time.Now().UnixNano()&0xffffff)),
 		wnd:   65535,
+		dst:   stackIP,
 	}
 	p.nxt = p.iss
 	n.mu.Lock()
@@ -313,7 +333,7 @@ func (n *rawNet) newPeer(sport uint16) *peer {
 // sendSeg sends s after filling in the addresses and ports.
 func (p *peer) sendSeg(s segment.Segment) {
 	p.t.Helper()
-	s.Src, s.Dst, s.SrcPort, s.DstPort = hostIP, stackIP, p.port, p.sport
+	s.Src, s.Dst, s.SrcPort, s.DstPort = hostIP, p.dst, p.port, p.sport
 	buf := make([]byte, 20+60+len(s.Payload))
 	p.ipID++
 	m, err := segment.BuildIPv4TCP(buf, &s, p.ipID, rawTTL)
@@ -347,6 +367,10 @@ func (p *peer) sendData(payload []byte) {
 func (p *peer) next(timeout time.Duration) *rawPkt {
 	select {
 	case r := <-p.in:
+		if r.seg.Src != p.dst || r.seg.Dst != hostIP || r.seg.SrcPort != p.sport && p.sport != 0 {
+			p.t.Errorf("the stack answered %v:%d -> %v:%d from the wrong address or port: %v",
+				hostIP, p.port, p.dst, p.sport, &r.seg)
+		}
 		end := r.seg.Seq.Add(r.seg.Len())
 		if !p.synced || end.GreaterThan(p.sndMax) {
 			p.sndMax = end

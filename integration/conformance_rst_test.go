@@ -239,8 +239,8 @@ func TestConformance_RFC1122_3_2_2_6_Ping(t *testing.T) {
 				t.Fatalf("reply type %d code %d id %#x seq %d, %d bytes of data; want echo reply id %#x seq %d with the %d bytes sent",
 					m.Type(), m.Code(), m.ID(), m.Seq(), len(m)-8, id, seq, size)
 			}
-			if dst := binary.BigEndian.Uint32(ip[16:20]); dst != binary.BigEndian.Uint32(hostIP.AsSlice()) {
-				t.Fatalf("reply to %x, want %v", dst, hostIP)
+			if src, dst := binary.BigEndian.Uint32(ip[12:16]), binary.BigEndian.Uint32(ip[16:20]); dst != binary.BigEndian.Uint32(hostIP.AsSlice()) || src != binary.BigEndian.Uint32(stackIP.AsSlice()) {
+				t.Fatalf("reply from %x to %x, want %v to %v", src, dst, stackIP, hostIP)
 			}
 		case <-time.After(prompt):
 			t.Fatalf("no echo reply to a %d-byte echo request", size)
