@@ -8,6 +8,7 @@ package tcp_test
 import (
 	"testing"
 
+	"github.com/tunstack/tunstack/segment"
 	"github.com/tunstack/tunstack/stack/tcp"
 )
 
@@ -245,4 +246,23 @@ func TestReview_RFC9293_3_10_7_4_FINOnHandshakeACK(t *testing.T) {
 	h.expect(10*ms, h.out(".", seq(1), ack(2)))
 	h.expectState(tcp.StateCloseWait)
 	h.expectEOF(10 * ms)
+}
+
+// RFC 1122 4.2.2.13 / RFC 6191 (no timestamps) and RFC 5961 4.2 in
+// TIME-WAIT: only an ACK-less SYN above RCV.NXT may reopen; a SYN,ACK with
+// a higher sequence number is challenged (an ACK) and the record stays. A
+// SYN carrying the ECN setup flags (ECE, CWR; RFC 3168 6.1.1) reopens like
+// any other SYN.
+func TestReview_RFC1122_4_2_2_13_TimeWaitReopenOnlyByPlainSYN(t *testing.T) {
+	h := toTimeWait(t)
+	tw := h.c.TimeWait()
+	rec := &recSink{h: h}
+	if v := tw.HandleSegment(h.at(1*s), h.in("S.", seq(5000), ack(2)), rec); v != tcp.TimeWaitKeep ||
+		len(rec.out) != 1 || rec.out[0].seg.Flags != segment.FlagACK || rec.out[0].seg.Ack != peerISS.Add(2) {
+		t.Fatalf("SYN,ACK above RCV.NXT: verdict %v, %d segments; want keep and one ACK of 2", v, len(rec.out))
+	}
+	rec.out = nil
+	if v := tw.HandleSegment(h.at(2*s), h.in("SEW", seq(5000)), rec); v != tcp.TimeWaitReopen || len(rec.out) != 0 {
+		t.Fatalf("ECN-setup SYN above RCV.NXT: verdict %v, %d segments; want reopen, nothing sent", v, len(rec.out))
+	}
 }
