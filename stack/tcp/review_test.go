@@ -14,11 +14,13 @@ import (
 
 // RFC 9293 3.5, Figure 8 (simultaneous connection synchronization), line 6:
 // a side in SYN-RECEIVED that receives the other side's SYN,ACK <SEQ=IRS>
-// <ACK=ISS+1> enters ESTABLISHED. Linux does the same (tcp_validate_incoming
-// lets such a SYN-ACK "pass" in SYN_RECV instead of challenging it) and then
-// sends nothing more: an engine that only answered with a (challenge) ACK
-// and waited for the peer's ACK would sit in SYN-RECEIVED until its own
-// SYN-ACK retransmission, a whole RTO, against a Linux peer.
+// <ACK=ISS+1> enters ESTABLISHED. Linux (6.11 and later) does the same
+// (tcp_validate_incoming lets such a SYN-ACK "pass" in SYN_RECV instead of
+// challenging it) and then sends nothing more: an engine that only answered
+// with a (challenge) ACK and waited for the peer's ACK would sit in
+// SYN-RECEIVED until its own SYN-ACK retransmission, a whole RTO, against a
+// Linux peer. The engine still acknowledges the SYN,ACK (one ACK, as
+// TestSynSent_RFC9293_3_5_SimultaneousOpen requires; harmless to Linux).
 func TestReview_RFC9293_3_5_SimultaneousOpenSynAckCompletes(t *testing.T) {
 	h := newSynSent(t)
 	h.send(10*ms, h.in("S", seq(0), mss(1460)))
@@ -42,7 +44,7 @@ func TestReview_RFC9293_3_5_SimultaneousOpenSynAckCompletes(t *testing.T) {
 // the TCP implementation is using an RTO less than 3 seconds, the RTO MUST
 // be re-initialized to 3 seconds when data transmission begins (i.e., after
 // the three-way handshake completes)." (Linux: TCP_TIMEOUT_FALLBACK in
-// tcp_init_transfer.) Active open: the SYN is retransmitted once, so no RTT
+// tcp_init_metrics.) Active open: the SYN is retransmitted once, so no RTT
 // sample exists; the first data segment's RTO is 3 s, not 1 s.
 func TestReview_RFC6298_5_7_ThreeSecondRTOAfterSYNTimeout(t *testing.T) {
 	h := newSynSent(t)
