@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -345,4 +346,145 @@ func TestConformance_RFC9293_3_7_1_PeerMSS(t *testing.T) {
 			t.Errorf("MSS %d: largest segment %d bytes, want full segments of %d", c.mss, largest, c.limit)
 		}
 	}
+}
+
+// TestConformance_RFC9293_3_6_HalfClose: after our FIN the connection is
+// half-closed (CLOSE-WAIT on the stack's side): chargen, which never reads,
+// keeps sending; a retransmission of our FIN is an old duplicate and gets
+// <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; the stream stays exact.
+func TestConformance_RFC9293_3_6_HalfClose(t *testing.T) {
+	n := conformance(t)
+	p := n.newPeer(portChargen)
+	p.handshake(synOpts{mss: 1460, wscale: -1, window: 8760})
+	stream, _ := p.read(5000, false, true, 3*time.Second)
+	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
+	fin := p.nxt
+	p.nxt = p.nxt.Add(1)
+	// Keep reading until a segment acknowledges the FIN.
+	deadline := time.Now().Add(prompt)
+	for p.lastAck != p.nxt {
+		r := p.next(time.Until(deadline))
+		if r == nil {
+			t.Fatalf("our FIN (seq %d) was not acknowledged (last ACK %d)", uint32(fin), uint32(p.lastAck))
+		}
+		if r.seg.Seq == p.rcvNxt && len(r.seg.Payload) > 0 {
+			stream = append(stream, r.seg.Payload...)
+			p.rcvNxt = p.rcvNxt.Add(uint32(len(r.seg.Payload)))
+			p.ack()
+		}
+	}
+	n.waitState(p.port, "CLOSE-WAIT", prompt)
+	// Quiet the stream (zero window; its probes are skipped) and send the
+	// FIN again.
+	p.wnd = 0
+	p.ack()
+	time.Sleep(50 * time.Millisecond)
+	for p.nextControl(10*time.Millisecond) != nil {
+	}
+	p.send(segment.FlagFIN|segment.FlagACK, fin, p.rcvNxt, nil)
+	r := p.nextControl(prompt)
+	if r == nil || r.seg.Flags != segment.FlagACK || r.seg.Ack != p.nxt || r.seg.Seq != p.sndMax {
+		t.Fatalf("a retransmitted FIN in CLOSE-WAIT got %v, want [.] seq=%d ack=%d", r, uint32(p.sndMax), uint32(p.nxt))
+	}
+	// Data keeps flowing towards us.
+	p.wnd = 8760
+	p.ack()
+	more, _ := p.read(20000, false, true, 3*time.Second)
+	stream = append(stream, more...)
+	if err := checkChargen(stream, 0); err != nil {
+		t.Fatalf("chargen stream across the half-close: %v", err)
+	}
+	n.waitState(p.port, "CLOSE-WAIT", prompt) // still (the service never closes)
+}
+
+// TestConformance_RFC9293_3_8_6_2_1_SenderSWS: the stack does not send a
+// small segment just because a little window opened: with 200 bytes usable
+// out of a 2920-byte window it waits ("at least a fraction Fs of the
+// maximum window", Fs = 1/2, or a full segment, or the override timeout of
+// 0.1 to 1 s, RFC 9293 3.8.6.2.1); a full window's worth goes out at once.
+func TestConformance_RFC9293_3_8_6_2_1_SenderSWS(t *testing.T) {
+	n := conformance(t)
+	p := n.newPeer(portChargen)
+	p.handshake(synOpts{mss: 1460, wscale: -1, window: 2920})
+	base := p.rcvNxt
+	for p.rcvNxt.Sub(base) < 2920 {
+		r := p.next(prompt)
+		if r == nil {
+			t.Fatalf("only %d bytes of the 2920-byte window", p.rcvNxt.Sub(base))
+		}
+		if r.seg.Seq == p.rcvNxt {
+			p.rcvNxt = p.rcvNxt.Add(uint32(len(r.seg.Payload)))
+		}
+	}
+	p.send(segment.FlagACK, p.nxt, base.Add(200), nil)
+	sent := time.Now()
+	if r := p.next(90 * time.Millisecond); r != nil {
+		t.Fatalf("%v after only 200 bytes of window opened (%v later): silly window syndrome (RFC 9293 3.8.6.2.1)",
+			p.show(r), r.at.Sub(sent))
+	}
+	p.ack()
+	for i := range 2 {
+		r := p.next(prompt)
+		want := base.Add(2920 + uint32(1460*i))
+		// The 200 bytes may have gone out after the override timeout.
+		if r != nil && r.seg.Seq == base.Add(2920) && len(r.seg.Payload) < 1460 && i == 0 {
+			t.Logf("override timeout sent %v", p.show(r))
+			return
+		}
+		if r == nil || r.seg.Seq != want || len(r.seg.Payload) != 1460 {
+			t.Fatalf("after the window opened got %v, want seq=%d with 1460 bytes", r, uint32(want))
+		}
+	}
+}
+
+// TestConformance_RFC9293_3_10_7_4_BoundedReassembly: many disjoint
+// out-of-order segments (more than the stack keeps, 16 ranges) each get a
+// duplicate ACK; after the holes are filled and whatever the stack did not
+// keep is sent again from its ACK, the echo returns every byte once, in
+// order.
+func TestConformance_RFC9293_3_10_7_4_BoundedReassembly(t *testing.T) {
+	n := conformance(t)
+	p := established(n, linuxSyn)
+	const pieces = 24
+	d := pattern(pieces*200, 17)
+	base := p.nxt
+	for i := range pieces {
+		off := 200*i + 100
+		p.send(segment.FlagACK, base.Add(uint32(off)), p.rcvNxt, d[off:off+100])
+		p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: base}, fmt.Sprintf("duplicate ACK for out-of-order piece %d", i))
+	}
+	for i := range pieces {
+		p.send(segment.FlagACK, base.Add(uint32(200*i)), p.rcvNxt, d[200*i:200*i+100])
+	}
+	end := base.Add(uint32(len(d)))
+	var echo []byte
+	deadline := time.Now().Add(5 * time.Second)
+	for len(echo) < len(d) {
+		if time.Now().After(deadline) {
+			t.Fatalf("echo returned %d of %d bytes; the stack acknowledges %d of them", len(echo), len(d), p.lastAck.Sub(base))
+		}
+		r := p.next(30 * time.Millisecond)
+		if r == nil {
+			// Quiet: resend from the stack's ACK, like a retransmission
+			// timeout would.
+			if a := p.lastAck; a.LessThan(end) {
+				off := int(a.Sub(base))
+				p.send(segment.FlagACK, a, p.rcvNxt, d[off:min(off+1000, len(d))])
+			}
+			continue
+		}
+		if len(r.seg.Payload) > 0 {
+			if r.seg.Seq != p.rcvNxt {
+				t.Fatalf("echo out of order: %v, want seq=%d", p.show(r), uint32(p.rcvNxt))
+			}
+			echo = append(echo, r.seg.Payload...)
+			p.rcvNxt = p.rcvNxt.Add(uint32(len(r.seg.Payload)))
+			p.ack()
+		}
+	}
+	if !bytes.Equal(echo, d) {
+		t.Fatalf("echo differs at %d", firstDiff(echo, d))
+	}
+	p.nxt = end
+	p.expectNoNewData(quiet)
 }

@@ -85,8 +85,15 @@ func TestConformance_RFC5961_3_2_RST(t *testing.T) {
 func TestConformance_RFC5961_4_2_SynInEstablished(t *testing.T) {
 	n := conformance(t)
 	p := established(n, linuxSyn)
-	for _, seq := range []segment.Seq{p.nxt, p.nxt.Add(1000), p.iss, p.nxt.Add(1 << 31)} {
+	for i, seq := range []segment.Seq{p.nxt, p.nxt.Add(1000), p.iss, p.nxt.Add(1 << 31), p.nxt} {
 		s := segment.Segment{Seq: seq, Flags: segment.FlagSYN, Window: 64240}
+		if i == 4 {
+			// With data (and ACK): still only a challenge ACK; the text
+			// is not delivered (the echo stays silent below).
+			s.Flags |= segment.FlagACK
+			s.Ack = p.rcvNxt
+			s.Payload = []byte("syn data")
+		}
 		s.Options.HasMSS, s.Options.MSS = true, 1460
 		p.sendSeg(s)
 		p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "challenge ACK for a SYN in ESTABLISHED (RFC 5961 4.2)")
@@ -151,6 +158,9 @@ func TestConformance_RFC9293_3_10_7_4_SeqAcceptability(t *testing.T) {
 		{"starting at the right edge of the advertised window", p.rightEdge(), []byte("edge")},
 		{"empty, beyond the window", p.nxt.Add(1 << 30), nil},
 		{"empty, left of RCV.NXT", back(p.nxt, 5), nil},
+		// A keep-alive probe (RFC 9293 3.8.4: SEG.SEQ = SND.NXT-1) must be
+		// answered with an ACK.
+		{"keep-alive probe (empty, at RCV.NXT-1)", back(p.nxt, 1), nil},
 	}
 	for _, c := range cases {
 		p.send(segment.FlagACK|segment.FlagPSH, c.seq, p.rcvNxt, c.payload)
