@@ -28,6 +28,11 @@ const (
 	// tcp_max_tw_buckets plays the same role). When full, the oldest record
 	// is dropped and counted (Stats.TimeWaitDropped).
 	DefaultMaxTimeWait = 32768
+	// GSOSendBufferSize is the send buffer bound when the link segments
+	// for the stack (OffloadLink.GSOMaxSize) and Options.SendBufferSize is
+	// zero: 1 MiB, the largest block the engine's buffer pool recycles,
+	// and well within Linux's autotuned tcp_wmem (4 MiB by default).
+	GSOSendBufferSize = 1 << 20
 )
 
 // Options configure a Stack. Zero values take the documented defaults; only
@@ -46,7 +51,8 @@ type Options struct {
 	// lasts 2*MSL (RFC 9293 3.4.2).
 	MSL time.Duration
 	// SendBufferSize and ReceiveBufferSize are per-connection maxima in
-	// bytes; the engine allocates buffers lazily. Zero: engine defaults.
+	// bytes; the engine allocates buffers lazily. Zero: engine defaults
+	// (GSOSendBufferSize for the send buffer on a link that segments).
 	SendBufferSize, ReceiveBufferSize int
 	// MinRTO and MaxRTO bound the retransmission timeout (RFC 6298 2.4,
 	// 2.5). Zero: timers.DefaultMinRTO (200 ms, as Linux) and

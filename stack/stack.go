@@ -101,6 +101,14 @@ func New(link Link, opts Options) (*Stack, error) {
 			// Payload of one segment handed to the link: the packet
 			// minus the largest IPv4 and TCP headers we build.
 			s.cfg.GSOMaxSize = s.gsoMax - segment.IPv4MinHeaderLen - segment.TCPMinHeaderLen - segment.TCPMaxOptionsLen
+			if o.SendBufferSize <= 0 {
+				// Segments of 64 KiB need a deeper queue than the
+				// engine's 256 KiB default to keep several in flight
+				// while the application refills it (measured: download
+				// 18 -> 27 Gbit/s). Memory is still taken lazily, only
+				// while data is queued.
+				s.cfg.SendBufferSize = GSOSendBufferSize
+			}
 		}
 	}
 	s.flushFn = s.flushAcks
