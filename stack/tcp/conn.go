@@ -298,6 +298,7 @@ func (c *Conn) otherSegment(now time.Time, seg *segment.Segment) {
 		// the segment and return)".
 		switch {
 		case seg.Flags&segment.FlagRST != 0:
+			c.resetAtFinSeq(now, seg)
 		case seg.Flags&segment.FlagSYN != 0:
 			// RFC 5961 4.2: a SYN gets a challenge ACK "irrespective
 			// of the sequence number", within the rate limit.

@@ -6,6 +6,7 @@ package tcp_test
 // behaviour is the reference and the test says so.
 
 import (
+	"syscall"
 	"testing"
 
 	"github.com/tunstack/tunstack/segment"
@@ -267,4 +268,40 @@ func TestReview_RFC1122_4_2_2_13_TimeWaitReopenOnlyByPlainSYN(t *testing.T) {
 	if v := tw.HandleSegment(h.at(2*s), h.in("SEW", seq(5000)), rec); v != tcp.TimeWaitReopen || len(rec.out) != 0 {
 		t.Fatalf("ECN-setup SYN above RCV.NXT: verdict %v, %d segments; want reopen, nothing sent", v, len(rec.out))
 	}
+}
+
+// RFC 9293 3.10.7.4 leaves a reset that carries the sequence number of the
+// peer's own FIN (RCV.NXT-1) outside the window, so the table drops it.
+// Linux (tcp_reset_check) accepts exactly that RST in CLOSE-WAIT, LAST-ACK
+// and CLOSING, where the peer has sent its FIN: some stacks reset without
+// counting the FIN they sent, and ignoring them would leave the connection
+// to time out. We do the same; in ESTABLISHED RCV.NXT-1 stays ignored
+// (TestEstablished_RFC5961_3_2_OutOfWindowResetIgnored).
+func TestReview_RFC9293_3_10_7_4_ResetAtFINSequenceAfterFIN(t *testing.T) {
+	h := newEstablished(t)
+	h.send(10*ms, h.in("F.", seq(1), ack(1)))
+	h.expect(10*ms, h.out(".", seq(1), ack(2)))
+	h.expectState(tcp.StateCloseWait)
+	h.send(20*ms, h.in("R", seq(1)))
+	h.expectNothing(20 * ms)
+	h.expectState(tcp.StateClosed)
+	h.expectErr(syscall.ECONNRESET)
+
+	// LAST-ACK: our FIN is out, the peer resets with its FIN's number.
+	h = newEstablished(t)
+	h.send(10*ms, h.in("F.", seq(1), ack(1)))
+	h.expect(10*ms, h.out(".", seq(1), ack(2)))
+	h.close(20 * ms)
+	h.expect(20*ms, h.out("F.", seq(1), ack(2)))
+	h.expectState(tcp.StateLastAck)
+	h.send(30*ms, h.in("R", seq(1)))
+	h.expectNothing(30 * ms)
+	h.expectState(tcp.StateClosed)
+	// Two before RCV.NXT is still out of window.
+	h = newEstablished(t)
+	h.send(10*ms, h.in("F.", seq(1), ack(1)))
+	h.expect(10*ms, h.out(".", seq(1), ack(2)))
+	h.send(20*ms, h.in("R", seq(0)))
+	h.expectNothing(20 * ms)
+	h.expectState(tcp.StateCloseWait)
 }

@@ -42,6 +42,23 @@ func (c *Conn) rstArrived(now time.Time, seg *segment.Segment) {
 	}
 }
 
+// resetAtFinSeq handles an otherwise unacceptable RST. The RFC 9293
+// 3.10.7.4 table drops it, but Linux (tcp_reset_check) takes a RST whose
+// sequence number is the peer's FIN (RCV.NXT-1) as exact in CLOSE-WAIT,
+// LAST-ACK and CLOSING: stacks that reset after their FIN without counting
+// it would otherwise leave the connection to time out. We follow Linux.
+func (c *Conn) resetAtFinSeq(now time.Time, seg *segment.Segment) {
+	if seg.Seq != c.RcvNxt.Add(^uint32(0)) {
+		return
+	}
+	switch c.state {
+	case StateCloseWait:
+		c.close(now, errReset, seg)
+	case StateLastAck, StateClosing:
+		c.close(now, nil, seg)
+	}
+}
+
 // synInWindow is the fourth step for SYN-RECEIVED and the synchronized
 // states. RFC 5961 4.2 / RFC 9293 3.10.7.4: "If the SYN bit is set,
 // irrespective of the sequence number, TCP endpoints MUST send a 'challenge
