@@ -67,7 +67,7 @@ func (c *Conn) lastHeard(now time.Time) {
 // keepaliveTimerExpired sends a keep-alive probe (RFC 9293 3.8.4, RFC 1122
 // 4.2.3.6): an ACK with SEG.SEQ = SND.NXT-1 and no data, which the peer must
 // answer with an ACK. KeepaliveCount unanswered probes close the connection
-// with ETIMEDOUT. While data is outstanding the retransmission timer
+// with ETIMEDOUT and a RST. While data is outstanding the retransmission timer
 // watches the peer instead.
 func (c *Conn) keepaliveTimerExpired(now time.Time) {
 	c.kaAt = time.Time{}
@@ -81,6 +81,9 @@ func (c *Conn) keepaliveTimerExpired(now time.Time) {
 		return
 	}
 	if c.kaProbes >= c.cfg.keepaliveCount() {
+		// As Linux (tcp_keepalive_timer): tell the peer, should it still
+		// be there, that the connection is gone.
+		c.sendRst(now, c.sndMax)
 		c.close(now, c.timeoutErr(), nil)
 		return
 	}
