@@ -38,8 +38,7 @@ func dialNet(t *testing.T) *rawNet {
 // returns the server-side peer, not yet connected.
 func (n *rawNet) dial(t *testing.T, stdin []byte, flags ...string) *peer {
 	t.Helper()
-	p := n.newPeer(0)
-	p.t = t
+	p := n.newPeer(t, 0)
 	args := append([]string{"dial", "--trace", "--grace", "50ms", "--tun", dialDev, "--addr", stackAddr}, flags...)
 	args = append(args, fmt.Sprintf("%s:%d", hostAddr, p.port))
 	n.proc = startTunstack(t, stdin, args...)
@@ -135,7 +134,7 @@ func TestConformance_RFC9293_3_10_7_3_SynSent(t *testing.T) {
 		if r == nil || r.seg.Seq != p.rcvNxt || r.seg.Ack != p.nxt || !r.seg.Flags.Has(segment.FlagACK) || r.seg.Flags.Has(segment.FlagSYN) {
 			t.Fatalf("after our SYN-ACK got %v, want the ACK <SEQ=ISS+1><ACK=our ISS+1> (possibly with data)", r)
 		}
-		p.n.waitState(p.port, "ESTABLISHED", prompt)
+		p.waitState("ESTABLISHED", prompt)
 		// Whatever it carried is the start of the data.
 		got := p.takeEcho(r)
 		rest := msg[len(got):]
@@ -168,7 +167,7 @@ func TestConformance_RFC9293_3_10_7_3_SynSent(t *testing.T) {
 		p.send(segment.FlagRST|segment.FlagACK, p.iss, p.irs.Add(7), nil)
 		p.expectNone(quiet, "RSTs that do not acknowledge the SYN")
 		p.send(segment.FlagRST|segment.FlagACK, 0, p.rcvNxt, nil)
-		p.n.waitState(p.port, "CLOSED", prompt)
+		p.waitState("CLOSED", prompt)
 		if code := p.n.proc.wait(5 * time.Second); code != 1 {
 			t.Fatalf("dial exited with %d after a RST, want 1 (connection refused)", code)
 		}
@@ -191,9 +190,9 @@ func TestConformance_RFC9293_3_10_7_3_SynSent(t *testing.T) {
 		if r == nil || r.seg.Flags != segment.FlagSYN|segment.FlagACK || r.seg.Seq != syn.seg.Seq || r.seg.Ack != p.nxt {
 			t.Fatalf("after our SYN got %v, want [S.] seq=%d ack=%d", r, uint32(syn.seg.Seq), uint32(p.nxt))
 		}
-		p.n.waitState(p.port, "SYN-RECEIVED", prompt)
+		p.waitState("SYN-RECEIVED", prompt)
 		p.ack()
-		p.n.waitState(p.port, "ESTABLISHED", prompt)
+		p.waitState("ESTABLISHED", prompt)
 		p.finishDial(msg)
 	})
 

@@ -13,18 +13,17 @@ import (
 
 const httpClose = "GET / HTTP/1.1\r\nHost: 198.18.0.2\r\nConnection: close\r\n\r\n"
 
-// TestConformance_RFC9293_3_6_PassiveClose: our FIN in ESTABLISHED is
+// confRFC9293_3_6_PassiveClose (TestConformance/RFC9293_3_6_PassiveClose): our FIN in ESTABLISHED is
 // acknowledged (CLOSE-WAIT); the echo service then closes, so the stack's
 // FIN follows (LAST-ACK) and is retransmitted until acknowledged (RFC 9293
 // 3.10.4, 3.8.1); our final ACK closes the connection, after which the
 // 4-tuple reaches no connection (RST, RFC 9293 3.10.7.1).
-func TestConformance_RFC9293_3_6_PassiveClose(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC9293_3_6_PassiveClose(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
 	p.nxt = p.nxt.Add(1)
 	fin := p.expectFIN("the echo service closes after our FIN")
-	n.waitState(p.port, "LAST-ACK", prompt)
+	p.waitState("LAST-ACK", prompt)
 	// Do not acknowledge it: the FIN comes again (same sequence number).
 	r := p.next(3 * time.Second)
 	if r == nil {
@@ -36,7 +35,7 @@ func TestConformance_RFC9293_3_6_PassiveClose(t *testing.T) {
 	t.Logf("FIN retransmitted after %v", r.at.Sub(fin.at).Round(time.Millisecond))
 	p.rcvNxt = fin.seg.Seq.Add(1)
 	p.ack()
-	n.waitState(p.port, "CLOSED", prompt)
+	p.waitState("CLOSED", prompt)
 	p.expectNone(quiet, "after the last ACK")
 	p.send(segment.FlagACK|segment.FlagPSH, p.nxt, p.rcvNxt, []byte("late"))
 	p.expect(prompt, want{flags: segment.FlagRST, seq: p.rcvNxt}, "data after LAST-ACK -> CLOSED (RFC 9293 3.10.7.1)")
@@ -69,12 +68,11 @@ func (p *peer) expectFIN(why string) *rawPkt {
 	return nil
 }
 
-// TestConformance_RFC9293_3_6_DiscardCloseAfterEOF: the discard service
+// confRFC9293_3_6_DiscardCloseAfterEOF (TestConformance/RFC9293_3_6_DiscardCloseAfterEOF): the discard service
 // reads until our FIN and then closes; the stack's FIN acknowledges our
 // data and FIN.
-func TestConformance_RFC9293_3_6_DiscardCloseAfterEOF(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portDiscard)
+func confRFC9293_3_6_DiscardCloseAfterEOF(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portDiscard)
 	p.handshake(linuxSyn)
 	p.sendData(pattern(1000, 0))
 	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
@@ -82,7 +80,7 @@ func TestConformance_RFC9293_3_6_DiscardCloseAfterEOF(t *testing.T) {
 	fin := p.expectFIN("discard closes after EOF")
 	p.rcvNxt = fin.seg.Seq.Add(1)
 	p.ack()
-	n.waitState(p.port, "CLOSED", prompt)
+	p.waitState("CLOSED", prompt)
 }
 
 // TestConformance_RFC9293_3_6_ActiveCloseTimeWait: the HTTP service closes
@@ -94,14 +92,14 @@ func TestConformance_RFC9293_3_6_DiscardCloseAfterEOF(t *testing.T) {
 func TestConformance_RFC9293_3_6_ActiveCloseTimeWait(t *testing.T) {
 	const msl = 500 * time.Millisecond
 	n := conformance(t, "--msl", msl.String())
-	p := n.newPeer(portHTTP)
+	p := n.newPeer(t, portHTTP)
 	p.handshake(linuxSyn)
 	p.sendData([]byte(httpClose))
 	resp, fin := p.read(-1, true, true, 3*time.Second)
 	if !fin || !bytes.HasPrefix(resp, []byte("HTTP/1.1 200 ")) {
 		t.Fatalf("response %q, FIN %v", resp, fin)
 	}
-	n.waitState(p.port, "FIN-WAIT-2", prompt)
+	p.waitState("FIN-WAIT-2", prompt)
 	p.expectNone(quiet, "FIN-WAIT-2 with nothing to send")
 
 	finAck := want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt.Add(1)}
@@ -109,7 +107,7 @@ func TestConformance_RFC9293_3_6_ActiveCloseTimeWait(t *testing.T) {
 	p.send(segment.FlagFIN|segment.FlagACK, ourFIN, p.rcvNxt, nil)
 	p.nxt = p.nxt.Add(1)
 	p.expect(prompt, finAck, "ACK of our FIN in FIN-WAIT-2")
-	n.waitState(p.port, "TIME-WAIT", prompt)
+	p.waitState("TIME-WAIT", prompt)
 
 	// A retransmission of our FIN: ACKed again.
 	p.send(segment.FlagFIN|segment.FlagACK, ourFIN, p.rcvNxt, nil)
@@ -123,7 +121,7 @@ func TestConformance_RFC9293_3_6_ActiveCloseTimeWait(t *testing.T) {
 	p.expect(prompt, finAck, "ACK of a retransmitted FIN in TIME-WAIT after RSTs (RFC 1337)")
 
 	// 2*MSL after the last restart the record expires.
-	n.waitState(p.port, "CLOSED", 2*msl+3*time.Second)
+	p.waitState("CLOSED", 2*msl+3*time.Second)
 	held := time.Since(last)
 	t.Logf("TIME-WAIT ended %v after the last retransmitted FIN (2*MSL = %v)", held.Round(time.Millisecond), 2*msl)
 	if held < 2*msl-50*time.Millisecond {
@@ -133,13 +131,12 @@ func TestConformance_RFC9293_3_6_ActiveCloseTimeWait(t *testing.T) {
 	p.expect(prompt, want{flags: segment.FlagRST, seq: p.rcvNxt}, "FIN after TIME-WAIT expired (RFC 9293 3.10.7.1)")
 }
 
-// TestConformance_RFC9293_3_6_SimultaneousClose: the stack's FIN and ours
+// confRFC9293_3_6_SimultaneousClose (TestConformance/RFC9293_3_6_SimultaneousClose): the stack's FIN and ours
 // cross: we send our FIN without acknowledging the stack's, so it moves
 // FIN-WAIT-1 -> CLOSING and acknowledges our FIN; our ACK of its FIN then
 // moves it to TIME-WAIT (RFC 9293 3.6, Figure 13, 3.10.7.4).
-func TestConformance_RFC9293_3_6_SimultaneousClose(t *testing.T) {
-	n := conformance(t, "--msl", "500ms")
-	p := n.newPeer(portHTTP)
+func confRFC9293_3_6_SimultaneousClose(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portHTTP)
 	p.handshake(linuxSyn)
 	p.sendData([]byte(httpClose))
 	resp, fin := p.read(-1, true, false, 3*time.Second)
@@ -150,24 +147,23 @@ func TestConformance_RFC9293_3_6_SimultaneousClose(t *testing.T) {
 	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, stackFIN, nil)
 	p.nxt = p.nxt.Add(1)
 	p.expect(prompt, want{flags: segment.FlagACK, seq: stackFIN.Add(1), ack: p.nxt}, "ACK of our FIN in FIN-WAIT-1 (-> CLOSING)")
-	n.waitState(p.port, "CLOSING", prompt)
+	p.waitState("CLOSING", prompt)
 	p.rcvNxt = stackFIN.Add(1)
 	p.ack()
-	n.waitState(p.port, "TIME-WAIT", prompt)
+	p.waitState("TIME-WAIT", prompt)
 	p.send(segment.FlagFIN|segment.FlagACK, back(p.nxt, 1), p.rcvNxt, nil)
 	p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "ACK of a retransmitted FIN in TIME-WAIT")
 }
 
-// TestConformance_RFC9293_3_10_4_CloseWithZeroWindow: the HTTP service
+// confRFC9293_3_10_4_CloseWithZeroWindow (TestConformance/RFC9293_3_10_4_CloseWithZeroWindow): the HTTP service
 // writes its response and closes while our window is zero. CLOSE must still
 // move the connection to FIN-WAIT-1 at once ("queue this until all
 // preceding SENDs have been segmentized, then form a FIN segment and send
 // it. In any case, enter FIN-WAIT-1 state", RFC 9293 3.10.4; gVisor #13393
 // did not); when the window opens, the rest of the data and then the FIN
 // arrive.
-func TestConformance_RFC9293_3_10_4_CloseWithZeroWindow(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portHTTP)
+func confRFC9293_3_10_4_CloseWithZeroWindow(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portHTTP)
 	p.handshake(synOpts{mss: 1460, wscale: -1, window: 500})
 	p.sendData([]byte("GET /bytes/3000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
 	var resp []byte
@@ -186,7 +182,7 @@ func TestConformance_RFC9293_3_10_4_CloseWithZeroWindow(t *testing.T) {
 	}
 	p.wnd = 0
 	p.ack()
-	n.waitState(p.port, "FIN-WAIT-1", 2*time.Second)
+	p.waitState("FIN-WAIT-1", 2*time.Second)
 	p.wnd = 65535
 	more, fin := p.read(-1, true, true, 3*time.Second)
 	resp = append(resp, more...)
@@ -197,5 +193,5 @@ func TestConformance_RFC9293_3_10_4_CloseWithZeroWindow(t *testing.T) {
 	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 200 ")) || i < 0 || len(resp)-i-4 != 3000 {
 		t.Fatalf("response of %d bytes: %q...", len(resp), resp[:min(len(resp), 200)])
 	}
-	n.waitState(p.port, "FIN-WAIT-2", prompt)
+	p.waitState("FIN-WAIT-2", prompt)
 }

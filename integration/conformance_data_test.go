@@ -13,14 +13,13 @@ import (
 // 3.8.6.3), out-of-order data and reassembly, overlapping retransmissions,
 // and a zero receive window (RFC 9293 3.10.7.4).
 
-// TestConformance_RFC5681_4_2_DelayedAck: in-order data is acknowledged
+// confRFC5681_4_2_DelayedAck (TestConformance/RFC5681_4_2_DelayedAck): in-order data is acknowledged
 // within the delayed-ACK bound (the issue's 200 ms; RFC 9293 3.8.6.3 and RFC
 // 5681 4.2 allow up to 500 ms), and "an ACK SHOULD be generated for at least
 // every second full-sized segment": after two full-sized segments the ACK
 // covering both comes at once, not when a timer fires.
-func TestConformance_RFC5681_4_2_DelayedAck(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portDiscard)
+func confRFC5681_4_2_DelayedAck(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portDiscard)
 	p.handshake(linuxSyn)
 
 	// A lone small segment: ACKed, within 200 ms.
@@ -70,16 +69,15 @@ func TestConformance_RFC5681_4_2_DelayedAck(t *testing.T) {
 	p.expectNone(quiet, "after all data was ACKed")
 }
 
-// TestConformance_RFC5681_4_2_OutOfOrder: each out-of-order segment is
+// confRFC5681_4_2_OutOfOrder (TestConformance/RFC5681_4_2_OutOfOrder): each out-of-order segment is
 // answered at once by a duplicate ACK <SEQ=SND.NXT><ACK=RCV.NXT> ("A TCP
 // receiver SHOULD send an immediate duplicate ACK when an out-of-order
 // segment arrives"); the segment filling the hole gets an immediate ACK of
 // everything held ("an immediate ACK SHOULD be generated when the incoming
 // segment fills in all or part of a gap"); and the echo service sees each
 // byte once, in order (RFC 9293 3.10.7.4 seventh step).
-func TestConformance_RFC5681_4_2_OutOfOrder(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC5681_4_2_OutOfOrder(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	d := pattern(4000, 11)
 	base := p.nxt
 	// Two segments beyond a 1000-byte hole, and one beyond a second hole:
@@ -155,13 +153,12 @@ func firstDiff(a, b []byte) int {
 	return min(len(a), len(b))
 }
 
-// TestConformance_RFC9293_3_10_7_4_OverlapTrim: overlapping and duplicate
+// confRFC9293_3_10_7_4_OverlapTrim (TestConformance/RFC9293_3_10_7_4_OverlapTrim): overlapping and duplicate
 // retransmissions are trimmed to the new bytes ("segments with higher
 // beginning sequence numbers may be held ... trimmed to the window"), so
 // the echo service returns every byte exactly once and in order.
-func TestConformance_RFC9293_3_10_7_4_OverlapTrim(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC9293_3_10_7_4_OverlapTrim(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	d := pattern(3000, 5)
 	base := p.nxt
 	for _, r := range [][2]int{{0, 1000}, {500, 1460}, {0, 1460}, {1400, 2000}, {1999, 2600}, {1000, 2400}, {2600, 3000}, {2000, 3000}} {
@@ -186,7 +183,7 @@ func TestConformance_RFC9293_3_10_7_4_OverlapTrim(t *testing.T) {
 func TestConformance_RFC9293_3_10_7_4_ZeroWindow(t *testing.T) {
 	const buf = 8192
 	n := conformance(t, "--rcvbuf", "8k")
-	p := n.newPeer(portChargen)
+	p := n.newPeer(t, portChargen)
 	// Our window is zero throughout, so chargen's data stays in the stack
 	// apart from its zero-window probes, which carry data and are skipped
 	// below.
@@ -257,7 +254,7 @@ func TestConformance_RFC9293_3_10_7_4_ZeroWindow(t *testing.T) {
 	}
 	// ... and a RST at RCV.NXT.
 	p.send(segment.FlagRST, p.nxt, 0, nil)
-	n.waitState(p.port, "CLOSED", prompt)
+	p.waitState("CLOSED", prompt)
 }
 
 // nextControl is next, skipping segments that carry data (here: the
@@ -283,7 +280,7 @@ func (p *peer) nextControl(timeout time.Duration) *rawPkt {
 // retract only by the rounding (less than 2^S), never more.
 func TestConformance_RFC7323_2_4_WindowRetraction(t *testing.T) {
 	n := conformance(t, "--rcvbuf", "128k")
-	p := n.newPeer(portChargen)
+	p := n.newPeer(t, portChargen)
 	p.wnd = 0
 	p.syn(synOpts{mss: 1460, wscale: 7})
 	sa := p.expectSynAck(prompt)

@@ -12,7 +12,7 @@ import (
 // Conformance tests: corners of the state machine that a well-behaved
 // kernel peer rarely exercises.
 
-// TestConformance_RFC9293_3_10_7_4_SynReceived covers segments arriving in
+// confRFC9293_3_10_7_4_SynReceived (TestConformance/RFC9293_3_10_7_4_SynReceived) covers segments arriving in
 // SYN-RECEIVED: a retransmitted SYN is answered (Linux resends the SYN-ACK;
 // RFC 9293's acceptability test would send <SEQ=SND.NXT><ACK=RCV.NXT>); an
 // unacceptable ACK gets <SEQ=SEG.ACK><CTL=RST> and the half-open connection
@@ -20,12 +20,10 @@ import (
 // ... return this connection to the LISTEN state"), a RST elsewhere in the
 // window gets a challenge ACK (RFC 5961 3.2 applies in every state but
 // SYN-SENT).
-func TestConformance_RFC9293_3_10_7_4_SynReceived(t *testing.T) {
-	n := conformance(t)
+func confRFC9293_3_10_7_4_SynReceived(t *testing.T, n *rawNet) {
 
 	t.Run("retransmitted-SYN", func(t *testing.T) {
-		p := n.newPeer(portEcho)
-		p.t = t
+		p := n.newPeer(t, portEcho)
 		p.syn(linuxSyn)
 		sa := p.expectSynAck(prompt)
 		p.syn(linuxSyn)
@@ -45,8 +43,7 @@ func TestConformance_RFC9293_3_10_7_4_SynReceived(t *testing.T) {
 	})
 
 	t.Run("bad-ACK", func(t *testing.T) {
-		p := n.newPeer(portEcho)
-		p.t = t
+		p := n.newPeer(t, portEcho)
 		p.syn(linuxSyn)
 		p.expectSynAck(prompt)
 		for _, ack := range []segment.Seq{p.irs.Add(1000), p.irs, back(p.irs, 5)} {
@@ -58,8 +55,7 @@ func TestConformance_RFC9293_3_10_7_4_SynReceived(t *testing.T) {
 	})
 
 	t.Run("RST-in-window", func(t *testing.T) {
-		p := n.newPeer(portEcho)
-		p.t = t
+		p := n.newPeer(t, portEcho)
 		p.syn(linuxSyn)
 		p.expectSynAck(prompt)
 		p.send(segment.FlagRST, p.nxt.Add(10), 0, nil)
@@ -69,8 +65,7 @@ func TestConformance_RFC9293_3_10_7_4_SynReceived(t *testing.T) {
 	})
 
 	t.Run("RST-exact", func(t *testing.T) {
-		p := n.newPeer(portEcho)
-		p.t = t
+		p := n.newPeer(t, portEcho)
 		p.syn(linuxSyn)
 		p.expectSynAck(prompt)
 		p.send(segment.FlagRST, p.nxt, 0, nil)
@@ -81,12 +76,11 @@ func TestConformance_RFC9293_3_10_7_4_SynReceived(t *testing.T) {
 	})
 }
 
-// TestConformance_RFC3168_6_1_1_EcnSynToNonEcnHost: a SYN with ECE and CWR
+// confRFC3168_6_1_1_EcnSynToNonEcnHost (TestConformance/RFC3168_6_1_1_EcnSynToNonEcnHost): a SYN with ECE and CWR
 // (an ECN-setup SYN) to a listener is answered with a plain SYN-ACK (no ECE:
 // the stack does not do ECN), never a RST (gVisor #7075).
-func TestConformance_RFC3168_6_1_1_EcnSynToNonEcnHost(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portEcho)
+func confRFC3168_6_1_1_EcnSynToNonEcnHost(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portEcho)
 	s := segment.Segment{Seq: p.iss, Flags: segment.FlagSYN | segment.FlagECE | segment.FlagCWR, Window: 64240}
 	s.Options.HasMSS, s.Options.MSS = true, 1460
 	p.sendSeg(s)
@@ -100,12 +94,11 @@ func TestConformance_RFC3168_6_1_1_EcnSynToNonEcnHost(t *testing.T) {
 	p.echoRoundTrip([]byte("no ECN here\n"))
 }
 
-// TestConformance_RFC9293_3_1_BadChecksum: a segment with a wrong TCP
+// confRFC9293_3_1_BadChecksum (TestConformance/RFC9293_3_1_BadChecksum): a segment with a wrong TCP
 // checksum is discarded: no ACK, no RST, no data delivered (RFC 9293 3.1,
 // 3.10.7: checksum failures are silently dropped).
-func TestConformance_RFC9293_3_1_BadChecksum(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC9293_3_1_BadChecksum(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	corrupt := func(s segment.Segment) {
 		t.Helper()
 		s.Src, s.Dst, s.SrcPort, s.DstPort = hostIP, stackIP, p.port, p.sport
@@ -115,7 +108,7 @@ func TestConformance_RFC9293_3_1_BadChecksum(t *testing.T) {
 			t.Fatal(err)
 		}
 		buf[20+16] ^= 0x5a // the TCP checksum
-		n.write(buf[:m])
+		n.write(t, buf[:m])
 	}
 	corrupt(segment.Segment{Seq: p.nxt, Ack: p.rcvNxt, Flags: segment.FlagACK | segment.FlagPSH, Window: p.wnd, Payload: []byte("BAD")})
 	corrupt(segment.Segment{Seq: p.nxt, Ack: p.rcvNxt, Flags: segment.FlagRST, Window: p.wnd})
@@ -123,22 +116,21 @@ func TestConformance_RFC9293_3_1_BadChecksum(t *testing.T) {
 	p.expectNone(quiet, "segments with a bad checksum")
 	p.echoRoundTrip([]byte("good"))
 	// And to a closed port: no RST either.
-	q := n.newPeer(portClosed)
+	q := n.newPeer(t, portClosed)
 	corrupt2 := segment.Segment{Src: hostIP, Dst: stackIP, SrcPort: q.port, DstPort: q.sport, Seq: 1, Flags: segment.FlagSYN, Window: 1000}
 	buf := make([]byte, 100)
 	m, _ := segment.BuildIPv4TCP(buf, &corrupt2, 2, rawTTL)
 	buf[20+17] ^= 0x01
-	n.write(buf[:m])
+	n.write(t, buf[:m])
 	q.expectNone(quiet, "a SYN with a bad checksum to a closed port")
 }
 
-// TestConformance_RFC9293_3_10_7_4_OutOfOrderFIN: a FIN that arrives beyond
+// confRFC9293_3_10_7_4_OutOfOrderFIN (TestConformance/RFC9293_3_10_7_4_OutOfOrderFIN): a FIN that arrives beyond
 // a hole is held with its text and takes effect only when the hole is
 // filled ("If the FIN bit is set... advance RCV.NXT over the FIN" happens
 // in sequence order); the echo then returns everything and closes.
-func TestConformance_RFC9293_3_10_7_4_OutOfOrderFIN(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC9293_3_10_7_4_OutOfOrderFIN(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	d := pattern(2000, 13)
 	base := p.nxt
 	p.send(segment.FlagACK|segment.FlagFIN, base.Add(1000), p.rcvNxt, d[1000:])
@@ -152,38 +144,36 @@ func TestConformance_RFC9293_3_10_7_4_OutOfOrderFIN(t *testing.T) {
 	if p.lastAck != p.nxt {
 		t.Fatalf("the stack acknowledges %d, want %d (data and FIN)", uint32(p.lastAck), uint32(p.nxt))
 	}
-	n.waitState(p.port, "CLOSED", prompt)
+	p.waitState("CLOSED", prompt)
 }
 
-// TestConformance_RFC1122_4_2_2_13_DataAfterClose: data arriving for a
+// confRFC1122_4_2_2_13_DataAfterClose (TestConformance/RFC1122_4_2_2_13_DataAfterClose): data arriving for a
 // connection the application has closed (HTTP with "Connection: close",
 // now in FIN-WAIT-2) cannot be delivered: the stack answers with a RST
 // ("its TCP SHOULD send a RST to show that data was lost").
-func TestConformance_RFC1122_4_2_2_13_DataAfterClose(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portHTTP)
+func confRFC1122_4_2_2_13_DataAfterClose(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portHTTP)
 	p.handshake(linuxSyn)
 	p.sendData([]byte(httpClose))
 	if _, fin := p.read(-1, true, true, 3*time.Second); !fin {
 		t.Fatal("no FIN after the response")
 	}
-	n.waitState(p.port, "FIN-WAIT-2", prompt)
+	p.waitState("FIN-WAIT-2", prompt)
 	p.sendData([]byte("GET / HTTP/1.1\r\n\r\n"))
 	r := p.next(prompt)
 	if r == nil || !r.seg.Flags.Has(segment.FlagRST) || r.seg.Flags&^(segment.FlagRST|segment.FlagACK) != 0 || r.seg.Seq != p.rcvNxt {
 		t.Fatalf("data after the application closed got %v, want a RST with seq=%d", r, uint32(p.rcvNxt))
 	}
-	n.waitState(p.port, "CLOSED", prompt)
+	p.waitState("CLOSED", prompt)
 }
 
-// TestConformance_RFC1122_4_2_2_13_TimeWaitReopen: a new SYN for the
+// confRFC1122_4_2_2_13_TimeWaitReopen (TestConformance/RFC1122_4_2_2_13_TimeWaitReopen): a new SYN for the
 // 4-tuple of a connection in TIME-WAIT with a sequence number above the old
 // RCV.NXT may reopen it, provided the new ISS is above the largest
 // sequence number of the old incarnation (RFC 1122 4.2.2.13, RFC 6191); an
 // old SYN (at or below RCV.NXT) must not.
-func TestConformance_RFC1122_4_2_2_13_TimeWaitReopen(t *testing.T) {
-	n := conformance(t, "--msl", "30s")
-	p := n.newPeer(portHTTP)
+func confRFC1122_4_2_2_13_TimeWaitReopen(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portHTTP)
 	p.handshake(linuxSyn)
 	p.sendData([]byte(httpClose))
 	if _, fin := p.read(-1, true, true, 3*time.Second); !fin {
@@ -192,7 +182,7 @@ func TestConformance_RFC1122_4_2_2_13_TimeWaitReopen(t *testing.T) {
 	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
 	p.nxt = p.nxt.Add(1)
 	p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "ACK of our FIN")
-	n.waitState(p.port, "TIME-WAIT", prompt)
+	p.waitState("TIME-WAIT", prompt)
 	oldSndNxt := p.rcvNxt
 
 	// An old SYN: no new connection (a TIME-WAIT ACK, or nothing).
@@ -229,7 +219,7 @@ func TestConformance_RFC1122_4_2_2_13_TimeWaitReopen(t *testing.T) {
 // the application drains the buffer, without the peer having to probe.
 func TestConformance_RFC9293_3_8_6_2_2_WindowReopens(t *testing.T) {
 	n := conformance(t, "--rcvbuf", "8k", "--sndbuf", "8k")
-	p := n.newPeer(portEcho)
+	p := n.newPeer(t, portEcho)
 	p.handshake(synOpts{mss: 1460, wscale: -1, window: 65535})
 	p.wnd = 0
 	p.ack()
@@ -277,13 +267,12 @@ func TestConformance_RFC9293_3_8_6_2_2_WindowReopens(t *testing.T) {
 // consecutive chunks, which is pattern(n, 0) as a whole.
 func patternChunks(n int) []byte { return pattern(n, 0) }
 
-// TestConformance_RFC9293_3_8_5_UrgentInline: urgent data is delivered
+// confRFC9293_3_8_5_UrgentInline (TestConformance/RFC9293_3_8_5_UrgentInline): urgent data is delivered
 // in-line with the rest of the stream, each byte once (RFC 9293 3.8.5,
 // RFC 6093: the urgent mechanism only marks a position; applications get
 // the bytes in sequence).
-func TestConformance_RFC9293_3_8_5_UrgentInline(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC9293_3_8_5_UrgentInline(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	msg := []byte("before!urgent!after")
 	p.sendSeg(segment.Segment{Seq: p.nxt, Ack: p.rcvNxt, Flags: segment.FlagACK | segment.FlagPSH | segment.FlagURG, Window: p.wnd, Urgent: 14, Payload: msg})
 	p.nxt = p.nxt.Add(uint32(len(msg)))
@@ -293,26 +282,24 @@ func TestConformance_RFC9293_3_8_5_UrgentInline(t *testing.T) {
 	}
 }
 
-// TestConformance_RFC9293_3_10_7_2_ListenIgnoresSynRst: on a listener a RST
+// confRFC9293_3_10_7_2_ListenIgnoresSynRst (TestConformance/RFC9293_3_10_7_2_ListenIgnoresSynRst): on a listener a RST
 // is checked first and ignored, so SYN|RST opens nothing (RFC 9293
 // 3.10.7.2 "first check for a RST"); nor does any reply go out.
-func TestConformance_RFC9293_3_10_7_2_ListenIgnoresSynRst(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portEcho)
+func confRFC9293_3_10_7_2_ListenIgnoresSynRst(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portEcho)
 	p.send(segment.FlagSYN|segment.FlagRST, p.iss, 0, nil)
 	p.expectNone(quiet, "SYN|RST to a listener")
 	p.handshake(linuxSyn)
 	p.echoRoundTrip([]byte("fresh\n"))
 }
 
-// TestConformance_RFC9293_3_7_1_PeerMSS: the stack's segments never exceed
+// confRFC9293_3_7_1_PeerMSS (TestConformance/RFC9293_3_7_1_PeerMSS): the stack's segments never exceed
 // the MSS the peer announced (smaller than ours: used as is; larger: our
 // own MTU limits, RFC 9293 3.7.1 Eff.snd.MSS), and its IPv4 packets carry
 // DF (it relies on path MTU discovery) and a sane TTL.
-func TestConformance_RFC9293_3_7_1_PeerMSS(t *testing.T) {
-	n := conformance(t)
+func confRFC9293_3_7_1_PeerMSS(t *testing.T, n *rawNet) {
 	for _, c := range []struct{ mss, limit int }{{500, 500}, {9000, 1460}, {1000, 1000}} {
-		p := n.newPeer(portEcho)
+		p := n.newPeer(t, portEcho)
 		p.handshake(synOpts{mss: uint16(c.mss), wscale: 7, window: 64240})
 		msg := pattern(6000, c.mss)
 		for off := 0; off < len(msg); off += 1000 {
@@ -348,13 +335,12 @@ func TestConformance_RFC9293_3_7_1_PeerMSS(t *testing.T) {
 	}
 }
 
-// TestConformance_RFC9293_3_6_HalfClose: after our FIN the connection is
+// confRFC9293_3_6_HalfClose (TestConformance/RFC9293_3_6_HalfClose): after our FIN the connection is
 // half-closed (CLOSE-WAIT on the stack's side): chargen, which never reads,
 // keeps sending; a retransmission of our FIN is an old duplicate and gets
 // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; the stream stays exact.
-func TestConformance_RFC9293_3_6_HalfClose(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portChargen)
+func confRFC9293_3_6_HalfClose(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portChargen)
 	p.handshake(synOpts{mss: 1460, wscale: -1, window: 8760})
 	stream, _ := p.read(5000, false, true, 3*time.Second)
 	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
@@ -373,7 +359,7 @@ func TestConformance_RFC9293_3_6_HalfClose(t *testing.T) {
 			p.ack()
 		}
 	}
-	n.waitState(p.port, "CLOSE-WAIT", prompt)
+	p.waitState("CLOSE-WAIT", prompt)
 	// Quiet the stream (zero window; its probes are skipped) and send the
 	// FIN again.
 	p.wnd = 0
@@ -394,17 +380,16 @@ func TestConformance_RFC9293_3_6_HalfClose(t *testing.T) {
 	if err := checkChargen(stream, 0); err != nil {
 		t.Fatalf("chargen stream across the half-close: %v", err)
 	}
-	n.waitState(p.port, "CLOSE-WAIT", prompt) // still (the service never closes)
+	p.waitState("CLOSE-WAIT", prompt) // still (the service never closes)
 }
 
-// TestConformance_RFC9293_3_8_6_2_1_SenderSWS: the stack does not send a
+// confRFC9293_3_8_6_2_1_SenderSWS (TestConformance/RFC9293_3_8_6_2_1_SenderSWS): the stack does not send a
 // small segment just because a little window opened: with 200 bytes usable
 // out of a 2920-byte window it waits ("at least a fraction Fs of the
 // maximum window", Fs = 1/2, or a full segment, or the override timeout of
 // 0.1 to 1 s, RFC 9293 3.8.6.2.1); a full window's worth goes out at once.
-func TestConformance_RFC9293_3_8_6_2_1_SenderSWS(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portChargen)
+func confRFC9293_3_8_6_2_1_SenderSWS(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portChargen)
 	p.handshake(synOpts{mss: 1460, wscale: -1, window: 2920})
 	base := p.rcvNxt
 	for p.rcvNxt.Sub(base) < 2920 {
@@ -437,14 +422,13 @@ func TestConformance_RFC9293_3_8_6_2_1_SenderSWS(t *testing.T) {
 	}
 }
 
-// TestConformance_RFC9293_3_10_7_4_BoundedReassembly: many disjoint
+// confRFC9293_3_10_7_4_BoundedReassembly (TestConformance/RFC9293_3_10_7_4_BoundedReassembly): many disjoint
 // out-of-order segments (more than the stack keeps, 16 ranges) each get a
 // duplicate ACK; after the holes are filled and whatever the stack did not
 // keep is sent again from its ACK, the echo returns every byte once, in
 // order.
-func TestConformance_RFC9293_3_10_7_4_BoundedReassembly(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC9293_3_10_7_4_BoundedReassembly(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	const pieces = 24
 	d := pattern(pieces*200, 17)
 	base := p.nxt

@@ -11,7 +11,7 @@ import (
 
 // Conformance tests: the three-way handshake as the raw peer sees it.
 
-// TestConformance_RFC7323_2_2_SynAckOptions: the SYN-ACK carries MSS 1460
+// confRFC7323_2_2_SynAckOptions (TestConformance/RFC7323_2_2_SynAckOptions): the SYN-ACK carries MSS 1460
 // (MTU 1500 minus 40, RFC 9293 3.7.1) always, and the window scale option
 // only when the SYN offered it (RFC 7323 1.3/2.2: "may be sent in a <SYN,ACK>
 // segment only if the corresponding option was received in the initial
@@ -19,8 +19,7 @@ import (
 // SACK-permitted and timestamps in the SYN are accepted without being
 // echoed: they are not negotiated yet (RFC 2018 2, RFC 7323 3.2 "only if it
 // received a TSopt in the initial <SYN>" is permission, not obligation).
-func TestConformance_RFC7323_2_2_SynAckOptions(t *testing.T) {
-	n := conformance(t)
+func confRFC7323_2_2_SynAckOptions(t *testing.T, n *rawNet) {
 	cases := []struct {
 		name string
 		syn  synOpts
@@ -32,8 +31,7 @@ func TestConformance_RFC7323_2_2_SynAckOptions(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := n.newPeer(portEcho)
-			p.t = t
+			p := n.newPeer(t, portEcho)
 			sa := p.handshake(c.syn)
 			o := sa.seg.Options
 			if !o.HasMSS || o.MSS != 1460 {
@@ -86,17 +84,16 @@ func TestConformance_RFC7323_2_2_SynAckOptions(t *testing.T) {
 			if string(got) != string(msg) {
 				t.Fatalf("echo returned %d bytes that differ", len(got))
 			}
-			n.waitState(p.port, "ESTABLISHED", time.Second)
+			p.waitState("ESTABLISHED", time.Second)
 		})
 	}
 }
 
-// TestConformance_RFC9293_3_7_1_NoMSSMeans536: a SYN without the MSS
+// confRFC9293_3_7_1_NoMSSMeans536 (TestConformance/RFC9293_3_7_1_NoMSSMeans536): a SYN without the MSS
 // option means the stack must not send segments larger than 536 bytes
 // (RFC 9293 3.7.1, MUST-15).
-func TestConformance_RFC9293_3_7_1_NoMSSMeans536(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portEcho)
+func confRFC9293_3_7_1_NoMSSMeans536(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portEcho)
 	p.handshake(synOpts{wscale: -1, window: 65535})
 	msg := pattern(3000, 7)
 	for off := 0; off < len(msg); off += 500 {
@@ -123,15 +120,14 @@ func TestConformance_RFC9293_3_7_1_NoMSSMeans536(t *testing.T) {
 	}
 }
 
-// TestConformance_RFC6298_SynAckRetransmission: when the final ACK of the
+// confRFC6298_SynAckRetransmission (TestConformance/RFC6298_SynAckRetransmission): when the final ACK of the
 // handshake is lost the stack retransmits the SYN-ACK, the first time after
 // the initial RTO of 1 s (RFC 6298 2.1), then with the timeout doubled (RFC
 // 6298 5.5), as Linux does (1 s, 2 s, ...). Each retransmission is the same
 // SYN-ACK (same ISS, same options). A late ACK still completes the
 // handshake.
-func TestConformance_RFC6298_SynAckRetransmission(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portEcho)
+func confRFC6298_SynAckRetransmission(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portEcho)
 	p.syn(linuxSyn)
 	first := p.expectSynAck(2 * time.Second)
 	prev := first
@@ -154,7 +150,7 @@ func TestConformance_RFC6298_SynAckRetransmission(t *testing.T) {
 	// The late ACK completes the handshake; data flows.
 	p.ack()
 	p.echoRoundTrip([]byte("late ACK\n"))
-	n.waitState(p.port, "ESTABLISHED", time.Second)
+	p.waitState("ESTABLISHED", time.Second)
 	// And no further SYN-ACK (the next one would be due 4 s after the last).
 	p.expectNone(300*time.Millisecond, "after the handshake completed")
 }

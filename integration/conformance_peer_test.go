@@ -268,19 +268,23 @@ func (n *rawNet) sentTo(a netip.Addr) int {
 }
 
 // write sends one complete IPv4 packet through the raw socket.
-func (n *rawNet) write(pkt []byte) {
-	n.t.Helper()
+func (n *rawNet) write(t *testing.T, pkt []byte) {
+	t.Helper()
 	if err := unix.Sendto(n.sendFD, pkt, 0, &unix.SockaddrInet4{Addr: [4]byte(pkt[16:20])}); err != nil {
-		n.t.Fatalf("raw send: %v", err)
+		t.Fatalf("raw send: %v", err)
 	}
 }
 
-// waitState waits for the trace line of the connection from peer port
-// port entering state, e.g. "TIME-WAIT".
-func (n *rawNet) waitState(port uint16, state string, timeout time.Duration) string {
-	n.t.Helper()
-	re := regexp.MustCompile(regexp.QuoteMeta(fmt.Sprintf("%s:%d ", hostAddr, port)) + `.* -> ` + regexp.QuoteMeta(state) + `( |$)`)
-	return n.proc.waitLine(re, timeout)
+// waitState waits for the --trace line of this peer's connection
+// entering state, e.g. "TIME-WAIT", and fails p.t after timeout.
+func (p *peer) waitState(state string, timeout time.Duration) string {
+	p.t.Helper()
+	re := regexp.MustCompile(regexp.QuoteMeta(fmt.Sprintf("%s:%d ", hostAddr, p.port)) + `.* -> ` + regexp.QuoteMeta(state) + `( |$)`)
+	if l, ok := p.n.proc.findLine(re, 0, timeout); ok {
+		return l
+	}
+	p.t.Fatalf("the connection from port %d did not enter %s within %v (no trace line)", p.port, state, timeout)
+	return ""
 }
 
 // peer is one TCP connection (or connection attempt) played by the test.
@@ -311,10 +315,13 @@ type peer struct {
 	unacked []segment.Seq
 }
 
-// newPeer registers a fresh kernel-side port talking to the stack's sport.
-func (n *rawNet) newPeer(sport uint16) *peer {
+// newPeer registers a fresh kernel-side port talking to the stack's sport,
+// for test t. At the end of t the port is unregistered and a RST at our
+// SND.NXT ends whatever connection is left, so that a stack shared between
+// subtests is not kept busy by old ones.
+func (n *rawNet) newPeer(t *testing.T, sport uint16) *peer {
 	p := &peer{
-		t:     n.t,
+		t:     t,
 		n:     n,
 		port:  uint16(nextPeerPort.Add(1)),
 		sport: sport,
@@ -327,7 +334,25 @@ func (n *rawNet) newPeer(sport uint16) *peer {
 	n.mu.Lock()
 	n.queues[p.port] = p.in
 	n.mu.Unlock()
+	t.Cleanup(p.release)
 	return p
+}
+
+// release unregisters the peer and resets its connection, if any.
+func (p *peer) release() {
+	p.n.mu.Lock()
+	if p.n.queues[p.port] == p.in {
+		delete(p.n.queues, p.port)
+	}
+	p.n.mu.Unlock()
+	if !p.synced || p.sport == 0 {
+		return
+	}
+	s := segment.Segment{Src: hostIP, Dst: p.dst, SrcPort: p.port, DstPort: p.sport, Seq: p.nxt, Flags: segment.FlagRST}
+	buf := make([]byte, 64)
+	if m, err := segment.BuildIPv4TCP(buf, &s, 0, rawTTL); err == nil {
+		unix.Sendto(p.n.sendFD, buf[:m], 0, &unix.SockaddrInet4{Addr: p.dst.As4()})
+	}
 }
 
 // sendSeg sends s after filling in the addresses and ports.
@@ -340,7 +365,7 @@ func (p *peer) sendSeg(s segment.Segment) {
 	if err != nil {
 		p.t.Fatalf("building %v: %v", &s, err)
 	}
-	p.n.write(buf[:m])
+	p.n.write(p.t, buf[:m])
 }
 
 // send sends a segment with our current window and no options.
@@ -616,4 +641,73 @@ func icmpEcho(id, seq uint16, payload []byte) []byte {
 	copy(m[8:], payload)
 	binary.BigEndian.PutUint16(m[2:], segment.Checksum(m, 0))
 	return b
+}
+
+// sharedScenarios run as subtests of TestConformance against one `tunstack
+// serve` with default flags; each is named after the RFC clause it checks.
+// Scenarios that need other flags (a small buffer, a short MSL) or the
+// active open are top-level tests of their own.
+var sharedScenarios = []struct {
+	name string
+	run  func(*testing.T, *rawNet)
+}{
+	{"RFC7323_2_2_SynAckOptions", confRFC7323_2_2_SynAckOptions},
+	{"RFC9293_3_7_1_NoMSSMeans536", confRFC9293_3_7_1_NoMSSMeans536},
+	{"RFC9293_3_7_1_PeerMSS", confRFC9293_3_7_1_PeerMSS},
+	{"RFC6298_SynAckRetransmission", confRFC6298_SynAckRetransmission},
+	{"RFC9293_3_10_7_4_SynReceived", confRFC9293_3_10_7_4_SynReceived},
+	{"RFC3168_6_1_1_EcnSynToNonEcnHost", confRFC3168_6_1_1_EcnSynToNonEcnHost},
+	{"RFC5961_3_2_RST", confRFC5961_3_2_RST},
+	{"RFC5961_4_2_SynInEstablished", confRFC5961_4_2_SynInEstablished},
+	{"RFC9293_3_10_7_4_AckAcceptability", confRFC9293_3_10_7_4_AckAcceptability},
+	{"RFC9293_3_10_7_4_SeqAcceptability", confRFC9293_3_10_7_4_SeqAcceptability},
+	{"RFC9293_3_10_7_1_NoConnectionRST", confRFC9293_3_10_7_1_NoConnectionRST},
+	{"RFC9293_3_10_7_2_Listen", confRFC9293_3_10_7_2_Listen},
+	{"RFC9293_3_10_7_2_ListenIgnoresSynRst", confRFC9293_3_10_7_2_ListenIgnoresSynRst},
+	{"RFC1122_3_2_2_6_Ping", confRFC1122_3_2_2_6_Ping},
+	{"RFC1122_3_2_1_3_NotOurAddress", confRFC1122_3_2_1_3_NotOurAddress},
+	{"RFC6528_ISN", confRFC6528_ISN},
+	{"RFC9293_3_1_BadChecksum", confRFC9293_3_1_BadChecksum},
+	{"RFC9293_3_1_Options", confRFC9293_3_1_Options},
+	{"RFC5681_4_2_DelayedAck", confRFC5681_4_2_DelayedAck},
+	{"RFC5681_4_2_OutOfOrder", confRFC5681_4_2_OutOfOrder},
+	{"RFC9293_3_10_7_4_OverlapTrim", confRFC9293_3_10_7_4_OverlapTrim},
+	{"RFC9293_3_10_7_4_OutOfOrderFIN", confRFC9293_3_10_7_4_OutOfOrderFIN},
+	{"RFC9293_3_10_7_4_BoundedReassembly", confRFC9293_3_10_7_4_BoundedReassembly},
+	{"RFC9293_3_8_5_UrgentInline", confRFC9293_3_8_5_UrgentInline},
+	{"RFC6298_5_5_RTOBackoff", confRFC6298_5_5_RTOBackoff},
+	{"RFC5681_3_1_LossWindow", confRFC5681_3_1_LossWindow},
+	{"RFC5681_3_2_FastRetransmit", confRFC5681_3_2_FastRetransmit},
+	{"RFC6582_3_2_PartialAck", confRFC6582_3_2_PartialAck},
+	{"RFC9293_3_8_6_1_ZeroWindowProbe", confRFC9293_3_8_6_1_ZeroWindowProbe},
+	{"RFC9293_3_8_6_2_1_SenderSWS", confRFC9293_3_8_6_2_1_SenderSWS},
+	{"RFC7323_2_WindowScaling", confRFC7323_2_WindowScaling},
+	{"RFC9293_3_6_DiscardCloseAfterEOF", confRFC9293_3_6_DiscardCloseAfterEOF},
+	{"RFC9293_3_6_HalfClose", confRFC9293_3_6_HalfClose},
+	{"RFC9293_3_6_PassiveClose", confRFC9293_3_6_PassiveClose},
+	{"RFC9293_3_6_SimultaneousClose", confRFC9293_3_6_SimultaneousClose},
+	{"RFC9293_3_10_4_CloseWithZeroWindow", confRFC9293_3_10_4_CloseWithZeroWindow},
+	{"RFC1122_4_2_2_13_DataAfterClose", confRFC1122_4_2_2_13_DataAfterClose},
+	{"RFC1122_4_2_2_13_TimeWaitReopen", confRFC1122_4_2_2_13_TimeWaitReopen},
+}
+
+// TestConformance plays the TCP peer of `tunstack serve` segment by segment
+// and checks each answer against the RFC clause the subtest is named after.
+// One stack serves all subtests (fresh ports each; leftovers are reset), so
+// the run stays short: `go test -run 'TestConformance' ./integration/`.
+func TestConformance(t *testing.T) {
+	n := conformance(t)
+	for _, sc := range sharedScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			from := len(n.proc.out.snapshot())
+			sc.run(t, n)
+			if t.Failed() {
+				lines := n.proc.out.snapshot()[from:]
+				if len(lines) > 200 {
+					lines = lines[len(lines)-200:]
+				}
+				t.Logf("tunstack output during this subtest:\n%s", strings.Join(lines, "\n"))
+			}
+		})
+	}
 }

@@ -47,20 +47,19 @@ func rawIPv4TCP(src, dst netip.Addr, sport, dport uint16, seq, ack uint32, flags
 	return b
 }
 
-// TestConformance_RFC1122_3_2_1_3_NotOurAddress: the stack answers only
+// confRFC1122_3_2_1_3_NotOurAddress (TestConformance/RFC1122_3_2_1_3_NotOurAddress): the stack answers only
 // for its own address. A SYN or an echo request to another address routed
 // into the TUN is silently discarded (RFC 1122 3.2.1.3: "A host MUST
 // silently discard an incoming datagram that is not destined for the
 // host"), and so is a SYN to the subnet's broadcast address (RFC 1122
 // 4.2.3.10: "A TCP implementation MUST silently discard an incoming SYN
 // segment that is addressed to a broadcast or multicast address").
-func TestConformance_RFC1122_3_2_1_3_NotOurAddress(t *testing.T) {
-	n := conformance(t)
+func confRFC1122_3_2_1_3_NotOurAddress(t *testing.T, n *rawNet) {
 	if err := unix.SetsockoptInt(n.sendFD, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
 		t.Fatalf("SO_BROADCAST: %v", err)
 	}
 	for _, a := range []string{"198.18.0.3", "198.18.0.255"} {
-		p := n.newPeer(portEcho)
+		p := n.newPeer(t, portEcho)
 		p.dst = netip.MustParseAddr(a)
 		p.syn(linuxSyn)
 		p.send(segment.FlagACK, p.nxt, 12345, nil) // would get a RST from a stack that took it as its own
@@ -73,7 +72,7 @@ func TestConformance_RFC1122_3_2_1_3_NotOurAddress(t *testing.T) {
 	copy(echo[16:20], netip.MustParseAddr("198.18.0.3").AsSlice())
 	binary.BigEndian.PutUint16(echo[10:], 0)
 	binary.BigEndian.PutUint16(echo[10:], segment.Checksum(echo[:20], 0))
-	n.write(echo)
+	n.write(t, echo)
 	select {
 	case r := <-n.icmp:
 		t.Fatalf("an echo request to 198.18.0.3 was answered: % x", r.raw[:28])
@@ -83,21 +82,20 @@ func TestConformance_RFC1122_3_2_1_3_NotOurAddress(t *testing.T) {
 		t.Fatalf("%d packets to 198.18.0.3 went into the TUN, want 3 (2 TCP, 1 ICMP)", c)
 	}
 	// The stack still answers for itself.
-	q := n.newPeer(portEcho)
+	q := n.newPeer(t, portEcho)
 	q.handshake(linuxSyn)
 	q.echoRoundTrip([]byte("me\n"))
 }
 
-// TestConformance_RFC6528_ISN: initial sequence numbers are not
+// confRFC6528_ISN (TestConformance/RFC6528_ISN): initial sequence numbers are not
 // predictable from one connection to the next: ISN = M + F(4-tuple,
 // secret) (RFC 6528 3), so connections from different ports started
 // within a few milliseconds get ISNs scattered over the sequence space,
 // not a counter's consecutive values.
-func TestConformance_RFC6528_ISN(t *testing.T) {
-	n := conformance(t)
+func confRFC6528_ISN(t *testing.T, n *rawNet) {
 	var isns []segment.Seq
 	for range 8 {
-		p := n.newPeer(portEcho)
+		p := n.newPeer(t, portEcho)
 		p.syn(linuxSyn)
 		isns = append(isns, p.expectSynAck(prompt).seg.Seq)
 		p.send(segment.FlagRST, p.nxt, 0, nil)
@@ -115,19 +113,17 @@ func TestConformance_RFC6528_ISN(t *testing.T) {
 	}
 }
 
-// TestConformance_RFC9293_3_1_Options: TCP options the stack does not
+// confRFC9293_3_1_Options (TestConformance/RFC9293_3_1_Options): TCP options the stack does not
 // implement are skipped by their length (RFC 9293 3.1, MUST-68: "MUST
 // ignore without error any TCP option it does not implement, assuming that
 // the option has a length field") and the known ones after them still
 // count; IP options do not disturb TCP; an illegal option length (zero)
 // neither crashes nor confuses the stack (RFC 9293 3.1 suggests resetting
 // or dropping).
-func TestConformance_RFC9293_3_1_Options(t *testing.T) {
-	n := conformance(t)
+func confRFC9293_3_1_Options(t *testing.T, n *rawNet) {
 
 	t.Run("unknown-options", func(t *testing.T) {
-		p := n.newPeer(portEcho)
-		p.t = t
+		p := n.newPeer(t, portEcho)
 		opts := []byte{
 			0xfd, 6, 0xde, 0xad, 0xbe, 0xef, // experimental, unknown
 			1,       // NOP
@@ -137,7 +133,7 @@ func TestConformance_RFC9293_3_1_Options(t *testing.T) {
 			4, 2, // SACK permitted
 			0, 0, // EOL, padding
 		}
-		n.write(rawIPv4TCP(hostIP, stackIP, p.port, p.sport, uint32(p.iss), 0, segment.FlagSYN, 65535, nil, opts, nil))
+		n.write(t, rawIPv4TCP(hostIP, stackIP, p.port, p.sport, uint32(p.iss), 0, segment.FlagSYN, 65535, nil, opts, nil))
 		p.nxt = p.iss.Add(1)
 		sa := p.expectSynAck(prompt)
 		if !sa.seg.Options.HasWScale || !sa.seg.Options.HasMSS {
@@ -166,14 +162,13 @@ func TestConformance_RFC9293_3_1_Options(t *testing.T) {
 	})
 
 	t.Run("IP-options", func(t *testing.T) {
-		p := n.newPeer(portEcho)
-		p.t = t
+		p := n.newPeer(t, portEcho)
 		ipOpts := []byte{1, 1, 1, 0} // NOP NOP NOP EOL
 		mss := []byte{2, 4, 0x05, 0xb4}
-		n.write(rawIPv4TCP(hostIP, stackIP, p.port, p.sport, uint32(p.iss), 0, segment.FlagSYN, 65535, ipOpts, mss, nil))
+		n.write(t, rawIPv4TCP(hostIP, stackIP, p.port, p.sport, uint32(p.iss), 0, segment.FlagSYN, 65535, ipOpts, mss, nil))
 		p.nxt = p.iss.Add(1)
 		p.expectSynAck(prompt)
-		n.write(rawIPv4TCP(hostIP, stackIP, p.port, p.sport, uint32(p.nxt), uint32(p.rcvNxt), segment.FlagACK|segment.FlagPSH, 65535, ipOpts, nil, []byte("with IP options\n")))
+		n.write(t, rawIPv4TCP(hostIP, stackIP, p.port, p.sport, uint32(p.nxt), uint32(p.rcvNxt), segment.FlagACK|segment.FlagPSH, 65535, ipOpts, nil, []byte("with IP options\n")))
 		p.nxt = p.nxt.Add(16)
 		got, _ := p.readStream(16, 3*time.Second)
 		if string(got) != "with IP options\n" {
@@ -182,10 +177,9 @@ func TestConformance_RFC9293_3_1_Options(t *testing.T) {
 	})
 
 	t.Run("zero-length-option", func(t *testing.T) {
-		p := n.newPeer(portEcho)
-		p.t = t
+		p := n.newPeer(t, portEcho)
 		bad := []byte{2, 4, 0x05, 0xb4, 0xfd, 0, 1, 1} // MSS, then kind 253 with length 0
-		n.write(rawIPv4TCP(hostIP, stackIP, p.port, p.sport, uint32(p.iss), 0, segment.FlagSYN, 65535, nil, bad, nil))
+		n.write(t, rawIPv4TCP(hostIP, stackIP, p.port, p.sport, uint32(p.iss), 0, segment.FlagSYN, 65535, nil, bad, nil))
 		if r := p.next(quiet); r != nil {
 			ok := r.seg.Flags == segment.FlagSYN|segment.FlagACK && r.seg.Ack == p.iss.Add(1) ||
 				r.seg.Flags.Has(segment.FlagRST)
@@ -199,8 +193,7 @@ func TestConformance_RFC9293_3_1_Options(t *testing.T) {
 		} else {
 			t.Log("dropped")
 		}
-		q := n.newPeer(portEcho)
-		q.t = t
+		q := n.newPeer(t, portEcho)
 		q.handshake(linuxSyn)
 		q.echoRoundTrip([]byte("alive\n"))
 	})

@@ -23,29 +23,27 @@ const (
 
 // established returns a peer with an echo connection that has exchanged
 // one message each way.
-func established(n *rawNet, o synOpts) *peer {
-	p := n.newPeer(portEcho)
+func established(t *testing.T, n *rawNet, o synOpts) *peer {
+	p := n.newPeer(t, portEcho)
 	p.handshake(o)
 	p.echoRoundTrip([]byte("hello\n"))
 	return p
 }
 
-// TestConformance_RFC5961_3_2_RST: a RST whose sequence number is exactly
+// confRFC5961_3_2_RST (TestConformance/RFC5961_3_2_RST): a RST whose sequence number is exactly
 // RCV.NXT resets the connection (afterwards the 4-tuple reaches no
 // connection and a segment there is answered with a RST, RFC 9293
 // 3.10.7.1); one inside the window but not exactly at RCV.NXT gets a
 // challenge ACK <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and the connection
 // survives; one outside the window is silently dropped (RFC 5961 3.2).
 // Nothing answers a RST with a RST.
-func TestConformance_RFC5961_3_2_RST(t *testing.T) {
-	n := conformance(t)
+func confRFC5961_3_2_RST(t *testing.T, n *rawNet) {
 
 	t.Run("exact", func(t *testing.T) {
-		p := established(n, linuxSyn)
-		p.t = t
+		p := established(t, n, linuxSyn)
 		p.send(segment.FlagRST|segment.FlagACK, p.nxt, p.rcvNxt, nil)
 		p.expectNone(quiet, "after a RST at RCV.NXT")
-		n.waitState(p.port, "CLOSED", prompt)
+		p.waitState("CLOSED", prompt)
 		// The connection is gone: data on the old 4-tuple, with ACK on,
 		// gets <SEQ=SEG.ACK><CTL=RST>.
 		p.sendData([]byte("anyone?"))
@@ -53,8 +51,7 @@ func TestConformance_RFC5961_3_2_RST(t *testing.T) {
 	})
 
 	t.Run("in-window-challenge", func(t *testing.T) {
-		p := established(n, linuxSyn)
-		p.t = t
+		p := established(t, n, linuxSyn)
 		for _, off := range []uint32{1, 100, 30000} {
 			p.send(segment.FlagRST, p.nxt.Add(off), 0, nil)
 			p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "challenge ACK for an in-window RST (RFC 5961 3.2)")
@@ -65,8 +62,7 @@ func TestConformance_RFC5961_3_2_RST(t *testing.T) {
 	})
 
 	t.Run("out-of-window", func(t *testing.T) {
-		p := established(n, linuxSyn)
-		p.t = t
+		p := established(t, n, linuxSyn)
 		// Left of RCV.NXT (an old sequence number) and far right of the
 		// window (256 KiB).
 		p.send(segment.FlagRST, p.nxt.Add(^uint32(0)), 0, nil)
@@ -78,13 +74,12 @@ func TestConformance_RFC5961_3_2_RST(t *testing.T) {
 	})
 }
 
-// TestConformance_RFC5961_4_2_SynInEstablished: a SYN in a synchronized
+// confRFC5961_4_2_SynInEstablished (TestConformance/RFC5961_4_2_SynInEstablished): a SYN in a synchronized
 // state, whatever its sequence number, gets a challenge ACK
 // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and the connection stays (RFC 5961
 // 4.2; RFC 9293 3.10.7.4 "fourth, check the SYN bit").
-func TestConformance_RFC5961_4_2_SynInEstablished(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC5961_4_2_SynInEstablished(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	for i, seq := range []segment.Seq{p.nxt, p.nxt.Add(1000), p.iss, p.nxt.Add(1 << 31), p.nxt} {
 		s := segment.Segment{Seq: seq, Flags: segment.FlagSYN, Window: 64240}
 		if i == 4 {
@@ -100,18 +95,17 @@ func TestConformance_RFC5961_4_2_SynInEstablished(t *testing.T) {
 	}
 	p.expectNone(quiet, "after the challenge ACKs")
 	p.echoRoundTrip([]byte("still established\n"))
-	n.waitState(p.port, "ESTABLISHED", prompt)
+	p.waitState("ESTABLISHED", prompt)
 }
 
-// TestConformance_RFC9293_3_10_7_4_AckAcceptability: in ESTABLISHED a
+// confRFC9293_3_10_7_4_AckAcceptability (TestConformance/RFC9293_3_10_7_4_AckAcceptability): in ESTABLISHED a
 // segment acknowledging something not yet sent (SEG.ACK > SND.NXT) is
 // answered with an ACK and dropped, its text included (RFC 9293 3.10.7.4,
 // fifth step); so is one acknowledging data older than SND.UNA -
 // MAX.SND.WND (RFC 5961 5.2: such segments "MUST be discarded and an ACK
 // sent back").
-func TestConformance_RFC9293_3_10_7_4_AckAcceptability(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC9293_3_10_7_4_AckAcceptability(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	for _, c := range []struct {
 		name string
 		ack  segment.Seq
@@ -128,20 +122,19 @@ func TestConformance_RFC9293_3_10_7_4_AckAcceptability(t *testing.T) {
 	p.send(segment.FlagPSH, p.nxt, 0, []byte("no ACK bit"))
 	p.send(segment.FlagFIN, p.nxt, 0, nil)
 	p.expectNone(quiet, "segments without the ACK bit: dropped, nothing delivered (no echo)")
-	n.waitState(p.port, "ESTABLISHED", prompt)
+	p.waitState("ESTABLISHED", prompt)
 	p.echoRoundTrip([]byte("only this\n"))
 	if l, ok := n.proc.findLine(regexp.MustCompile(regexp.QuoteMeta(fmt.Sprintf("%s:%d ", hostAddr, p.port))+`.*ESTABLISHED -> CLOSE-WAIT`), 0, 0); ok {
 		t.Fatalf("a FIN without ACK was processed: %s", l)
 	}
 }
 
-// TestConformance_RFC9293_3_10_7_4_SeqAcceptability: a segment whose text
+// confRFC9293_3_10_7_4_SeqAcceptability (TestConformance/RFC9293_3_10_7_4_SeqAcceptability): a segment whose text
 // lies entirely left of RCV.NXT (an old duplicate) or beyond the window is
 // not acceptable: it is answered with <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
 // and nothing is delivered (the four-case table of RFC 9293 3.10.7.4).
-func TestConformance_RFC9293_3_10_7_4_SeqAcceptability(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC9293_3_10_7_4_SeqAcceptability(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	old := pattern(1000, 3)
 	p.echoRoundTrip(old)
 	if w := p.rightEdge().Sub(p.nxt); w < 200<<10 {
@@ -170,13 +163,12 @@ func TestConformance_RFC9293_3_10_7_4_SeqAcceptability(t *testing.T) {
 	p.echoRoundTrip([]byte("in order\n"))
 }
 
-// TestConformance_RFC9293_3_10_7_1_NoConnectionRST: a segment for a port
+// confRFC9293_3_10_7_1_NoConnectionRST (TestConformance/RFC9293_3_10_7_1_NoConnectionRST): a segment for a port
 // with no listener gets <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> when its
 // ACK bit is off and <SEQ=SEG.ACK><CTL=RST> when it is on; a RST gets
 // nothing (RFC 9293 3.10.7.1, "If the state is CLOSED").
-func TestConformance_RFC9293_3_10_7_1_NoConnectionRST(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portClosed)
+func confRFC9293_3_10_7_1_NoConnectionRST(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portClosed)
 	seq := segment.Seq(0xfffffff0) // wraps when the length is added
 
 	p.syn(linuxSyn)
@@ -207,13 +199,12 @@ func TestConformance_RFC9293_3_10_7_1_NoConnectionRST(t *testing.T) {
 	p.expectNone(quiet, "RSTs to a closed port")
 }
 
-// TestConformance_RFC9293_3_10_7_2_Listen: on a listening port with no
+// confRFC9293_3_10_7_2_Listen (TestConformance/RFC9293_3_10_7_2_Listen): on a listening port with no
 // connection for the 4-tuple, an ACK-bearing segment gets
 // <SEQ=SEG.ACK><CTL=RST>, a RST is ignored, and a segment with neither SYN
 // nor ACK is dropped (RFC 9293 3.10.7.2).
-func TestConformance_RFC9293_3_10_7_2_Listen(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portEcho)
+func confRFC9293_3_10_7_2_Listen(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portEcho)
 	p.send(segment.FlagACK, 1000, 777777, nil)
 	p.expect(prompt, want{flags: segment.FlagRST, seq: 777777}, "ACK to a listener")
 	p.send(segment.FlagACK|segment.FlagFIN, 1000, 4242, nil)
@@ -224,21 +215,20 @@ func TestConformance_RFC9293_3_10_7_2_Listen(t *testing.T) {
 	p.send(segment.FlagFIN, 1000, 0, nil)
 	p.expectNone(quiet, "RST, or neither SYN nor ACK, to a listener")
 	// The listener is unharmed.
-	q := n.newPeer(portEcho)
+	q := n.newPeer(t, portEcho)
 	q.handshake(linuxSyn)
 	q.echoRoundTrip([]byte("listener fine\n"))
 }
 
-// TestConformance_RFC1122_3_2_2_6_Ping: an ICMP echo request is answered
+// confRFC1122_3_2_2_6_Ping (TestConformance/RFC1122_3_2_2_6_Ping): an ICMP echo request is answered
 // with an echo reply carrying the same identifier, sequence number and data
 // (RFC 1122 3.2.2.6: "The data received in the ICMP Echo Request MUST be
 // entirely included in the resulting Echo Reply"), with a valid checksum.
-func TestConformance_RFC1122_3_2_2_6_Ping(t *testing.T) {
-	n := conformance(t)
+func confRFC1122_3_2_2_6_Ping(t *testing.T, n *rawNet) {
 	for i, size := range []int{0, 56, 1472} {
 		id, seq := uint16(0xbeef), uint16(i+1)
 		data := pattern(size, i)
-		n.write(icmpEcho(id, seq, data))
+		n.write(t, icmpEcho(id, seq, data))
 		select {
 		case r := <-n.icmp:
 			ip, m, err := segment.ParseIPv4ICMP(r.raw)

@@ -12,14 +12,13 @@ import (
 // 6298), fast retransmit (RFC 5681 3.2), zero-window probing (RFC 9293
 // 3.8.6.1) and window scaling in both directions (RFC 7323 2).
 
-// TestConformance_RFC6298_5_5_RTOBackoff: data that is not acknowledged is
+// confRFC6298_5_5_RTOBackoff (TestConformance/RFC6298_5_5_RTOBackoff): data that is not acknowledged is
 // retransmitted (same sequence number, same bytes) after the RTO, and each
 // further timeout doubles the interval (RFC 6298 5.4, 5.5). With a
 // sub-millisecond RTT the RTO is the minimum: 200 ms like Linux (RFC 6298
 // 2.4 would say 1 s; the stack documents the deviation).
-func TestConformance_RFC6298_5_5_RTOBackoff(t *testing.T) {
-	n := conformance(t)
-	p := established(n, linuxSyn)
+func confRFC6298_5_5_RTOBackoff(t *testing.T, n *rawNet) {
+	p := established(t, n, linuxSyn)
 	msg := []byte("retransmit me\n")
 	p.sendData(msg)
 	first := p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt, n: len(msg)}, "the echo")
@@ -53,15 +52,14 @@ func TestConformance_RFC6298_5_5_RTOBackoff(t *testing.T) {
 	p.echoRoundTrip([]byte("recovered\n"))
 }
 
-// TestConformance_RFC5681_3_2_FastRetransmit: the third duplicate ACK (no
+// confRFC5681_3_2_FastRetransmit (TestConformance/RFC5681_3_2_FastRetransmit): the third duplicate ACK (no
 // data, same window, ACK = SND.UNA, data outstanding: RFC 5681 2) makes the
 // stack retransmit the missing segment at once, long before the RTO, and
 // not earlier than the third. The handshake's ACK is held back 400 ms so
 // that the RTT sample makes the RTO about 1.2 s and the two cannot be
 // confused.
-func TestConformance_RFC5681_3_2_FastRetransmit(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portEcho)
+func confRFC5681_3_2_FastRetransmit(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portEcho)
 	p.wnd = 64240 >> 7
 	p.syn(linuxSyn)
 	p.expectSynAck(prompt)
@@ -176,16 +174,15 @@ func chargenByte(i int) byte {
 	return byte(' ' + (line+col)%95)
 }
 
-// TestConformance_RFC9293_3_8_6_1_ZeroWindowProbe: when we advertise a
+// confRFC9293_3_8_6_1_ZeroWindowProbe (TestConformance/RFC9293_3_8_6_1_ZeroWindowProbe): when we advertise a
 // zero window the stack probes it, the first probe after about one RTO
 // (SHLD-29) and then at exponentially growing intervals (SHLD-30; RFC 1122
 // 4.2.2.17); a probe is one byte at SND.UNA or an empty segment at
 // SND.UNA-1. When the window opens, transmission resumes exactly where the
 // acknowledged data ended: the chargen stream arrives without a gap or a
 // duplicated byte.
-func TestConformance_RFC9293_3_8_6_1_ZeroWindowProbe(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portChargen)
+func confRFC9293_3_8_6_1_ZeroWindowProbe(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portChargen)
 	p.handshake(synOpts{mss: 1460, wscale: -1, window: 2920})
 	var stream []byte
 	for len(stream) < 2920 {
@@ -277,20 +274,18 @@ func (p *peer) windowRound(field uint16, shift uint8, wait time.Duration) (int, 
 	return int(p.rcvNxt.Sub(start)), p.rcvNxt == edge
 }
 
-// TestConformance_RFC7323_2_WindowScaling: with window scaling negotiated
+// confRFC7323_2_WindowScaling (TestConformance/RFC7323_2_WindowScaling): with window scaling negotiated
 // (we offer 7) the stack applies our shift to every window field after the
 // SYN (RFC 7323 2.3: "The window field in a segment where the SYN bit is
 // set MUST NOT be scaled"), so a field of 16 lets it send exactly 2048
 // bytes; it scales its own advertised window (its 256 KiB buffer does not
 // fit 16 bits); a shift above 14 is used as 14 (RFC 7323 2.3); without the
 // option nothing is scaled.
-func TestConformance_RFC7323_2_WindowScaling(t *testing.T) {
-	n := conformance(t)
+func confRFC7323_2_WindowScaling(t *testing.T, n *rawNet) {
 	const mss = 1024
 
 	t.Run("shift7", func(t *testing.T) {
-		p := n.newPeer(portChargen)
-		p.t = t
+		p := n.newPeer(t, portChargen)
 		p.syn(synOpts{mss: mss, wscale: 7, window: 65535})
 		sa := p.expectSynAck(prompt)
 		if !sa.seg.Options.HasWScale {
@@ -310,8 +305,7 @@ func TestConformance_RFC7323_2_WindowScaling(t *testing.T) {
 	})
 
 	t.Run("shift15-clamped-to-14", func(t *testing.T) {
-		p := n.newPeer(portChargen)
-		p.t = t
+		p := n.newPeer(t, portChargen)
 		p.syn(synOpts{mss: mss, wscale: 15, window: 65535})
 		p.expectSynAck(prompt)
 		// Field 1 means 16 KiB with shift 14, 32 KiB with 15. The initial
@@ -330,8 +324,7 @@ func TestConformance_RFC7323_2_WindowScaling(t *testing.T) {
 	})
 
 	t.Run("not-offered", func(t *testing.T) {
-		p := n.newPeer(portChargen)
-		p.t = t
+		p := n.newPeer(t, portChargen)
 		p.syn(synOpts{mss: mss, wscale: -1, window: 65535})
 		sa := p.expectSynAck(prompt)
 		if sa.seg.Options.HasWScale {
@@ -426,7 +419,7 @@ func (l *lossyReceiver) run(timeout time.Duration) {
 // handshake's ACK is held back 400 ms, and that RTT sample sets SRTT 400 ms,
 // RTTVAR 200 ms (RFC 6298 2.2). Recovery that waits for the RTO then shows.
 func slowRTOEcho(t *testing.T, n *rawNet) *peer {
-	p := n.newPeer(portEcho)
+	p := n.newPeer(t, portEcho)
 	p.wnd = 64240 >> 7
 	p.syn(linuxSyn)
 	p.expectSynAck(prompt)
@@ -436,13 +429,12 @@ func slowRTOEcho(t *testing.T, n *rawNet) *peer {
 	return p
 }
 
-// TestConformance_RFC6582_3_2_PartialAck: two segments of one window are
+// confRFC6582_3_2_PartialAck (TestConformance/RFC6582_3_2_PartialAck): two segments of one window are
 // lost. Three duplicate ACKs bring the first back by fast retransmit; the
 // ACK that then covers it is partial (it stops at the second hole), and
 // NewReno retransmits the next unacknowledged segment at once instead of
 // waiting for the RTO (RFC 6582 3.2 step 5).
-func TestConformance_RFC6582_3_2_PartialAck(t *testing.T) {
-	n := conformance(t)
+func confRFC6582_3_2_PartialAck(t *testing.T, n *rawNet) {
 	p := slowRTOEcho(t, n)
 	d := pattern(14000, 5)
 	for off := 0; off < len(d); off += 1460 {
@@ -481,13 +473,12 @@ func TestConformance_RFC6582_3_2_PartialAck(t *testing.T) {
 	}
 }
 
-// TestConformance_RFC5681_3_1_LossWindow: when the retransmission timer
+// confRFC5681_3_1_LossWindow (TestConformance/RFC5681_3_1_LossWindow): when the retransmission timer
 // expires, cwnd MUST be set to no more than one full-sized segment (RFC 5681
 // 3.1, "loss window"): the stack retransmits exactly one segment, then,
 // once that is acknowledged, two (slow start).
-func TestConformance_RFC5681_3_1_LossWindow(t *testing.T) {
-	n := conformance(t)
-	p := n.newPeer(portChargen)
+func confRFC5681_3_1_LossWindow(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portChargen)
 	p.handshake(synOpts{mss: 1460, wscale: 7, window: 64240})
 	base := p.rcvNxt
 	var flight []*rawPkt
