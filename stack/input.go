@@ -291,7 +291,14 @@ func (s *Stack) inputICMP(pkt []byte, ip segment.IPv4) {
 			s.ctr.dICMP.Add(1)
 			return
 		}
-		if c.icmpError(s.now(), seq, unreachErr(m.Code())) {
+		var ok bool
+		if m.Code() == segment.ICMPv4FragNeeded {
+			// RFC 1191: we send with DF; the path is narrower.
+			ok = c.pathMTU(s.now(), seq, fragNeededMTU(m, &q))
+		} else {
+			ok = c.icmpError(s.now(), seq, unreachErr(m.Code()))
+		}
+		if ok {
 			s.ctr.icmpUnreach.Add(1)
 		} else {
 			s.ctr.dICMP.Add(1)

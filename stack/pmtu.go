@@ -1,0 +1,51 @@
+package stack
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
+
+// pathMTU applies an ICMP "fragmentation needed and DF set" (RFC 1191) to
+// c, if seq, the sequence number quoted from our segment, is one we have
+// sent and not seen acknowledged (RFC 5927 4.1). It is not a soft error:
+// the connection adapts, as Linux's tcp_v4_err does for ICMP_FRAG_NEEDED.
+func (c *Conn) pathMTU(now time.Time, seq segment.Seq, mtu int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone {
+		return false
+	}
+	in := c.tc.Info()
+	if seq.LessThan(in.SndUna) || seq.GreaterThanEq(in.SndMax) {
+		return false
+	}
+	c.tc.PathMTU(now, mtu)
+	c.afterLocked(now)
+	return true
+}
+
+// mtuPlateaus are RFC 1191 7's table of common MTUs, for routers that send
+// no next-hop MTU.
+var mtuPlateaus = [...]int{32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68}
+
+// fragNeededMTU returns the path MTU a fragmentation-needed message
+// implies: its next-hop MTU field, or, when that is zero (a router older
+// than RFC 1191) or not below the size of the quoted datagram, the next
+// plateau below that size (RFC 1191 5 and 7).
+func fragNeededMTU(m segment.ICMPv4, q *segment.Quoted) int {
+	size := 0
+	if len(q.Header) >= 4 {
+		size = int(binary.BigEndian.Uint16(q.Header[2:4]))
+	}
+	if mtu := int(m.NextHopMTU()); mtu > 0 && (size == 0 || mtu < size) {
+		return mtu
+	}
+	for _, p := range mtuPlateaus {
+		if p < size {
+			return p
+		}
+	}
+	return 68
+}
