@@ -654,6 +654,7 @@ var sharedScenarios = []struct {
 	{"RFC7323_2_2_SynAckOptions", confRFC7323_2_2_SynAckOptions},
 	{"RFC9293_3_7_1_NoMSSMeans536", confRFC9293_3_7_1_NoMSSMeans536},
 	{"RFC9293_3_7_1_PeerMSS", confRFC9293_3_7_1_PeerMSS},
+	{"RFC1191_PathMTU", confRFC1191_PathMTU},
 	{"RFC6298_SynAckRetransmission", confRFC6298_SynAckRetransmission},
 	{"RFC9293_3_10_7_4_SynReceived", confRFC9293_3_10_7_4_SynReceived},
 	{"RFC3168_6_1_1_EcnSynToNonEcnHost", confRFC3168_6_1_1_EcnSynToNonEcnHost},
