@@ -85,8 +85,9 @@ type rawNet struct {
 	toTUN  map[netip.Addr]int      // packets the kernel wrote to the TUN, by destination
 	icmp   chan *rawPkt
 
-	stop atomic.Bool
-	done chan struct{}
+	stop     atomic.Bool
+	done     chan struct{}
+	unrouted atomic.Int64 // TCP segments from the stack to ports no peer holds
 }
 
 // conformance starts `tunstack serve --trace` with extra flags and the raw
@@ -235,6 +236,7 @@ func (n *rawNet) reader() {
 			q := n.queues[r.seg.DstPort]
 			n.mu.Unlock()
 			if q == nil {
+				n.unrouted.Add(1)
 				continue
 			}
 			select {
