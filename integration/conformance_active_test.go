@@ -144,6 +144,48 @@ func TestConformance_RFC9293_3_10_7_3_SynSent(t *testing.T) {
 		p.finishDial(rest)
 	})
 
+	// The window field of a SYN-ACK is not scaled (RFC 7323 2.2: "The
+	// window field in a segment where the SYN bit is set ... MUST NOT be
+	// scaled"), even when it negotiates scaling: the stack may send 1000
+	// bytes after a SYN-ACK with window 1000 and shift 7, not 128,000.
+	// Later windows are scaled: a field of 40 is 5120 bytes.
+	t.Run("SYN-ACK-window-unscaled", func(t *testing.T) {
+		big := pattern(5000, 9)
+		p := n.dial(t, big)
+		p.acceptSyn(5 * time.Second)
+		p.synAck(synOpts{mss: 500, wscale: 7, window: 1000}, p.rcvNxt, nil)
+		var got []byte
+		deadline := time.Now().Add(quiet)
+		for {
+			r := p.next(time.Until(deadline))
+			if r == nil {
+				break
+			}
+			if end := r.seg.Seq.Add(uint32(len(r.seg.Payload))); end.GreaterThan(p.irs.Add(1 + 1000)) {
+				t.Fatalf("%v goes beyond the SYN-ACK's unscaled 1000-byte window", p.show(r))
+			}
+			if r.seg.Seq == p.rcvNxt {
+				got = append(got, r.seg.Payload...)
+				p.rcvNxt = p.rcvNxt.Add(uint32(len(r.seg.Payload)))
+			}
+		}
+		if len(got) != 1000 {
+			t.Fatalf("%d bytes sent into the SYN-ACK's 1000-byte window, want 1000", len(got))
+		}
+		p.wnd = 40
+		rest, fin := p.read(-1, true, true, 5*time.Second)
+		got = append(got, rest...)
+		if !bytes.Equal(got, big) || !fin {
+			t.Fatalf("dial sent %d bytes (FIN %v), want the %d of its input and a FIN", len(got), fin, len(big))
+		}
+		p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
+		p.nxt = p.nxt.Add(1)
+		p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "ACK of our FIN")
+		if code := p.n.proc.wait(5 * time.Second); code != 0 {
+			t.Fatalf("dial exited with %d", code)
+		}
+	})
+
 	// A SYN-ACK whose ACK is not ISS+1 gets <SEQ=SEG.ACK><CTL=RST> and is
 	// otherwise ignored; the right one still completes.
 	t.Run("unacceptable-ACK", func(t *testing.T) {

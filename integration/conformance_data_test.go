@@ -252,6 +252,28 @@ func TestConformance_RFC9293_3_10_7_4_ZeroWindow(t *testing.T) {
 			p.rcvNxt = p.rcvNxt.Add(uint32(len(r.seg.Payload)))
 		}
 	}
+	// A bare FIN at RCV.NXT takes no buffer space: accepted despite the
+	// zero window (strictly, RFC 9293's table says not acceptable; Linux
+	// accepts it since some stacks resend bare FINs forever otherwise,
+	// and so does the stack), acknowledged, CLOSE-WAIT.
+	// (Our window goes back to zero with it, at the same right edge, so
+	// that no chargen data can carry the ACK.)
+	p.wnd = 0
+	p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
+	p.nxt = p.nxt.Add(1)
+	for {
+		r := p.nextControl(prompt)
+		if r == nil {
+			t.Fatal("no ACK of a bare FIN at RCV.NXT with a zero window")
+		}
+		if r.seg.Ack == p.nxt {
+			if r.seg.Flags != segment.FlagACK || r.seg.Window != 0 {
+				t.Fatalf("the FIN was answered with %v, want a pure ACK re-advertising the zero window", p.show(r))
+			}
+			break
+		}
+	}
+	p.waitState("CLOSE-WAIT", prompt)
 	// ... and a RST at RCV.NXT.
 	p.send(segment.FlagRST, p.nxt, 0, nil)
 	p.waitState("CLOSED", prompt)

@@ -246,6 +246,16 @@ func confRFC1122_3_2_2_6_Ping(t *testing.T, n *rawNet) {
 			t.Fatalf("no echo reply to a %d-byte echo request", size)
 		}
 	}
+	// A request with a bad ICMP checksum is discarded (RFC 1122 3.2.2:
+	// the checksum is verified like any other).
+	bad := icmpEcho(0xbeef, 99, []byte("corrupt"))
+	bad[20+2] ^= 0xff
+	n.write(t, bad)
+	select {
+	case r := <-n.icmp:
+		t.Fatalf("an echo request with a bad checksum was answered: % x", r.raw[:28])
+	case <-time.After(quiet):
+	}
 }
 
 // back returns s moved n sequence numbers to the left.
