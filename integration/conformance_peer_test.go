@@ -679,6 +679,8 @@ var sharedScenarios = []struct {
 	{"RFC9293_3_10_7_4_BoundedReassembly", confRFC9293_3_10_7_4_BoundedReassembly},
 	{"RFC9293_3_8_5_UrgentInline", confRFC9293_3_8_5_UrgentInline},
 	{"RFC6298_5_5_RTOBackoff", confRFC6298_5_5_RTOBackoff},
+	{"RFC6298_2_2_FirstSampleRTO", confRFC6298_2_2_FirstSampleRTO},
+	{"RFC6298_5_7_RTOAfterSynAckTimeout", confRFC6298_5_7_RTOAfterSynAckTimeout},
 	{"RFC5681_3_1_LossWindow", confRFC5681_3_1_LossWindow},
 	{"RFC5681_3_2_FastRetransmit", confRFC5681_3_2_FastRetransmit},
 	{"RFC6582_3_2_PartialAck", confRFC6582_3_2_PartialAck},

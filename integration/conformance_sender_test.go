@@ -506,3 +506,88 @@ func confRFC5681_3_1_LossWindow(t *testing.T, n *rawNet) {
 	}
 	p.expectNone(100*time.Millisecond, "a third segment with cwnd = 2 (slow start after one ACK)")
 }
+
+// confRFC6298_2_2_FirstSampleRTO (TestConformance/RFC6298_2_2_FirstSampleRTO):
+// the first RTT measurement R sets SRTT = R, RTTVAR = R/2 and RTO = SRTT +
+// max(G, 4*RTTVAR) = 3R (RFC 6298 2.2). The handshake's ACK is held back
+// 400 ms (the SYN-ACK is timed, RFC 6298 3), so unacknowledged data is
+// retransmitted after about 1.2 s, not after the 200 ms minimum.
+func confRFC6298_2_2_FirstSampleRTO(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portEcho)
+	p.wnd = 64240 >> 7
+	p.syn(linuxSyn)
+	p.expectSynAck(prompt)
+	time.Sleep(400 * time.Millisecond)
+	p.ack()
+	msg := []byte("time me\n")
+	p.sendData(msg)
+	first := p.expectData(len(msg), "the echo")
+	r := p.next(3 * time.Second)
+	if r == nil || r.seg.Seq != first.seg.Seq || len(r.seg.Payload) != len(msg) {
+		t.Fatalf("got %v, want the echo retransmitted", r)
+	}
+	d := r.at.Sub(first.at)
+	t.Logf("retransmitted after %v (RTT sample 400 ms)", d.Round(time.Millisecond))
+	if d < 1100*time.Millisecond || d > 1500*time.Millisecond {
+		t.Fatalf("retransmitted after %v, want RTO = 3 * 400 ms = 1.2 s (RFC 6298 2.2)", d)
+	}
+	p.rcvNxt = p.rcvNxt.Add(uint32(len(msg)))
+	p.ack()
+}
+
+// confRFC6298_5_7_RTOAfterSynAckTimeout (TestConformance/RFC6298_5_7_RTOAfterSynAckTimeout):
+// "If the timer expires awaiting the ACK of a SYN segment and the TCP
+// implementation is using an RTO less than 3 seconds, the RTO MUST be
+// re-initialized to 3 seconds when data transmission begins" (RFC 6298
+// 5.7; Linux's TCP_TIMEOUT_FALLBACK). The SYN-ACK is retransmitted once
+// (the handshake then yields no RTT sample, Karn), so the first data
+// retransmission comes 3 s after the data, not after the backed-off 2 s.
+func confRFC6298_5_7_RTOAfterSynAckTimeout(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portEcho)
+	p.wnd = 64240 >> 7
+	p.syn(linuxSyn)
+	sa := p.expectSynAck(prompt)
+	r := p.next(2 * time.Second)
+	if r == nil || r.seg.Seq != sa.seg.Seq || !r.seg.Flags.Has(segment.FlagSYN) {
+		t.Fatalf("got %v, want the SYN-ACK retransmitted", r)
+	}
+	p.ack()
+	msg := []byte("after a SYN-ACK timeout\n")
+	p.sendData(msg)
+	first := p.expectData(len(msg), "the echo")
+	r = p.next(5 * time.Second)
+	if r == nil || r.seg.Seq != first.seg.Seq || len(r.seg.Payload) != len(msg) {
+		t.Fatalf("got %v, want the echo retransmitted", r)
+	}
+	d := r.at.Sub(first.at)
+	t.Logf("retransmitted after %v", d.Round(time.Millisecond))
+	if d < 2900*time.Millisecond || d > 3500*time.Millisecond {
+		t.Fatalf("first data retransmission %v after the data, want the RTO re-initialized to 3 s (RFC 6298 5.7)", d)
+	}
+	p.rcvNxt = p.rcvNxt.Add(uint32(len(msg)))
+	p.ack()
+}
+
+// expectData waits for the stack's next data segment, which must carry n
+// bytes at p.rcvNxt and acknowledge everything we sent; pure ACKs of our
+// data may come first (the stack may acknowledge before its application
+// answers).
+func (p *peer) expectData(n int, why string) *rawPkt {
+	p.t.Helper()
+	deadline := time.Now().Add(prompt)
+	for {
+		r := p.next(time.Until(deadline))
+		if r == nil {
+			p.t.Fatalf("%s: no data within %v", why, prompt)
+		}
+		s := r.seg
+		s.Flags &^= segment.FlagPSH
+		if s.Flags == segment.FlagACK && len(s.Payload) == 0 && s.Seq == p.rcvNxt && s.Ack.LessThanEq(p.nxt) {
+			continue
+		}
+		if w := (want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt, n: n}); !w.matches(&s) {
+			p.t.Fatalf("%s: got %v, want %v", why, p.show(r), w)
+		}
+		return r
+	}
+}
