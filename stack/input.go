@@ -36,6 +36,12 @@ func (s *Stack) input(pkt []byte, csumOK bool) {
 		c.dNotOurs.Add(1)
 		return
 	}
+	// RFC 1122 3.2.1.3: a datagram from an invalid source (broadcast,
+	// multicast, class E, 0/8, loopback, ourselves) is silently discarded.
+	if invalidSource(ip.Src(), s.addr) {
+		c.dInvalid.Add(1)
+		return
+	}
 	switch ip.Protocol() {
 	case segment.ProtocolTCP:
 		seg := &s.inSeg
