@@ -669,6 +669,7 @@ var sharedScenarios = []struct {
 	{"RFC9293_3_10_7_2_ListenIgnoresSynRst", confRFC9293_3_10_7_2_ListenIgnoresSynRst},
 	{"RFC1122_3_2_2_6_Ping", confRFC1122_3_2_2_6_Ping},
 	{"RFC1122_3_2_1_3_NotOurAddress", confRFC1122_3_2_1_3_NotOurAddress},
+	{"RFC1122_3_2_1_3_BadSourceAddress", confRFC1122_3_2_1_3_BadSourceAddress},
 	{"RFC6528_ISN", confRFC6528_ISN},
 	{"RFC9293_3_1_BadChecksum", confRFC9293_3_1_BadChecksum},
 	{"RFC9293_3_1_Options", confRFC9293_3_1_Options},

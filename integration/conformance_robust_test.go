@@ -198,3 +198,45 @@ func confRFC9293_3_1_Options(t *testing.T, n *rawNet) {
 		q.echoRoundTrip([]byte("alive\n"))
 	})
 }
+
+// confRFC1122_3_2_1_3_BadSourceAddress (TestConformance/RFC1122_3_2_1_3_BadSourceAddress):
+// "A host MUST silently discard an incoming datagram containing an IP
+// source address that is invalid by the rules of this section" (RFC 1122
+// 3.2.1.3): limited broadcast, multicast (class D), class E, "this host"
+// 0.0.0.0 and loopback are never valid sources, so a SYN from any of them gets no SYN-ACK (nor RST); RFC
+// 1122 4.2.3.10 says the same of SYNs from broadcast and multicast sources
+// specifically ("MUST silently discard"). (A directed broadcast such as
+// 198.18.0.255 is not in the list: the stack sits on a point-to-point TUN
+// and is given an address without a prefix, so it has no subnet whose
+// broadcast address it could know.)
+func confRFC1122_3_2_1_3_BadSourceAddress(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portEcho)
+	for _, a := range []string{"255.255.255.255", "224.0.0.1", "239.1.2.3", "240.0.0.1", "0.0.0.0", "127.0.0.1"} {
+		src := netip.MustParseAddr(a)
+		s := segment.Segment{Src: src, Dst: stackIP, SrcPort: p.port, DstPort: p.sport, Seq: p.iss, Flags: segment.FlagSYN, Window: 65535}
+		s.Options.HasMSS, s.Options.MSS = true, 1460
+		buf := make([]byte, 64)
+		m, err := segment.BuildIPv4TCP(buf, &s, 1, rawTTL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := n.sentTo(stackIP)
+		if err := unix.Sendto(n.sendFD, buf[:m], 0, &unix.SockaddrInet4{Addr: stackIP.As4()}); err != nil {
+			t.Logf("the kernel refuses to send from %s (%v): not tested", a, err)
+			continue
+		}
+		deadline := time.Now().Add(quiet)
+		for n.sentTo(stackIP) == before && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n.sentTo(stackIP) == before {
+			t.Logf("the SYN from %s did not reach the TUN: not tested", a)
+			continue
+		}
+		select {
+		case r := <-p.in:
+			t.Fatalf("a SYN from the invalid source %s was answered: %v", a, &r.seg)
+		case <-time.After(quiet):
+		}
+	}
+}
