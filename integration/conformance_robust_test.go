@@ -202,16 +202,17 @@ func confRFC9293_3_1_Options(t *testing.T, n *rawNet) {
 // confRFC1122_3_2_1_3_BadSourceAddress (TestConformance/RFC1122_3_2_1_3_BadSourceAddress):
 // "A host MUST silently discard an incoming datagram containing an IP
 // source address that is invalid by the rules of this section" (RFC 1122
-// 3.2.1.3): limited broadcast, multicast (class D), class E, "this host"
-// 0.0.0.0 and loopback are never valid sources, so a SYN from any of them gets no SYN-ACK (nor RST); RFC
+// 3.2.1.3): limited broadcast, multicast (class D), class E, { 0, <host> }
+// and loopback are never valid sources, nor is our own address, so a SYN from any of them gets no SYN-ACK (nor RST); RFC
 // 1122 4.2.3.10 says the same of SYNs from broadcast and multicast sources
 // specifically ("MUST silently discard"). (A directed broadcast such as
 // 198.18.0.255 is not in the list: the stack sits on a point-to-point TUN
 // and is given an address without a prefix, so it has no subnet whose
-// broadcast address it could know.)
+// broadcast address it could know. Nor is 0.0.0.0: the kernel fills in a
+// zero source of a raw packet with its own address.)
 func confRFC1122_3_2_1_3_BadSourceAddress(t *testing.T, n *rawNet) {
 	p := n.newPeer(t, portEcho)
-	for _, a := range []string{"255.255.255.255", "224.0.0.1", "239.1.2.3", "240.0.0.1", "0.0.0.0", "127.0.0.1"} {
+	for _, a := range []string{"255.255.255.255", "224.0.0.1", "239.1.2.3", "240.0.0.1", "0.1.2.3", "127.0.0.1", "198.18.0.2"} {
 		src := netip.MustParseAddr(a)
 		s := segment.Segment{Src: src, Dst: stackIP, SrcPort: p.port, DstPort: p.sport, Seq: p.iss, Flags: segment.FlagSYN, Window: 65535}
 		s.Options.HasMSS, s.Options.MSS = true, 1460
