@@ -298,10 +298,14 @@ func (s *Stack) inputICMP(pkt []byte, ip segment.IPv4) {
 			return
 		}
 		var ok bool
-		if m.Code() == segment.ICMPv4FragNeeded {
+		switch m.Code() {
+		case segment.ICMPv4FragNeeded:
 			// RFC 1191: we send with DF; the path is narrower.
 			ok = c.pathMTU(s.now(), seq, fragNeededMTU(m, &q))
-		} else {
+		case segment.ICMPv4ProtoUnreachable, segment.ICMPv4PortUnreachable:
+			// RFC 1122 4.2.3.9: hard errors.
+			ok = c.icmpHardError(s.now(), seq, unreachErr(m.Code()))
+		default:
 			ok = c.icmpError(s.now(), seq, unreachErr(m.Code()))
 		}
 		if ok {

@@ -26,6 +26,25 @@ func (c *Conn) pathMTU(now time.Time, seq segment.Seq, mtu int) bool {
 	return true
 }
 
+// icmpHardError applies an ICMP protocol or port unreachable to c (RFC
+// 1122 4.2.3.9, hard errors: the engine aborts a connection still opening
+// and keeps a synchronized one, see tcp.Conn.HardError), if seq is one we
+// have sent and not seen acknowledged (RFC 5927 4.1).
+func (c *Conn) icmpHardError(now time.Time, seq segment.Seq, err error) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone {
+		return false
+	}
+	in := c.tc.Info()
+	if seq.LessThan(in.SndUna) || seq.GreaterThanEq(in.SndMax) {
+		return false
+	}
+	c.tc.HardError(now, err) // its events reach afterLocked through the sink
+	c.afterLocked(now)
+	return true
+}
+
 // mtuPlateaus are RFC 1191 7's table of common MTUs, for routers that send
 // no next-hop MTU.
 var mtuPlateaus = [...]int{32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68}
