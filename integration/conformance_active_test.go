@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os/exec"
 	"regexp"
@@ -184,6 +185,30 @@ func TestConformance_RFC9293_3_10_7_3_SynSent(t *testing.T) {
 		if code := p.n.proc.wait(5 * time.Second); code != 0 {
 			t.Fatalf("dial exited with %d", code)
 		}
+	})
+
+	// An ICMP port unreachable quoting our SYN is a hard error (RFC 1122
+	// 4.2.3.9: "Destination Unreachable -- codes 2-4 ... hard error
+	// conditions, so TCP SHOULD abort the connection"); Linux fails the
+	// connect at once with ECONNREFUSED instead of retransmitting the SYN.
+	// (In synchronized states such errors stay soft, RFC 5461.)
+	t.Run("ICMP-port-unreachable", func(t *testing.T) {
+		p := n.dial(t, msg)
+		syn := p.acceptSyn(5 * time.Second)
+		b := make([]byte, 20+8+40)
+		segment.PutIPv4Header(b, &segment.IPv4Header{TTL: rawTTL, Protocol: segment.ProtocolICMP, Src: hostIP, Dst: stackIP}, 8+40)
+		m := b[20:]
+		m[0], m[1] = 3, 3 // destination unreachable, port unreachable
+		copy(m[8:], syn.raw[:40])
+		binary.BigEndian.PutUint16(m[2:], segment.Checksum(m, 0))
+		n.write(t, b)
+		start := time.Now()
+		p.waitState("CLOSED", 2*time.Second)
+		if code := p.n.proc.wait(5 * time.Second); code != 1 {
+			t.Fatalf("dial exited with %d after a port unreachable, want 1", code)
+		}
+		t.Logf("connect failed %v after the ICMP message", time.Since(start).Round(time.Millisecond))
+		p.expectNone(quiet, "a SYN retransmission after the hard error")
 	})
 
 	// A SYN-ACK whose ACK is not ISS+1 gets <SEQ=SEG.ACK><CTL=RST> and is
