@@ -195,10 +195,15 @@ func TestConformance_RFC9293_3_10_7_4_ZeroWindow(t *testing.T) {
 	}
 	edge := p.nxt.Add(buf)
 	p.ack()
-	d := pattern(buf, 1)
-	for off := 0; off < buf; off += 1460 {
-		p.sendData(d[off:min(off+1460, buf)])
+	// Full-sized segments; the last one straddles the right edge: its
+	// first 892 bytes are in the window and accepted, the other 568 are
+	// trimmed ("trimmed to the window", RFC 9293 3.10.7.4).
+	d := pattern(6*1460, 1)
+	base := p.nxt
+	for off := 0; off < len(d); off += 1460 {
+		p.sendData(d[off : off+1460])
 	}
+	p.nxt = base.Add(buf)
 	for {
 		r := p.nextControl(prompt)
 		if r == nil {
