@@ -61,7 +61,30 @@ func (p *peer) acceptSyn(timeout time.Duration) *rawPkt {
 	p.rcvNxt = p.irs.Add(1)
 	p.sndMax = p.rcvNxt
 	p.synced = true
+	p.n.waitPath(p.t)
 	return r
+}
+
+// waitPath returns once packets from the kernel reach the stack through
+// the TUN: right after tunstack (re)attaches to the device the kernel may
+// drop them for a moment (seen as lost first packets). It pings the stack
+// every 10 ms and fails after 900 ms, before the SYN would be
+// retransmitted.
+func (n *rawNet) waitPath(t *testing.T) {
+	t.Helper()
+	for len(n.icmp) > 0 {
+		<-n.icmp
+	}
+	deadline := time.Now().Add(900 * time.Millisecond)
+	for k := 0; time.Now().Before(deadline); k++ {
+		n.write(t, icmpEcho(0x7a17, uint16(k), []byte("path?")))
+		select {
+		case <-n.icmp:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal("the kernel -> TUN path did not work within 900 ms of the stack's SYN")
 }
 
 // synAck sends our SYN-ACK with the given options and data.

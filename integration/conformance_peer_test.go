@@ -101,6 +101,7 @@ func conformance(t *testing.T, flags ...string) *rawNet {
 	proc := serve(t, append([]string{"--trace", "--grace", "50ms"}, flags...)...)
 	n := newRawNet(t, devName)
 	n.proc = proc
+	n.waitPath(t)
 	return n
 }
 

@@ -106,11 +106,11 @@ func confRFC5681_3_2_FastRetransmit(t *testing.T, n *rawNet) {
 				dups, r.at.Sub(lost.at))
 		}
 		store(r)
+		if dups == 2 {
+			third = time.Now() // before sending: see lossyReceiver.run
+		}
 		p.send(segment.FlagACK, p.nxt, base, nil) // duplicate ACK
 		dups++
-		if dups == 3 {
-			third = time.Now()
-		}
 	}
 	var rtx *rawPkt
 	for rtx == nil {
@@ -409,8 +409,10 @@ func (l *lossyReceiver) run(timeout time.Duration) {
 			l.have[off+i] = true
 		}
 		ack := l.base.Add(uint32(l.contiguous()))
-		p.send(segment.FlagACK, p.nxt, ack, nil)
+		// Stamped before sending: the answer may be read (and stamped by
+		// the reader) before send returns.
 		l.ackSent[ack] = append(l.ackSent[ack], time.Now())
+		p.send(segment.FlagACK, p.nxt, ack, nil)
 	}
 	p.rcvNxt = l.base.Add(uint32(len(l.buf)))
 }
