@@ -88,6 +88,9 @@ type rawNet struct {
 	stop     atomic.Bool
 	done     chan struct{}
 	unrouted atomic.Int64 // TCP segments from the stack to ports no peer holds
+	// catchAll, when set (under mu), receives those segments (what does
+	// not fit is dropped).
+	catchAll chan *rawPkt
 }
 
 // conformance starts `tunstack serve --trace` with extra flags and the raw
@@ -234,10 +237,16 @@ func (n *rawNet) reader() {
 			}
 			r.seg.Payload = append([]byte(nil), r.seg.Payload...)
 			n.mu.Lock()
-			q := n.queues[r.seg.DstPort]
+			q, ca := n.queues[r.seg.DstPort], n.catchAll
 			n.mu.Unlock()
 			if q == nil {
 				n.unrouted.Add(1)
+				if ca != nil {
+					select {
+					case ca <- r:
+					default:
+					}
+				}
 				continue
 			}
 			select {
