@@ -73,19 +73,7 @@ func BuildIPv4TCPHeadersOnly(buf []byte, seg *Segment, payloadLen int, ipID uint
 	if len(buf) < hl {
 		return 0, ErrBufferTooSmall
 	}
-	h := IPv4Header{ID: ipID, DF: true, TTL: ttl, Protocol: ProtocolTCP, Src: seg.Src, Dst: seg.Dst}
-	PutIPv4Header(buf, &h, tcpHL+payloadLen)
-	t := buf[IPv4MinHeaderLen:hl]
-	binary.BigEndian.PutUint16(t[tcpSrcPort:], seg.SrcPort)
-	binary.BigEndian.PutUint16(t[tcpDstPort:], seg.DstPort)
-	binary.BigEndian.PutUint32(t[tcpSeq:], uint32(seg.Seq))
-	binary.BigEndian.PutUint32(t[tcpAck:], uint32(seg.Ack))
-	t[tcpOffset] = byte(tcpHL/4) << 4
-	t[tcpFlags] = byte(seg.Flags)
-	binary.BigEndian.PutUint16(t[tcpWindow:], seg.Window)
-	t[tcpChecksum], t[tcpChecksum+1] = 0, 0
-	binary.BigEndian.PutUint16(t[tcpUrgent:], seg.Urgent)
-	putOptions(t[TCPMinHeaderLen:tcpHL], &seg.Options, l)
+	putIPv4TCPHeaders(buf[:hl], seg, payloadLen, ipID, ttl, l)
 	return hl, nil
 }
 
@@ -94,10 +82,21 @@ func BuildIPv4TCPHeadersOnly(buf []byte, seg *Segment, payloadLen int, ipID uint
 func writeIPv4TCP(buf []byte, seg *Segment, payloadLen int, ipID uint16, ttl uint8, l optLayout) int {
 	tcpHL := TCPMinHeaderLen + l.length
 	total := IPv4MinHeaderLen + tcpHL + payloadLen
+	putIPv4TCPHeaders(buf, seg, payloadLen, ipID, ttl, l)
+	t := buf[IPv4MinHeaderLen:total]
+	ps := ipv4PseudoSum(buf[ipv4Src:ipv4Src+4], buf[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(t))
+	binary.BigEndian.PutUint16(t[tcpChecksum:], Checksum(t, ps))
+	return total
+}
+
+// putIPv4TCPHeaders writes the IPv4 header (with its checksum) and the TCP
+// header with options, TCP checksum zero, for a payload of payloadLen bytes.
+// buf holds at least both headers; the caller has checked everything.
+func putIPv4TCPHeaders(buf []byte, seg *Segment, payloadLen int, ipID uint16, ttl uint8, l optLayout) {
+	tcpHL := TCPMinHeaderLen + l.length
 	h := IPv4Header{ID: ipID, DF: true, TTL: ttl, Protocol: ProtocolTCP, Src: seg.Src, Dst: seg.Dst}
 	PutIPv4Header(buf, &h, tcpHL+payloadLen)
-	t := buf[IPv4MinHeaderLen:total]
-	_ = t[TCPMinHeaderLen-1]
+	t := buf[IPv4MinHeaderLen : IPv4MinHeaderLen+tcpHL]
 	binary.BigEndian.PutUint16(t[tcpSrcPort:], seg.SrcPort)
 	binary.BigEndian.PutUint16(t[tcpDstPort:], seg.DstPort)
 	binary.BigEndian.PutUint32(t[tcpSeq:], uint32(seg.Seq))
@@ -108,7 +107,4 @@ func writeIPv4TCP(buf []byte, seg *Segment, payloadLen int, ipID uint16, ttl uin
 	t[tcpChecksum], t[tcpChecksum+1] = 0, 0
 	binary.BigEndian.PutUint16(t[tcpUrgent:], seg.Urgent)
 	putOptions(t[TCPMinHeaderLen:tcpHL], &seg.Options, l)
-	ps := ipv4PseudoSum(buf[ipv4Src:ipv4Src+4], buf[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(t))
-	binary.BigEndian.PutUint16(t[tcpChecksum:], Checksum(t, ps))
-	return total
 }
