@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,6 +41,13 @@ type Config struct {
 	// If the kernel refuses, the device is opened without offloads
 	// (Offload() reports which).
 	Offload bool
+	// BusyPoll, if positive, makes a read that finds no packet waiting keep
+	// looking for up to this long, yielding the processor to other
+	// goroutines between attempts, before it parks in the runtime poller.
+	// A request-response exchange then finds its next packet without a
+	// poller wake-up, at the cost of CPU time while traffic trickles in
+	// (see doc.go, "Busy polling"). Zero parks at once.
+	BusyPoll time.Duration
 }
 
 // Device is a Linux TUN device opened with IFF_TUN|IFF_NO_PI: every Read
@@ -55,8 +63,9 @@ type Device struct {
 	name    string
 	mtu     int
 	created bool
-	vnet    bool        // IFF_VNET_HDR with TUN_F_CSUM|TUN_F_TSO4
-	closed  atomic.Bool // Close was called
+	vnet    bool          // IFF_VNET_HDR with TUN_F_CSUM|TUN_F_TSO4
+	poll    time.Duration // Config.BusyPoll
+	closed  atomic.Bool   // Close was called
 	opsMu   sync.Mutex
 	ops     []*ioOp // free list, so a read or write allocates nothing
 }
@@ -146,6 +155,7 @@ func open(cfg Config, vnet bool) (*Device, error) {
 		name:    name,
 		created: !existed,
 		vnet:    vnet,
+		poll:    max(cfg.BusyPoll, 0),
 	}
 	if d.rc, err = d.f.SyscallConn(); err != nil {
 		d.f.Close()
@@ -181,7 +191,7 @@ func setIff(fd int, name string, flags uint16) (string, error) {
 // much); Read completes partial checksums, so every packet it returns
 // carries valid checksums.
 func (d *Device) Read(p []byte) (int, error) {
-	if !d.vnet {
+	if !d.vnet && d.poll == 0 {
 		n, err := d.f.Read(p)
 		if err != nil {
 			return n, ioError(err)
@@ -213,7 +223,7 @@ func (d *Device) readPacket(p []byte, idle func(), complete bool) (int, bool, er
 	if err == nil {
 		err = op.err
 	}
-	op.p, op.idle, op.err = nil, nil, nil
+	op.p, op.idle, op.err, op.spinning = nil, nil, nil, false
 	d.putOp(op)
 	if err != nil {
 		return 0, false, d.ioErr(err)
@@ -284,6 +294,8 @@ type ioOp struct {
 	err             error
 	readFn, writeFn func(fd uintptr) bool
 	iov             [3][]byte
+	spinning        bool      // a read is busy polling (Config.BusyPoll)...
+	spinFrom        time.Time // ...since then (monotonic clock)
 }
 
 // read is the RawConn.Read callback: false means "would block, wait".
@@ -307,6 +319,10 @@ func (op *ioOp) read(fd uintptr) bool {
 				f()
 				continue // the idle work took time: look again first
 			}
+			if op.keepPolling() {
+				runtime.Gosched()
+				continue
+			}
 			return false
 		}
 		if err != nil {
@@ -315,6 +331,22 @@ func (op *ioOp) read(fd uintptr) bool {
 		op.n, op.err = n, err
 		return true
 	}
+}
+
+// keepPolling reports whether a read that found nothing should look again
+// rather than park: Config.BusyPoll has not elapsed since the read first
+// found the device empty. The budget is per call of readPacket, so it
+// restarts after every packet read. Close stops it; an expired deadline is
+// noticed by the poller once it runs out.
+func (op *ioOp) keepPolling() bool {
+	if op.d.poll <= 0 || op.d.closed.Load() {
+		return false
+	}
+	if !op.spinning {
+		op.spinning, op.spinFrom = true, time.Now()
+		return true
+	}
+	return time.Since(op.spinFrom) < op.d.poll
 }
 
 // write is the RawConn.Write callback.

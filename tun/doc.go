@@ -73,6 +73,24 @@
 // would block, where the stack flushes ACKs it held during a burst),
 // WriteGSO and GSOMaxSize. ReadPacket works without offloads too.
 //
+// # Busy polling (Config.BusyPoll)
+//
+// A read that finds the device empty normally parks its goroutine in the
+// runtime poller, and the next packet costs a wake-up: epoll_wait returns
+// on some thread, which may first have to be woken itself, and on a
+// virtual machine whose idle vCPUs halt (cpuidle without halt polling, as
+// on the benchmark host) that is a VM exit and an IPI per packet. With
+// BusyPoll > 0, ReadPacket (and Read) keep trying the read for up to that
+// long after the device runs dry, calling runtime.Gosched between attempts
+// so that the goroutines the last packet woke (an application answering
+// it) run first on the same processor. A ping-pong exchange then finds
+// its next packet while still polling. Measured on the 2-vCPU benchmark
+// host (1-byte echo p50, quiet machine): 52 us without, 26 us with 50 us
+// of polling; bulk throughput and connection rate unchanged. The cost is
+// CPU time: up to one core while packets trickle in at intervals shorter
+// than BusyPoll; none once traffic stops for longer. It is the userspace
+// counterpart of Linux's SO_BUSY_POLL, and off by default here.
+//
 // Not done: multi-queue devices and several packets per system call
 // (IFF_MULTI_QUEUE, or coalescing in the manner of wireguard-go's GRO
 // tables); TUN_F_TSO6/USO (the stack is IPv4/TCP only).
