@@ -85,9 +85,11 @@ func TestConformance_RFC4987_3_6_SynCookies(t *testing.T) {
 	p.waitState("ESTABLISHED", prompt)
 
 	// The MSS the cookie carried: 1350 rounds down to 1300.
-	d := pattern(8000, 31)
-	for off := 0; off < len(d); off += 1000 {
-		p.sendData(d[off : off+1000])
+	// In full 1350-byte segments (our MSS): each echo write is larger than
+	// 1300, so the limit is always exercised.
+	d := pattern(6*1350, 31)
+	for off := 0; off < len(d); off += 1350 {
+		p.sendData(d[off : off+1350])
 	}
 	var got []byte
 	largest := 0

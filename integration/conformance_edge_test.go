@@ -301,9 +301,11 @@ func confRFC9293_3_7_1_PeerMSS(t *testing.T, n *rawNet) {
 	for _, c := range []struct{ mss, limit int }{{500, 500}, {9000, 1460}, {1000, 1000}} {
 		p := n.newPeer(t, portEcho)
 		p.handshake(synOpts{mss: uint16(c.mss), wscale: 7, window: 64240})
-		msg := pattern(6000, c.mss)
-		for off := 0; off < len(msg); off += 1000 {
-			p.sendData(msg[off : off+1000])
+		// Full 1460-byte segments: every echo write is at least as large
+		// as the limit, so the limit is always exercised.
+		msg := pattern(4*1460, c.mss)
+		for off := 0; off < len(msg); off += 1460 {
+			p.sendData(msg[off : off+1460])
 		}
 		var got []byte
 		largest := 0
