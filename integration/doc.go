@@ -20,4 +20,15 @@
 // Sizes: -short shrinks transfers (100 MB becomes 8 MB, 1,000 connections
 // stay 1,000); nothing is skipped. Every loop is bounded in count and in
 // time.
+//
+// Conformance (conformance_*_test.go, `go test -run TestConformance`): the
+// test itself plays the TCP peer, segment by segment, in the spirit of
+// gVisor's packetimpact. It sends crafted packets through a raw IPv4 socket
+// and reads what the stack emits from an AF_PACKET socket on the TUN; an
+// nftables rule in the namespace drops the RSTs the kernel would send for
+// ports it has no socket on (the test's own RSTs pass by their socket
+// mark). Each scenario is named after the RFC clause it judges (RFC 9293,
+// 5961, 1122, 7323, 6298, 5681, 6582, 1191, 4987, 6528). Scenarios with
+// default flags share one `tunstack serve` as subtests of TestConformance;
+// the rest start their own. The whole set runs in about a minute.
 package integration
