@@ -474,3 +474,53 @@ func confRFC9293_3_10_7_4_BoundedReassembly(t *testing.T, n *rawNet) {
 	p.nxt = end
 	p.expectNoNewData(quiet)
 }
+
+// confRFC9293_3_10_7_2_SynWithData (TestConformance/RFC9293_3_10_7_2_SynWithData):
+// text on a SYN to a listener: "Set RCV.NXT to SEG.SEQ+1 ... and any other
+// control or text should be queued for processing later" (RFC 9293
+// 3.10.7.2), so the SYN-ACK acknowledges the SYN only; the text is then
+// either delivered once the connection is established (queued) or dropped
+// and sent again by us (as Linux without TCP Fast Open does). Either way
+// the echo returns it exactly once.
+func confRFC9293_3_10_7_2_SynWithData(t *testing.T, n *rawNet) {
+	p := n.newPeer(t, portEcho)
+	msg := []byte("data on the SYN\n")
+	s := segment.Segment{Seq: p.iss, Flags: segment.FlagSYN, Window: 65535, Payload: msg}
+	s.Options.HasMSS, s.Options.MSS = true, 1460
+	p.sendSeg(s)
+	p.nxt = p.iss.Add(1)
+	sa := p.expectSynAck(prompt)
+	if sa.seg.Ack != p.iss.Add(1) {
+		t.Fatalf("SYN-ACK acknowledges %d, want the SYN only (%d)", uint32(sa.seg.Ack), uint32(p.iss.Add(1)))
+	}
+	p.ack()
+	var got []byte
+	deadline := time.Now().Add(3 * time.Second)
+	resent := false
+	for len(got) < len(msg) {
+		r := p.next(200 * time.Millisecond)
+		if r == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("echo returned %q of %q", got, msg)
+			}
+			if !resent && p.lastAck == p.iss.Add(1) {
+				p.sendData(msg) // it was dropped: send it again
+				resent = true
+			}
+			continue
+		}
+		if len(r.seg.Payload) > 0 && r.seg.Seq == p.rcvNxt {
+			got = append(got, r.seg.Payload...)
+			p.rcvNxt = p.rcvNxt.Add(uint32(len(r.seg.Payload)))
+			if !resent {
+				p.nxt = p.iss.Add(1 + uint32(len(msg))) // it was queued
+			}
+			p.ack()
+		}
+	}
+	if string(got) != string(msg) {
+		t.Fatalf("echo %q, want %q", got, msg)
+	}
+	t.Logf("text on the SYN was %s", map[bool]string{false: "queued and delivered", true: "dropped and resent"}[resent])
+	p.expectNoNewData(quiet)
+}

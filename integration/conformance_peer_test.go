@@ -677,6 +677,7 @@ var sharedScenarios = []struct {
 	{"RFC9293_3_10_7_1_NoConnectionRST", confRFC9293_3_10_7_1_NoConnectionRST},
 	{"RFC9293_3_10_7_2_Listen", confRFC9293_3_10_7_2_Listen},
 	{"RFC9293_3_10_7_2_ListenIgnoresSynRst", confRFC9293_3_10_7_2_ListenIgnoresSynRst},
+	{"RFC9293_3_10_7_2_SynWithData", confRFC9293_3_10_7_2_SynWithData},
 	{"RFC1122_3_2_2_6_Ping", confRFC1122_3_2_2_6_Ping},
 	{"RFC1122_3_2_1_3_NotOurAddress", confRFC1122_3_2_1_3_NotOurAddress},
 	{"RFC1122_3_2_1_3_BadSourceAddress", confRFC1122_3_2_1_3_BadSourceAddress},
