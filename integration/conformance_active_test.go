@@ -234,6 +234,45 @@ func TestConformance_RFC9293_3_10_7_3_SynSent(t *testing.T) {
 		p.expectNone(quiet, "a SYN retransmission after the hard error")
 	})
 
+	// Half-close on the active side: dial sends its input and a FIN
+	// (FIN-WAIT-1, then FIN-WAIT-2 once we acknowledge it) and keeps
+	// receiving: data in FIN-WAIT-2 is acknowledged and delivered (RFC 9293
+	// 3.10.7.4, seventh step, FIN-WAIT-2), until our FIN moves it to
+	// TIME-WAIT.
+	t.Run("half-close-FIN-WAIT-2", func(t *testing.T) {
+		p := n.dial(t, msg)
+		p.acceptSyn(5 * time.Second)
+		p.synAck(synOpts{mss: 1460, wscale: -1, window: 65535}, p.rcvNxt, nil)
+		got, fin := p.read(-1, true, true, 5*time.Second)
+		if !bytes.Equal(got, msg) || !fin {
+			t.Fatalf("dial sent %q (FIN %v)", got, fin)
+		}
+		p.waitState("FIN-WAIT-2", prompt)
+		reply := []byte(strings.Repeat("reply in FIN-WAIT-2\n", 100))
+		for off := 0; off < len(reply); off += 1000 {
+			p.sendData(reply[off:min(off+1000, len(reply))])
+		}
+		deadline := time.Now().Add(prompt)
+		for p.lastAck != p.nxt {
+			r := p.next(time.Until(deadline))
+			if r == nil {
+				t.Fatalf("data in FIN-WAIT-2 acknowledged up to %d, want %d", uint32(p.lastAck), uint32(p.nxt))
+			}
+			if r.seg.Flags != segment.FlagACK || r.seg.Seq != p.rcvNxt || len(r.seg.Payload) != 0 {
+				t.Fatalf("in FIN-WAIT-2 got %v, want pure ACKs <SEQ=SND.NXT>", p.show(r))
+			}
+		}
+		p.send(segment.FlagFIN|segment.FlagACK, p.nxt, p.rcvNxt, nil)
+		p.nxt = p.nxt.Add(1)
+		p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt}, "ACK of our FIN (TIME-WAIT)")
+		if code := p.n.proc.wait(5 * time.Second); code != 0 {
+			t.Fatalf("dial exited with %d", code)
+		}
+		if out := strings.Join(p.n.proc.out.snapshot(), "\n"); strings.Count(out, "reply in FIN-WAIT-2") != 100 {
+			t.Fatalf("dial's stdout holds %d of the 100 lines sent in FIN-WAIT-2", strings.Count(out, "reply in FIN-WAIT-2"))
+		}
+	})
+
 	// A SYN-ACK whose ACK is not ISS+1 gets <SEQ=SEG.ACK><CTL=RST> and is
 	// otherwise ignored; the right one still completes.
 	t.Run("unacceptable-ACK", func(t *testing.T) {
