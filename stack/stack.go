@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net"
@@ -66,6 +67,8 @@ type Stack struct {
 	flushFn func()
 
 	done      chan struct{} // closed by Close
+	linkDone  chan struct{} // closed when the input goroutine stops reading the link
+	linkErr   error         // why it stopped, if not because of Close; set before linkDone closes
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup // the input goroutine
@@ -90,6 +93,7 @@ func New(link Link, opts Options) (*Stack, error) {
 		conns:     make(map[tcp.Tuple]*Conn),
 		listeners: make(map[uint16]*Listener),
 		done:      make(chan struct{}),
+		linkDone:  make(chan struct{}),
 	}
 	s.cfg = engineConfig(&o)
 	if ol, ok := link.(OffloadLink); ok {
@@ -172,6 +176,24 @@ func (s *Stack) Addr() netip.Addr { return s.addr }
 func (s *Stack) logf(format string, args ...any) {
 	if s.opts.Logf != nil {
 		s.opts.Logf(format, args...)
+	}
+}
+
+// Done is closed when the stack stops reading its link: after Close, or
+// when the link fails underneath it (e.g. the TUN device was deleted), in
+// which case Err says why. A program embedding the stack can select on it
+// to notice a dead link.
+func (s *Stack) Done() <-chan struct{} { return s.linkDone }
+
+// Err returns why the stack stopped reading its link, once Done is closed:
+// nil after Close, an error wrapping the link's error otherwise. Before
+// Done is closed it returns nil.
+func (s *Stack) Err() error {
+	select {
+	case <-s.linkDone:
+		return s.linkErr
+	default:
+		return nil
 	}
 }
 
@@ -389,6 +411,7 @@ func (s *Stack) pickPortLocked(remote netip.AddrPort) (uint16, bool) {
 // reused buffer and processes it to completion before reading the next.
 func (s *Stack) inputLoop() {
 	defer s.wg.Done()
+	defer close(s.linkDone)
 	buf := make([]byte, 65536)
 	var errs int
 	for {
@@ -415,6 +438,7 @@ func (s *Stack) inputLoop() {
 			}
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) || errors.Is(err, io.EOF) {
 				s.logf("stack: link closed: %v", err)
+				s.linkErr = fmt.Errorf("stack: link closed under the stack: %w", err)
 				return
 			}
 			// A transient read error (e.g. a short buffer): count, go on,
@@ -422,6 +446,7 @@ func (s *Stack) inputLoop() {
 			errs++
 			if errs > 1000 {
 				s.logf("stack: giving up on link after repeated errors: %v", err)
+				s.linkErr = fmt.Errorf("stack: giving up on the link after 1000 read errors: %w", err)
 				return
 			}
 			continue

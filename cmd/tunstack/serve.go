@@ -242,6 +242,13 @@ func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
 			}
 			log.Info("shutting down", "signal", s.String())
 			done = true
+		case <-rt.stack.Done():
+			// The device went away underneath us (deleted, or failing
+			// reads): nothing more can be served.
+			stopServices()
+			rt.stack.Close()
+			rt.printStats()
+			return fmt.Errorf("the TUN device %s stopped working: %v", rt.dev.Name(), rt.stack.Err())
 		}
 	}
 	// A second SIGINT/SIGTERM during the graceful phase ends the process.
