@@ -52,9 +52,16 @@
 // segment by its 4-tuple with one map lookup (tcp.Tuple is a comparable
 // key): to a connection, to a TIME-WAIT record, to a listener, or to
 // nothing, which is answered with a RST (RFC 9293 3.10.7.1; never a RST for
-// a RST). ICMP echo requests to the stack's address are answered; ICMP
-// destination unreachables are reported to the connection they quote as a
-// soft error (RFC 1122 4.2.3.9; RFC 5927 4.1's sequence check first).
+// a RST). Datagrams for another address or from an invalid source
+// (broadcast, multicast, class E, 0/8, loopback, our own address) are
+// silently discarded (RFC 1122 3.2.1.3). A SYN that finds a listener's
+// half-open queue full is answered with a SYN cookie (RFC 4987 3.6). ICMP
+// echo requests to the stack's address are answered. An ICMP destination
+// unreachable that quotes a connection's unacknowledged data (RFC 5927 4.1's
+// sequence check) is acted on: fragmentation needed lowers the connection's
+// MSS to the path MTU and resends what is in flight (RFC 1191); protocol and
+// port unreachable are hard errors that abort a connection still opening
+// (RFC 1122 4.2.3.9); the other codes are soft errors.
 //
 // The TCP state machine itself is package stack/tcp, a sans-IO engine: the
 // runtime hands it (now, segment), application calls, and timer expiries,
@@ -116,7 +123,9 @@
 //
 // Goroutines: one per Stack (input), plus the clock's own (one dispatcher
 // for timers.NewReal), none per connection. Close stops the input goroutine
-// and every timer.
+// and every timer. The input goroutine also stops if the link fails under
+// the stack (a read reports the link closed, e.g. a deleted TUN device, or
+// 1000 read errors in a row); Done is closed either way and Err says why.
 //
 // # Ownership and safety
 //

@@ -261,8 +261,10 @@ func (s *Stack) sendCookie(now time.Time, key tcp.Tuple, syn *segment.Segment) {
 }
 
 // inputICMP handles an ICMP message: echo requests get replies (RFC 1122
-// 3.2.2.6), destination unreachables for a connection become soft errors
-// (RFC 1122 4.2.3.9). The echo reply is built in place in pkt.
+// 3.2.2.6); a destination unreachable for a connection lowers its path MTU
+// (fragmentation needed, RFC 1191), is a hard error (protocol or port
+// unreachable) or a soft error (the other codes, RFC 1122 4.2.3.9). The
+// echo reply is built in place in pkt.
 func (s *Stack) inputICMP(pkt []byte, ip segment.IPv4) {
 	m := segment.ICMPv4(ip.Payload())
 	if err := m.Validate(); err != nil {

@@ -51,21 +51,28 @@ type Options struct {
 	// lasts 2*MSL (RFC 9293 3.4.2).
 	MSL time.Duration
 	// SendBufferSize and ReceiveBufferSize are per-connection maxima in
-	// bytes; the engine allocates buffers lazily. Zero: engine defaults
-	// (GSOSendBufferSize for the send buffer on a link that segments).
+	// bytes; the engine allocates buffers lazily. Zero: the engine's
+	// defaults (tcp.DefaultSendBufferSize, tcp.DefaultRecvBufferSize: 256
+	// KiB), except GSOSendBufferSize for the send buffer on a link that
+	// segments for the stack (OffloadLink.GSOMaxSize, NoGSO unset).
 	SendBufferSize, ReceiveBufferSize int
 	// MinRTO and MaxRTO bound the retransmission timeout (RFC 6298 2.4,
 	// 2.5). Zero: timers.DefaultMinRTO (200 ms, as Linux) and
 	// timers.DefaultMaxRTO (60 s).
 	MinRTO, MaxRTO time.Duration
 	// UserTimeout aborts a connection whose data stays unacknowledged this
-	// long (RFC 9293 3.8.3 R2, the "user timeout"). Zero: engine default.
+	// long (RFC 9293 3.8.3 R2, the "user timeout"). Zero: none; the
+	// engine's retransmission limit (tcp.DefaultMaxRetries) still applies.
 	UserTimeout time.Duration
 	// Nagle enables Nagle's algorithm (RFC 9293 3.7.4). Default false, as
 	// Go's net package sets TCP_NODELAY.
 	Nagle bool
 	// KeepaliveIdle, KeepaliveInterval and KeepaliveCount configure TCP
 	// keepalive (RFC 9293 3.8.4); KeepaliveCount 0 turns it off (default).
+	// With a count, zero Idle and Interval take tcp.DefaultKeepaliveIdle
+	// (2 h) and tcp.DefaultKeepaliveInterval (75 s). A connection whose
+	// probes all go unanswered fails with ETIMEDOUT and sends a RST (as
+	// Linux).
 	KeepaliveIdle, KeepaliveInterval time.Duration
 	KeepaliveCount                   int
 	// MaxTimeWait bounds the TIME-WAIT table (default DefaultMaxTimeWait).

@@ -35,7 +35,7 @@ type Stats struct {
 
 	ICMPIn           uint64 // valid ICMP messages received
 	ICMPEchoAnswered uint64 // ICMP echo replies sent
-	ICMPUnreachable  uint64 // destination-unreachable messages reported to a connection
+	ICMPUnreachable  uint64 // destination-unreachable messages a connection acted on (error or path MTU)
 
 	LinkWriteErrors uint64 // Link.Write failures (the packet is lost)
 
@@ -65,7 +65,7 @@ type DropStats struct {
 	TCPChecksum    uint64 // bad TCP checksum
 	TCPOption      uint64 // malformed TCP option
 	ICMP           uint64 // malformed or unhandled ICMP
-	InvalidSegment uint64 // segment that reached nothing and gets no RST (e.g. a RST, RFC 9293 3.10.7.1)
+	InvalidSegment uint64 // segment that reached nothing and gets no RST (e.g. a RST, RFC 9293 3.10.7.1), or a datagram from an invalid source (RFC 1122 3.2.1.3)
 	Closing        uint64 // arrived while the stack or its listener was closing
 }
 
