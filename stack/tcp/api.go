@@ -120,6 +120,8 @@ type SynParams struct {
 //	func (c *Conn) State() State
 //	func (c *Conn) Err() error     // terminal error: syscall.ECONNRESET, ECONNREFUSED, ETIMEDOUT, or nil
 //	func (c *Conn) SoftError(err error) / SoftErr() error  // ICMP soft errors, RFC 1122 4.2.3.9
+//	func (c *Conn) HardError(now time.Time, err error) bool // ICMP protocol/port unreachable: aborts a connection still opening
+//	func (c *Conn) PathMTU(now time.Time, mtu int) bool      // ICMP fragmentation needed (RFC 1191): lower the send MSS, resend
 //	func (c *Conn) Readable() int  // bytes ready to Read
 //	func (c *Conn) Writable() int  // free send-buffer space
 //	func (c *Conn) Info() Info     // state, tuple, SRTT/RTTVAR/RTO, cwnd/ssthresh, windows, counters

@@ -104,7 +104,7 @@ type Config struct {
 	// Keepalive enables keep-alive probes (RFC 9293 3.8.4): after
 	// KeepaliveIdle without receiving anything, a probe every
 	// KeepaliveInterval; KeepaliveCount unanswered probes close the
-	// connection with ETIMEDOUT.
+	// connection with ETIMEDOUT and a RST (as Linux).
 	Keepalive         bool
 	KeepaliveIdle     time.Duration
 	KeepaliveInterval time.Duration

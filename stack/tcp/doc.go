@@ -2,7 +2,13 @@
 // machine per connection implementing RFC 9293 with RFC 6298 (RTO), RFC 5681
 // and RFC 6582 (NewReno), RFC 6928 (initial window), RFC 7323 section 2
 // (window scaling), RFC 5961 (blind-attack defences), RFC 6528 (ISNs),
-// RFC 1337 and RFC 6191 (TIME-WAIT).
+// RFC 1337 and RFC 6191 (TIME-WAIT), RFC 1191 (path MTU: PathMTU) and RFC
+// 1122 4.2.3.9 (ICMP soft and hard errors: SoftError, HardError). Passive
+// opens come from a listener's SYN (AcceptSYN) or a SYN cookie
+// (AcceptCookie, RFC 4987). With Config.GSOMaxSize new data may leave in
+// segments of several MSS for the link to cut. Where the RFCs leave room
+// it behaves as Linux does, with a comment at each such place (e.g. a RST
+// when keepalive gives up, or on Close with unread data).
 //
 // Contract:
 //   - No I/O, no clock, no goroutines. Every entry point takes "now"; output
