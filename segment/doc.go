@@ -16,7 +16,9 @@
 // ErrTotalLength, ErrChecksum, ErrFragment, ErrProtocol, ErrDataOffset,
 // ErrTCPChecksum, ErrBadOption), each usable as a drop-reason counter.
 // ParseTCP does the TCP half for a caller that validated the IP header itself
-// (the runtime, which also dispatches ICMP). ParseIPv4ICMP, ICMPv4.Quoted and
+// (the runtime, which also dispatches ICMP); ParseTCPTrusted skips the TCP
+// checksum for a segment whose checksum the link vouched for (TUN offloads).
+// ParseIPv4ICMP, ICMPv4.Quoted and
 // ParseIPv4UDP cover the other protocols the runtime meets.
 //
 // What this package validates is the wire format only; which addresses and
@@ -40,7 +42,9 @@
 // BuildIPv4TCP writes IPv4 header + TCP header + options + payload into a
 // caller buffer and computes both checksums. BuildIPv4TCPHeaders does the same
 // for a payload the caller already placed at offset IPv4TCPHeaderLen(seg), so
-// the send path can write data once and headers in front of it. Options are
+// the send path can write data once and headers in front of it;
+// BuildIPv4TCPHeadersOnly writes the headers of a payload kept elsewhere and
+// leaves the TCP checksum to a link with checksum offload. Options are
 // written 4-byte aligned the way Linux lays them out, packed when that does
 // not fit, and SACK blocks beyond what fits in 40 bytes are dropped from the
 // end (TCPOptionsLen says how many bytes will be written).
