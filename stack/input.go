@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"net/netip"
 	"syscall"
 	"time"
 
@@ -98,8 +97,9 @@ func (s *Stack) countDrop(err error) {
 // listener, or nothing (RST, RFC 9293 3.10.7.1).
 func (s *Stack) inputTCP(seg *segment.Segment) {
 	// RFC 1122 4.2.3.10: a segment from a broadcast or multicast source
-	// must be ignored, and port 0 is not a valid endpoint.
-	if seg.Src.IsMulticast() || seg.Src == broadcast4 || seg.Src.IsUnspecified() || seg.SrcPort == 0 || seg.DstPort == 0 {
+	// must be ignored (input already dropped those with invalidSource, RFC
+	// 1122 3.2.1.3), and port 0 is not a valid endpoint.
+	if seg.SrcPort == 0 || seg.DstPort == 0 {
 		s.ctr.dInvalid.Add(1)
 		return
 	}
@@ -140,8 +140,6 @@ func (s *Stack) inputTCP(seg *segment.Segment) {
 	}
 	s.ctr.dInvalid.Add(1)
 }
-
-var broadcast4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 // reset answers seg, which reached nothing, with a RST (RFC 9293 3.10.7.1),
 // never for a RST.
