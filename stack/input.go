@@ -28,16 +28,17 @@ func (s *Stack) input(pkt []byte, csumOK bool) {
 		s.countDrop(err)
 		return
 	}
+	src, dst := ip.Src(), ip.Dst()
 	// RFC 1122 3.2.1.3: a host silently discards a datagram not addressed
 	// to it (a TUN delivers only what was routed to us, but a misconfigured
 	// route is no reason to answer for someone else).
-	if ip.Dst() != s.addr {
+	if dst != s.addr {
 		c.dNotOurs.Add(1)
 		return
 	}
 	// RFC 1122 3.2.1.3: a datagram from an invalid source (broadcast,
 	// multicast, class E, 0/8, loopback, ourselves) is silently discarded.
-	if invalidSource(ip.Src(), s.addr) {
+	if invalidSource(src, s.addr) {
 		c.dInvalid.Add(1)
 		return
 	}
@@ -48,7 +49,7 @@ func (s *Stack) input(pkt []byte, csumOK bool) {
 		if csumOK {
 			parse = segment.ParseTCPTrusted
 		}
-		if err := parse(ip.Src(), ip.Dst(), ip.Payload(), seg); err != nil {
+		if err := parse(src, dst, ip.Payload(), seg); err != nil {
 			s.countDrop(err)
 			return
 		}
