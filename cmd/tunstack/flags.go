@@ -200,7 +200,7 @@ func registerLink(fs *flag.FlagSet, c *linkConfig) {
 	fs.StringVar(&c.tun, "tun", "", "attach to the existing TUN device `NAME` and leave its configuration alone\n(a NAME that does not exist is created and configured as below)\n(default: create "+defaultCreateName+", give the host side --host-addr, remove it on exit)")
 	fs.Var(addrValue{&c.addr}, "addr", "the userspace stack's IPv4 `address`")
 	fs.Var(prefixValue{&c.hostAddr}, "host-addr", "`prefix` put on the kernel side of a TUN device tunstack creates")
-	fs.IntVar(&c.mtu, "mtu", 0, "MTU in `bytes` (default: the device's, 1500 for a new one)")
+	fs.IntVar(&c.mtu, "mtu", 0, "MTU in `bytes`, set on a device tunstack creates; on an existing device only the stack's\nlargest packet, at most the device's MTU (default: the device's, 1500 for a new one)")
 	fs.DurationVar(&c.msl, "msl", 0, "maximum segment `lifetime`; TIME-WAIT lasts 2*MSL (default 2m, RFC 9293 3.4.2)")
 	fs.Var(&c.sndbuf, "sndbuf", "per-connection send buffer `size` limit, e.g. 256k, 4M (default: the stack's)")
 	fs.Var(&c.rcvbuf, "rcvbuf", "per-connection receive buffer `size` limit, e.g. 256k, 4M (default: the stack's)")

@@ -23,7 +23,8 @@ Quick start (as root, or with CAP_NET_ADMIN):
 const exitCodesHelp = `
 Exit codes:
   0  success; also after SIGINT/SIGTERM (connections are closed gracefully first)
-  1  runtime error (device or stack failure, connection refused or reset for dial)
+  1  runtime error (the device failed or was deleted; a second SIGINT/SIGTERM during
+     the graceful shutdown; for dial: connection refused, reset or timed out)
   2  usage error (bad flag or argument)
   3  missing privileges: opening or configuring the TUN device needs root or CAP_NET_ADMIN
 `
@@ -40,8 +41,9 @@ it up and removes it on exit. With --tun it attaches to an existing device and c
 nothing on it (the benchmark harness's mode).
 
 SIGINT/SIGTERM: stop accepting, FIN every connection, wait up to --grace, print the
-statistics, remove the device if tunstack created it, exit 0. SIGUSR1: print the
-connection table.
+statistics, remove the device if tunstack created it, exit 0; a second signal exits
+at once with 1. SIGUSR1: print the connection table. If the device stops working
+(e.g. it is deleted), serve prints the statistics and exits with 1.
 
 Examples:
   tunstack serve
