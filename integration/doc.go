@@ -28,7 +28,7 @@
 // nftables rule in the namespace drops the RSTs the kernel would send for
 // ports it has no socket on (the test's own RSTs pass by their socket
 // mark). Each scenario is named after the RFC clause it judges (RFC 9293,
-// 5961, 1122, 7323, 6298, 5681, 6582, 1191, 4987, 6528). Scenarios with
+// 5961, 1122, 7323, 6298, 5681, 6582, 1191, 4987, 6528, 3168). Scenarios with
 // default flags share one `tunstack serve` as subtests of TestConformance;
 // the rest start their own. The whole set runs in about a minute.
 package integration
