@@ -106,9 +106,9 @@ echo "== building image $IMAGE with $ENGINE"
 "$ENGINE" build -q -t "$IMAGE" -f "$WORK/Containerfile" "$WORK"
 
 echo "== running the tests in a privileged container"
-# --ulimit host: crun has been seen refusing to set the default rlimits
-# here; inheriting the host's avoids that. --network none: the container's
-# namespace has only lo, the tests add their own below it.
+# --network none: the container's namespace has only lo, the tests add
+# their own below it. (--ulimit host did not help crun here, see
+# CONTAINER.md; the podman options below are what works.)
 RUN=("$ENGINE" run --rm --privileged --network none)
 if [[ $ENGINE == podman ]]; then
 	# Seen on this machine (cgroup v1 hybrid, no CAP_SYS_RESOURCE): crun
