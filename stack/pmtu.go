@@ -14,11 +14,7 @@ import (
 func (c *Conn) pathMTU(now time.Time, seq segment.Seq, mtu int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gone {
-		return false
-	}
-	in := c.tc.Info()
-	if seq.LessThan(in.SndUna) || seq.GreaterThanEq(in.SndMax) {
+	if c.gone || !c.sentUnackedLocked(seq) {
 		return false
 	}
 	c.tc.PathMTU(now, mtu)
@@ -33,16 +29,21 @@ func (c *Conn) pathMTU(now time.Time, seq segment.Seq, mtu int) bool {
 func (c *Conn) icmpHardError(now time.Time, seq segment.Seq, err error) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gone {
-		return false
-	}
-	in := c.tc.Info()
-	if seq.LessThan(in.SndUna) || seq.GreaterThanEq(in.SndMax) {
+	if c.gone || !c.sentUnackedLocked(seq) {
 		return false
 	}
 	c.tc.HardError(now, err) // its events reach afterLocked through the sink
 	c.afterLocked(now)
 	return true
+}
+
+// sentUnackedLocked reports whether seq, the sequence number an ICMP
+// message quotes from one of our segments, lies in the data we have sent
+// and not seen acknowledged: SND.UNA =< seq < the highest sequence number
+// sent (RFC 5927 4.1). c.mu must be held.
+func (c *Conn) sentUnackedLocked(seq segment.Seq) bool {
+	in := c.tc.Info()
+	return !(seq.LessThan(in.SndUna) || seq.GreaterThanEq(in.SndMax))
 }
 
 // mtuPlateaus are RFC 1191 7's table of common MTUs, for routers that send
