@@ -220,21 +220,25 @@ func (c *Conn) eventsLocked(now time.Time, ev tcp.Event) {
 	switch {
 	case ev&tcp.EventTimeWait != 0:
 		tw := c.tc.TimeWait()
-		c.gone = true
-		s.ctr.retransGone.Add(c.tc.Info().Retransmits)
-		s.mu.Lock()
-		s.removeConnLocked(c)
-		if !s.closed {
-			s.tw.addLocked(now, c.tuple, tw)
-		}
-		s.mu.Unlock()
+		c.leaveLocked(now, &tw)
 	case ev&tcp.EventClosed != 0 || c.tc.State() == tcp.StateClosed:
-		c.gone = true
-		s.ctr.retransGone.Add(c.tc.Info().Retransmits)
-		s.mu.Lock()
-		s.removeConnLocked(c)
-		s.mu.Unlock()
+		c.leaveLocked(now, nil)
 	}
+}
+
+// leaveLocked marks c gone and takes it out of the demux table, adding its
+// retransmissions to the stack's total. tw, if not nil, is the TIME-WAIT
+// record that takes its place (unless the stack is closed).
+func (c *Conn) leaveLocked(now time.Time, tw *tcp.TimeWait) {
+	s := c.s
+	c.gone = true
+	s.ctr.retransGone.Add(c.tc.Info().Retransmits)
+	s.mu.Lock()
+	s.removeConnLocked(c)
+	if tw != nil && !s.closed {
+		s.tw.addLocked(now, c.tuple, *tw)
+	}
+	s.mu.Unlock()
 }
 
 // discardLocked drops received data after CloseRead, so the window stays
@@ -477,11 +481,7 @@ func (c *Conn) shutdownByStack() {
 			c.tc.Close(now)
 		}
 		c.pend = 0
-		c.gone = true
-		c.s.ctr.retransGone.Add(c.tc.Info().Retransmits)
-		c.s.mu.Lock()
-		c.s.removeConnLocked(c)
-		c.s.mu.Unlock()
+		c.leaveLocked(now, nil)
 	}
 	c.stopTimerLocked()
 	c.mu.Unlock()
