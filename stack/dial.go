@@ -11,8 +11,9 @@ import (
 
 // Dial opens a TCP connection to address ("ip:port"; no name resolution)
 // from the stack's address and an ephemeral port. It returns when the
-// handshake completes, fails (ECONNREFUSED on a RST, ETIMEDOUT after the
-// SYN retries), or ctx is done (the half-open connection is then reset).
+// handshake completes, fails (ECONNREFUSED on a RST or an ICMP port
+// unreachable, ENOPROTOOPT on an ICMP protocol unreachable, ETIMEDOUT after
+// the SYN retries), or ctx is done (the half-open connection is then reset).
 func (s *Stack) Dial(ctx context.Context, address string) (net.Conn, error) {
 	return s.DialContext(ctx, "tcp", address)
 }

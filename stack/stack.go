@@ -75,7 +75,8 @@ type Stack struct {
 }
 
 // New starts a stack on link with the given options: one goroutine reads
-// packets from link until Close. Options.Addr is required.
+// packets from link until Close, or until the link fails (see Done).
+// Options.Addr is required.
 func New(link Link, opts Options) (*Stack, error) {
 	o, err := opts.withDefaults(link)
 	if err != nil {
