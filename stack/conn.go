@@ -49,9 +49,10 @@ type Conn struct {
 
 	// ACK coalescing during a burst of input (see connSink.Output).
 	// coalesce is set by the input goroutine around HandleSegment when
-	// the link can tell it that no more packets are waiting; held is the
-	// latest pure ACK held back; ackQueued says c is on Stack.ackq
-	// (input goroutine only). lastAck is the acknowledgment number of the
+	// the link can tell it that no more packets are waiting (an
+	// OffloadLink); held is the latest pure ACK held back, valid while
+	// hasHeld; ackQueued says c is on Stack.ackq (input goroutine only).
+	// lastAck, valid once ackValid, is the acknowledgment number of the
 	// last ACK-bearing segment emitted (sent or held).
 	coalesce  bool
 	hasHeld   bool
