@@ -36,15 +36,7 @@ func ParseIPv4TCP(pkt []byte, seg *Segment) error {
 	if ip.Protocol() != ProtocolTCP {
 		return ErrProtocol
 	}
-	hl := ip.HeaderLen()
-	tcp := TCP(pkt[hl:ip.TotalLen()])
-	if err := tcp.Validate(); err != nil {
-		return err
-	}
-	if Checksum(tcp, ipv4PseudoSum(pkt[ipv4Src:ipv4Src+4], pkt[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(tcp))) != 0 {
-		return ErrTCPChecksum
-	}
-	return decodeTCP(ip.Src(), ip.Dst(), tcp, seg)
+	return ParseTCP(ip.Src(), ip.Dst(), ip.Payload(), seg)
 }
 
 // ParseTCP is ParseIPv4TCP's second half, for a caller that has already
