@@ -368,8 +368,7 @@ func (c *Conn) synRetransmit(now time.Time) {
 	c.stats.rtoExpiries++
 	c.rto.Backoff()
 	c.SndNxt = c.ISS
-	c.flags &^= flagRTTTiming // Karn: no sample from a retransmitted SYN
 	c.sendSyn(now)
-	c.flags &^= flagRTTTiming
+	c.flags &^= flagRTTTiming // Karn: no sample from a retransmitted SYN
 	c.rtxAt = now.Add(c.rto.RTO())
 }
