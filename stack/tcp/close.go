@@ -150,12 +150,7 @@ func (c *Conn) enterTimeWait(now time.Time, seg *segment.Segment) {
 	c.setState(now, StateTimeWait, seg)
 	c.rtxAt, c.delackAt, c.persistAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	c.stateAt = now.Add(2 * c.cfg.msl())
-	c.sndBuf.n = 0
-	c.sndBuf.release()
-	c.ooo.reset()
-	if c.rcvBuf.n == 0 {
-		c.rcvBuf.release()
-	}
+	c.releaseBuffers()
 	c.sink.Notify(EventTimeWait)
 }
 

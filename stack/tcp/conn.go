@@ -239,16 +239,23 @@ func (c *Conn) close(now time.Time, err error, seg *segment.Segment) {
 	// Unsent and unacknowledged data is gone; received data stays readable
 	// after a clean close (it cannot exist after a reset: Read returns the
 	// error first, as Linux does).
-	c.sndBuf.n = 0
-	c.sndBuf.release()
-	c.ooo.reset()
 	if err != nil {
 		c.rcvBuf.n = 0
 	}
+	c.releaseBuffers()
+	c.sink.Notify(EventClosed)
+}
+
+// releaseBuffers drops the send queue and the out-of-order ranges and frees
+// their memory, and the receive ring's once nothing in it is left to read:
+// for a connection that will send and accept no more data.
+func (c *Conn) releaseBuffers() {
+	c.sndBuf.n = 0
+	c.sndBuf.release()
+	c.ooo.reset()
 	if c.rcvBuf.n == 0 {
 		c.rcvBuf.release()
 	}
-	c.sink.Notify(EventClosed)
 }
 
 // HandleSegment processes one arriving segment (RFC 9293 3.10.7). seg is
