@@ -72,18 +72,19 @@
 //
 // # Offloads and acknowledgments in bursts
 //
-// On a Link that also implements OffloadLink (a TUN device opened with
-// offloads), the input goroutine reads with ReadPacket: TCP segments whose
-// checksum the kernel vouched for are not verified again, and a segment
-// may be a super-segment of up to 64 KiB that the engine takes as one
-// (and acknowledges at once). The engine then also sends new data in
-// segments of up to about 64 KiB, whole multiples of the MSS
-// (tcp.Config.GSOMaxSize), which WriteGSO hands to the kernel to cut
-// (Options.NoGSO turns just that off). And pure ACKs emitted while the
-// input goroutine works through packets that were already waiting are
-// held back and superseded, then sent when the link has nothing more to
-// read or after a bounded burst; duplicate ACKs are never merged (see
-// connSink.Output for the deviation from RFC 5681 4.2 this is, and why).
+// On a Link that also implements OffloadLink (a *tun.Device, with or
+// without offloads), the input goroutine reads with ReadPacket. With the
+// device's offloads on, TCP segments whose checksum the kernel vouched for
+// are not verified again, and a segment may be a super-segment of up to 64
+// KiB that the engine takes as one (and acknowledges at once); the engine
+// then also sends new data in segments of up to about 64 KiB, whole
+// multiples of the MSS (tcp.Config.GSOMaxSize), which WriteGSO hands to
+// the kernel to cut (Options.NoGSO turns just that off). With or without
+// offloads, pure ACKs emitted while the input goroutine works through
+// packets that were already waiting are held back and superseded, then
+// sent when the link has nothing more to read or after a bounded burst;
+// duplicate ACKs are never merged (see connSink.Output for the deviation
+// from RFC 5681 4.2 this is, and why).
 //
 // # Concurrency model
 //
