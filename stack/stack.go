@@ -233,8 +233,8 @@ func (s *Stack) Close() error {
 // every connection (FIN after queued data), and waits until all
 // connections have finished their closing handshakes (TIME-WAIT records do
 // not count) or ctx is done; then it calls Close. The connections are
-// closed on their users' behalf: later calls on them return net.ErrClosed. It returns ctx.Err() if
-// ctx ended first, else Close's error.
+// closed on their users' behalf: later calls on them return net.ErrClosed.
+// It returns ctx.Err() if ctx ended first, else Close's error.
 func (s *Stack) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {

@@ -101,8 +101,8 @@ type flight struct {
 // clock timer, armed for the earliest deadline, delivers them. fifo is
 // strictly first-in first-out: a packet whose jittered due time is earlier
 // than its predecessor's leaves right after it (flushLocked only looks at
-// the head), which is how jitter never reorders. A stale timer firing is harmless: fire re-reads the clock and
-// re-arms.
+// the head), which is how jitter never reorders. A stale timer firing is
+// harmless: fire re-reads the clock and re-arms.
 type line struct {
 	clock timers.Clock
 	mtu   int

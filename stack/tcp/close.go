@@ -84,8 +84,9 @@ func (c *Conn) Close(now time.Time) error {
 }
 
 // Abort resets the connection (RFC 9293 3.10.5 ABORT): in SYN-RECEIVED and
-// the synchronized states a RST <SEQ=SND.NXT> is sent (sndMax, see sendAck); the state becomes
-// CLOSED with Err() nil (the application asked for it).
+// the synchronized states a RST <SEQ=SND.NXT> is sent (sndMax, see
+// sendAck); the state becomes CLOSED with Err() nil (the application asked
+// for it).
 func (c *Conn) Abort(now time.Time) {
 	switch c.state {
 	case StateClosed:

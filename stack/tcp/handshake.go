@@ -335,9 +335,9 @@ func (c *Conn) synAcked(now time.Time, seg *segment.Segment, wnd uint32) {
 // before RCV.NXT) and only an ACK goes back; Linux instead lets it complete
 // the handshake (since 6.11: tcp_validate_incoming lets it "pass" in
 // SYN_RECV) and sends nothing more, so it never answers that ACK and the
-// handshake would wait a whole RTO for our SYN-ACK retransmission. We take it as the ACK of our
-// SYN, as the figure shows, and acknowledge it. It reports whether seg was
-// consumed.
+// handshake would wait a whole RTO for our SYN-ACK retransmission. We
+// take it as the ACK of our SYN, as the figure shows, and acknowledge it.
+// It reports whether seg was consumed.
 func (c *Conn) crossingSynAck(now time.Time, seg *segment.Segment) bool {
 	const synAck = segment.FlagSYN | segment.FlagACK
 	if c.flags&flagPassive != 0 || seg.Seq != c.IRS || len(seg.Payload) != 0 ||

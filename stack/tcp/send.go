@@ -483,8 +483,9 @@ func (c *Conn) persistInterval() time.Duration {
 // available)"). The probe does not advance SND.NXT, so a probe refused by
 // a closed window is simply sent again; flagProbe makes an ACK of the byte
 // acceptable. (The byte is not counted in sndMax: bare ACKs carry
-// SEQ=sndMax and must stay acceptable to a receiver whose window is zero.) Probing continues as long as the peer answers
-// (MUST-35); the interval backs off like the RTO.
+// SEQ=sndMax and must stay acceptable to a receiver whose window is zero.)
+// Probing continues as long as the peer answers (MUST-35); the interval
+// backs off like the RTO.
 func (c *Conn) persistTimerExpired(now time.Time) {
 	c.persistAt = time.Time{}
 	if c.SndNxt != c.SndUna || c.unsent() == 0 {
