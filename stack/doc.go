@@ -105,8 +105,9 @@
 //     pipe do).
 //   - Stack.mu (the demux lock) guards the connection map, the listener
 //     map, listener queue counters, the ephemeral-port search and the
-//     TIME-WAIT table. It is held only for map operations, never while
-//     calling the engine, and is always the innermost lock.
+//     TIME-WAIT table. It is held only for table operations, never while
+//     calling a connection's engine (a TIME-WAIT record, which has none,
+//     answers its segments under it), and is always the innermost lock.
 //   - Lock order: Conn.mu, then Stack.mu. The input goroutine looks a
 //     connection up under Stack.mu, releases it, then takes Conn.mu; if the
 //     connection left the table in between (it is marked gone under both

@@ -16,10 +16,9 @@ type Seq = segment.Seq
 // never blocks, reads a clock or starts a goroutine.
 //
 // Concurrency: a Conn is not safe for concurrent use. The runtime holds one
-// lock per Conn around every method call (lock order: the stack's demux
-// lock, if any, before the Conn lock, never the reverse); the Sink and
-// Config.Trace are called with that lock held and must not call back into
-// the Conn.
+// lock per Conn around every method call (package stack takes that lock
+// before its demux lock, never the reverse); the Sink and Config.Trace are
+// called with that lock held and must not call back into the Conn.
 //
 // Send sequence space (RFC 9293 3.3.1, Figure 3):
 //
