@@ -370,7 +370,7 @@ func (c *Conn) newAck(now time.Time, ack Seq) {
 	}
 	c.persistBackoff = 0
 	if c.cc.OnAck(c.ccState(), acked) {
-		// RFC 6582 3.2 step 5: a partial ACK retransmits the first
+		// RFC 6582 3.2 step 3: a partial ACK retransmits the first
 		// unacknowledged segment.
 		c.retransmitFirst(now)
 	}
@@ -398,8 +398,8 @@ func (c *Conn) ccState() CCState {
 		FlightSize: uint32(c.sndMax.Sub(c.SndUna))}
 }
 
-// fastRetransmit is RFC 5681 3.2 step 2/RFC 6582 3.2 step 2: retransmit
-// the segment that appears lost.
+// fastRetransmit is RFC 5681 3.2 step 3 (reached through RFC 6582 3.2
+// step 2): retransmit the segment that appears lost.
 func (c *Conn) fastRetransmit(now time.Time) {
 	c.stats.fastRetransmits++
 	c.retransmitFirst(now)
