@@ -34,7 +34,9 @@ const (
 	// DefaultSynAckRetries: 5, as Linux net.ipv4.tcp_synack_retries.
 	DefaultSynAckRetries = 5
 	// DefaultMaxRetries is R2 of RFC 9293 3.8.3 counted in retransmissions:
-	// 15, as Linux net.ipv4.tcp_retries2 (~15 minutes with a 200 ms base).
+	// 15, as Linux net.ipv4.tcp_retries2 (~15 minutes there, from a 200 ms
+	// RTO with its 120 s cap; ~9 minutes here, where the RTO stops at
+	// timers.DefaultMaxRTO, 60 s).
 	DefaultMaxRetries = 15
 	// DefaultDelayedAckTimeout: 40 ms, as Linux TCP_DELACK_MIN; RFC 9293
 	// 3.8.6.3 and RFC 5681 4.2 only require less than 500 ms, and the issue
