@@ -39,8 +39,8 @@ const (
 	// timers.DefaultMaxRTO, 60 s).
 	DefaultMaxRetries = 15
 	// DefaultDelayedAckTimeout: 40 ms, as Linux TCP_DELACK_MIN; RFC 9293
-	// 3.8.6.3 and RFC 5681 4.2 only require less than 500 ms, and the issue
-	// caps it at 200 ms.
+	// 3.8.6.3 (MUST-40) and RFC 5681 4.2 only require less than 500 ms, and
+	// Config.DelayedAckTimeout is capped at 200 ms (Linux's TCP_DELACK_MAX).
 	DefaultDelayedAckTimeout = 40 * time.Millisecond
 	// Keepalive defaults as Linux: tcp_keepalive_time 7200 s (also the RFC
 	// 9293 3.8.4 / RFC 1122 4.2.3.6 minimum of two hours), intvl 75 s,
@@ -98,7 +98,7 @@ type Config struct {
 	MaxRetries  int
 	UserTimeout time.Duration
 	// DelayedAckTimeout is how long a lone ACK may be delayed (RFC 9293
-	// 3.8.6.3); negative disables delayed ACKs.
+	// 3.8.6.3), at most 200 ms; negative disables delayed ACKs.
 	DelayedAckTimeout time.Duration
 	// Nagle enables the Nagle algorithm (RFC 9293 3.7.4). Off by default,
 	// as Go's net package sets TCP_NODELAY.
@@ -219,7 +219,7 @@ func (c *Config) delayedAck() time.Duration {
 		return DefaultDelayedAckTimeout
 	}
 	if c.DelayedAckTimeout > 200*time.Millisecond {
-		return 200 * time.Millisecond // the issue's bound
+		return 200 * time.Millisecond // Linux's TCP_DELACK_MAX; RFC 9293 3.8.6.3 allows < 500 ms
 	}
 	return c.DelayedAckTimeout // negative: disabled
 }
