@@ -61,6 +61,9 @@ func runDial(c *dialConfig, stdin io.Reader, stdout, stderr io.Writer, log *slog
 				return nil
 			}
 			rt.printTable()
+		case <-rt.stack.Done():
+			cancel()
+			return deviceGone(rt)
 		}
 	}
 	defer conn.Close()
@@ -97,6 +100,8 @@ func runDial(c *dialConfig, stdin io.Reader, stdout, stderr io.Writer, log *slog
 			}
 			log.Debug("closing on signal", "signal", s.String())
 			return nil
+		case <-rt.stack.Done():
+			return deviceGone(rt)
 		case err := <-copied:
 			if err == nil {
 				return nil

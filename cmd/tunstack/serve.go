@@ -109,12 +109,14 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 	}
 	rt.dev = dev
 	if !dev.Created() && c.mtu > dev.MTU() {
-		log.Warn("--mtu is larger than the device's MTU: the kernel will refuse larger packets",
+		log.Warn("--mtu is larger than the attached device's MTU; using the device's",
 			"mtu", c.mtu, "device", dev.Name(), "device_mtu", dev.MTU())
 	}
+	// The stack never builds packets larger than the link's MTU
+	// (stack.Options.MTU), so what is logged is what is used.
 	rt.mtu = dev.MTU()
 	if c.mtu > 0 {
-		rt.mtu = c.mtu
+		rt.mtu = min(c.mtu, dev.MTU())
 	}
 	clock := timers.NewReal()
 	var l link = dev
@@ -184,6 +186,12 @@ func (rt *runtime) shutdown(grace time.Duration) {
 	}
 }
 
+// deviceGone is the error for a device that failed underneath the stack
+// (deleted, or reads failing): exit code 1 with one line saying so.
+func deviceGone(rt *runtime) error {
+	return deviceGone(rt)
+}
+
 func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
 	rt, err := start(&c.linkConfig, stdout, log)
 	if err != nil {
@@ -248,7 +256,7 @@ func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
 			stopServices()
 			rt.stack.Close()
 			rt.printStats()
-			return fmt.Errorf("the TUN device %s stopped working: %v", rt.dev.Name(), rt.stack.Err())
+			return deviceGone(rt)
 		}
 	}
 	// A second SIGINT/SIGTERM during the graceful phase ends the process.
