@@ -189,7 +189,7 @@ func (rt *runtime) shutdown(grace time.Duration) {
 // deviceGone is the error for a device that failed underneath the stack
 // (deleted, or reads failing): exit code 1 with one line saying so.
 func deviceGone(rt *runtime) error {
-	return deviceGone(rt)
+	return fmt.Errorf("the TUN device %s stopped working: %v", rt.dev.Name(), rt.stack.Err())
 }
 
 func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
