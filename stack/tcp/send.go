@@ -470,11 +470,11 @@ func (c *Conn) armPersist(now time.Time) {
 
 func (c *Conn) persistInterval() time.Duration {
 	d := c.rto.RTO()
-	max := c.rto.Config().Max
-	for i := 0; i < c.persistBackoff && d < max; i++ {
+	ceil := c.rto.Config().Max
+	for i := 0; i < c.persistBackoff && d < ceil; i++ {
 		d *= 2
 	}
-	return min(d, max)
+	return min(d, ceil)
 }
 
 // persistTimerExpired sends what the window allows (the SWS override) or,
