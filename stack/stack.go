@@ -208,10 +208,7 @@ func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		ls := make([]*Listener, 0, len(s.listeners))
-		for _, l := range s.listeners {
-			ls = append(ls, l)
-		}
+		ls := s.listenersLocked()
 		s.mu.Unlock()
 		for _, l := range ls {
 			l.Close()
@@ -241,10 +238,7 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		return s.Close()
 	}
-	ls := make([]*Listener, 0, len(s.listeners))
-	for _, l := range s.listeners {
-		ls = append(ls, l)
-	}
+	ls := s.listenersLocked()
 	if s.draining == nil {
 		s.draining = make(chan struct{})
 		if len(s.conns) == 0 {
@@ -270,6 +264,16 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// listenersLocked copies the listeners out of their table, to be closed
+// after Stack.mu is released (Listener.Close takes it).
+func (s *Stack) listenersLocked() []*Listener {
+	ls := make([]*Listener, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		ls = append(ls, l)
+	}
+	return ls
 }
 
 // --- output ---
