@@ -18,8 +18,8 @@
 // ParseTCP does the TCP half for a caller that validated the IP header itself
 // (the runtime, which also dispatches ICMP); ParseTCPTrusted skips the TCP
 // checksum for a segment whose checksum the link vouched for (TUN offloads).
-// ParseIPv4ICMP, ICMPv4.Quoted and
-// ParseIPv4UDP cover the other protocols the runtime meets.
+// ParseIPv4ICMP, ICMPv4.Quoted and ParseIPv4UDP cover the other protocols
+// the runtime meets.
 //
 // What this package validates is the wire format only; which addresses and
 // ports are acceptable (e.g. dropping a SYN sent to a broadcast or multicast
@@ -32,10 +32,9 @@
 // The views (IPv4, TCP, ICMPv4, UDP) are plain byte slices with accessors at
 // fixed offsets. Before their validating call (IPv4.Validate, TCP.Validate,
 // ICMPv4.Validate, UDP.Validate, or a Parse function that returned nil) an
-// accessor may
-// panic on a short slice; after it, no accessor panics. No function in this
-// package panics on input from the network, whatever its bytes; this is
-// fuzzed (FuzzParseIPv4TCP, FuzzParseOptions).
+// accessor may panic on a short slice; after it, no accessor panics. No
+// function in this package panics on input from the network, whatever its
+// bytes; this is fuzzed (FuzzParseIPv4TCP, FuzzParseOptions).
 //
 // # Building
 //
