@@ -146,15 +146,14 @@ func (k *connSink) Output(seg *segment.Segment) {
 	k.s.writePooled(seg, k.ipID, int(k.tc.SendMSS()))
 }
 
-// writeHeldLocked writes the held ACK.
+// writeHeldLocked writes the held ACK. It goes through a pooled buffer:
+// besides the input goroutine's flush, any goroutine holding c.mu may get
+// here (a timer's ACK or an application's RST superseding the held ACK), so
+// the input goroutine's own raw buffer is not safe to borrow.
 func (c *Conn) writeHeldLocked() {
 	c.ipID++
-	c.s.writeSegment(c.heldBuf(), c.held, c.ipID)
+	c.s.writePooled(c.held, c.ipID, int(c.tc.SendMSS()))
 }
-
-// heldBuf returns an output buffer for a held ACK: the raw sink's, since
-// only the input goroutine holds ACKs.
-func (c *Conn) heldBuf() []byte { return c.s.rawSink.buf }
 
 // Notify implements tcp.Sink. Events are only recorded here (the engine
 // must not be re-entered) and handled by afterLocked.
