@@ -331,8 +331,9 @@ func (c *Conn) icmpError(now time.Time, seq segment.Seq, err error) bool {
 	if c.gone {
 		return false
 	}
-	in := c.tc.Info()
-	if seq.LessThan(in.SndUna) || seq.GreaterThan(in.SndNxt) {
+	// RFC 5927 4.1: only an error quoting data in flight is believed, the
+	// same check as for path MTU and hard errors.
+	if !c.sentUnackedLocked(seq) {
 		return false
 	}
 	c.tc.SoftError(err)

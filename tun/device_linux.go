@@ -81,7 +81,7 @@ func Open(cfg Config) (*Device, error) {
 	if len(cfg.Name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("tunstack: TUN device name %q is longer than %d bytes", cfg.Name, unix.IFNAMSIZ-1)
 	}
-	if cfg.MTU < 0 || cfg.MTU > 65535 {
+	if cfg.MTU != 0 && (cfg.MTU < 68 || cfg.MTU > 65535) { // RFC 791: 68 is the least every host must pass
 		return nil, fmt.Errorf("tunstack: MTU %d out of range (68..65535)", cfg.MTU)
 	}
 	if cfg.Addr.IsValid() && !cfg.Addr.Addr().Is4() {
