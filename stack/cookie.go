@@ -3,6 +3,7 @@ package stack
 import (
 	"encoding/binary"
 	"math/bits"
+	"sync/atomic"
 	"time"
 
 	"github.com/tunstack/tunstack/segment"
@@ -56,6 +57,11 @@ func cookieMSSIndex(mss uint16) uint32 {
 type cookieJar struct {
 	k0, k1 uint64
 	origin time.Time
+	// lastSent is 1 + the tick of the newest cookie made, 0 for none. An
+	// ACK is only tried as a cookie while a cookie of its age can exist,
+	// so a blind attacker cannot guess MACs while no SYN queue overflowed
+	// (as Linux's tcp_synq_no_recent_overflow).
+	lastSent atomic.Int64
 }
 
 func newCookieJar(key [16]byte, origin time.Time) *cookieJar {
@@ -82,6 +88,12 @@ func (j *cookieJar) mac(t *tcp.Tuple, irs segment.Seq, count, mssIx, ws uint32) 
 // make returns the ISS to put in a cookie SYN-ACK answering syn on t.
 func (j *cookieJar) make(now time.Time, t *tcp.Tuple, syn *segment.Segment) segment.Seq {
 	count := j.tick(now)
+	for {
+		last := j.lastSent.Load()
+		if int64(count)+1 <= last || j.lastSent.CompareAndSwap(last, int64(count)+1) {
+			break
+		}
+	}
 	var mss uint16
 	if syn.Options.HasMSS {
 		mss = syn.Options.MSS
@@ -102,6 +114,9 @@ func (j *cookieJar) make(now time.Time, t *tcp.Tuple, syn *segment.Segment) segm
 // check validates the cookie carried by ack (ack.Ack-1) on t and returns the
 // SYN parameters it encodes.
 func (j *cookieJar) check(now time.Time, t *tcp.Tuple, ack *segment.Segment) (tcp.SynParams, segment.Seq, bool) {
+	if last := j.lastSent.Load(); last == 0 || int64(j.tick(now)) > last-1+cookieMaxAge {
+		return tcp.SynParams{}, 0, false // no cookie this young was ever sent
+	}
 	iss := ack.Ack.Add(^uint32(0)) // ack - 1
 	irs := ack.Seq.Add(^uint32(0)) // seq - 1: the SYN's sequence number
 	c := uint32(iss)

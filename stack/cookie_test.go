@@ -144,3 +144,34 @@ func TestCookieAllocs(t *testing.T) {
 		t.Fatalf("%v allocs per cookie make+check", n)
 	}
 }
+
+// TestCookieOnlyAfterOverflow: an ACK is only taken as a cookie while a
+// cookie of its age can exist (Linux's tcp_synq_no_recent_overflow), so a
+// blind attacker cannot try MACs while no SYN queue has overflowed. The
+// MAC is computed here as the jar would, i.e. a correct guess.
+func TestCookieOnlyAfterOverflow(t *testing.T) {
+	t0 := time.Unix(1e9, 0)
+	key := [16]byte{9, 8, 7}
+	tu := tcp.Tuple{LocalAddr: netip.MustParseAddr("198.18.0.2"), LocalPort: 80, RemoteAddr: netip.MustParseAddr("198.18.0.1"), RemotePort: 40001}
+	syn := &segment.Segment{Seq: 1000, Flags: segment.FlagSYN}
+	now := t0.Add(10 * time.Minute)
+	// A twin jar with the same key makes the right cookie; the jar under
+	// test has sent none.
+	iss := newCookieJar(key, t0).make(now, &tu, syn)
+	ack := &segment.Segment{Seq: syn.Seq.Add(1), Ack: iss.Add(1), Flags: segment.FlagACK}
+	j := newCookieJar(key, t0)
+	if _, _, ok := j.check(now, &tu, ack); ok {
+		t.Fatal("cookie accepted by a jar that never sent one")
+	}
+	// Once it has sent a cookie (to anyone), cookies of that age validate...
+	other := tu
+	other.RemotePort = 50000
+	j.make(now, &other, syn)
+	if _, _, ok := j.check(now, &tu, ack); !ok {
+		t.Fatal("valid cookie rejected after the jar sent cookies")
+	}
+	// ...until no cookie that young can exist any more.
+	if _, _, ok := j.check(now.Add(3*cookiePeriod), &tu, ack); ok {
+		t.Fatal("cookie accepted long after the last overflow")
+	}
+}
