@@ -212,9 +212,10 @@ func TestObservedLinkPcapAndTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The trace shows the two handshake segments, not the data segment.
+	// The trace shows the two handshake segments with the options they
+	// negotiate, not the data segment.
 	lines := strings.Split(strings.TrimSpace(trace.String()), "\n")
-	if len(lines) != 2 || !strings.HasSuffix(lines[0], "198.18.0.1:51234 > 198.18.0.2:80 [S] seq=1000 ack=0 win=64240 len=0") ||
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], "198.18.0.1:51234 > 198.18.0.2:80 [S] seq=1000 ack=0 win=64240 len=0 <mss 1460>") ||
 		!strings.Contains(lines[1], "[S.] seq=5000 ack=1001") {
 		t.Fatalf("trace:\n%s", trace.String())
 	}
@@ -256,5 +257,20 @@ func TestObservedLinkPcapAndTrace(t *testing.T) {
 		if p.Layer(layers.LayerTypeTCP) == nil || p.ErrorLayer() != nil {
 			t.Fatalf("packet %d does not decode: %v", i, p.ErrorLayer())
 		}
+	}
+}
+
+// TestOptionsText: handshake options render tcpdump style, nothing for none.
+func TestOptionsText(t *testing.T) {
+	var o segment.Options
+	if got := optionsText(&o); got != "" {
+		t.Fatalf("no options: %q", got)
+	}
+	o.HasMSS, o.MSS = true, 1460
+	o.SACKPermitted = true
+	o.HasTimestamp, o.TSVal, o.TSEcr = true, 7, 0
+	o.HasWScale, o.WScale = true, 7
+	if got, want := optionsText(&o), " <mss 1460,sackOK,TS val 7 ecr 0,wscale 7>"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,9 +129,31 @@ func (tr *tracer) println(line string) {
 //
 //	12:00:01.000100 198.18.0.1:51234 > 198.18.0.2:80 [S] seq=1000 ack=0 win=64240 len=0
 func (tr *tracer) packet(t time.Time, h tcpHeader) {
-	tr.println(fmt.Sprintf("%s %s > %s [%s] seq=%d ack=%d win=%d len=%d",
+	tr.println(fmt.Sprintf("%s %s > %s [%s] seq=%d ack=%d win=%d len=%d%s",
 		stamp(t), netip.AddrPortFrom(h.src, h.srcPort), netip.AddrPortFrom(h.dst, h.dstPort),
-		h.flags, h.seq, h.ack, h.win, h.payload))
+		h.flags, h.seq, h.ack, h.win, h.payload, optionsText(&h.opts)))
+}
+
+// optionsText renders the options a handshake negotiates, tcpdump style:
+// " <mss 1460,sackOK,TS val 1 ecr 0,wscale 7>", or "" when there are none.
+func optionsText(o *segment.Options) string {
+	var parts []string
+	if o.HasMSS {
+		parts = append(parts, fmt.Sprintf("mss %d", o.MSS))
+	}
+	if o.SACKPermitted {
+		parts = append(parts, "sackOK")
+	}
+	if o.HasTimestamp {
+		parts = append(parts, fmt.Sprintf("TS val %d ecr %d", o.TSVal, o.TSEcr))
+	}
+	if o.HasWScale {
+		parts = append(parts, fmt.Sprintf("wscale %d", o.WScale))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " <" + strings.Join(parts, ",") + ">"
 }
 
 // tcpHeader is the part of an IPv4/TCP packet a trace line shows.
@@ -141,6 +164,7 @@ type tcpHeader struct {
 	flags            segment.Flags
 	win              uint16
 	payload          int
+	opts             segment.Options // malformed options are shown as none
 }
 
 // peekTCP extracts the trace fields of an IPv4 TCP packet without
@@ -173,6 +197,9 @@ func peekTCP(pkt []byte) (h tcpHeader, ok bool) {
 	h.flags = segment.Flags(t[13])
 	h.win = binary.BigEndian.Uint16(t[14:16])
 	h.payload = len(t) - off
+	if segment.ParseOptions(t[20:off], &h.opts) != nil {
+		h.opts = segment.Options{}
+	}
 	return h, true
 }
 
