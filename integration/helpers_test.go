@@ -303,3 +303,48 @@ func linkExists(name string) bool {
 	_, err := net.InterfaceByName(name)
 	return err == nil
 }
+
+// dialSession runs `tunstack dial [flags] 198.18.0.1:PORT` against a kernel
+// listener it opens, with a stdin pipe the test keeps open (so only the
+// test's own action can end the session). It returns the process, the
+// kernel side of the accepted connection and the write end of the stdin
+// pipe; all are closed when the test ends.
+func dialSession(t *testing.T, flags ...string) (*proc, net.Conn, *os.File) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		ln.(*net.TCPListener).SetDeadline(time.Now().Add(20 * time.Second))
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pw.Close(); pr.Close() })
+	args := append(append([]string{"dial"}, flags...), fmt.Sprintf("%s:%d", hostAddr, port))
+	p := &proc{t: t, out: &lineLog{}, done: make(chan struct{})}
+	p.cmd = exec.Command(tunstackBin(t), args...)
+	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = pr, p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); p.code = p.cmd.ProcessState.ExitCode(); close(p.done) }()
+	t.Cleanup(func() { p.stop(time.Second) })
+	t.Cleanup(p.checkRaces)
+	c, ok := <-accepted
+	if !ok {
+		t.Fatalf("tunstack dial never connected:\n%s", strings.Join(p.out.snapshot(), "\n"))
+	}
+	t.Cleanup(func() { c.Close() })
+	return p, c, pw
+}

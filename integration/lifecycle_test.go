@@ -381,42 +381,7 @@ func TestDialRefused(t *testing.T) {
 // connection with a FIN (the kernel side reads EOF) and exit status 0.
 func TestDialInterrupted(t *testing.T) {
 	tuntest.Require(t)
-	ln, err := net.Listen("tcp4", "0.0.0.0:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		ln.(*net.TCPListener).SetDeadline(time.Now().Add(20 * time.Second))
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-		close(accepted)
-	}()
-	// stdin is a pipe we never close: only the signal can end the session.
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pw.Close()
-	defer pr.Close()
-	p := &proc{t: t, out: &lineLog{}, done: make(chan struct{})}
-	p.cmd = exec.Command(tunstackBin(t), "dial", fmt.Sprintf("%s:%d", hostAddr, port))
-	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = pr, p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); p.code = p.cmd.ProcessState.ExitCode(); close(p.done) }()
-	defer p.stop(time.Second)
-	defer p.checkRaces()
-	c, ok := <-accepted
-	if !ok {
-		t.Fatalf("tunstack dial never connected:\n%s", strings.Join(p.out.snapshot(), "\n"))
-	}
-	defer c.Close()
+	p, c, pw := dialSession(t)
 	if _, err := pw.Write([]byte("ping\n")); err != nil {
 		t.Fatal(err)
 	}

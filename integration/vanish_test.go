@@ -1,11 +1,8 @@
 package integration
 
 import (
-	"net"
-	"os"
 	"os/exec"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -43,41 +40,7 @@ func TestDeviceDeletedUnderDial(t *testing.T) {
 	t.Cleanup(func() { exec.Command("ip", "link", "del", dev).Run() })
 	tuntest.Run(t, "ip", "addr", "add", hostAddr+"/24", "dev", dev)
 	tuntest.Run(t, "ip", "link", "set", dev, "up")
-	ln, err := net.Listen("tcp4", hostAddr+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		ln.(*net.TCPListener).SetDeadline(time.Now().Add(20 * time.Second))
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-		close(accepted)
-	}()
-	// stdin is a pipe we never close: only the device's end can end it.
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pw.Close()
-	defer pr.Close()
-	p := &proc{t: t, out: &lineLog{}, done: make(chan struct{})}
-	p.cmd = exec.Command(tunstackBin(t), "dial", "--tun", dev, ln.Addr().String())
-	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = pr, p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); p.code = p.cmd.ProcessState.ExitCode(); close(p.done) }()
-	defer p.stop(time.Second)
-	defer p.checkRaces()
-	c, ok := <-accepted
-	if !ok {
-		t.Fatalf("tunstack dial never connected:\n%s", strings.Join(p.out.snapshot(), "\n"))
-	}
-	defer c.Close()
+	p, _, _ := dialSession(t, "--tun", dev)
 	tuntest.Run(t, "ip", "link", "del", dev)
 	if code := p.wait(10 * time.Second); code != 1 {
 		t.Fatalf("exit code %d after the device was deleted, want 1", code)
