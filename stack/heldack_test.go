@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tunstack/tunstack/segment"
-	"github.com/tunstack/tunstack/stack"
 )
 
 type noIdleLink struct{ *burstLink }
@@ -23,25 +22,7 @@ func (l noIdleLink) ReadPacket(p []byte, idle func()) (int, bool, error) {
 // they did), and the held ACK must leave before the RST.
 func TestHeldAckWrittenByAppGoroutine(t *testing.T) {
 	bl := newBurstLink()
-	l := noIdleLink{bl}
-	s, err := stack.New(l, stack.Options{Addr: addrB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ln, err := s.Listen(":80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	syn := synTo(80)
-	syn.Options.HasMSS, syn.Options.MSS = true, 1460
-	bl.release(tcpPacket(t, syn))
-	synack := bl.next(t, 2*time.Second)
-	var sa segment.Segment
-	if synack == nil || segment.ParseIPv4TCP(synack, &sa) != nil {
-		t.Fatal("no SYN-ACK")
-	}
+	_, ln, syn, sa := burstHandshake(t, noIdleLink{bl}, bl)
 	const mss = 1460
 	pk := func(i int, n int) []byte {
 		return tcpPacket(t, &segment.Segment{Src: addrA, Dst: addrB, SrcPort: 40000, DstPort: 80,

@@ -103,24 +103,7 @@ func acks(t *testing.T, l *burstLink, d time.Duration) []segment.Seq {
 // and the ACK for the segment that fills the gap follows them.
 func TestAckCoalescing(t *testing.T) {
 	l := newBurstLink()
-	s, err := stack.New(l, stack.Options{Addr: addrB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ln, err := s.Listen(":80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	syn := synTo(80)
-	syn.Options.HasMSS, syn.Options.MSS = true, 1460
-	l.release(tcpPacket(t, syn))
-	synack := l.next(t, 2*time.Second)
-	var sa segment.Segment
-	if synack == nil || segment.ParseIPv4TCP(synack, &sa) != nil || sa.Flags != segment.FlagSYN|segment.FlagACK {
-		t.Fatalf("no SYN-ACK: %x", synack)
-	}
+	s, _, syn, sa := burstHandshake(t, l, l)
 	const mss = 1460
 	data := func(i int) []byte {
 		return tcpPacket(t, &segment.Segment{Src: addrA, Dst: addrB, SrcPort: 40000, DstPort: 80,
@@ -316,4 +299,31 @@ func TestGSOLossyEcho(t *testing.T) {
 		t.Logf("stack %s: GSO writes %d, segments out %d, retransmissions %d, ACKs coalesced %d",
 			name, st.GSOWrites, st.SegmentsOut, st.Retransmissions, st.AcksCoalesced)
 	}
+}
+
+// burstHandshake starts a stack on link (which delivers what bl releases)
+// with a listener on :80, sends it a SYN from addrA:40000 with MSS 1460 and
+// returns the stack, the listener, the SYN and the stack's SYN-ACK. Both are
+// closed when the test ends.
+func burstHandshake(t *testing.T, link stack.Link, bl *burstLink) (*stack.Stack, net.Listener, *segment.Segment, segment.Segment) {
+	t.Helper()
+	s, err := stack.New(link, stack.Options{Addr: addrB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ln, err := s.Listen(":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	syn := synTo(80)
+	syn.Options.HasMSS, syn.Options.MSS = true, 1460
+	bl.release(tcpPacket(t, syn))
+	synack := bl.next(t, 2*time.Second)
+	var sa segment.Segment
+	if synack == nil || segment.ParseIPv4TCP(synack, &sa) != nil || sa.Flags != segment.FlagSYN|segment.FlagACK {
+		t.Fatalf("no SYN-ACK: %x", synack)
+	}
+	return s, ln, syn, sa
 }
