@@ -231,6 +231,14 @@ func (c *Conn) eventsLocked(now time.Time, ev tcp.Event) {
 // record that takes its place (unless the stack is closed).
 func (c *Conn) leaveLocked(now time.Time, tw *tcp.TimeWait) {
 	s := c.s
+	// An ACK held for the end of the input burst goes out now: the flush
+	// skips connections that are gone. It is typically the ACK of the
+	// peer's FIN that moved us to TIME-WAIT (RFC 9293 3.10.7.4, eighth
+	// step); dropping it left the peer in LAST-ACK until its RTO.
+	if c.hasHeld {
+		c.hasHeld = false
+		c.writeHeldLocked()
+	}
 	c.gone = true
 	s.ctr.retransGone.Add(c.tc.Info().Retransmits)
 	s.mu.Lock()
