@@ -1,6 +1,7 @@
 // Package tun is tunstack's link layer: whole IP packets in and out of a
 // Linux TUN device (Device), of an in-memory point-to-point link (NewPipe),
-// or of either with impairments (WithFaults). All three satisfy the
+// or of either with impairments (WithFaults), or of any packet
+// io.ReadWriteCloser opened by other code (Adapt). All of them satisfy the
 // stack.Link interface: Read one packet, Write one packet, MTU, Close.
 // Package tun imports only the standard library, golang.org/x/sys and
 // tunstack's timers (for the pipe's clock); stack does not import tun.
@@ -48,7 +49,19 @@
 // whether it created the device; and its flag set has no IFF_VNET_HDR and
 // it exposes no TUNSETOFFLOAD, which the offloads below need. Device
 // therefore uses golang.org/x/sys/unix directly (about 40 lines), behind
-// the same small API. water is no longer imported by tunstack.
+// the same small API.
+//
+// Programs that already open their TUN with water keep doing so and hand
+// the *water.Interface to Adapt with the device's MTU (an example in
+// adapt_example_test.go; `tunstack serve --link water` does this too).
+// Adapt works for any packet io.ReadWriteCloser: it maps the errors of a
+// closed or vanished device to ErrClosed, reports a packet cut short by a
+// small Read buffer as ErrShortBuffer (from the IP length field: the kernel
+// truncates silently) and refuses a blocking descriptor whose Read Close
+// could not interrupt. water's Linux descriptor is non-blocking and
+// registered with the poller, so Close does unblock a pending Read. Pass
+// Persist: true when attaching to a persistent device. What the adapter
+// cannot add is the offload path: one packet per system call.
 //
 // # Offloads (Config.Offload)
 //
