@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,4 +249,36 @@ func TestWaterShortBuffer(t *testing.T) {
 		return
 	}
 	t.Fatal("no ICMP echo request read from the device within 15 s")
+}
+
+// `tunstack serve --tun NAME --link water` (the benchmark harness's
+// template plus --link water) serves through water and tun.Adapt, and
+// leaves the persistent device in place when it exits.
+func TestServeLinkWater(t *testing.T) {
+	const name = "wtq0"
+	persistentDevice(t, name)
+	p := serve(t, "--tun", name, "--addr", stackAddr, "--mtu", "1500", "--link", "water")
+	if line := p.waitLine(regexp.MustCompile(`msg=serving`), time.Second); !strings.Contains(line, "offload=false") {
+		t.Errorf("serving line %q: want offload=false on the water link", line)
+	}
+	curl := needTool(t, "curl", "curl")
+	out, stderr, err := command(t, 20*time.Second, nil, curl, "-sS", "--max-time", "15", "http://"+stackAddr+"/")
+	if err != nil || !strings.Contains(string(out), "userspace TCP/IP stack") {
+		t.Fatalf("curl /: %q, %v %s", out, err, stderr)
+	}
+	const n = 4 << 20
+	out, stderr, err = command(t, 60*time.Second, nil, curl, "-sS", "--max-time", "50", fmt.Sprintf("http://%s/bytes/%d", stackAddr, n))
+	if err != nil || len(out) != n {
+		t.Fatalf("curl /bytes/%d: %d bytes, %v %s", n, len(out), err, stderr)
+	}
+	if err := checkFill(out, 0); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("serve --link water exited with %d after SIGTERM, want 0", code)
+	}
+	if !linkExists(name) {
+		t.Fatalf("serve --link water deleted the persistent device %s", name)
+	}
 }

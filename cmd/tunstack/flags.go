@@ -57,6 +57,7 @@ type linkConfig struct {
 	grace    time.Duration
 
 	noOffload bool          // --no-offload: plain IFF_TUN, one MTU-sized packet per syscall
+	link      string        // --link: linkTun (tun.Device) or linkWater (songgao/water + tun.Adapt)
 	busyPoll  time.Duration // --busy-poll: how long an empty read keeps looking before it sleeps
 }
 
@@ -217,12 +218,19 @@ func registerLink(fs *flag.FlagSet, c *linkConfig) {
 	fs.Var(levelValue{&c.logLevel}, "log-level", "log `level`: debug, info, warn or error")
 	fs.BoolVar(&c.noOffload, "no-offload", false, "do not use the TUN device's virtio-net offloads (IFF_VNET_HDR, TSO/checksum);\nthey are also off with --loss/--delay/... , --pcap and --trace")
 	fs.DurationVar(&c.busyPoll, "busy-poll", 50*time.Microsecond, "after the last packet, keep polling the device this `duration` before sleeping\n(trades up to a core while traffic trickles for about half the echo latency; 0 turns it off)")
+	fs.StringVar(&c.link, "link", linkTun, "open the device `WITH`: tun (tunstack's own, with offloads), or water: attach to an\nexisting --tun device through github.com/songgao/water and tun.Adapt, as a program\nthat already uses water would (one packet per syscall; README \"Already using water?\")")
 	fs.DurationVar(&c.grace, "grace", c.grace, "at most this `duration` SIGINT/SIGTERM waits for connections to close gracefully")
 }
 
 func (c *linkConfig) validate() error {
 	if c.mtu != 0 && (c.mtu < 576 || c.mtu > 65535) {
 		return fmt.Errorf("--mtu %d: want 576..65535 (RFC 791 requires every host to accept 576-byte datagrams)", c.mtu)
+	}
+	if c.link != linkTun && c.link != linkWater {
+		return fmt.Errorf("--link %q: want tun or water", c.link)
+	}
+	if c.link == linkWater && c.tun == "" {
+		return fmt.Errorf("--link water attaches to an existing device: give it with --tun NAME")
 	}
 	if c.busyPoll < 0 || c.busyPoll > time.Second {
 		return fmt.Errorf("--busy-poll %v: want 0 (off) up to 1s", c.busyPoll)

@@ -51,6 +51,7 @@ Examples:
   tunstack serve --loss 2 --delay 20ms --pcap /tmp/t.pcap --stats 5s
   tunstack serve --tun tsut0 --addr 198.18.0.2 --mtu 1500     (bench/run.sh template)
   tunstack serve --services http --http-root ./public
+  tunstack serve --tun tun0 --link water       attach through songgao/water + tun.Adapt
 
 Flags:
 `

@@ -21,7 +21,7 @@ import (
 // runtime is what serve and dial share once the device is open: the device,
 // the link the stack runs on (device, faults, observation), the stack.
 type runtime struct {
-	dev    *tun.Device
+	dev    device
 	faults *tun.FaultyDevice // nil without fault flags
 	pcap   *pcapFile         // nil without --pcap
 	trace  *tracer           // nil without --trace
@@ -35,11 +35,15 @@ type runtime struct {
 // that exists is attached to and left exactly as it is (the benchmark
 // contract: "must not create, configure or delete the device"); a device
 // that does not exist is created, given --host-addr and brought up, and
-// disappears when tunstack closes it.
-func openDevice(c *linkConfig, log *slog.Logger) (*tun.Device, error) {
+// disappears when tunstack closes it. --link water attaches through
+// songgao/water instead (water.go).
+func openDevice(c *linkConfig, log *slog.Logger) (device, error) {
 	name := c.tun
 	if name == "" {
 		name = defaultCreateName
+	}
+	if c.link == linkWater {
+		return openWater(name)
 	}
 	// Offloads (64 KiB segments, partial checksums) only when the stack
 	// talks to the device directly: the fault injector and the observers
