@@ -20,7 +20,6 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
 	"github.com/tunstack/tunstack/tun/tuntest"
 )
@@ -174,27 +173,11 @@ func TestPcap(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var syn, synack *layers.TCP
 	handshakeDone, packets, payload := false, 0, 0
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("reading packet %d: %v", packets, err)
-		}
+	for _, data := range readPcap(t, file) {
 		packets++
-		pkt := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
+		pkt := gopacket.NewPacket(data, layers.LayerTypeIPv4, gopacket.Default)
 		ip, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 		tcp, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
 		if ip == nil || tcp == nil {

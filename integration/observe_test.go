@@ -32,9 +32,13 @@ func traceTime(t *testing.T, line string) time.Duration {
 // stack's active close (HTTP with Connection: close: the server closes
 // first) and its TIME-WAIT appear as they happen; with --msl 400ms the
 // TIME-WAIT record expires after 2*MSL, which the connection table shows.
+// --trace keeps the default path (offloads and ACK coalescing).
 func TestTraceHandshakesAndTimeWait(t *testing.T) {
 	const msl = 400 * time.Millisecond
 	p := serve(t, "--trace", "--msl", msl.String(), "--stats", "20ms")
+	if l := p.waitLine(regexp.MustCompile(`msg=serving`), time.Second); !regexp.MustCompile(`\boffload=true\b`).MatchString(l) {
+		t.Fatalf("--trace turned the offloads off: %q", l)
+	}
 	c := dialStack(t, 80)
 	port := strconv.Itoa(c.LocalAddr().(*net.TCPAddr).Port)
 	c.SetDeadline(time.Now().Add(10 * time.Second))

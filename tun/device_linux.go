@@ -198,7 +198,7 @@ func (d *Device) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	n, _, err := d.readPacket(p, nil, true)
+	n, _, _, err := d.readPacket(p, nil, true)
 	return n, err
 }
 
@@ -212,10 +212,19 @@ func (d *Device) Read(p []byte) (int, error) {
 // not meaningful. Partial checksums of other protocols are completed.
 // Without offloads csumOK is always false.
 func (d *Device) ReadPacket(p []byte, idle func()) (n int, csumOK bool, err error) {
+	n, csumOK, _, err = d.readPacket(p, idle, false)
+	return n, csumOK, err
+}
+
+// ReadPacketGSO is ReadPacket that also returns, for a TCP/IPv4
+// super-segment, the payload bytes per segment the kernel gave it (the
+// virtio-net gso_size: the segments it stands for on the wire, which an
+// observer that records the wire needs); 0 for any other packet.
+func (d *Device) ReadPacketGSO(p []byte, idle func()) (n int, csumOK bool, gsoSize int, err error) {
 	return d.readPacket(p, idle, false)
 }
 
-func (d *Device) readPacket(p []byte, idle func(), complete bool) (int, bool, error) {
+func (d *Device) readPacket(p []byte, idle func(), complete bool) (int, bool, int, error) {
 	op := d.getOp()
 	op.p, op.idle = p, idle
 	err := d.rc.Read(op.readFn)
@@ -226,32 +235,36 @@ func (d *Device) readPacket(p []byte, idle func(), complete bool) (int, bool, er
 	op.p, op.idle, op.err, op.spinning = nil, nil, nil, false
 	d.putOp(op)
 	if err != nil {
-		return 0, false, d.ioErr(err)
+		return 0, false, 0, d.ioErr(err)
 	}
 	if !d.vnet {
-		return n, false, nil
+		return n, false, 0, nil
 	}
 	if n < virtioNetHdrLen {
-		return 0, false, errShortVnet
+		return 0, false, 0, errShortVnet
 	}
 	n -= virtioNetHdrLen
 	var h virtioNetHdr
 	h.decode(hdr[:])
 	pkt := p[:n]
+	gso := 0
+	if h.gsoType == vnetGSOTCPv4 {
+		gso = int(h.gsoSize)
+	}
 	if h.flags&vnetFlagNeedsCsum != 0 {
 		if _, _, ok := ipv4TCPLayout(pkt); ok && !complete {
-			return n, true, nil
+			return n, true, gso, nil
 		}
 		if !completeChecksum(pkt, int(h.csumStart), int(h.csumOffset)) {
-			return 0, false, errShortVnet
+			return 0, false, 0, errShortVnet
 		}
-		return n, false, nil
+		return n, false, gso, nil
 	}
 	if h.flags&vnetFlagDataValid != 0 && !complete {
 		_, _, ok := ipv4TCPLayout(pkt)
-		return n, ok, nil
+		return n, ok, gso, nil
 	}
-	return n, false, nil
+	return n, false, gso, nil
 }
 
 // getOp takes an ioOp from the free list. A mutex-guarded slice rather than

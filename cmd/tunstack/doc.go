@@ -13,13 +13,16 @@
 // Layout: main.go dispatches and maps errors to exit codes (never a stack
 // trace); flags.go and help.go parse and document the command line;
 // services.go holds the four services, written against net.Listener so the
-// unit tests run them on the kernel's loopback; observe.go is the Link
-// wrapper behind --pcap and --trace; serve.go and dial.go wire tun, fault
+// unit tests run them on the kernel's loopback; observe.go holds the pcap
+// writer and the tracer, and observelink.go the Link wrapper behind --pcap
+// and --trace (offloads passed through; super-segments recorded as the
+// wire segments they become); serve.go and dial.go wire tun, fault
 // injection and stack together; stats.go prints the connection table.
 //
 // Ownership and concurrency: packets passed to the observing Link wrapper
 // are only read during the call (copied into the pcap buffer, or parsed for
-// a trace line) and never retained. The pcap writer and the tracer are safe
+// a trace line) and never retained; a super-segment is cut into the wrapper's
+// own scratch buffer, under its mutex. The pcap writer and the tracer are safe
 // for concurrent use (one mutex each); the stack calls the tracer under a
 // connection's lock, so it only formats and writes, never calls back into
 // the stack. Nothing here panics on packet contents: peekTCP bounds-checks

@@ -216,7 +216,7 @@ func registerLink(fs *flag.FlagSet, c *linkConfig) {
 	fs.BoolVar(&c.trace, "trace", false, "print one line per TCP state transition and per SYN/FIN/RST segment")
 	fs.DurationVar(&c.stats, "stats", 0, "print the connection table every `interval`, e.g. 5s (always on SIGUSR1)")
 	fs.Var(levelValue{&c.logLevel}, "log-level", "log `level`: debug, info, warn or error")
-	fs.BoolVar(&c.noOffload, "no-offload", false, "do not use the TUN device's virtio-net offloads (IFF_VNET_HDR, TSO/checksum);\nthey are also off with --loss/--delay/... , --pcap and --trace")
+	fs.BoolVar(&c.noOffload, "no-offload", false, "do not use the TUN device's virtio-net offloads (IFF_VNET_HDR, TSO/checksum);\nthey are also off with --loss/--delay/... (--pcap and --trace keep them)")
 	fs.DurationVar(&c.busyPoll, "busy-poll", 50*time.Microsecond, "after the last packet, keep polling the device this `duration` before sleeping\n(trades up to a core while traffic trickles for about half the echo latency; 0 turns it off)")
 	fs.StringVar(&c.link, "link", linkTun, "open the device `WITH`: tun (tunstack's own, with offloads), or water: attach to an\nexisting --tun device through github.com/songgao/water and tun.Adapt, as a program\nthat already uses water would (one packet per syscall; README \"Already using water?\")")
 	fs.DurationVar(&c.grace, "grace", c.grace, "at most this `duration` SIGINT/SIGTERM waits for connections to close gracefully")

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
 	"github.com/tunstack/tunstack/segment"
 )
@@ -198,7 +197,7 @@ func TestObservedLinkPcapAndTrace(t *testing.T) {
 	}
 	var trace bytes.Buffer
 	fl := &fakeLink{in: [][]byte{syn, data}}
-	l := &observedLink{link: fl, pcap: pf, trace: newTracer(&trace)}
+	l := observe(fl, pf, newTracer(&trace))
 	buf := make([]byte, 2000)
 	for range 2 {
 		if _, err := l.Read(buf); err != nil {
@@ -222,29 +221,7 @@ func TestObservedLinkPcapAndTrace(t *testing.T) {
 
 	// The capture reads back with gopacket: three packets in order, with
 	// valid IPv4 and TCP layers.
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.LinkType() != layers.LinkTypeRaw {
-		t.Fatalf("link type %v", r.LinkType())
-	}
-	var got [][]byte
-	for {
-		d, ci, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		if ci.CaptureLength != len(d) || ci.Length != len(d) {
-			t.Fatalf("capture info %+v", ci)
-		}
-		got = append(got, d)
-	}
+	got := readPcapFile(t, path)
 	want := [][]byte{syn, data, synack}
 	if len(got) != len(want) {
 		t.Fatalf("%d packets in the capture, want %d", len(got), len(want))

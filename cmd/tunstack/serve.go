@@ -45,10 +45,12 @@ func openDevice(c *linkConfig, log *slog.Logger) (device, error) {
 	if c.link == linkWater {
 		return openWater(name)
 	}
-	// Offloads (64 KiB segments, partial checksums) only when the stack
-	// talks to the device directly: the fault injector and the observers
-	// expect MTU-sized, fully checksummed packets.
-	cfg := tun.Config{Name: name, Offload: !c.noOffload && !c.hasFaults() && c.pcap == "" && !c.trace}
+	// Offloads (64 KiB segments, partial checksums) unless the fault
+	// injector sits between the stack and the device: it impairs
+	// MTU-sized, fully checksummed packets one by one, so it keeps the
+	// plain path (no offloads, no ACK coalescing). --pcap and --trace keep
+	// them: the observer passes them through (observelink.go).
+	cfg := tun.Config{Name: name, Offload: !c.noOffload && !c.hasFaults()}
 	// Busy polling (tun doc.go): a read that finds the device empty looks
 	// again for --busy-poll (default 50 us) before parking. Halves the echo
 	// latency on a host whose idle vCPUs halt (measured 52 -> 26 us p50),
@@ -139,7 +141,9 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 		rt.trace = newTracer(out)
 	}
 	if rt.pcap != nil || rt.trace != nil {
-		l = &observedLink{link: l, pcap: rt.pcap, trace: rt.trace}
+		// The observer offers the stack exactly the OffloadLink the link
+		// below offers, so observing changes nothing the stack does.
+		l = observe(l, rt.pcap, rt.trace)
 	}
 	opts := stack.Options{
 		Addr:              c.addr,

@@ -56,7 +56,7 @@ func newPipeSetup(t *testing.T, services string) *pipeSetup {
 	out := &syncBuffer{}
 	tr := newTracer(out)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := stack.New(&observedLink{link: a, trace: tr}, stack.Options{
+	srv, err := stack.New(observe(a, nil, tr), stack.Options{
 		Addr: netip.MustParseAddr("198.18.0.2"), Clock: clock, MSL: 100 * time.Millisecond, Trace: tr.transition,
 	})
 	if err != nil {

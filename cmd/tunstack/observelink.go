@@ -1,0 +1,197 @@
+package main
+
+import (
+	"sync"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
+
+// The link wrapper of --pcap and --trace. It taps the link boundary
+// (ARCHITECTURE.md, "Observability taps the link boundary"): it shows every
+// packet that crosses it to the pcap file and the tracer, and changes
+// nothing about what the stack does. On a device with offloads it has the
+// same OffloadLink methods as the device, passed straight through, so the
+// stack keeps its super-segments, its checksum offload and its ACK
+// coalescing; what it records is what the wire carries: a super-segment as
+// the MSS-sized segments the kernel cuts it into (or made it from), each
+// with complete checksums (segment.CutIPv4TCP). Without observation serve
+// wraps nothing, so the data path pays nothing for it.
+
+// link is the method set of stack.Link, declared here so this file does not
+// depend on the rest of package stack.
+type link interface {
+	Read(p []byte) (int, error)
+	Write(p []byte) (int, error)
+	MTU() int
+	Close() error
+}
+
+// offloadLink is the method set of stack.OffloadLink.
+type offloadLink interface {
+	link
+	ReadPacket(p []byte, idle func()) (n int, csumOK bool, err error)
+	GSOMaxSize() int
+	WriteGSO(hdr, payload []byte, mss int) (int, error)
+}
+
+// gsoReader is a device that says how long the wire segments of a
+// super-segment it read were (tun.Device: the virtio-net gso_size).
+type gsoReader interface {
+	ReadPacketGSO(p []byte, idle func()) (n int, csumOK bool, gsoSize int, err error)
+}
+
+// observe wraps l for the pcap file and the tracer (either may be nil).
+// The wrapper implements offloadLink exactly when l does: a link without
+// offloads must stay one, or the stack would change its behaviour.
+func observe(l link, pcap *pcapFile, trace *tracer) link {
+	base := observedLink{link: l, obs: &observer{pcap: pcap, trace: trace, mtu: l.MTU()}}
+	if ol, ok := l.(offloadLink); ok {
+		gr, _ := l.(gsoReader)
+		return &observedOffloadLink{observedLink: base, ol: ol, gr: gr}
+	}
+	return &base
+}
+
+// observer shows wire packets to the pcap file and the tracer. Safe for
+// concurrent use.
+type observer struct {
+	pcap  *pcapFile // nil: no capture
+	trace *tracer   // nil: no trace
+	mtu   int
+
+	mu  sync.Mutex
+	cut []byte // one wire segment cut from a super-segment; under mu
+}
+
+const handshakeFlags = segment.FlagSYN | segment.FlagFIN | segment.FlagRST
+
+// see shows one packet as the wire carries it.
+func (o *observer) see(pkt []byte) { o.seeAt(time.Now(), pkt) }
+
+func (o *observer) seeAt(now time.Time, pkt []byte) {
+	if o.pcap != nil {
+		o.pcap.record(now, pkt)
+	}
+	if o.trace != nil {
+		if h, ok := peekTCP(pkt); ok && h.flags&handshakeFlags != 0 {
+			o.trace.packet(now, h)
+		}
+	}
+}
+
+// seeSegments shows a TCP/IPv4 packet given as hdr (exactly its headers)
+// and payload whose checksums the wire has but the packet may not (a
+// partial checksum left to the link), cut into the wire segments of mss
+// payload bytes it stands for (one when the payload fits).
+func (o *observer) seeSegments(hdr, payload []byte, mss int) {
+	if o.pcap == nil && tcpFlags(hdr)&handshakeFlags == 0 {
+		return // the tracer shows none of its segments
+	}
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.cut == nil {
+		o.cut = make([]byte, segment.IPv4MaxTotalLen)
+	}
+	for i, n := 0, segment.GSOSegments(len(payload), mss); i < n; i++ {
+		m, err := segment.CutIPv4TCP(o.cut, hdr, payload, mss, i)
+		if err != nil {
+			return // not a packet the link would send either
+		}
+		o.seeAt(now, o.cut[:m])
+	}
+}
+
+// seeRead shows a packet read from an offload link: as it is, unless it is
+// a super-segment (longer than the MTU, or gso > 0: the device says what
+// segment size it stands for) or its checksum is partial (csumOK).
+func (o *observer) seeRead(pkt []byte, csumOK bool, gso int) {
+	if !csumOK && gso == 0 && len(pkt) <= o.mtu {
+		o.see(pkt)
+		return
+	}
+	hdr, payload, err := segment.SplitIPv4TCP(pkt)
+	if err != nil {
+		o.see(pkt)
+		return
+	}
+	if gso <= 0 {
+		// The device did not say: the largest segment the MTU allows
+		// with these headers is what the kernel's TCP would send.
+		gso = o.mtu - len(hdr)
+	}
+	o.seeSegments(hdr, payload, gso)
+}
+
+// tcpFlags returns the TCP flags of hdr, IPv4 and TCP headers, or 0.
+func tcpFlags(hdr []byte) segment.Flags {
+	if len(hdr) < segment.IPv4MinHeaderLen {
+		return 0
+	}
+	ipHL := int(hdr[0]&0x0f) * 4
+	if len(hdr) < ipHL+segment.TCPMinHeaderLen {
+		return 0
+	}
+	return segment.Flags(hdr[ipHL+13])
+}
+
+// observedLink is the wrapper of a link without offloads. The stack's one
+// input goroutine calls Read; Write may be called from several goroutines.
+type observedLink struct {
+	link
+	obs *observer
+}
+
+func (l *observedLink) Read(p []byte) (int, error) {
+	n, err := l.link.Read(p)
+	if n > 0 {
+		l.obs.see(p[:n])
+	}
+	return n, err
+}
+
+func (l *observedLink) Write(p []byte) (int, error) {
+	n, err := l.link.Write(p)
+	if err == nil {
+		l.obs.see(p)
+	}
+	return n, err
+}
+
+// observedOffloadLink is the wrapper of a link with offloads (a
+// *tun.Device, with or without them turned on): stack.OffloadLink.
+type observedOffloadLink struct {
+	observedLink
+	ol offloadLink
+	gr gsoReader // nil: the device does not report segment sizes
+}
+
+// ReadPacket passes idle through, so that held ACKs are flushed exactly
+// when they would be without observation.
+func (l *observedOffloadLink) ReadPacket(p []byte, idle func()) (int, bool, error) {
+	var n, gso int
+	var csumOK bool
+	var err error
+	if l.gr != nil {
+		n, csumOK, gso, err = l.gr.ReadPacketGSO(p, idle)
+	} else {
+		n, csumOK, err = l.ol.ReadPacket(p, idle)
+	}
+	if n > 0 && err == nil {
+		l.obs.seeRead(p[:n], csumOK, gso)
+	}
+	return n, csumOK, err
+}
+
+func (l *observedOffloadLink) GSOMaxSize() int { return l.ol.GSOMaxSize() }
+
+// WriteGSO hands the segment to the device first and records it only once
+// the device took it, as Write does.
+func (l *observedOffloadLink) WriteGSO(hdr, payload []byte, mss int) (int, error) {
+	n, err := l.ol.WriteGSO(hdr, payload, mss)
+	if err == nil {
+		l.obs.seeSegments(hdr, payload, mss)
+	}
+	return n, err
+}
