@@ -124,8 +124,9 @@
 //     for time except through the clock the test advances.
 //
 // Goroutines: one per Stack (input), plus the clock's own (one dispatcher
-// for timers.NewReal), none per connection. Close stops the input goroutine
-// and every timer. The input goroutine also stops if the link fails under
+// for timers.NewReal), none per connection; a short-lived one returns
+// memory to the operating system after a load ends (memory.go). Close stops
+// the input goroutine and every timer. The input goroutine also stops if the link fails under
 // the stack (a read reports the link closed, e.g. a deleted TUN device, or
 // 1000 read errors in a row); Done is closed either way and Err says why.
 //

@@ -31,6 +31,7 @@ type Stack struct {
 	isn   *tcp.ISNGenerator
 	jar   *cookieJar
 	ctr   counters
+	mem   memTrimmer // frees buffer memory after load (memory.go)
 
 	// bufs holds output buffers (MTU + header slack) for connections'
 	// segments: taken and returned around each Link.Write, so an idle
@@ -129,6 +130,7 @@ func New(link Link, opts Options) (*Stack, error) {
 	s.bufSize = o.MTU + segment.TCPMaxOptionsLen
 	s.bufs.New = func() any { b := make([]byte, s.bufSize); return &b }
 	s.rawSink = rawSink{s: s, buf: make([]byte, s.bufSize)}
+	s.mem.start(s)
 	s.wg.Add(1)
 	go s.inputLoop()
 	return s, nil
@@ -217,6 +219,7 @@ func (s *Stack) Close() error {
 			c.shutdownByStack()
 		}
 		close(s.done)
+		s.mem.stop()
 		s.closeErr = s.link.Close()
 		s.wg.Wait()
 		s.mu.Lock()

@@ -10,6 +10,7 @@ import (
 )
 
 func main() {
+	startHeapProfiles()
 	// TUNSTACK_CPUPROFILE=file (undocumented, for performance work): write
 	// a CPU profile of the whole run; serve stops on SIGTERM/SIGINT, so
 	// the profile is complete when the process exits normally.
