@@ -132,8 +132,14 @@ type proc struct {
 func startTunstack(t testing.TB, stdin []byte, args ...string) *proc {
 	t.Helper()
 	tuntest.Require(t)
+	return startBinary(t, tunstackBin(t), stdin, args...)
+}
+
+// startBinary is startTunstack with the tunstack binary at bin.
+func startBinary(t testing.TB, bin string, stdin []byte, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, out: &lineLog{}, done: make(chan struct{})}
-	p.cmd = exec.Command(tunstackBin(t), args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
 	if stdin != nil {
