@@ -20,7 +20,7 @@ help: ## list the targets
 build: ## build bin/tunstack
 	$(GO) build -o $(BIN) ./cmd/tunstack
 
-test: lint test-unit test-integration ## everything: lint, unit tests, integration tests (as root, via sudo if needed)
+test: lint test-unit test-integration test-container ## everything: lint, unit tests, integration tests (as root, via sudo if needed), then the privileged tests again in a container
 
 test-unit: ## unit tests under the race detector (no privileges needed)
 	$(GO) test -race -count=1 $(UNIT_PKGS)
@@ -28,7 +28,7 @@ test-unit: ## unit tests under the race detector (no privileges needed)
 test-integration: ## TUN + kernel-peer tests, each in a network namespace it creates (root)
 	$(GO) test -race -count=1 -timeout 20m $(PRIV_EXEC) $(PRIV_PKGS)
 
-test-container: ## tun + integration tests in a privileged podman container built FROM scratch (root; apt-get install podman runc)
+test-container: ## tun + integration tests in a privileged podman container built FROM scratch (root; apt-get install podman runc; skipped without them, fails under CI=true)
 	bash integration/container.sh
 
 bench: ## hot-path benchmarks with allocation counts
