@@ -4,6 +4,8 @@
 #
 #   integration/container.sh [--engine podman|docker] [--keep] [-- TEST FLAGS]
 #
+# --keep keeps the work directory (the rootfs) and the image.
+#
 # Steps: build static binaries (CGO_ENABLED=0: tunstack, `go test -c` of
 # ./integration and ./tun); copy the host's curl, nc, ip, nft, ping, unshare,
 # bash and their shared libraries (ldd) into a rootfs; build the image from
@@ -58,7 +60,10 @@ if [[ -z $ENGINE ]]; then
 fi
 
 WORK=$(mktemp -d /tmp/tunstack-container.XXXXXX)
-((KEEP)) || trap 'rm -rf "$WORK"' EXIT
+IMAGE=localhost/tunstack-integration:latest
+# Without --keep, the work directory and the image go when the script ends
+# (each build would otherwise leave a 56 MB image behind).
+((KEEP)) || trap 'rm -rf "$WORK"; "$ENGINE" rmi -f "$IMAGE" >/dev/null 2>&1 || true' EXIT
 RFS=$WORK/rootfs
 mkdir -p "$RFS/opt/tunstack" "$RFS/tmp" "$RFS/etc" "$RFS/dev" "$RFS/proc" "$RFS/sys" "$RFS/run"
 chmod 1777 "$RFS/tmp"
@@ -123,7 +128,6 @@ EOF
 chmod 0755 "$RFS/opt/tunstack/run-tests.sh"
 cp "$ROOT/integration/Containerfile" "$WORK/Containerfile"
 
-IMAGE=localhost/tunstack-integration:latest
 echo "== building image $IMAGE with $ENGINE"
 # FROM scratch: there is nothing to pull, and --pull never makes sure of it.
 BUILD=("$ENGINE" build -q -t "$IMAGE" -f "$WORK/Containerfile")
