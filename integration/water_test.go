@@ -282,3 +282,23 @@ func TestServeLinkWater(t *testing.T) {
 		t.Fatalf("serve --link water deleted the persistent device %s", name)
 	}
 }
+
+// A device deleted under the stack (ip link del) ends the stack's input
+// with an error matching net.ErrClosed: water's Read fails with EBADFD,
+// which the adapter reports as a closed device.
+func TestWaterDeviceDeleted(t *testing.T) {
+	const name = "wtd0"
+	persistentDevice(t, name)
+	s := serveWater(t, openWater(t, name, true))
+	curlWater(t)
+	tuntest.Run(t, "ip", "link", "del", name)
+	select {
+	case <-s.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stack kept running for 10 s after its water device was deleted")
+	}
+	if err := s.Err(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("stack error after the device was deleted: %v, want net.ErrClosed", err)
+	}
+	closeWithin(t, s, 10*time.Second)
+}
