@@ -97,7 +97,7 @@ func (s *Stack) freeListenPortLocked() (uint16, bool) {
 	for t := range s.conns {
 		used[t.LocalPort] = true
 	}
-	for p := 32768; p <= 60999; p++ {
+	for p := ephemeralLo; p <= ephemeralHi; p++ {
 		if _, ok := s.listeners[uint16(p)]; !ok && !used[uint16(p)] {
 			return uint16(p), true
 		}

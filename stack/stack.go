@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -53,7 +52,7 @@ type Stack struct {
 	conns     map[tcp.Tuple]*Conn
 	listeners map[uint16]*Listener
 	tw        timeWaitTable
-	portSeed  uint32 // ephemeral port search start, randomised (RFC 6056 3.3.1)
+	ports     portPicker // ephemeral ports for Dial (RFC 6056 3.3.4)
 	closed    bool
 	draining  chan struct{} // closed when conns empties during Shutdown; nil otherwise
 
@@ -83,7 +82,7 @@ func New(link Link, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	var secret [32]byte
+	var secret [48]byte
 	if _, err := io.ReadFull(o.Rand, secret[:]); err != nil {
 		return nil, err
 	}
@@ -123,7 +122,7 @@ func New(link Link, opts Options) (*Stack, error) {
 	copy(cookieKey[:], secret[16:])
 	s.isn = tcp.NewISNGenerator(isnKey)
 	s.jar = newCookieJar(cookieKey, o.Clock.Now())
-	s.portSeed = uint32(secret[0])<<8 | uint32(secret[1])
+	copy(s.ports.key[:], secret[32:])
 	s.tw.init(s, o.MaxTimeWait, 2*o.MSL)
 	// Room for the largest packet we build: MTU, plus slack should a
 	// segment carry more option bytes than MSS accounting assumed.
@@ -382,35 +381,6 @@ func (s *Stack) removeConnLocked(c *Conn) {
 		l.synq--
 		c.listener = nil
 	}
-}
-
-// pickPortLocked returns a free ephemeral port towards remote (RFC 6056:
-// random start, then sequential search; the 4-tuple, not the port alone,
-// must be unique, so one port may serve many destinations). Ports with a
-// listener are skipped so that a SYN for the listener is never mistaken.
-func (s *Stack) pickPortLocked(remote netip.AddrPort) (uint16, bool) {
-	const lo, hi = 32768, 60999 // Linux's default ip_local_port_range
-	const n = hi - lo + 1
-	// RFC 6056 3.3.1 (simple port randomisation): a random start. The
-	// runtime's ChaCha8 generator is unpredictable enough for this and,
-	// unlike crypto/rand, makes no system call under the demux lock.
-	start := (s.portSeed + mrand.Uint32()) % n
-	t := tcp.Tuple{LocalAddr: s.addr, RemoteAddr: remote.Addr(), RemotePort: remote.Port()}
-	for i := uint32(0); i < n; i++ {
-		p := uint16(lo + (start+i)%n)
-		if _, ok := s.listeners[p]; ok {
-			continue
-		}
-		t.LocalPort = p
-		if _, ok := s.conns[t]; ok {
-			continue
-		}
-		if s.tw.has(t) {
-			continue
-		}
-		return p, true
-	}
-	return 0, false
 }
 
 // --- input ---

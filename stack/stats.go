@@ -26,6 +26,7 @@ type Stats struct {
 	TimeWaitDropped uint64 // TIME-WAIT records evicted because the table was full
 	TimeWaitExpired uint64 // TIME-WAIT records that ran their 2*MSL out
 	TimeWaitReused  uint64 // TIME-WAIT records replaced by a new connection (RFC 6191)
+	TimeWaitReset   uint64 // TIME-WAIT records ended by the peer's RST to our ACK of an old-looking SYN
 
 	ListenOverflows uint64 // handshakes dropped because an accept queue was full
 
@@ -80,6 +81,7 @@ type counters struct {
 	packetsIn, segmentsIn, segmentsOut, rstsSent, retransGone atomic.Uint64
 	activeOpens, passiveOpens                                 atomic.Uint64
 	timeWaitDropped, timeWaitExpired, timeWaitReused          atomic.Uint64
+	timeWaitReset                                             atomic.Uint64
 	listenOverflows                                           atomic.Uint64
 	cookiesSent, cookiesValidated, cookiesFailed              atomic.Uint64
 	icmpIn, icmpEcho, icmpUnreach                             atomic.Uint64
@@ -98,7 +100,7 @@ func (s *Stack) Stats() Stats {
 		PacketsIn: c.packetsIn.Load(), SegmentsIn: c.segmentsIn.Load(), SegmentsOut: c.segmentsOut.Load(),
 		RSTsSent: c.rstsSent.Load(), ActiveOpens: c.activeOpens.Load(), PassiveOpens: c.passiveOpens.Load(),
 		TimeWaitDropped: c.timeWaitDropped.Load(), TimeWaitExpired: c.timeWaitExpired.Load(),
-		TimeWaitReused: c.timeWaitReused.Load(), ListenOverflows: c.listenOverflows.Load(),
+		TimeWaitReused: c.timeWaitReused.Load(), TimeWaitReset: c.timeWaitReset.Load(), ListenOverflows: c.listenOverflows.Load(),
 		SynCookiesSent: c.cookiesSent.Load(), SynCookiesValidated: c.cookiesValidated.Load(),
 		SynCookiesFailed: c.cookiesFailed.Load(), ICMPIn: c.icmpIn.Load(), ICMPEchoAnswered: c.icmpEcho.Load(),
 		ICMPUnreachable: c.icmpUnreach.Load(), LinkWriteErrors: c.linkWriteErrors.Load(),

@@ -111,6 +111,12 @@ func (t *timeWaitTable) handleLocked(now time.Time, k tcp.Tuple, seg *segment.Se
 		t.remove(e)
 		t.s.ctr.timeWaitReused.Add(1)
 		return true, &e.tw
+	case tcp.TimeWaitClosed:
+		// The peer's RST to our ACK of a SYN we could not accept
+		// (tcp.TimeWait.AckedSYN): its retransmitted SYN will open.
+		t.remove(e)
+		t.s.ctr.timeWaitReset.Add(1)
+		return false, nil
 	}
 	if !e.tw.Expiry.Equal(e.expires) {
 		// A retransmitted FIN was re-acknowledged and 2*MSL restarted

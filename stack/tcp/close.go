@@ -178,6 +178,10 @@ type TimeWait struct {
 	// retransmitted FIN pushes it.
 	Expiry   time.Time
 	Duration time.Duration
+	// AckedSYN says the last segment was a SYN the record could not
+	// accept and answered with an ACK (see handle): the peer's RST in
+	// reply to that ACK then ends the record.
+	AckedSYN bool
 }
 
 // TimeWaitVerdict tells the runtime what to do with a TimeWait record
@@ -196,6 +200,10 @@ const (
 	// drop the record and hand the SYN to the listener, choosing an ISS
 	// above SndNxt (NextISS).
 	TimeWaitReopen
+	// TimeWaitClosed: the peer reset the record in answer to the ACK it
+	// sent to an unacceptable SYN; drop the record, the segment is
+	// consumed (a retransmitted SYN will find no record).
+	TimeWaitClosed
 )
 
 // TimeWait returns the record to keep for a Conn in TIME-WAIT. (A Conn kept
@@ -238,15 +246,42 @@ func (tw *TimeWait) handle(now time.Time, seg *segment.Segment, sink Sink, out *
 		return TimeWaitExpired
 	}
 	f := seg.Flags
+	ackedSYN := tw.AckedSYN
+	tw.AckedSYN = false
 	if f&segment.FlagRST != 0 {
-		// RFC 1337 (TIME-WAIT assassination hazards): ignore RSTs.
+		// RFC 1337 (TIME-WAIT assassination hazards): ignore RSTs —
+		// except the one answering the ACK we sent to an unacceptable
+		// SYN, at exactly the sequence number that ACK acknowledged. A
+		// peer reopening the 4-tuple with an ISS not above our RCV.NXT
+		// (its ISN clock has not moved past the old connection's bytes)
+		// gets that ACK in SYN-SENT, resets it (RFC 9293 3.10.7.3) and
+		// retransmits the same SYN: were the RST ignored, every
+		// retransmission would meet the same ACK until the peer's connect
+		// timed out. Linux accepts any in-window RST in TIME-WAIT unless
+		// net.ipv4.tcp_rfc1337 is set (tcp_timewait_state_process); this
+		// is a deliberate middle: the RFC 1337 hazard H1 (an old duplicate
+		// ACK drawing a RST that kills the record) stays closed, and only
+		// a SYN, which the peer retransmits, can open the record to a RST.
+		if ackedSYN && seg.Seq == tw.RcvNxt {
+			return TimeWaitClosed
+		}
 		return TimeWaitKeep
 	}
 	if f&segment.FlagSYN != 0 {
+		// RFC 9293 3.10.7.4 via RFC 1122 4.2.2.13 and RFC 6191: a SYN
+		// may reopen the connection if it is new, told here by its
+		// sequence number lying above the old connection's RCV.NXT.
+		// Hook for RFC 6191 4.2: once timestamps are negotiated, a SYN
+		// whose TSval is above the record's TS.Recent is new as well
+		// (whatever its sequence number), and one with a lower TSval is
+		// not; the record must then keep TS.Recent.
 		if f&segment.FlagACK == 0 && seg.Seq.GreaterThan(tw.RcvNxt) {
 			return TimeWaitReopen
 		}
 		// Otherwise a challenge ACK (RFC 5961 4.2; RFC 9293 fourth step).
+		// For a SYN without ACK this is the ACK the peer's SYN-SENT
+		// answers with a RST (see above).
+		tw.AckedSYN = f&segment.FlagACK == 0
 		tw.ack(sink, out)
 		return TimeWaitKeep
 	}
@@ -275,9 +310,14 @@ func (tw *TimeWait) ack(sink Sink, out *segment.Segment) {
 // timeWaitSegment is a segment for a Conn still in TIME-WAIT.
 func (c *Conn) timeWaitSegment(now time.Time, seg *segment.Segment) {
 	tw := c.TimeWait()
+	tw.AckedSYN = c.flags&flagTWAckedSYN != 0
 	switch tw.handle(now, seg, c.sink, &c.out) {
 	case TimeWaitKeep:
 		c.stateAt = tw.Expiry
+		c.flags &^= flagTWAckedSYN
+		if tw.AckedSYN {
+			c.flags |= flagTWAckedSYN
+		}
 	default:
 		c.close(now, nil, seg)
 	}

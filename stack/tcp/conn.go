@@ -131,6 +131,7 @@ const (
 	flagSynOptWS                            // window scaling is (to be) agreed: echo it in the SYN-ACK
 	flagProbe                               // a one-byte zero-window probe at SND.NXT is outstanding
 	flagOpened                              // Connect, AcceptSYN or AcceptCookie was called
+	flagTWAckedSYN                          // in TIME-WAIT: the last segment was a SYN we ACKed (TimeWait.AckedSYN)
 )
 
 type counters struct {

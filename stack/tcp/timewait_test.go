@@ -96,6 +96,51 @@ func TestTimeWait_RFC5961_4_2_OldSYNChallenged(t *testing.T) {
 	h.expectState(tcp.StateTimeWait)
 }
 
+// A peer reopening the 4-tuple with an ISS not above RCV.NXT gets the
+// ACK of RFC 5961 4.2 in SYN-SENT and answers it with a RST at exactly the
+// acknowledged sequence number (RFC 9293 3.10.7.3). That RST, and only it,
+// ends TIME-WAIT (a deliberate, narrower form of Linux's default, see
+// TimeWait.handle), so the peer's retransmitted SYN can open; a RST at any
+// other sequence number, or one not preceded by such a SYN, is still
+// ignored (RFC 1337).
+func TestTimeWait_RFC1337_ResetAnsweringOldSYNAckEnds(t *testing.T) {
+	h := toTimeWait(t)
+	h.send(1*s, h.in("S", seq(1)))
+	h.expect(1*s, h.out(".", seq(2), ack(2)))
+	h.send(1*s+1*ms, h.in("R", seq(3))) // not the acknowledged number
+	h.expectNothing(1*s + 1*ms)
+	h.expectState(tcp.StateTimeWait)
+	h.send(2*s, h.in("S", seq(1)))
+	h.expect(2*s, h.out(".", seq(2), ack(2)))
+	h.send(2*s+1*ms, h.in(".", seq(2), ack(2))) // anything between re-arms RFC 1337
+	h.send(2*s+2*ms, h.in("R", seq(2)))
+	h.expectNothing(2*s + 2*ms)
+	h.expectState(tcp.StateTimeWait)
+	h.send(3*s, h.in("S", seq(1)))
+	h.expect(3*s, h.out(".", seq(2), ack(2)))
+	h.send(3*s+1*ms, h.in("R", seq(2)))
+	h.expectNothing(3*s + 1*ms)
+	h.expectState(tcp.StateClosed)
+	h.expectErr(nil)
+	h.expectNoTimer()
+}
+
+// The same on the TimeWait record the runtime keeps.
+func TestTimeWait_RFC1337_RecordResetAnsweringOldSYNAck(t *testing.T) {
+	h := toTimeWait(t)
+	tw := h.c.TimeWait()
+	rec := &recSink{h: h}
+	if v := tw.HandleSegment(h.at(1*s), h.in("R", seq(2)), rec); v != tcp.TimeWaitKeep || len(rec.out) != 0 {
+		t.Fatalf("RST before any SYN: verdict %v, %d segments; want keep, nothing", v, len(rec.out))
+	}
+	if v := tw.HandleSegment(h.at(2*s), h.in("S", seq(1)), rec); v != tcp.TimeWaitKeep || len(rec.out) != 1 || rec.out[0].seg.Ack != peerISS.Add(2) {
+		t.Fatalf("old SYN: verdict %v, %d segments; want keep and one ACK of RCV.NXT", v, len(rec.out))
+	}
+	if v := tw.HandleSegment(h.at(2*s), h.in("R", seq(2)), rec); v != tcp.TimeWaitClosed || len(rec.out) != 1 {
+		t.Fatalf("RST answering that ACK: verdict %v, %d segments; want closed, nothing more", v, len(rec.out))
+	}
+}
+
 // RFC 1122 4.2.2.13 / RFC 6191: a new SYN whose sequence number is above
 // the old connection's RCV.NXT may reopen the connection from TIME-WAIT;
 // the Conn gives way (CLOSED, so the runtime hands the SYN to its listener)
