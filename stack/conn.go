@@ -28,9 +28,20 @@ type Conn struct {
 
 	wmu sync.Mutex // held for a whole Write call: one writer at a time
 
+	// omu guards the hand-over of built output to the goroutine writing
+	// it (output.go): ready is output handed over while flushing (a
+	// goroutine is writing), spare an empty slice kept for reuse. Taken
+	// with or without mu, and nothing is taken under it.
+	omu      sync.Mutex
+	ready    []outItem
+	spare    []outItem
+	flushing bool
+
 	// mu guards the engine connection and every field below it. Lock
-	// order: mu before Stack.mu. Methods named ...Locked need it held.
-	mu      sync.Mutex
+	// order: mu before Stack.mu. Methods named ...Locked need it held. It
+	// is released with unlock, which writes the output queued under it
+	// (output.go).
+	mu      connLock
 	tc      *tcp.Conn
 	pend    tcp.Event // events reported by the engine, handled by afterLocked
 	timer   timers.Timer
@@ -61,6 +72,10 @@ type Conn struct {
 	lastAck   segment.Seq
 	held      *segment.Segment // allocated on a connection's first hold: idle ones never need it
 
+	// Output built under mu and written after it (output.go): outq is
+	// what the engine emitted during the current hold of mu.
+	outq []outItem
+
 	// Wake-ups for blocked calls. readCh and writeCh hold at most one
 	// token ("look again"); a woken caller that leaves data or space
 	// behind passes the token on. closedCh is closed by Close.
@@ -90,70 +105,6 @@ func (s *Stack) newConn(t tcp.Tuple) *Conn {
 // connSink is the engine's view of a Conn: its Output and Notify are not
 // part of Conn's public method set.
 type connSink Conn
-
-// Output implements tcp.Sink: the segment is serialised into a pooled
-// buffer and written to the link by the goroutine that holds c.mu.
-//
-// ACK coalescing. While the input goroutine works through a burst of
-// packets that were already waiting on the link, a pure ACK that
-// acknowledges new data is held back instead of written: a later ACK of
-// the same connection supersedes it, and whatever is held goes out when
-// the link has no more packets waiting (before the input goroutine would
-// block) or after ackBurst packets. This is a deliberate deviation from
-// RFC 5681 4.2's "an ACK SHOULD be generated for at least every second
-// full-sized segment", the same one Linux makes with GRO (one ACK per
-// aggregated burst, a "stretch ACK"): the data is acknowledged no later
-// than it would be if the segments had arrived as one, the sender never
-// waits on us while we are idle, and each TUN write costs as much as a
-// whole segment's processing on the kernel side. Duplicate ACKs (the same
-// acknowledgment number, signalling a gap) and everything else are written
-// at once, after the held ACK, so their number and order are unchanged.
-func (k *connSink) Output(seg *segment.Segment) {
-	isAck := seg.Flags&segment.FlagACK != 0
-	pure := seg.Flags == segment.FlagACK && len(seg.Payload) == 0
-	if pure && k.coalesce && k.ackValid && seg.Ack.GreaterThan(k.lastAck) {
-		if k.hasHeld {
-			k.s.ctr.acksCoalesced.Add(1)
-		}
-		if k.held == nil {
-			k.held = new(segment.Segment)
-		}
-		*k.held = *seg
-		k.held.Payload = nil
-		k.hasHeld = true
-		k.lastAck = seg.Ack
-		if !k.ackQueued {
-			k.ackQueued = true
-			k.s.ackq = append(k.s.ackq, (*Conn)(k))
-		}
-		return
-	}
-	if k.hasHeld {
-		k.hasHeld = false
-		if isAck && !(pure && seg.Ack == k.held.Ack) {
-			// This segment carries an acknowledgment at least as new
-			// and a right window edge at least as far (the engine's
-			// RCV.NXT and edge never move back): the held ACK is moot.
-			k.s.ctr.acksCoalesced.Add(1)
-		} else {
-			(*Conn)(k).writeHeldLocked()
-		}
-	}
-	if isAck {
-		k.ackValid, k.lastAck = true, seg.Ack
-	}
-	k.ipID++
-	k.s.writePooled(seg, k.ipID, int(k.tc.SendMSS()))
-}
-
-// writeHeldLocked writes the held ACK. It goes through a pooled buffer:
-// besides the input goroutine's flush, any goroutine holding c.mu may get
-// here (a timer's ACK or an application's RST superseding the held ACK), so
-// the input goroutine's own raw buffer is not safe to borrow.
-func (c *Conn) writeHeldLocked() {
-	c.ipID++
-	c.s.writePooled(c.held, c.ipID, int(c.tc.SendMSS()))
-}
 
 // Notify implements tcp.Sink. Events are only recorded here (the engine
 // must not be re-entered) and handled by afterLocked.
@@ -289,12 +240,14 @@ func (c *Conn) stopTimerLocked() {
 }
 
 // onTimer is the timer callback (on the clock's goroutine, or inside
-// Manual.Advance).
+// Manual.Advance). The clock's goroutine serves every connection's timer
+// in turn: it holds c.mu only for the engine call and writes only what
+// that call emitted (unlockTimer).
 func (c *Conn) onTimer() {
 	c.mu.Lock()
 	c.armed = false
 	if c.gone {
-		c.mu.Unlock()
+		c.unlockTimer()
 		return
 	}
 	now := c.s.now()
@@ -302,7 +255,7 @@ func (c *Conn) onTimer() {
 		c.tc.HandleTimer(now)
 	}
 	c.afterLocked(now)
-	c.mu.Unlock()
+	c.unlockTimer()
 }
 
 // inputSegment hands an arriving segment to the engine. It reports false if
@@ -310,7 +263,7 @@ func (c *Conn) onTimer() {
 func (c *Conn) inputSegment(now time.Time, seg *segment.Segment) bool {
 	c.mu.Lock()
 	if c.gone {
-		c.mu.Unlock()
+		c.unlock()
 		return false
 	}
 	if l := c.listener; l != nil && !c.queued && seg.Flags&segment.FlagRST == 0 &&
@@ -318,7 +271,7 @@ func (c *Conn) inputSegment(now time.Time, seg *segment.Segment) bool {
 		// The handshake would complete into a full accept queue: drop the
 		// ACK and let the SYN-ACK be retransmitted (as Linux does without
 		// tcp_abort_on_overflow).
-		c.mu.Unlock()
+		c.unlock()
 		c.s.ctr.listenOverflows.Add(1)
 		return true
 	}
@@ -326,7 +279,7 @@ func (c *Conn) inputSegment(now time.Time, seg *segment.Segment) bool {
 	c.tc.HandleSegment(now, seg)
 	c.coalesce = false
 	c.afterLocked(now)
-	c.mu.Unlock()
+	c.unlock()
 	return true
 }
 
@@ -335,7 +288,7 @@ func (c *Conn) inputSegment(now time.Time, seg *segment.Segment) bool {
 // we have sent and not seen acknowledged (RFC 5927 4.1).
 func (c *Conn) icmpError(now time.Time, seq segment.Seq, err error) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if c.gone {
 		return false
 	}
@@ -360,15 +313,15 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		c.mu.Lock()
 		if c.closed {
-			c.mu.Unlock()
+			c.unlock()
 			return 0, c.closedError("read")
 		}
 		if c.rdClosed {
-			c.mu.Unlock()
+			c.unlock()
 			return 0, io.EOF
 		}
 		if len(p) == 0 {
-			c.mu.Unlock()
+			c.unlock()
 			return 0, nil
 		}
 		now := c.s.now()
@@ -383,7 +336,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 				err = io.EOF
 			}
 		}
-		c.mu.Unlock()
+		c.unlock()
 		if n > 0 {
 			if more {
 				signal(c.readCh)
@@ -415,11 +368,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 		c.mu.Lock()
 		if c.closed {
-			c.mu.Unlock()
+			c.unlock()
 			return written, c.closedError("write")
 		}
 		if written == len(p) {
-			c.mu.Unlock()
+			c.unlock()
 			return written, nil
 		}
 		now := c.s.now()
@@ -431,7 +384,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 			}
 		}
 		space := c.tc.Writable() > 0
-		c.mu.Unlock()
+		c.unlock()
 		written += n
 		if err != nil {
 			signal(c.writeCh)
@@ -462,7 +415,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.closed {
-		c.mu.Unlock()
+		c.unlock()
 		return c.closedError("close")
 	}
 	c.closed = true
@@ -471,7 +424,7 @@ func (c *Conn) Close() error {
 		c.tc.Close(now)
 		c.afterLocked(now)
 	}
-	c.mu.Unlock()
+	c.unlock()
 	close(c.closedCh)
 	c.rd.stop()
 	c.wd.stop()
@@ -493,7 +446,7 @@ func (c *Conn) shutdownByStack() {
 		c.leaveLocked(now, nil)
 	}
 	c.stopTimerLocked()
-	c.mu.Unlock()
+	c.unlock()
 	if first {
 		close(c.closedCh)
 	}
@@ -510,7 +463,7 @@ func (c *Conn) abort() {
 		c.tc.Abort(now)
 		c.afterLocked(now)
 	}
-	c.mu.Unlock()
+	c.unlock()
 }
 
 // CloseWrite shuts down the sending side (half-close): a FIN follows the
@@ -518,7 +471,7 @@ func (c *Conn) abort() {
 // FIN. Write then fails.
 func (c *Conn) CloseWrite() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if c.closed {
 		return c.closedError("close")
 	}
@@ -536,14 +489,14 @@ func (c *Conn) CloseWrite() error {
 func (c *Conn) CloseRead() error {
 	c.mu.Lock()
 	if c.closed {
-		c.mu.Unlock()
+		c.unlock()
 		return c.closedError("close")
 	}
 	c.rdClosed = true
 	if !c.gone {
 		c.discardLocked(c.s.now())
 	}
-	c.mu.Unlock()
+	c.unlock()
 	signal(c.readCh)
 	return nil
 }
@@ -579,6 +532,6 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 func (c *Conn) Info() ConnInfo {
 	c.mu.Lock()
 	in := c.tc.Info()
-	c.mu.Unlock()
+	c.unlock()
 	return ConnInfo{Info: in, LocalAddr: c.laddr, RemoteAddr: c.raddr}
 }

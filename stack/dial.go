@@ -72,7 +72,7 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 			c = nc // keep nc.mu held
 			break
 		}
-		nc.mu.Unlock()
+		nc.unlock()
 		if closed {
 			return nil, ErrStackClosed
 		}
@@ -82,12 +82,12 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 	now := s.now()
 	c.tc.Connect(now, s.isn.ISN(c.tuple, now))
 	c.afterLocked(now)
-	c.mu.Unlock()
+	c.unlock()
 
 	for {
 		c.mu.Lock()
 		st, err, gone := c.tc.State(), c.tc.Err(), c.gone
-		c.mu.Unlock()
+		c.unlock()
 		switch st {
 		case tcp.StateClosed, tcp.StateListen, tcp.StateSynSent, tcp.StateSynReceived:
 		default:

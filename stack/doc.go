@@ -98,16 +98,20 @@
 //   - Conn.mu guards one engine connection (tcp.Conn) and its wake-up
 //     state. Whoever holds it may call the engine: the input goroutine for
 //     an arriving segment, the clock's goroutine for a timer, an application
-//     goroutine for Read/Write/Close. Segments the engine emits are written
-//     to the link by that same goroutine while it holds Conn.mu, so the
-//     segments of one connection leave in order. The Link must accept
-//     concurrent Writes from different goroutines (TUN devices and tun's
-//     pipe do).
+//     goroutine for Read/Write/Close. Segments the engine emits are built
+//     into pooled buffers and queued under Conn.mu, and written to the link
+//     after it is released, by one goroutine at a time per connection, so
+//     the segments of one connection leave in order and nobody waits for
+//     another goroutine's link write or trace output to get the lock
+//     (output.go). The Link must accept concurrent Writes from different
+//     goroutines (TUN devices and tun's pipe do); see Link for what the
+//     stack assumes of Write.
 //   - Stack.mu (the demux lock) guards the connection map, the listener
 //     map, listener queue counters, the ephemeral-port search and the
-//     TIME-WAIT table. It is held only for table operations, never while
-//     calling a connection's engine (a TIME-WAIT record, which has none,
-//     answers its segments under it), and is always the innermost lock.
+//     TIME-WAIT table, and nothing else: it is held only for table
+//     operations, never while calling a connection's engine or writing to
+//     the link (a TIME-WAIT record decides its answer under it; the answer
+//     is written after), and is always the innermost lock.
 //   - Lock order: Conn.mu, then Stack.mu. The input goroutine looks a
 //     connection up under Stack.mu, releases it, then takes Conn.mu; if the
 //     connection left the table in between (it is marked gone under both
@@ -134,10 +138,11 @@
 //
 // A packet read from the link is owned by the input goroutine until the
 // next read; the engine copies payload into its own buffers. Output
-// buffers are borrowed from a pool for the duration of one Link.Write. All
+// buffers are borrowed from a pool from the moment a segment is built until
+// its Link.Write (or WriteGSO) returns. All
 // exported methods of Stack, Listener and Conn are safe for concurrent use.
-// Nothing panics on input from the network. Options.Trace runs under
-// Conn.mu and must not call back into the connection.
+// Nothing panics on input from the network. Options.Trace runs with no
+// stack lock held, in order with the connection's output.
 //
 // # Deadlines and the clock
 //

@@ -32,6 +32,13 @@ type pair struct {
 // options. The stacks are closed at the end of the test.
 func newPair(t testing.TB, clock timers.Clock, f tun.FaultConfig, tweak func(*stack.Options)) *pair {
 	t.Helper()
+	return newPairOn(t, clock, f, tweak, nil)
+}
+
+// newPairOn is newPair with A's link, if linkA is not nil, made from A's
+// pipe end by linkA.
+func newPairOn(t testing.TB, clock timers.Clock, f tun.FaultConfig, tweak func(*stack.Options), linkA func(*tun.PipeEnd) stack.Link) *pair {
+	t.Helper()
 	if clock == nil {
 		clock = timers.NewReal()
 	}
@@ -45,7 +52,11 @@ func newPair(t testing.TB, clock timers.Clock, f tun.FaultConfig, tweak func(*st
 		tweak(&ob)
 		oa.Addr, ob.Addr = addrA, addrB
 	}
-	a, err := stack.New(pa, oa)
+	var la stack.Link = pa
+	if linkA != nil {
+		la = linkA(pa)
+	}
+	a, err := stack.New(la, oa)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,6 +123,7 @@ func (s *Stack) inputTCP(seg *segment.Segment) {
 			reopen, tw := s.tw.handleLocked(now, key, seg)
 			if !reopen {
 				s.mu.Unlock()
+				s.twReply.flush(&s.rawSink)
 				return
 			}
 			after = tw
@@ -225,7 +226,7 @@ func (s *Stack) openPassive(now time.Time, l *Listener, key tcp.Tuple, seg *segm
 			l.synq--
 		}
 		s.mu.Unlock()
-		c.mu.Unlock()
+		c.unlock()
 		s.ctr.dClosing.Add(1)
 		return
 	}
@@ -245,7 +246,7 @@ func (s *Stack) openPassive(now time.Time, l *Listener, key tcp.Tuple, seg *segm
 		c.tc.AcceptCookie(now, iss, *p, seg)
 	}
 	c.afterLocked(now)
-	c.mu.Unlock()
+	c.unlock()
 }
 
 // sendCookie answers a SYN with a SYN-ACK whose ISS is a cookie, keeping no

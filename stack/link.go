@@ -9,6 +9,22 @@ type Link interface {
 	// net.ErrClosed (or os.ErrClosed).
 	Read(p []byte) (int, error)
 	// Write sends one packet. The link does not retain p after returning.
+	//
+	// Blocking contract. Write is called concurrently from several
+	// goroutines (the input goroutine, the clock's goroutine, application
+	// goroutines), never with a stack lock held: the stack builds a
+	// connection's segments under that connection's lock and writes them
+	// after releasing it, one writer per connection at a time, so segment
+	// order within a connection is the stack's business, not the link's.
+	// Write should still return promptly: the input goroutine writes
+	// answers (RSTs, TIME-WAIT ACKs, SYN-cookie SYN-ACKs, echo replies)
+	// and the clock's goroutine retransmissions, and while either is
+	// inside Write it serves no other connection. A link that cannot take
+	// a packet now should drop it (with or without an error) rather than
+	// wait, as a router queue does; TCP recovers the loss. A TUN device
+	// never blocks here (the kernel queues the packet or drops it), nor
+	// does tun's in-memory pipe (a full queue drops). An error is counted
+	// (Stats.LinkWriteErrors) and the packet treated as lost.
 	Write(p []byte) (int, error)
 	// MTU is the largest IP packet the link carries, in bytes.
 	MTU() int
@@ -32,6 +48,7 @@ type OffloadLink interface {
 	// WriteGSO writes one TCP/IPv4 packet, given as its headers (with the
 	// TCP checksum left to the link, segment.BuildIPv4TCPHeadersOnly) and
 	// its payload, without copying; a payload longer than mss is cut by
-	// the link into segments of mss bytes. It may overwrite hdr.
+	// the link into segments of mss bytes. It may overwrite hdr. It is
+	// called as Write is, under the same blocking contract.
 	WriteGSO(hdr, payload []byte, mss int) (int, error)
 }

@@ -83,9 +83,12 @@ type Options struct {
 	// SynBacklog bounds the half-open connections of each listener (default
 	// DefaultSynBacklog); further SYNs are answered with SYN cookies.
 	SynBacklog int
-	// Trace, if set, is called on every connection state transition, under
-	// the connection's lock: it must be quick and must not call back into
-	// the connection.
+	// Trace, if set, is called on every connection state transition. It
+	// runs after the connection's lock is released, in order with the
+	// connection's segments and one call at a time per connection, on
+	// whichever goroutine writes that connection's output; calls for
+	// different connections may run concurrently. tr.Seg, if not nil, is a
+	// copy valid during the call.
 	Trace func(tcp.Transition)
 	// Rand supplies the ISN secret (RFC 6528), the SYN-cookie key and the
 	// ephemeral-port randomisation (default crypto/rand.Reader).

@@ -13,7 +13,7 @@ import (
 // the connection adapts, as Linux's tcp_v4_err does for ICMP_FRAG_NEEDED.
 func (c *Conn) pathMTU(now time.Time, seq segment.Seq, mtu int) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if c.gone || !c.sentUnackedLocked(seq) {
 		return false
 	}
@@ -28,7 +28,7 @@ func (c *Conn) pathMTU(now time.Time, seq segment.Seq, mtu int) bool {
 // have sent and not seen acknowledged (RFC 5927 4.1).
 func (c *Conn) icmpHardError(now time.Time, seq segment.Seq, err error) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer c.unlock()
 	if c.gone || !c.sentUnackedLocked(seq) {
 		return false
 	}

@@ -33,9 +33,12 @@ type Stack struct {
 	mem   memTrimmer // frees buffer memory after load (memory.go)
 
 	// bufs holds output buffers (MTU + header slack) for connections'
-	// segments: taken and returned around each Link.Write, so an idle
-	// connection holds none and a busy one allocates nothing.
+	// segments, gsoBufs larger ones for the segments a GSO link cuts:
+	// taken when a segment is built and returned once it is written
+	// (output.go), so an idle connection holds none and a busy one
+	// allocates nothing.
 	bufs    sync.Pool
+	gsoBufs sync.Pool
 	bufSize int
 
 	// With an OffloadLink: ol is the link; csumOff says it computes TCP
@@ -59,6 +62,7 @@ type Stack struct {
 	// Owned by the input goroutine only.
 	inSeg   segment.Segment
 	rawSink rawSink
+	twReply heldSegment // a TIME-WAIT record's answer, written after s.mu is released
 	// ackq lists connections holding back a pure ACK during a burst of
 	// input (see connSink.Output); burst counts packets since the last
 	// flush; flushFn is flushAcks bound once (no allocation per read).
@@ -128,6 +132,9 @@ func New(link Link, opts Options) (*Stack, error) {
 	// segment carry more option bytes than MSS accounting assumed.
 	s.bufSize = o.MTU + segment.TCPMaxOptionsLen
 	s.bufs.New = func() any { b := make([]byte, s.bufSize); return &b }
+	// A GSO packet: up to gsoMax bytes (the engine's GSOMaxSize leaves
+	// room for the largest headers), plus the same slack.
+	s.gsoBufs.New = func() any { b := make([]byte, max(s.gsoMax, o.MTU)+segment.TCPMaxOptionsLen+1); return &b }
 	s.rawSink = rawSink{s: s, buf: make([]byte, s.bufSize)}
 	s.mem.start(s)
 	s.wg.Add(1)
@@ -298,6 +305,32 @@ func (r *rawSink) Output(seg *segment.Segment) {
 // Notify implements tcp.Sink; nothing here has an application to notify.
 func (r *rawSink) Notify(tcp.Event) {}
 
+// heldSegment is a tcp.Sink that keeps the one segment it is given (a
+// TIME-WAIT record's ACK or RST, which carries no payload) so that it can be
+// written after the demux lock is released.
+type heldSegment struct {
+	seg segment.Segment
+	ok  bool
+}
+
+// Output implements tcp.Sink.
+func (h *heldSegment) Output(seg *segment.Segment) {
+	h.seg = *seg
+	h.seg.Payload = nil // only valid during the call; TIME-WAIT answers carry none
+	h.ok = true
+}
+
+// Notify implements tcp.Sink; nothing here has an application to notify.
+func (h *heldSegment) Notify(tcp.Event) {}
+
+// flush writes the held segment, if any, through out.
+func (h *heldSegment) flush(out tcp.Sink) {
+	if h.ok {
+		h.ok = false
+		out.Output(&h.seg)
+	}
+}
+
 // writeSegment serialises seg into buf and writes it to the link.
 func (s *Stack) writeSegment(buf []byte, seg *segment.Segment, id uint16) {
 	n, err := segment.BuildIPv4TCP(buf, seg, id, segment.DefaultTTL)
@@ -305,49 +338,7 @@ func (s *Stack) writeSegment(buf []byte, seg *segment.Segment, id uint16) {
 		s.ctr.linkWriteErrors.Add(1)
 		return
 	}
-	if _, err := s.link.Write(buf[:n]); err != nil {
-		s.ctr.linkWriteErrors.Add(1)
-		return
-	}
-	s.ctr.segmentsOut.Add(1)
-	if seg.Flags&segment.FlagRST != 0 {
-		s.ctr.rstsSent.Add(1)
-	}
-}
-
-// writePooled is writeSegment with a buffer from the pool, for connections.
-// On a link with checksum offload a segment carrying data goes out through
-// WriteGSO instead: headers only are built, the payload is handed over
-// where it lies (the engine's send ring), and no checksum is computed; a
-// payload longer than mss (the engine sends such only when the link
-// segments, tcp.Config.GSOMaxSize) is cut by the link.
-func (s *Stack) writePooled(seg *segment.Segment, id uint16, mss int) {
-	bp := s.bufs.Get().(*[]byte)
-	if s.csumOff && len(seg.Payload) > 0 {
-		s.writeGSO(*bp, seg, id, mss)
-	} else {
-		s.writeSegment(*bp, seg, id)
-	}
-	s.bufs.Put(bp)
-}
-
-// writeGSO writes seg's headers into buf and hands them with the payload
-// to the link.
-func (s *Stack) writeGSO(buf []byte, seg *segment.Segment, id uint16, mss int) {
-	n, err := segment.BuildIPv4TCPHeadersOnly(buf, seg, len(seg.Payload), id, segment.DefaultTTL)
-	if err != nil {
-		s.ctr.linkWriteErrors.Add(1)
-		return
-	}
-	if _, err := s.ol.WriteGSO(buf[:n], seg.Payload, mss); err != nil {
-		s.ctr.linkWriteErrors.Add(1)
-		return
-	}
-	// Counted as the segments the link puts on the wire.
-	s.ctr.segmentsOut.Add(uint64((len(seg.Payload) + mss - 1) / mss))
-	if len(seg.Payload) > mss {
-		s.ctr.gsoWrites.Add(1)
-	}
+	s.send(buf[:n], seg.Flags&segment.FlagRST != 0)
 }
 
 // --- connection table ---
@@ -452,10 +443,10 @@ func (s *Stack) flushAcks() {
 		if c.hasHeld {
 			c.hasHeld = false
 			if !c.gone {
-				c.writeHeldLocked()
+				c.queueHeldLocked()
 			}
 		}
-		c.mu.Unlock()
+		c.unlock()
 		s.ackq[i] = nil
 	}
 	s.ackq = s.ackq[:0]

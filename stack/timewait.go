@@ -17,7 +17,8 @@ import (
 // restart (a retransmitted FIN), and a restart moves it to the tail, so the
 // head is always the next to expire.
 //
-// Guarded by Stack.mu; the timer callback takes Stack.mu.
+// Guarded by Stack.mu; the timer callback takes Stack.mu. Nothing here
+// writes to the link: the demux lock guards the tables and nothing else.
 type timeWaitTable struct {
 	s          *Stack
 	max        int
@@ -95,14 +96,16 @@ func (t *timeWaitTable) addLocked(now time.Time, k tcp.Tuple, tw tcp.TimeWait) {
 	t.armLocked(now)
 }
 
-// handleLocked passes seg to the TIME-WAIT record of k. It reports true if
+// handleLocked passes seg to the TIME-WAIT record of k. Its answer (an ACK
+// or RST) is only recorded in Stack.twReply, for the caller to write once
+// it has released the demux lock. It reports true if
 // the record is gone and the segment should go on to a listener: a SYN
 // that may reopen the connection (RFC 9293 3.10.7.4, RFC 6191; the record
 // is returned so the new ISS can be chosen beyond it), or a record that had
 // already expired.
 func (t *timeWaitTable) handleLocked(now time.Time, k tcp.Tuple, seg *segment.Segment) (bool, *tcp.TimeWait) {
 	e := t.m[k]
-	switch e.tw.HandleSegment(now, seg, &t.s.rawSink) {
+	switch e.tw.HandleSegment(now, seg, &t.s.twReply) {
 	case tcp.TimeWaitExpired:
 		t.remove(e)
 		t.s.ctr.timeWaitExpired.Add(1)

@@ -81,6 +81,16 @@ type Sink interface {
 	Notify(ev Event)
 }
 
+// Tracer is an optional extension of Sink. When Config.Trace is set and a
+// Conn's Sink implements Tracer, the Conn reports its state transitions to
+// the Sink's Trace instead of Config.Trace, under the same rules as Output
+// (called with the runtime's lock held; tr.Seg is only valid during the
+// call). A runtime that writes its output after releasing the lock uses it
+// to deliver transitions in order with that output (package stack does).
+type Tracer interface {
+	Trace(tr Transition)
+}
+
 // Transition describes one state change, for tracing (Config.Trace).
 type Transition struct {
 	Time     time.Time

@@ -124,7 +124,8 @@ type Config struct {
 	// application called Close (not CloseWrite, which keeps reading).
 	FinWait2Timeout time.Duration
 	// Trace, if non-nil, is called for every state transition, under the
-	// runtime's per-Conn lock. It must not call into the Conn.
+	// runtime's per-Conn lock (unless the Sink is a Tracer, which then
+	// receives them). It must not call into the Conn.
 	Trace func(Transition)
 	// GSOMaxSize, when larger than the send MSS, lets new data go to the
 	// Sink in segments of up to this many payload bytes (a multiple of the

@@ -18,7 +18,9 @@ type Seq = segment.Seq
 // Concurrency: a Conn is not safe for concurrent use. The runtime holds one
 // lock per Conn around every method call (package stack takes that lock
 // before its demux lock, never the reverse); the Sink and Config.Trace are
-// called with that lock held and must not call back into the Conn.
+// called with that lock held and must not call back into the Conn (a
+// runtime that must not do I/O under its lock queues what the Sink gets and
+// implements Tracer to receive transitions the same way).
 //
 // Send sequence space (RFC 9293 3.3.1, Figure 3):
 //
@@ -197,12 +199,18 @@ func (c *Conn) Writable() int {
 	return c.cfg.sendBufferSize() - c.sndBuf.n
 }
 
-// setState moves to a new state and reports it to Config.Trace.
+// setState moves to a new state and reports it to Config.Trace, or to the
+// Sink if it is a Tracer.
 func (c *Conn) setState(now time.Time, to State, seg *segment.Segment) {
 	from := c.state
 	c.state = to
 	if c.cfg.Trace != nil && from != to {
-		c.cfg.Trace(Transition{Time: now, Tuple: c.tuple, From: from, To: to, Seg: seg})
+		tr := Transition{Time: now, Tuple: c.tuple, From: from, To: to, Seg: seg}
+		if t, ok := c.sink.(Tracer); ok {
+			t.Trace(tr)
+		} else {
+			c.cfg.Trace(tr)
+		}
 	}
 }
 

@@ -1,0 +1,284 @@
+package stack
+
+import (
+	"sync"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// A connection's output: built under Conn.mu, written after it.
+//
+// The engine runs under Conn.mu and hands every segment it emits to
+// connSink.Output, which serialises it into a pooled buffer and appends it
+// to the connection's output queue; state transitions for Options.Trace are
+// queued the same way (connSink.Trace). Nothing is written to the link, and
+// no trace hook runs, while Conn.mu is held: the goroutine that released the
+// lock (Conn.unlock) writes the queue afterwards. So the input goroutine,
+// the clock's goroutine and applications never wait on each other's link
+// writes or trace output, only on each other's engine calls.
+//
+// Order. One goroutine at a time writes a connection's output (flushing);
+// a goroutine that releases Conn.mu with output queued while another is
+// writing hands its batch over (Conn.ready, under Conn.omu, a lock held
+// only to move slices) and leaves; the writer takes it before it lets go. Segments and trace
+// records therefore leave in the order the engine produced them, whichever
+// goroutines produced them.
+//
+// The clock's goroutine runs every connection's timer callback in turn, so
+// it never writes more than its own batch: if others queued output for the
+// same connection while it wrote, a new goroutine takes over (rare: it needs
+// another goroutine's engine call on this connection during the write).
+//
+// Buffers. The packet, payload included, is built into the buffer at once:
+// a payload handed to Output lives in the engine's send ring, which other
+// goroutines may change or free as soon as Conn.mu is released. The queue's
+// slices rotate between the producers and the writer and keep their
+// capacity, so a busy connection allocates nothing per segment.
+
+// outItem is one queued packet or trace record.
+type outItem struct {
+	bp   *[]byte // pooled buffer: the packet, or its headers then its payload (gso)
+	n    int     // packet length, or header length when gso
+	plen int     // payload bytes after the headers, for WriteGSO (gso only)
+	mss  int     // WriteGSO's segment size (gso only)
+	gso  bool    // written with WriteGSO: no TCP checksum computed, payload may exceed mss
+	rst  bool
+	tr   *traceRec // a state transition instead of a packet
+}
+
+// traceRec is a queued state transition. Transition.Seg points into the
+// input goroutine's segment, valid only during the engine call, so the
+// segment is copied, payload included (one allocation per transition, only
+// while tracing, which is for debugging).
+type traceRec struct {
+	tr  tcp.Transition
+	seg segment.Segment
+}
+
+// connLock is Conn.mu. It has no Unlock method on purpose: the lock is
+// released with Conn.unlock, which writes what the engine queued meanwhile;
+// a plain Unlock could strand queued segments until the next engine call.
+type connLock struct{ m sync.Mutex }
+
+// Lock locks the connection.
+func (l *connLock) Lock() { l.m.Lock() }
+
+// Output implements tcp.Sink: the segment is built into a pooled buffer and
+// queued, to be written once c.mu is released (see the top of this file).
+//
+// ACK coalescing. While the input goroutine works through a burst of
+// packets that were already waiting on the link, a pure ACK that
+// acknowledges new data is held back instead of queued: a later ACK of the
+// same connection supersedes it, and whatever is held goes out when the
+// link has no more packets waiting (before the input goroutine would
+// block) or after ackBurst packets. This is a deliberate deviation from
+// RFC 5681 4.2's "an ACK SHOULD be generated for at least every second
+// full-sized segment", the same one Linux makes with GRO (one ACK per
+// aggregated burst, a "stretch ACK"): the data is acknowledged no later
+// than it would be if the segments had arrived as one, the sender never
+// waits on us while we are idle, and each TUN write costs as much as a
+// whole segment's processing on the kernel side. Duplicate ACKs (the same
+// acknowledgment number, signalling a gap) and everything else are queued
+// at once, after the held ACK, so their number and order are unchanged.
+func (k *connSink) Output(seg *segment.Segment) {
+	isAck := seg.Flags&segment.FlagACK != 0
+	pure := seg.Flags == segment.FlagACK && len(seg.Payload) == 0
+	if pure && k.coalesce && k.ackValid && seg.Ack.GreaterThan(k.lastAck) {
+		if k.hasHeld {
+			k.s.ctr.acksCoalesced.Add(1)
+		}
+		if k.held == nil {
+			k.held = new(segment.Segment)
+		}
+		*k.held = *seg
+		k.held.Payload = nil
+		k.hasHeld = true
+		k.lastAck = seg.Ack
+		if !k.ackQueued {
+			k.ackQueued = true
+			k.s.ackq = append(k.s.ackq, (*Conn)(k))
+		}
+		return
+	}
+	if k.hasHeld {
+		k.hasHeld = false
+		if isAck && !(pure && seg.Ack == k.held.Ack) {
+			// This segment carries an acknowledgment at least as new
+			// and a right window edge at least as far (the engine's
+			// RCV.NXT and edge never move back): the held ACK is moot.
+			k.s.ctr.acksCoalesced.Add(1)
+		} else {
+			(*Conn)(k).queueHeldLocked()
+		}
+	}
+	if isAck {
+		k.ackValid, k.lastAck = true, seg.Ack
+	}
+	(*Conn)(k).queueLocked(seg)
+}
+
+// queueHeldLocked queues the held ACK.
+func (c *Conn) queueHeldLocked() { c.queueLocked(c.held) }
+
+// Trace implements tcp.Tracer: the transition is queued with the output,
+// for Options.Trace to see after c.mu is released.
+func (k *connSink) Trace(tr tcp.Transition) {
+	r := &traceRec{tr: tr}
+	if tr.Seg != nil {
+		r.seg = *tr.Seg
+		r.seg.Payload = append([]byte(nil), tr.Seg.Payload...)
+		r.tr.Seg = &r.seg
+	}
+	k.outq = append(k.outq, outItem{tr: r})
+}
+
+// queueLocked builds seg into a pooled buffer and queues it. On a link with
+// checksum offload a segment carrying data is built as headers only, with
+// its payload behind them, for WriteGSO: no checksum is computed, and a
+// payload longer than mss (the engine sends such only when the link
+// segments, tcp.Config.GSOMaxSize) is cut by the link.
+func (c *Conn) queueLocked(seg *segment.Segment) {
+	s := c.s
+	c.ipID++
+	it := outItem{rst: seg.Flags&segment.FlagRST != 0}
+	var err error
+	if s.csumOff && len(seg.Payload) > 0 {
+		hl := segment.IPv4TCPHeaderLen(seg)
+		it.bp = s.outBuf(hl + len(seg.Payload))
+		it.gso, it.mss, it.plen = true, int(c.tc.SendMSS()), len(seg.Payload)
+		it.n, err = segment.BuildIPv4TCPHeadersOnly(*it.bp, seg, it.plen, c.ipID, segment.DefaultTTL)
+		if err == nil {
+			copy((*it.bp)[it.n:], seg.Payload)
+		}
+	} else {
+		it.bp = s.outBuf(0)
+		it.n, err = segment.BuildIPv4TCP(*it.bp, seg, c.ipID, segment.DefaultTTL)
+	}
+	if err != nil {
+		s.ctr.linkWriteErrors.Add(1)
+		s.putOutBuf(it.bp)
+		return
+	}
+	c.outq = append(c.outq, it)
+}
+
+// unlock releases c.mu and then writes the output the engine queued while
+// it was held, unless another goroutine is writing this connection's
+// output already: that one takes it over. Every engine call is followed by
+// unlock, never by a bare release of the lock.
+func (c *Conn) unlock() { c.release(false) }
+
+// unlockTimer is unlock for the clock's goroutine: it writes its own batch
+// only and leaves what others queue meanwhile to a new goroutine, so that
+// one connection's traffic never holds up the other connections' timers.
+func (c *Conn) unlockTimer() { c.release(true) }
+
+func (c *Conn) release(once bool) {
+	if len(c.outq) == 0 {
+		c.mu.m.Unlock()
+		return
+	}
+	c.omu.Lock()
+	if c.flushing {
+		c.ready = append(c.ready, c.outq...)
+		clear(c.outq)
+		c.outq = c.outq[:0]
+		c.omu.Unlock()
+		c.mu.m.Unlock()
+		return
+	}
+	c.flushing = true
+	q := c.outq
+	c.outq, c.spare = c.spare[:0], nil
+	c.omu.Unlock()
+	c.mu.m.Unlock()
+	c.flush(q, once)
+}
+
+// flush writes q, then whatever other goroutines handed over meanwhile,
+// until nothing is left; with once it hands the rest to a new goroutine.
+// c.flushing is set on entry and cleared on return (unless handed over).
+// Only omu is taken here, never c.mu: producers keep running the engine.
+func (c *Conn) flush(q []outItem, once bool) {
+	for {
+		c.s.writeOut(q)
+		c.omu.Lock()
+		if len(c.ready) == 0 {
+			c.flushing = false
+			c.spare = q[:0]
+			c.omu.Unlock()
+			return
+		}
+		q, c.ready = c.ready, q[:0]
+		c.omu.Unlock()
+		if once {
+			go c.flush(q, false)
+			return
+		}
+	}
+}
+
+// writeOut writes a batch of queued packets to the link and hands its trace
+// records to Options.Trace, in order, with no lock held. It returns the
+// buffers to their pools and clears the items.
+func (s *Stack) writeOut(q []outItem) {
+	for i := range q {
+		it := &q[i]
+		switch {
+		case it.tr != nil:
+			s.opts.Trace(it.tr.tr)
+		case it.gso:
+			b := *it.bp
+			s.sendGSO(b[:it.n], b[it.n:it.n+it.plen], it.mss)
+			s.putOutBuf(it.bp)
+		default:
+			s.send((*it.bp)[:it.n], it.rst)
+			s.putOutBuf(it.bp)
+		}
+		*it = outItem{}
+	}
+}
+
+// outBuf returns a pooled output buffer of at least n bytes (0: the MTU
+// size).
+func (s *Stack) outBuf(n int) *[]byte {
+	if n > s.bufSize {
+		return s.gsoBufs.Get().(*[]byte)
+	}
+	return s.bufs.Get().(*[]byte)
+}
+
+func (s *Stack) putOutBuf(bp *[]byte) {
+	if len(*bp) > s.bufSize {
+		s.gsoBufs.Put(bp)
+		return
+	}
+	s.bufs.Put(bp)
+}
+
+// send writes one complete packet to the link and counts it.
+func (s *Stack) send(pkt []byte, rst bool) {
+	if _, err := s.link.Write(pkt); err != nil {
+		s.ctr.linkWriteErrors.Add(1)
+		return
+	}
+	s.ctr.segmentsOut.Add(1)
+	if rst {
+		s.ctr.rstsSent.Add(1)
+	}
+}
+
+// sendGSO hands a packet's headers and payload to the link, which
+// completes the TCP checksum and cuts a payload longer than mss.
+func (s *Stack) sendGSO(hdr, payload []byte, mss int) {
+	if _, err := s.ol.WriteGSO(hdr, payload, mss); err != nil {
+		s.ctr.linkWriteErrors.Add(1)
+		return
+	}
+	// Counted as the segments the link puts on the wire.
+	s.ctr.segmentsOut.Add(uint64((len(payload) + mss - 1) / mss))
+	if len(payload) > mss {
+		s.ctr.gsoWrites.Add(1)
+	}
+}

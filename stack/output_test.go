@@ -1,0 +1,170 @@
+package stack_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack"
+	"github.com/tunstack/tunstack/stack/tcp"
+	"github.com/tunstack/tunstack/tun"
+)
+
+// gatedLink is a pipe end whose Write blocks, while the gate is armed, for
+// data segments from one local port: a link that is slow for one
+// connection.
+type gatedLink struct {
+	*tun.PipeEnd
+	port    atomic.Int32 // local port whose data segments block; 0: none
+	blocked chan struct{}
+	open    chan struct{}
+	once    sync.Once
+}
+
+func (g *gatedLink) Write(p []byte) (int, error) {
+	if port := g.port.Load(); port != 0 {
+		var s segment.Segment
+		if segment.ParseIPv4TCP(p, &s) == nil && int32(s.SrcPort) == port && len(s.Payload) > 0 {
+			g.once.Do(func() { close(g.blocked) })
+			<-g.open
+		}
+	}
+	return g.PipeEnd.Write(p)
+}
+
+// TestSlowLinkWriteStallsOnlyItsConnection: while a Link.Write of one
+// connection's data is stuck (on the application goroutine that wrote the
+// data), the input goroutine still processes that connection's arriving
+// segments and the stack serves other connections. The write happens after
+// the connection's lock is released; when the lock was held across it, the
+// input goroutine blocked on the first segment for that connection and the
+// whole stack stopped.
+func TestSlowLinkWriteStallsOnlyItsConnection(t *testing.T) {
+	g := &gatedLink{blocked: make(chan struct{}), open: make(chan struct{})}
+	p := newPairOn(t, nil, tun.FaultConfig{}, nil, func(pe *tun.PipeEnd) stack.Link { g.PipeEnd = pe; return g })
+	slowA, slowB := p.connect(t, 7)
+	fastA, fastB := p.connect(t, 8)
+	defer close(g.open)
+
+	g.port.Store(int32(slowA.LocalAddr().(*net.TCPAddr).Port))
+	msg := bytes.Repeat([]byte("x"), 3000)
+	wrote := make(chan error, 1)
+	go func() { _, err := slowA.Write(msg); wrote <- err }()
+	select {
+	case <-g.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow connection's data never reached the link")
+	}
+	// A segment for the connection whose write is stuck: the input
+	// goroutine must get through it.
+	if _, err := slowB.Write([]byte("to the slow one")); err != nil {
+		t.Fatal(err)
+	}
+	slowA.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	n, err := slowA.Read(buf)
+	if err != nil || string(buf[:n]) != "to the slow one" {
+		t.Fatalf("read on the connection with a stuck write: %q, %v", buf[:n], err)
+	}
+	// And another connection works: an echo through B.
+	go func() { io.CopyN(fastB, fastB, 4) }()
+	fastA.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fastA.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(fastA, buf[:4]); err != nil || string(buf[:4]) != "ping" {
+		t.Fatalf("echo on another connection while one write is stuck: %q, %v", buf[:4], err)
+	}
+	select {
+	case err := <-wrote:
+		t.Fatalf("Write returned (%v) while its segment was stuck in the link", err)
+	default:
+	}
+	// Release the link: the stuck data is delivered, once and in order.
+	g.port.Store(0)
+	g.open <- struct{}{}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	slowB.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(slowB, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("after the link recovered: %v, data intact %v", err, bytes.Equal(got, msg))
+	}
+}
+
+// TestTraceHookRunsWithoutConnLock: Options.Trace is called after the
+// connection's lock is released (here the hook calls Info on the
+// connection, which takes that lock: under the lock it deadlocked), and in
+// the order the transitions happened.
+func TestTraceHookRunsWithoutConnLock(t *testing.T) {
+	var mu sync.Mutex
+	var conn *stack.Conn
+	var states []tcp.State
+	infoCalls := 0
+	trace := func(tr tcp.Transition) {
+		if tr.Tuple.LocalAddr != addrA {
+			return // B's
+		}
+		mu.Lock()
+		c := conn
+		states = append(states, tr.To)
+		mu.Unlock()
+		if c != nil && tr.Tuple.LocalPort == uint16(c.LocalAddr().(*net.TCPAddr).Port) {
+			c.Info() // takes the connection's lock
+			mu.Lock()
+			infoCalls++
+			mu.Unlock()
+		}
+	}
+	p := newPair(t, nil, tun.FaultConfig{}, func(o *stack.Options) { o.Trace = trace })
+	ln, err := p.b.Listen(":9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := p.a.Dial(ctx, "198.18.0.2:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	conn = nc.(*stack.Conn)
+	mu.Unlock()
+	done := make(chan struct{})
+	go func() { nc.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return: the trace hook ran under the connection's lock")
+	}
+	want := []tcp.State{tcp.StateSynSent, tcp.StateEstablished, tcp.StateFinWait1, tcp.StateFinWait2, tcp.StateTimeWait}
+	if !waitFor(10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(states) >= len(want) }) {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("transitions %v, want %v", states, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, s := range want {
+		if states[i] != s {
+			t.Fatalf("transitions %v, want %v", states, want)
+		}
+	}
+	if infoCalls < 3 {
+		t.Fatalf("the hook called Info %d times, want 3 (FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT)", infoCalls)
+	}
+}
