@@ -188,7 +188,7 @@ func (c *Conn) leaveLocked(now time.Time, tw *tcp.TimeWait) {
 	// step); dropping it left the peer in LAST-ACK until its RTO.
 	if c.hasHeld {
 		c.hasHeld = false
-		c.writeHeldLocked()
+		c.queueHeldLocked()
 	}
 	c.gone = true
 	s.ctr.retransGone.Add(c.tc.Info().Retransmits)

@@ -206,7 +206,9 @@ func (c *Conn) flush(q []outItem, once bool) {
 		c.omu.Lock()
 		if len(c.ready) == 0 {
 			c.flushing = false
-			c.spare = q[:0]
+			if cap(q) <= maxSpare {
+				c.spare = q[:0]
+			}
 			c.omu.Unlock()
 			return
 		}
@@ -218,6 +220,11 @@ func (c *Conn) flush(q []outItem, once bool) {
 		}
 	}
 }
+
+// maxSpare bounds the queue capacity a connection keeps for reuse: a
+// batch longer than this (a large Write on a link without GSO) is rare
+// enough to allocate for, and an idle connection keeps little.
+const maxSpare = 64
 
 // writeOut writes a batch of queued packets to the link and hands its trace
 // records to Options.Trace, in order, with no lock held. It returns the
