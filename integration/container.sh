@@ -60,7 +60,9 @@ if [[ -z $ENGINE ]]; then
 fi
 
 WORK=$(mktemp -d /tmp/tunstack-container.XXXXXX)
-IMAGE=localhost/tunstack-integration:latest
+# A tag of this run's own, so that two runs on one machine never run or
+# remove each other's image.
+IMAGE=localhost/tunstack-integration:${WORK##*.}
 # Without --keep, the work directory and the image go when the script ends
 # (each build would otherwise leave a 56 MB image behind).
 ((KEEP)) || trap 'rm -rf "$WORK"; "$ENGINE" rmi -f "$IMAGE" >/dev/null 2>&1 || true' EXIT
