@@ -20,7 +20,8 @@ import (
 // Errors follow package net: io.EOF after the peer's FIN; *net.OpError
 // wrapping os.ErrDeadlineExceeded (Timeout() true) when a deadline passes,
 // syscall.ECONNRESET after a RST, syscall.ETIMEDOUT when retransmissions or
-// keepalives give up, and net.ErrClosed after Close.
+// keepalives give up (or the ICMP soft error seen meanwhile, e.g.
+// EHOSTUNREACH), and net.ErrClosed after Close.
 type Conn struct {
 	s            *Stack
 	tuple        tcp.Tuple

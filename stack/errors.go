@@ -10,8 +10,10 @@ import (
 // Errors returned by the stack. Connection errors follow package net: an
 // *net.OpError whose Err is os.ErrDeadlineExceeded (deadline),
 // net.ErrClosed (use after Close), or a syscall.Errno (ECONNRESET,
-// ECONNREFUSED, ETIMEDOUT, and ICMP-reported EHOSTUNREACH/ENETUNREACH) that
-// errors.Is can match.
+// ECONNREFUSED, ETIMEDOUT) that errors.Is can match. An ICMP soft error
+// (host or network unreachable, RFC 1122 4.2.3.9) never fails a connection
+// by itself: when the connection later times out, the error is that errno
+// (EHOSTUNREACH, ENETUNREACH, ...) instead of ETIMEDOUT, as on Linux.
 var (
 	// ErrStackClosed is returned by Listen and Dial after Close; it wraps
 	// net.ErrClosed.

@@ -66,6 +66,52 @@ func TestDialTimeout(t *testing.T) {
 	}
 }
 
+// TestDialSoftErrorReportedOnTimeout: an ICMP host unreachable quoting our
+// SYN does not end the Dial (RFC 1122 4.2.3.9: a soft error must not abort
+// the connection); the SYN is still retransmitted, and when the retries run
+// out Dial fails with EHOSTUNREACH, not ETIMEDOUT, as on Linux.
+func TestDialSoftErrorReportedOnTimeout(t *testing.T) {
+	clk := timers.NewManual(time.Unix(1e9, 0))
+	l := newRawLink()
+	s, err := stack.New(l, stack.Options{Addr: addrB, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Dial(context.Background(), "198.18.0.1:80")
+		errc <- err
+	}()
+	syn := l.next(t, 5*time.Second)
+	if syn == nil {
+		t.Fatal("no SYN")
+	}
+	// Host unreachable (type 3 code 1) quoting the SYN's IPv4 header and
+	// first 8 TCP bytes.
+	l.inject(icmpPacket(addrA, addrB, append([]byte{3, 1, 0, 0, 0, 0, 0, 0}, syn[:28]...)))
+	if !waitFor(5*time.Second, func() bool { return s.Stats().ICMPUnreachable == 1 }) {
+		t.Fatalf("the ICMP error did not reach the connection: %+v", s.Stats())
+	}
+	var derr error
+	if !pumpStep(clk, time.Second, func() bool {
+		select {
+		case derr = <-errc:
+			return true
+		default:
+			return false
+		}
+	}) {
+		t.Fatal("Dial never gave up")
+	}
+	if !errors.Is(derr, syscall.EHOSTUNREACH) {
+		t.Fatalf("Dial: %v, want EHOSTUNREACH", derr)
+	}
+	if st := s.Stats(); st.Retransmissions == 0 {
+		t.Fatal("the SYN was not retransmitted after the soft error")
+	}
+}
+
 // TestUserTimeout: when the peer vanishes, data is retransmitted until the
 // user timeout, then Read fails with ETIMEDOUT.
 func TestUserTimeout(t *testing.T) {

@@ -58,7 +58,8 @@ const (
 	// EventTimeWait: the connection entered TIME-WAIT. The runtime takes
 	// the TimeWait record (Conn.TimeWait) and drops the Conn.
 	EventTimeWait
-	// EventSoftError: an ICMP error was recorded (Conn.SoftErr).
+	// EventSoftError: an ICMP soft error was recorded (Conn.SoftErr); it is
+	// the error a later timeout reports.
 	EventSoftError
 )
 

@@ -61,7 +61,7 @@ type Conn struct {
 	sink  Sink
 	state State
 	err   error // terminal error
-	soft  error // last ICMP soft error
+	soft  error // last ICMP soft error since new data was last acknowledged
 
 	// Send sequence variables (RFC 9293 3.3.1).
 	ISS       Seq
@@ -176,15 +176,19 @@ func (c *Conn) Tuple() Tuple { return c.tuple }
 func (c *Conn) Err() error { return c.err }
 
 // SoftError records an ICMP soft error (RFC 1122 4.2.3.9: destination
-// unreachable codes 0, 1, 5 and the like must not abort the connection); it
-// is reported through SoftErr and becomes the terminal error if the
-// connection later times out (as Linux reports EHOSTUNREACH then).
+// unreachable codes 0, 1, 5 and the like must not abort the connection). It
+// changes nothing now; if the connection later times out it is the error
+// reported instead of ETIMEDOUT (timeoutErr), unless the peer acknowledges
+// new data first, which shows the path works again and forgets it (as
+// Linux clears sk_err_soft in tcp_ack). SoftErr and Info report it
+// meanwhile.
 func (c *Conn) SoftError(err error) {
 	c.soft = err
 	c.sink.Notify(EventSoftError)
 }
 
-// SoftErr returns the last soft error recorded by SoftError.
+// SoftErr returns the soft error recorded by SoftError that a timeout would
+// report, or nil.
 func (c *Conn) SoftErr() error { return c.soft }
 
 // Readable returns the number of bytes Read can return now.

@@ -17,7 +17,16 @@ var (
 	errTimeout error = syscall.ETIMEDOUT
 )
 
-// timeoutErr is the terminal error of a connection that timed out. It is
-// ETIMEDOUT even when an ICMP soft error was seen meanwhile (that stays
-// available through SoftErr).
-func (c *Conn) timeoutErr() error { return errTimeout }
+// timeoutErr is the terminal error of a connection that timed out
+// (retransmissions, SYN retries, UserTimeout or keepalive): the last ICMP
+// soft error seen since the peer last acknowledged new data, else
+// ETIMEDOUT. RFC 1122 4.2.3.9 has soft errors "reported to the
+// application" without aborting; as Linux (tcp_write_err: sk_err_soft,
+// else ETIMEDOUT), they become the reason the connection failed, so a Dial
+// to an unreachable host ends with EHOSTUNREACH, not ETIMEDOUT.
+func (c *Conn) timeoutErr() error {
+	if c.soft != nil {
+		return c.soft
+	}
+	return errTimeout
+}

@@ -243,6 +243,7 @@ func (c *Conn) ackedSyn(now time.Time) {
 	}
 	c.flags &^= flagRTTTiming
 	c.rto.ResetBackoff()
+	c.soft = nil // the path works (see SoftError)
 	if c.retries > 0 && !c.rto.HasSample() {
 		// RFC 6298 5.7: "If the timer expires awaiting the ACK of a
 		// SYN segment and the TCP implementation is using an RTO less

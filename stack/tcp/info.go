@@ -22,6 +22,9 @@ type Info struct {
 	Cwnd, Ssthresh    uint32
 	InRecovery        bool
 
+	// SoftErr is the ICMP soft error a timeout would report (Conn.SoftErr).
+	SoftErr error
+
 	SendQueued, RecvQueued int // bytes in the send and receive buffers
 	SendBufCap, RecvBufCap int // bytes currently allocated for them
 
@@ -51,6 +54,7 @@ func (c *Conn) Info() Info {
 		SndWnd: c.SndWnd, RcvWnd: c.rcvWnd(), SndWndShift: c.sndShift, RcvWndShift: c.rcvShift, SndMSS: c.sndMSS,
 		SRTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.RTO(),
 		Cwnd: c.cc.Cwnd(), Ssthresh: c.cc.Ssthresh(), InRecovery: c.cc.InRecovery(),
+		SoftErr: c.soft,
 		SendQueued: c.sndBuf.n, RecvQueued: c.rcvBuf.n,
 		SendBufCap: len(c.sndBuf.buf), RecvBufCap: len(c.rcvBuf.buf),
 		SegsIn: c.stats.segsIn, SegsOut: c.stats.segsOut,
