@@ -54,7 +54,7 @@ func (c *Conn) Info() Info {
 		SndWnd: c.SndWnd, RcvWnd: c.rcvWnd(), SndWndShift: c.sndShift, RcvWndShift: c.rcvShift, SndMSS: c.sndMSS,
 		SRTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.RTO(),
 		Cwnd: c.cc.Cwnd(), Ssthresh: c.cc.Ssthresh(), InRecovery: c.cc.InRecovery(),
-		SoftErr: c.soft,
+		SoftErr:    c.soft,
 		SendQueued: c.sndBuf.n, RecvQueued: c.rcvBuf.n,
 		SendBufCap: len(c.sndBuf.buf), RecvBufCap: len(c.rcvBuf.buf),
 		SegsIn: c.stats.segsIn, SegsOut: c.stats.segsOut,
