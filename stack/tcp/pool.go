@@ -90,7 +90,8 @@ func putBuf(b []byte) {
 // BufferUsage describes the engine's buffer memory, shared by every Conn
 // in the process (TrimBuffers).
 type BufferUsage struct {
-	// Held is the bytes connections hold in send and receive buffers now;
+	// Held is the bytes connections hold in send and receive buffers now
+	// (a Conn the application drops without closing it keeps counting);
 	// Peak is the most they held since the previous TrimBuffers call.
 	Held, Peak int
 	// Parked is the bytes kept on the free list for reuse after the trim;
