@@ -22,8 +22,8 @@ import (
 const dialDev = "tsconf0"
 
 // dialNet creates the TUN device dialDev with the kernel side 198.18.0.1/24
-// and the raw plumbing on it.
-func dialNet(t *testing.T) *rawNet {
+// and the raw plumbing on it, for `tunstack dial` in link mode m.
+func dialNet(t *testing.T, m linkMode) *rawNet {
 	t.Helper()
 	needTool(t, "ip", "iproute2")
 	tuntest.Require(t)
@@ -32,7 +32,9 @@ func dialNet(t *testing.T) *rawNet {
 	t.Cleanup(func() { exec.Command("ip", "link", "del", dialDev).Run() })
 	tuntest.Run(t, "ip", "addr", "add", hostAddr+"/24", "dev", dialDev)
 	tuntest.Run(t, "ip", "link", "set", dialDev, "mtu", "1500", "up")
-	return newRawNet(t, dialDev)
+	n := newRawNet(t, dialDev)
+	n.mode = m
+	return n
 }
 
 // dial starts `tunstack dial` to our port with stdin as its input and
@@ -40,7 +42,8 @@ func dialNet(t *testing.T) *rawNet {
 func (n *rawNet) dial(t *testing.T, stdin []byte, flags ...string) *peer {
 	t.Helper()
 	p := n.newPeer(t, 0)
-	args := append([]string{"dial", "--trace", "--grace", "50ms", "--tun", dialDev, "--addr", stackAddr}, flags...)
+	args := append([]string{"dial", "--trace", "--grace", "50ms", "--tun", dialDev, "--addr", stackAddr}, n.mode.flags...)
+	args = append(args, flags...)
 	args = append(args, fmt.Sprintf("%s:%d", hostAddr, p.port))
 	n.proc = startTunstack(t, stdin, args...)
 	return p
@@ -120,7 +123,11 @@ func (p *peer) finishDial(data []byte) {
 // TestConformance_RFC9293_3_10_7_3_SynSent: the active open as RFC 9293
 // 3.10.7.3 ("If the state is SYN-SENT") specifies it, against the raw peer.
 func TestConformance_RFC9293_3_10_7_3_SynSent(t *testing.T) {
-	n := dialNet(t)
+	inEveryMode(t, confRFC9293_3_10_7_3_SynSent)
+}
+
+func confRFC9293_3_10_7_3_SynSent(t *testing.T, m linkMode) {
+	n := dialNet(t, m)
 	msg := []byte("hello from the stack\n")
 
 	// The SYN offers MSS 1460 and window scaling with an unscaled window

@@ -18,10 +18,12 @@ import (
 // a connection that honours what the cookie encoded: our MSS rounded down
 // to the cookie's table (1350 -> 1300) and our window scale (7), and the
 // stack scales its own window by the shift it announced.
-func TestConformance_RFC4987_3_6_SynCookies(t *testing.T) {
+func TestConformance_RFC4987_3_6_SynCookies(t *testing.T) { inEveryMode(t, confRFC4987_3_6_SynCookies) }
+
+func confRFC4987_3_6_SynCookies(t *testing.T, m linkMode) {
 	const backlog = 1024 // stack.DefaultSynBacklog
 	const flood = backlog + 64
-	n := conformance(t)
+	n := conformance(t, m)
 	catchAll := make(chan *rawPkt, 8192)
 	n.mu.Lock()
 	n.catchAll = catchAll

@@ -77,6 +77,7 @@ func (r *rawPkt) String() string { return r.seg.String() }
 type rawNet struct {
 	t      *testing.T
 	proc   *proc
+	mode   linkMode
 	sendFD int
 	recvFD int
 
@@ -93,17 +94,24 @@ type rawNet struct {
 	catchAll chan *rawPkt
 }
 
-// conformance starts `tunstack serve --trace` with extra flags and the raw
-// plumbing around it. Everything is undone at the end of the test.
-func conformance(t *testing.T, flags ...string) *rawNet {
+// conformance starts `tunstack serve --trace` in link mode m with extra
+// flags and the raw plumbing around it. Everything is undone at the end of
+// the test.
+func conformance(t *testing.T, m linkMode, flags ...string) *rawNet {
 	t.Helper()
 	tuntest.Require(t)
 	dropKernelRSTs(t)
 	// A short grace: at the end the raw peers answer no FIN, so waiting
 	// for graceful closes would only slow the test down.
-	proc := serve(t, append([]string{"--trace", "--grace", "50ms"}, flags...)...)
+	args := append([]string{"--trace", "--grace", "50ms"}, m.flags...)
+	proc := serve(t, append(args, flags...)...)
+	want := fmt.Sprintf("offload=%v", m.offload)
+	if l := proc.waitLine(regexp.MustCompile(`msg=serving`), time.Second); !regexp.MustCompile(`\b` + want + `\b`).MatchString(l) {
+		t.Fatalf("link mode %s: the serving line %q does not say %s", m.name, l, want)
+	}
 	n := newRawNet(t, devName)
 	n.proc = proc
+	n.mode = m
 	n.waitPath(t)
 	return n
 }
@@ -123,9 +131,10 @@ func newRawNet(t *testing.T, dev string) *rawNet {
 	if err != nil {
 		t.Fatalf("TUN %s: %v", dev, err)
 	}
-	// Receive: a cooked packet socket on the TUN, every protocol. The TUN
-	// has no link header, so what we read is the IP packet.
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	// Receive: a packet socket on the TUN, every protocol. The TUN has no
+	// link header, so what we read is the IP packet (SOCK_RAW, which
+	// PACKET_VNET_HDR needs, is the same as SOCK_DGRAM here).
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 	if err != nil {
 		t.Fatalf("AF_PACKET socket: %v", err)
 	}
@@ -138,6 +147,14 @@ func newRawNet(t *testing.T, dev string) *rawNet {
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		unix.Close(fd)
 		t.Fatalf("SO_RCVTIMEO: %v", err)
+	}
+	// Every packet comes with its virtio-net header, which says whether
+	// it is a super-segment or carries a partial checksum (the stack's
+	// writes with offloads on): wireSegments turns those into what the
+	// wire would carry.
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		unix.Close(fd)
+		t.Fatalf("PACKET_VNET_HDR: %v", err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
 		t.Logf("SO_RCVBUF: %v (continuing)", err)
@@ -214,45 +231,29 @@ func (n *rawNet) reader() {
 			// The kernel's transmissions into the TUN (ours included):
 			// counted by destination, so a test can tell that what it
 			// sent did reach the stack.
-			if m >= 20 {
+			if m >= vnetHdrLen+20 {
 				n.mu.Lock()
-				n.toTUN[netip.AddrFrom4([4]byte(buf[16:20]))]++
+				n.toTUN[netip.AddrFrom4([4]byte(buf[vnetHdrLen+16:vnetHdrLen+20]))]++
 				n.mu.Unlock()
 			}
 			continue
 		}
-		pkt := append([]byte(nil), buf[:m]...)
-		if segment.IPVersion(pkt) != 4 || len(pkt) < 20 {
+		if m < vnetHdrLen+20 {
+			continue
+		}
+		pkt := append([]byte(nil), buf[vnetHdrLen:m]...)
+		if segment.IPVersion(pkt) != 4 {
 			continue
 		}
 		switch pkt[9] {
 		case segment.ProtocolTCP:
-			r := &rawPkt{at: at, raw: pkt}
-			if err := segment.ParseIPv4TCP(pkt, &r.seg); err != nil {
+			wire, err := wireSegments(buf[:vnetHdrLen], pkt)
+			if err != nil {
 				n.t.Errorf("the stack sent a malformed TCP packet (%v): % x", err, pkt)
 				continue
 			}
-			if r.seg.Src == hostIP {
-				continue // the kernel's own (seen on the way in by some kernels)
-			}
-			r.seg.Payload = append([]byte(nil), r.seg.Payload...)
-			n.mu.Lock()
-			q, ca := n.queues[r.seg.DstPort], n.catchAll
-			n.mu.Unlock()
-			if q == nil {
-				n.unrouted.Add(1)
-				if ca != nil {
-					select {
-					case ca <- r:
-					default:
-					}
-				}
-				continue
-			}
-			select {
-			case q <- r:
-			default:
-				n.t.Errorf("raw peer queue for port %d overflowed", r.seg.DstPort)
+			for _, w := range wire {
+				n.routeTCP(at, w)
 			}
 		case segment.ProtocolICMP:
 			ip, _, err := segment.ParseIPv4ICMP(pkt)
@@ -268,6 +269,38 @@ func (n *rawNet) reader() {
 			default:
 			}
 		}
+	}
+}
+
+// routeTCP hands one wire segment the stack sent to the queue of its
+// destination port.
+func (n *rawNet) routeTCP(at time.Time, pkt []byte) {
+	r := &rawPkt{at: at, raw: pkt}
+	if err := segment.ParseIPv4TCP(pkt, &r.seg); err != nil {
+		n.t.Errorf("the stack sent a malformed TCP packet (%v): % x", err, pkt)
+		return
+	}
+	if r.seg.Src == hostIP {
+		return // the kernel's own (seen on the way in by some kernels)
+	}
+	r.seg.Payload = append([]byte(nil), r.seg.Payload...)
+	n.mu.Lock()
+	q, ca := n.queues[r.seg.DstPort], n.catchAll
+	n.mu.Unlock()
+	if q == nil {
+		n.unrouted.Add(1)
+		if ca != nil {
+			select {
+			case ca <- r:
+			default:
+			}
+		}
+		return
+	}
+	select {
+	case q <- r:
+	default:
+		n.t.Errorf("raw peer queue for port %d overflowed", r.seg.DstPort)
 	}
 }
 
@@ -656,9 +689,9 @@ func icmpEcho(id, seq uint16, payload []byte) []byte {
 }
 
 // sharedScenarios run as subtests of TestConformance against one `tunstack
-// serve` with default flags; each is named after the RFC clause it checks.
-// Scenarios that need other flags (a small buffer, a short MSL) or the
-// active open are top-level tests of their own.
+// serve` per link mode with that mode's flags; each is named after the RFC
+// clause it checks. Scenarios that need other flags (a small buffer, a
+// short MSL) or the active open are top-level tests of their own.
 var sharedScenarios = []struct {
 	name string
 	run  func(*testing.T, *rawNet)
@@ -709,11 +742,14 @@ var sharedScenarios = []struct {
 }
 
 // TestConformance plays the TCP peer of `tunstack serve` segment by segment
-// and checks each answer against the RFC clause the subtest is named after.
-// One stack serves all subtests (fresh ports each; leftovers are reset), so
-// the run stays short: `go test -run 'TestConformance' ./integration/`.
-func TestConformance(t *testing.T) {
-	n := conformance(t)
+// and checks each answer against the RFC clause the subtest is named after,
+// in every link mode (TestConformance/MODE/SCENARIO). One stack per mode
+// serves all its subtests (fresh ports each; leftovers are reset), so the
+// run stays short: `go test -run 'TestConformance' ./integration/`.
+func TestConformance(t *testing.T) { inEveryMode(t, confShared) }
+
+func confShared(t *testing.T, m linkMode) {
+	n := conformance(t, m)
 	for _, sc := range sharedScenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			from := len(n.proc.out.snapshot())

@@ -28,7 +28,16 @@
 // nftables rule in the namespace drops the RSTs the kernel would send for
 // ports it has no socket on (the test's own RSTs pass by their socket
 // mark). Each scenario is named after the RFC clause it judges (RFC 9293,
-// 5961, 1122, 7323, 6298, 5681, 6582, 1191, 4987, 6528, 3168). Scenarios with
-// default flags share one `tunstack serve` as subtests of TestConformance;
-// the rest start their own. The whole set runs in about a minute.
+// 5961, 1122, 7323, 6298, 5681, 6582, 1191, 4987, 6528, 3168). Every
+// conformance test runs in each link mode a user can get, as subtests named
+// by mode (TestConformance/no-offload/..., conformance_modes_test.go):
+// "default" (virtio-net offloads, ACK coalescing, busy polling),
+// "no-offload" (plain device, still coalescing) and "faults" (the fault
+// injector's plain wrapper: no offloads, no coalescing), so a behaviour only
+// one mode has cannot hide. --trace, which the tests read states from,
+// changes no mode. The packet socket reads each packet with its virtio-net
+// header, so the stack's offloaded output (super-segments, partial
+// checksums) is judged as the wire segments the kernel makes of it.
+// Scenarios without extra flags share one `tunstack serve` per mode as
+// subtests of TestConformance; the rest start their own.
 package integration
