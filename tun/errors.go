@@ -7,7 +7,7 @@ import (
 )
 
 // ErrClosed is returned by Read and Write after Close (of a Device, a
-// PipeEnd or a FaultyDevice), and by a Read that Close unblocked. It matches
+// PipeEnd, a FaultyDevice or an Adapter), and by a Read that Close unblocked. It matches
 // both net.ErrClosed and os.ErrClosed under errors.Is, so callers written
 // against either keep working.
 var ErrClosed error = closedError{}
@@ -22,7 +22,7 @@ func (closedError) Is(target error) bool { return target == net.ErrClosed || tar
 // packet is dropped.
 var ErrTooBig = errors.New("tun: packet larger than MTU")
 
-// ErrShortBuffer is returned by a pipe or fault-wrapper Read whose buffer is
-// smaller than the packet: the packet is consumed and the first len(p) bytes
-// are returned with this error. Give Read MTU() bytes.
+// ErrShortBuffer is returned by a pipe, fault-wrapper or Adapter Read whose
+// buffer is smaller than the packet: the packet is consumed and the first
+// len(p) bytes are returned with this error. Give Read MTU() bytes.
 var ErrShortBuffer = errors.New("tun: read buffer smaller than packet")
