@@ -46,6 +46,9 @@ func (d *waterDevice) Offload() bool { return false }
 // persistent one, so water is told Persist: true: with the zero value its
 // open would clear the persist flag and the kernel would delete the device
 // when tunstack exits. The MTU is the interface's, capped by --mtu in start.
+// (Should the device vanish between the lookup and water.New, water would
+// create a new one, persistent because of that flag: water cannot be asked
+// to attach only, as tun.Open's IFF_TUN_EXCL logic does the other way round.)
 func openWater(name string) (device, error) {
 	iface, err := net.InterfaceByName(name)
 	if err != nil {
