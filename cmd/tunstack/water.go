@@ -47,8 +47,9 @@ func (d *waterDevice) Offload() bool { return false }
 // open would clear the persist flag and the kernel would delete the device
 // when tunstack exits. The MTU is the interface's, capped by --mtu in start.
 // (Should the device vanish between the lookup and water.New, water would
-// create a new one, persistent because of that flag: water cannot be asked
-// to attach only, as tun.Open's IFF_TUN_EXCL logic does the other way round.)
+// create a new one, persistent because of that flag: water has no
+// attach-only mode, and cannot tell creating from attaching as tun.Open
+// does with IFF_TUN_EXCL.)
 func openWater(name string) (device, error) {
 	iface, err := net.InterfaceByName(name)
 	if err != nil {
