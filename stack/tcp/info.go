@@ -1,6 +1,10 @@
 package tcp
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Info is a snapshot of a connection for diagnostics (like Linux's
 // tcp_info).
@@ -39,6 +43,48 @@ type Info struct {
 	OutOfOrderSegs    uint64
 	ZeroWindowProbes  uint64
 	KeepaliveProbes   uint64
+
+	// What a stalled connection's dump needs (a progress watchdog): the
+	// window-update bookkeeping, the loss-recovery and persist state, the
+	// out-of-order ranges held and the armed deadlines (zero: not armed).
+	SndWL1, SndWL2   Seq
+	MaxSndWnd        uint32
+	Retries          int // consecutive retransmission timeouts
+	PersistBackoff   int
+	ProbesUnanswered int
+	ProbeOut         bool // a zero-window probe byte is outstanding
+	DupAcks          int
+	OOO              Ranges
+	RtxAt, PersistAt time.Time
+	DelackAt, KaAt   time.Time
+	StateAt          time.Time
+}
+
+// Ranges is a copy of the out-of-order ranges held, [start, end) each.
+type Ranges struct {
+	r [maxOOORanges]seqRange
+	n int
+}
+
+// Len returns the number of ranges.
+func (r Ranges) Len() int { return r.n }
+
+// At returns range i.
+func (r Ranges) At(i int) (start, end Seq) { return r.r[i].start, r.r[i].end }
+
+// String lists the ranges as "[start,end) ...", or "-" when there are none.
+func (r Ranges) String() string {
+	if r.n == 0 {
+		return "-"
+	}
+	var b strings.Builder
+	for i := range r.n {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "[%d,%d)", r.r[i].start, r.r[i].end)
+	}
+	return b.String()
 }
 
 // SendMSS returns the effective send MSS (RFC 9293 3.7.1): the payload
@@ -64,5 +110,10 @@ func (c *Conn) Info() Info {
 		DupAcksIn: c.stats.dupAcksIn, ChallengeACKs: c.stats.challengeACKs,
 		OutOfOrderSegs: c.stats.oooSegs, ZeroWindowProbes: c.stats.zeroWindowProbes,
 		KeepaliveProbes: c.stats.keepaliveProbes,
+		SndWL1:          c.SndWL1, SndWL2: c.SndWL2, MaxSndWnd: c.maxSndWnd,
+		Retries: c.retries, PersistBackoff: c.persistBackoff, ProbesUnanswered: c.probesUnanswered,
+		ProbeOut: c.flags&flagProbe != 0, DupAcks: c.dupAcks,
+		OOO:   Ranges{r: c.ooo.r, n: c.ooo.n},
+		RtxAt: c.rtxAt, PersistAt: c.persistAt, DelackAt: c.delackAt, KaAt: c.kaAt, StateAt: c.stateAt,
 	}
 }
