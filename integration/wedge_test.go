@@ -37,6 +37,7 @@ type wedgeShape struct {
 	clean, loss time.Duration
 	pct         int
 	stall       time.Duration // the longest stall allowed
+	note        time.Duration // a stall this long is logged with a dump (0: never)
 }
 
 func wedgeShapeFromEnv(t *testing.T) wedgeShape {
@@ -55,6 +56,8 @@ func wedgeShapeFromEnv(t *testing.T) wedgeShape {
 			s.loss, err = time.ParseDuration(v)
 		case "stall":
 			s.stall, err = time.ParseDuration(v)
+		case "note":
+			s.note, err = time.ParseDuration(v)
 		case "pct":
 			_, err = fmt.Sscan(v, &s.pct)
 		default:
@@ -80,7 +83,7 @@ type flow struct {
 	last                      time.Time
 	lastMoved, lastAcked, rcv uint64
 	maxStall                  time.Duration
-	dumped                    bool
+	dumped, noted             bool
 }
 
 // kernelProgress reads the kernel's bytes_acked and bytes_received.
@@ -150,11 +153,18 @@ watch:
 				moved := uint64(f.moved.Load())
 				acked, rcv := f.kernelProgress()
 				if moved != f.lastMoved || acked != f.lastAcked || rcv != f.rcv {
-					f.lastMoved, f.lastAcked, f.rcv, f.last = moved, acked, rcv, now
+					if f.noted {
+						t.Logf("%s: progress again after %v", f.name, now.Sub(f.last).Round(time.Millisecond))
+					}
+					f.lastMoved, f.lastAcked, f.rcv, f.last, f.noted = moved, acked, rcv, now, false
 					continue
 				}
 				stall := now.Sub(f.last)
 				f.maxStall = max(f.maxStall, stall)
+				if shape.note > 0 && stall > shape.note && !f.noted && !f.dumped {
+					f.noted = true
+					t.Logf("%s (kernel port %d): no progress for %v\n%s", f.name, f.port, stall.Round(time.Millisecond), stallDump(t, p, f.port))
+				}
 				if stall > shape.stall && !f.dumped {
 					f.dumped = true
 					stalls = append(stalls, f.name)

@@ -532,7 +532,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // Info returns a snapshot of the connection's engine state and counters.
 func (c *Conn) Info() ConnInfo {
 	c.mu.Lock()
-	in := c.tc.Info()
+	in, held := c.tc.Info(), c.hasHeld
 	c.unlock()
-	return ConnInfo{Info: in, LocalAddr: c.laddr, RemoteAddr: c.raddr}
+	return ConnInfo{Info: in, LocalAddr: c.laddr, RemoteAddr: c.raddr, AckHeld: held}
 }

@@ -133,6 +133,9 @@ func (s *Stack) Stats() Stats {
 type ConnInfo struct {
 	tcp.Info
 	LocalAddr, RemoteAddr *net.TCPAddr
+	// AckHeld says a pure ACK is held back by ACK coalescing, to be
+	// written when the input burst ends (see connSink.Output).
+	AckHeld bool
 }
 
 // Conns returns a snapshot of every connection in the demux table (half-open

@@ -37,9 +37,11 @@ type lossyParams struct {
 	nagle     bool
 	wscaleA   bool // A offers window scaling (B always does)
 	delAck    time.Duration
-	chunky    bool // the application writes in random chunks of 1-3000 bytes
-	simOpen   bool // both sides Connect (simultaneous open, RFC 9293 3.5)
-	abort     bool // A aborts halfway (TestLossyPipeAbort)
+	chunky    bool          // the application writes in random chunks of 1-3000 bytes
+	simOpen   bool          // both sides Connect (simultaneous open, RFC 9293 3.5)
+	abort     bool          // A aborts halfway (TestLossyPipeAbort)
+	lossBA    float64       // if > 0, the loss B->A (loss is then A->B only)
+	pause     time.Duration // if > 0, both applications stop reading for pause out of every 3*pause
 }
 
 func (p lossyParams) String() string {
@@ -125,7 +127,7 @@ func (e *pipeEndpoint) Notify(tcp.Event) {}
 
 func (e *pipeEndpoint) note(format string, args ...any) {
 	l := *e.trace
-	if len(l) >= 60 {
+	if len(l) >= 120 {
 		copy(l, l[1:])
 		l = l[:len(l)-1]
 	}
@@ -139,14 +141,19 @@ type lossyRun struct {
 	trace    []string
 	now      time.Time
 	nextTick time.Time // next application read tick (p.readTick > 0)
+	wd       [2]watch  // progress watchdog of A and B (lossy_watchdog_test.go)
 }
 
 func newLossyRun(p lossyParams) *lossyRun {
 	r := &lossyRun{p: p, clock: timers.NewManual(t0), now: t0, nextTick: t0}
-	fc := func(s int64) tun.FaultConfig {
-		return tun.FaultConfig{Seed: s, Loss: p.loss, Duplicate: p.dup, Reorder: p.reorder, Delay: p.delay, Jitter: p.jitter}
+	fc := func(s int64, loss float64) tun.FaultConfig {
+		return tun.FaultConfig{Seed: s, Loss: loss, Duplicate: p.dup, Reorder: p.reorder, Delay: p.delay, Jitter: p.jitter}
 	}
-	la, lb := tun.NewPipe(r.clock, 1500, fc(p.seed), fc(p.seed^0x5eed))
+	lossBA := p.loss
+	if p.lossBA > 0 {
+		lossBA = p.lossBA
+	}
+	la, lb := tun.NewPipe(r.clock, 1500, fc(p.seed, p.loss), fc(p.seed^0x5eed, lossBA))
 	rng := rand.New(rand.NewSource(p.seed))
 	mk := func(name string, link *tun.PipeEnd, t tcp.Tuple, passive bool) *pipeEndpoint {
 		cfg := tcp.DefaultConfig()
@@ -272,7 +279,7 @@ func (r *lossyRun) app(e *pipeEndpoint) error {
 			return r.fail("%s: CloseWrite: %v", e.name, err)
 		}
 	}
-	for !e.sawEOF {
+	for !e.sawEOF && !r.paused() {
 		buf := e.readBuf
 		if r.p.readTick > 0 {
 			if e.readBudget == 0 {
@@ -351,7 +358,7 @@ func (r *lossyRun) run() error {
 		}
 		for _, e := range []*pipeEndpoint{r.a, r.b} {
 			if e.c.State() == tcp.StateClosed && e.c.Err() != nil && !r.p.abort {
-				return r.fail("%s: connection failed: %v", e.name, e.c.Err())
+				return r.fail("%s: connection failed: %v\n%s", e.name, e.c.Err(), r.stuckDump())
 			}
 		}
 		next := time.Time{}
@@ -366,6 +373,9 @@ func (r *lossyRun) run() error {
 		tick := r.p.readTick > 0 && (!r.a.sawEOF || !r.b.sawEOF)
 		if tick && (next.IsZero() || r.nextTick.Before(next)) {
 			next = r.nextTick
+		}
+		if pe := r.pauseEdge(); !pe.IsZero() && (next.IsZero() || pe.Before(next)) {
+			next = pe
 		}
 		if next.IsZero() {
 			return r.fail("deadlock: no timer and no packet in flight, but not both CLOSED")
@@ -389,6 +399,9 @@ func (r *lossyRun) run() error {
 			if dl := e.c.Deadline(); !dl.IsZero() && !dl.After(r.now) {
 				e.c.HandleTimer(r.now)
 			}
+		}
+		if err := r.watchdog(); err != nil {
+			return err
 		}
 	}
 	if r.p.abort {
@@ -452,8 +465,8 @@ func TestLossyPipe(t *testing.T) {
 				t.Fatalf("%v\n%v\nreproduce: go test ./stack/tcp -run 'TestLossyPipe/seed=%d$' -v", p, err, seed)
 			}
 			sa, sb := r.a.link.Stats(), r.b.link.Stats()
-			t.Logf("%v: done at simulated %v; A->B %d packets (%d dropped, %d duplicated, %d reordered), B->A %d (%d, %d, %d)",
-				p, r.now.Sub(t0), sa.Sent, sa.Dropped, sa.Duplicated, sa.Reordered, sb.Sent, sb.Dropped, sb.Duplicated, sb.Reordered)
+			t.Logf("%v: done at simulated %v, longest stall %v; A->B %d packets (%d dropped, %d duplicated, %d reordered), B->A %d (%d, %d, %d)",
+				p, r.now.Sub(t0), r.longestStall(), sa.Sent, sa.Dropped, sa.Duplicated, sa.Reordered, sb.Sent, sb.Dropped, sb.Duplicated, sb.Reordered)
 		})
 	}
 }
