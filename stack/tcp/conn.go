@@ -109,6 +109,11 @@ type Conn struct {
 	rto      timers.RTOEstimator
 	rttSeq   Seq
 	rttStart time.Time
+	// rtxHigh, valid while flagRtxHigh, is the end of the highest data
+	// retransmitted since the RTO's backoff was last removed; it lies in
+	// [SND.UNA, sndMax]. An ACK beyond it acknowledges data sent only once
+	// (RFC 8961 4 (4)(a), see newAck).
+	rtxHigh Seq
 
 	cc       CongestionControl
 	reno     newReno
@@ -134,6 +139,7 @@ const (
 	flagProbe                               // a one-byte zero-window probe at SND.NXT is outstanding
 	flagOpened                              // Connect, AcceptSYN or AcceptCookie was called
 	flagTWAckedSYN                          // in TIME-WAIT: the last segment was a SYN we ACKed (TimeWait.AckedSYN)
+	flagRtxHigh                             // rtxHigh is valid: data below it was retransmitted
 )
 
 type counters struct {

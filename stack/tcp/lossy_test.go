@@ -142,6 +142,7 @@ type lossyRun struct {
 	now      time.Time
 	nextTick time.Time // next application read tick (p.readTick > 0)
 	wd       [2]watch  // progress watchdog of A and B (lossy_watchdog_test.go)
+	probe    func()
 }
 
 func newLossyRun(p lossyParams) *lossyRun {
@@ -399,6 +400,9 @@ func (r *lossyRun) run() error {
 			if dl := e.c.Deadline(); !dl.IsZero() && !dl.After(r.now) {
 				e.c.HandleTimer(r.now)
 			}
+		}
+		if r.probe != nil {
+			r.probe()
 		}
 		if err := r.watchdog(); err != nil {
 			return err

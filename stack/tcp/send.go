@@ -200,6 +200,10 @@ func (c *Conn) sendSegment(now time.Time, seq Seq, n uint32, allowFin bool) uint
 	if seq.LessThan(c.sndMax) {
 		c.stats.retransSegs++
 		c.stats.retransBytes += uint64(n)
+		if end := seq.Add(n); c.flags&flagRtxHigh == 0 || end.GreaterThan(c.rtxHigh) {
+			c.rtxHigh = segment.Min(end, c.sndMax)
+			c.flags |= flagRtxHigh
+		}
 	} else {
 		c.stats.bytesOut += uint64(n)
 	}
@@ -356,14 +360,14 @@ func (c *Conn) newAck(now time.Time, ack Seq) {
 	}
 	c.flags &^= flagProbe
 	// RFC 6298 3 (Karn): only an untainted timed segment gives a sample.
-	// The backoff goes only with a new measurement: RFC 6298 5 (note
-	// after 5.7) collapses the RTO when "a new RTT measurement is
-	// obtained"; the ACK of a retransmission is none. As Linux.
+	// RFC 6298 5 (note after 5.7) collapses the RTO when "a new RTT
+	// measurement is obtained"; the ACK of a retransmission is none.
 	if c.flags&flagRTTTiming != 0 && c.rttSeq.LessThan(ack) {
 		c.rto.Sample(now.Sub(c.rttStart))
 		c.flags &^= flagRTTTiming
 		c.rto.ResetBackoff()
 	}
+	c.dropBackoff(ack)
 	c.retries = 0
 	c.unackedSince = time.Time{}
 	if c.SndUna != c.sndMax {
@@ -386,6 +390,29 @@ func (c *Conn) newAck(now time.Time, ack Seq) {
 		c.rtxAt = time.Time{}
 	} else {
 		c.armRtx(now)
+	}
+}
+
+// dropBackoff removes the RTO's exponential backoff once an ACK
+// acknowledges data that was sent only once: RFC 8961 4 (4), "The backoff
+// SHOULD be removed after either (a) the subsequent successful transmission
+// of non-retransmitted data, or (b) an RTO passes without detecting
+// additional losses". Karn's rule still holds for the estimate (no sample
+// from retransmitted data) and for an ACK that covers only retransmitted
+// data (the backed-off RTO stays, RFC 6298 5, in case the path's RTT grew).
+//
+// Without this, backoff left over from one loss episode carries into the
+// next whenever no clean sample came in between (go-back-N and NewReno
+// retransmissions void every timed segment), and under sustained loss the
+// RTO ratchets up to its 60 s cap while the RTT is a fraction of a
+// millisecond: the connection stalls for tens of seconds at a time, which
+// is how issue 8's connections "wedged" under 3 % loss. Linux escapes this
+// with timestamps (RTT samples from retransmissions, RFC 7323 4), SACK and
+// F-RTO, none of which this engine negotiates.
+func (c *Conn) dropBackoff(ack Seq) {
+	if c.flags&flagRtxHigh == 0 || ack.GreaterThan(c.rtxHigh) {
+		c.flags &^= flagRtxHigh
+		c.rto.ResetBackoff()
 	}
 }
 
