@@ -103,10 +103,14 @@ func (k *connSink) Output(seg *segment.Segment) {
 	}
 	if k.hasHeld {
 		k.hasHeld = false
-		if isAck && !(pure && seg.Ack == k.held.Ack) {
+		if isAck && !(pure && seg.Ack == k.held.Ack) && !seg.Seq.LessThan(k.held.Seq) {
 			// This segment carries an acknowledgment at least as new
 			// and a right window edge at least as far (the engine's
 			// RCV.NXT and edge never move back): the held ACK is moot.
+			// Not so for a retransmission (SEG.SEQ below the held
+			// ACK's SND.MAX): it may lie wholly below the peer's
+			// RCV.NXT, and the peer then drops it unprocessed, ACK
+			// field and all (RFC 9293 3.10.7.4).
 			k.s.ctr.acksCoalesced.Add(1)
 		} else {
 			(*Conn)(k).queueHeldLocked()

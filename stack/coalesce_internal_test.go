@@ -1,0 +1,92 @@
+package stack
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// recLink is an OffloadLink that records what is written and never has a
+// packet to read.
+type recLink struct {
+	mu     sync.Mutex
+	pkts   [][]byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *recLink) Read(p []byte) (int, error) { <-l.closed; return 0, net.ErrClosed }
+func (l *recLink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.pkts = append(l.pkts, append([]byte(nil), p...))
+	l.mu.Unlock()
+	return len(p), nil
+}
+func (l *recLink) MTU() int     { return 1500 }
+func (l *recLink) Close() error { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *recLink) ReadPacket(p []byte, idle func()) (int, bool, error) {
+	n, err := l.Read(p)
+	return n, false, err
+}
+func (l *recLink) GSOMaxSize() int                                    { return 0 }
+func (l *recLink) WriteGSO(hdr, payload []byte, mss int) (int, error) { return 0, net.ErrClosed }
+
+// A held ACK is moot only if what supersedes it will be processed by the
+// peer. A retransmission (SEG.SEQ below the held ACK's, which carries
+// SND.MAX) may lie wholly below the peer's RCV.NXT when its ACKs were lost,
+// and then the peer drops it as unacceptable without looking at its ACK
+// field (RFC 9293 3.10.7.4: "If an incoming segment is not acceptable, an
+// acknowledgment should be sent in reply ... and the segment dropped");
+// the acknowledgment the held ACK carried would be lost with it, and the
+// peer would wait for its retransmission timeout. So the held ACK goes out
+// first, then the retransmission. A segment at or above the held ACK's
+// sequence number (new data, a later ACK) still supersedes it.
+func TestHeldAckNotSupersededByRetransmission(t *testing.T) {
+	l := &recLink{closed: make(chan struct{})}
+	s, err := New(l, Options{Addr: netip.MustParseAddr("198.18.0.2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tu := tcp.Tuple{LocalAddr: s.addr, LocalPort: 80, RemoteAddr: netip.MustParseAddr("198.18.0.1"), RemotePort: 40000}
+	c := s.newConn(tu)
+	k := (*connSink)(c)
+	seg := func(seq, ack segment.Seq, n int) *segment.Segment {
+		return &segment.Segment{Src: tu.LocalAddr, Dst: tu.RemoteAddr, SrcPort: 80, DstPort: 40000,
+			Seq: seq, Ack: ack, Flags: segment.FlagACK, Window: 1000, Payload: make([]byte, n)}
+	}
+	c.mu.Lock()
+	c.coalesce = true
+	k.Output(seg(5000, 100, 0))    // sent: the first ACK
+	k.Output(seg(5000, 200, 0))    // held: it acknowledges new data
+	k.Output(seg(3000, 200, 1000)) // go-back-N retransmission from SND.UNA
+	k.Output(seg(5000, 300, 0))    // held again
+	k.Output(seg(5000, 300, 100))  // new data at SND.MAX: supersedes it
+	c.coalesce = false
+	c.unlock()
+	var got []string
+	l.mu.Lock()
+	for _, p := range l.pkts {
+		var sg segment.Segment
+		if err := segment.ParseIPv4TCP(p, &sg); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, sg.String())
+	}
+	l.mu.Unlock()
+	want := []string{
+		seg(5000, 100, 0).String(), seg(5000, 200, 0).String(), seg(3000, 200, 1000).String(), seg(5000, 300, 100).String(),
+	}
+	if len(got) != len(want) {
+		t.Fatalf("wrote %d segments, want %d:\n got %q\nwant %q", len(got), len(want), got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("segment %d is %s, want %s (all: %q)", i, got[i], want[i], got)
+		}
+	}
+}
