@@ -51,7 +51,9 @@ func TestHeldAckNotSupersededByRetransmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	// The stack's input goroutine owns ackq; stop it so that this test
+	// may play its part (Close waits for it to exit).
+	s.Close()
 	tu := tcp.Tuple{LocalAddr: s.addr, LocalPort: 80, RemoteAddr: netip.MustParseAddr("198.18.0.1"), RemotePort: 40000}
 	c := s.newConn(tu)
 	k := (*connSink)(c)
