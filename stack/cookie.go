@@ -77,12 +77,19 @@ func (j *cookieJar) tick(now time.Time) uint32 {
 	return uint32(d / cookiePeriod)
 }
 
+// mac is the cookie's MAC over the tuple, the peer's ISN and the encoded
+// fields. Addresses enter in their 16-byte form (an IPv4 address as its
+// IPv4-mapped IPv6 address), so the same code serves both families and
+// nothing here can panic on an address of either.
 func (j *cookieJar) mac(t *tcp.Tuple, irs segment.Seq, count, mssIx, ws uint32) uint32 {
-	la, ra := t.LocalAddr.As4(), t.RemoteAddr.As4()
-	m0 := uint64(binary.BigEndian.Uint32(la[:]))<<32 | uint64(binary.BigEndian.Uint32(ra[:]))
-	m1 := uint64(t.LocalPort)<<48 | uint64(t.RemotePort)<<32 | uint64(irs)
-	m2 := uint64(count)<<32 | uint64(mssIx)<<8 | uint64(ws)
-	return uint32(siphash3(j.k0, j.k1, m0, m1, m2)) & cookieMACMax
+	la, ra := t.LocalAddr.As16(), t.RemoteAddr.As16()
+	m := [...]uint64{
+		binary.BigEndian.Uint64(la[:8]), binary.BigEndian.Uint64(la[8:]),
+		binary.BigEndian.Uint64(ra[:8]), binary.BigEndian.Uint64(ra[8:]),
+		uint64(t.LocalPort)<<48 | uint64(t.RemotePort)<<32 | uint64(irs),
+		uint64(count)<<32 | uint64(mssIx)<<8 | uint64(ws),
+	}
+	return uint32(siphash(j.k0, j.k1, m[:])) & cookieMACMax
 }
 
 // make returns the ISS to put in a cookie SYN-ACK answering syn on t.
@@ -139,10 +146,10 @@ func (j *cookieJar) check(now time.Time, t *tcp.Tuple, ack *segment.Segment) (tc
 	return p, iss, true
 }
 
-// siphash3 is SipHash-2-4 (Aumasson and Bernstein, 2012) of a fixed 24-byte
-// message given as three little-endian words, written out so it neither
-// allocates nor loops over a byte slice.
-func siphash3(k0, k1, m0, m1, m2 uint64) uint64 {
+// siphash is SipHash-2-4 (Aumasson and Bernstein, 2012) of a message of
+// 8*len(m) bytes given as little-endian words (at most 255 bytes), written
+// out so it neither allocates nor loops over a byte slice.
+func siphash(k0, k1 uint64, m []uint64) uint64 {
 	v0 := k0 ^ 0x736f6d6570736575
 	v1 := k1 ^ 0x646f72616e646f6d
 	v2 := k0 ^ 0x6c7967656e657261
@@ -163,12 +170,16 @@ func siphash3(k0, k1, m0, m1, m2 uint64) uint64 {
 		v1 ^= v2
 		v2 = bits.RotateLeft64(v2, 32)
 	}
-	for _, m := range [...]uint64{m0, m1, m2, 24 << 56} { // last word: length byte 24, no tail
-		v3 ^= m
+	word := func(w uint64) {
+		v3 ^= w
 		round()
 		round()
-		v0 ^= m
+		v0 ^= w
 	}
+	for _, w := range m {
+		word(w)
+	}
+	word(uint64(8*len(m)) << 56) // last word: the length byte, no tail
 	v2 ^= 0xff
 	round()
 	round()

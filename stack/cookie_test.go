@@ -69,13 +69,16 @@ func TestSipHash(t *testing.T) {
 		t.Fatalf("reference SipHash = %x", got)
 	}
 	for i := 0; i < 100; i++ {
-		m := make([]byte, 24)
+		m := make([]byte, 8*(i%8))
 		for j := range m {
 			m[j] = byte(i*31 + j*7)
 		}
-		w0, w1, w2 := binary.LittleEndian.Uint64(m), binary.LittleEndian.Uint64(m[8:]), binary.LittleEndian.Uint64(m[16:])
-		if a, b := siphash3(k0, k1, w0, w1, w2), sipRef(k0, k1, m); a != b {
-			t.Fatalf("siphash3 %x != reference %x", a, b)
+		w := make([]uint64, len(m)/8)
+		for j := range w {
+			w[j] = binary.LittleEndian.Uint64(m[8*j:])
+		}
+		if a, b := siphash(k0, k1, w), sipRef(k0, k1, m); a != b {
+			t.Fatalf("siphash of %d bytes %x != reference %x", len(m), a, b)
 		}
 	}
 }
@@ -129,6 +132,32 @@ func TestCookie(t *testing.T) {
 	p, _, ok = j.check(now, &tu, &segment.Segment{Seq: 78, Ack: iss.Add(1), Flags: segment.FlagACK})
 	if !ok || p.MSS != 0 || p.WScale != -1 {
 		t.Fatalf("plain SYN cookie: ok %v params %+v", ok, p)
+	}
+}
+
+// TestCookieIPv6: the cookie MAC takes addresses of either family (it
+// called As4, which panics on an IPv6 address): a cookie made for an IPv6
+// tuple validates for that tuple only, and not for an IPv4 tuple.
+func TestCookieIPv6(t *testing.T) {
+	t0 := time.Unix(1e9, 0)
+	j := newCookieJar([16]byte{4, 5, 6}, t0)
+	tu := tcp.Tuple{LocalAddr: netip.MustParseAddr("2001:db8::2"), LocalPort: 80, RemoteAddr: netip.MustParseAddr("2001:db8::1"), RemotePort: 40000}
+	syn := &segment.Segment{Seq: 4242, Flags: segment.FlagSYN}
+	now := t0.Add(time.Minute)
+	iss := j.make(now, &tu, syn)
+	ack := &segment.Segment{Seq: syn.Seq.Add(1), Ack: iss.Add(1), Flags: segment.FlagACK}
+	if _, got, ok := j.check(now, &tu, ack); !ok || got != iss {
+		t.Fatal("valid IPv6 cookie rejected")
+	}
+	other := tu
+	other.RemoteAddr = netip.MustParseAddr("2001:db8::3")
+	if _, _, ok := j.check(now, &other, ack); ok {
+		t.Fatal("IPv6 cookie accepted for another remote address")
+	}
+	v4 := tu
+	v4.LocalAddr, v4.RemoteAddr = netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("198.18.0.1")
+	if _, _, ok := j.check(now, &v4, ack); ok {
+		t.Fatal("IPv6 cookie accepted for an IPv4 tuple")
 	}
 }
 

@@ -63,24 +63,21 @@ func (c *Conn) AcceptCookie(now time.Time, iss Seq, p SynParams, ack *segment.Se
 		opts.WScale = uint8(min(p.WScale, 14))
 	}
 	c.peerOptions(&opts, c.cfg.WindowScale && p.WScale >= 0)
-	// Our SYN-ACK is acknowledged by ack.
-	c.SndUna = iss.Add(1)
-	c.SndNxt, c.sndMax = c.SndUna, c.SndUna
-	c.sndBufSeq = c.SndUna
-	// As in synReceivedAck: the completing ACK carries the peer's first
-	// (scaled) window and initialises SND.WL1/WL2 (RFC 9293 3.10.7.4);
-	// without it WL1 stays 0 and half of all IRS values never update
-	// SND.WND (found by stack's TestSynFlood).
-	c.SndWnd = uint32(ack.Window) << c.sndShift
-	c.maxSndWnd = max(c.maxSndWnd, c.SndWnd)
-	c.SndWL1, c.SndWL2 = ack.Seq, ack.Ack
-	c.established(now, ack)
+	// Our SYN-ACK went out (statelessly, SynAckFor) and ack acknowledges
+	// it: complete the open exactly as SYN-RECEIVED does (synAcked), which
+	// also takes the peer's first scaled window and SND.WL1/WL2 from ack
+	// (RFC 9293 3.10.7.4; without them WL1 stays 0 and half of all IRS
+	// values never update SND.WND, found by stack's TestSynFlood).
+	c.SndNxt = iss.Add(1)
+	c.sndMax = c.SndNxt
+	c.synAcked(now, ack, uint32(ack.Window)<<c.sndShift)
 	c.HandleSegment(now, ack)
 }
 
 // SynAckFor fills out with the SYN-ACK a Conn using cfg would send in answer
 // to syn with initial sequence number iss (for a runtime that answers from a
-// SYN cookie and keeps no Conn).
+// SYN cookie and keeps no Conn). Window and options come from synFields,
+// as in sendSyn.
 func SynAckFor(cfg *Config, iss Seq, syn *segment.Segment, out *segment.Segment) {
 	if cfg == nil {
 		cfg = &defaultConfig
@@ -88,12 +85,26 @@ func SynAckFor(cfg *Config, iss Seq, syn *segment.Segment, out *segment.Segment)
 	*out = segment.Segment{
 		Src: syn.Dst, Dst: syn.Src, SrcPort: syn.DstPort, DstPort: syn.SrcPort,
 		Seq: iss, Ack: syn.Seq.Add(1), Flags: segment.FlagSYN | segment.FlagACK,
-		Window: uint16(min(cfg.recvBufferSize(), 0xffff)),
 	}
-	out.Options.HasMSS, out.Options.MSS = true, uint16(cfg.mss())
-	if cfg.WindowScale && syn.Options.HasWScale {
-		out.Options.HasWScale, out.Options.WScale = true, cfg.RcvWindowShift()
+	cfg.synFields(out, syn.Options.HasWScale)
+}
+
+// synFields sets the window and options of our SYN or SYN-ACK: the
+// unscaled window (RFC 7323 2.2), MSS (RFC 9293 3.7.1) and, when offerWS
+// (always in a SYN; in a SYN-ACK only if the SYN had it, RFC 7323 2.2) and
+// configured, our window scale.
+func (cfg *Config) synFields(o *segment.Segment, offerWS bool) {
+	o.Window = cfg.synWindow()
+	o.Options.HasMSS, o.Options.MSS = true, uint16(cfg.mss())
+	if cfg.WindowScale && offerWS {
+		o.Options.HasWScale, o.Options.WScale = true, cfg.RcvWindowShift()
 	}
+}
+
+// synWindow is the window field of our SYN or SYN-ACK (unscaled, RFC 7323
+// 2.2).
+func (cfg *Config) synWindow() uint16 {
+	return uint16(min(cfg.recvBufferSize(), 0xffff))
 }
 
 func (c *Conn) initSend(iss Seq) {
@@ -116,11 +127,8 @@ func (c *Conn) initRecv(irs Seq, wnd uint16) {
 	c.maxSndWnd = c.SndWnd
 }
 
-// synWindow is the window field of our SYN or SYN-ACK (unscaled, RFC 7323
-// 2.2).
-func (c *Conn) synWindow() uint16 {
-	return uint16(min(c.cfg.recvBufferSize(), 0xffff))
-}
+// synWindow is the window field of our SYN or SYN-ACK.
+func (c *Conn) synWindow() uint16 { return c.cfg.synWindow() }
 
 // peerOptions applies the options of the peer's SYN: MSS (RFC 9293 3.7.1:
 // 536 when absent) and window scaling (RFC 7323 2.2: used only if both
@@ -155,12 +163,7 @@ func (c *Conn) sendSyn(now time.Time) {
 		flags |= segment.FlagACK
 	}
 	o := c.prepare(c.ISS, flags)
-	o.Window = c.synWindow()
-	o.Options.HasMSS, o.Options.MSS = true, uint16(c.cfg.mss())
-	// RFC 7323 2.2: offer in a SYN; in a SYN-ACK only if the SYN had it.
-	if c.cfg.WindowScale && (c.state == StateSynSent || c.flags&flagSynOptWS != 0) {
-		o.Options.HasWScale, o.Options.WScale = true, c.cfg.RcvWindowShift()
-	}
+	c.cfg.synFields(o, c.state == StateSynSent || c.flags&flagSynOptWS != 0)
 	c.emit(now, o)
 	if c.SndNxt == c.ISS {
 		c.SndNxt = c.ISS.Add(1)
@@ -311,7 +314,8 @@ func (c *Conn) synReceivedAck(now time.Time, seg *segment.Segment) bool {
 	return true
 }
 
-// synAcked completes SYN-RECEIVED (or FIN-WAIT-1 entered from it) on seg,
+// synAcked completes SYN-RECEIVED (or FIN-WAIT-1 entered from it, or a
+// SYN-cookie open, AcceptCookie) on seg,
 // whose ACK acknowledges our SYN, with wnd as the peer's window (RFC 9293
 // 3.10.7.4: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK).
 func (c *Conn) synAcked(now time.Time, seg *segment.Segment, wnd uint32) {
@@ -322,10 +326,10 @@ func (c *Conn) synAcked(now time.Time, seg *segment.Segment, wnd uint32) {
 	c.maxSndWnd = max(c.maxSndWnd, c.SndWnd)
 	c.SndWL1, c.SndWL2 = seg.Seq, seg.Ack
 	c.ackedSyn(now)
-	if c.state == StateSynReceived {
-		c.established(now, seg)
-	} else {
+	if c.state == StateFinWait1 {
 		c.sink.Notify(EventConnected)
+	} else {
+		c.established(now, seg) // SYN-RECEIVED, or LISTEN for AcceptCookie
 	}
 }
 
