@@ -37,14 +37,15 @@ import (
 // capacity, so a busy connection allocates nothing per segment.
 
 // outItem is one queued packet or trace record.
+// It is kept small (32 bytes): a connection keeps its queue slices.
 type outItem struct {
-	bp   *[]byte // pooled buffer: the packet, or its headers then its payload (gso)
-	n    int     // packet length, or header length when gso
-	plen int     // payload bytes after the headers, for WriteGSO (gso only)
-	mss  int     // WriteGSO's segment size (gso only)
-	gso  bool    // written with WriteGSO: no TCP checksum computed, payload may exceed mss
-	rst  bool
+	bp   *[]byte   // pooled buffer: the packet, or its headers then its payload (gso)
 	tr   *traceRec // a state transition instead of a packet
+	n    int32     // packet length, or header length when gso
+	plen int32     // payload bytes after the headers, for WriteGSO (gso only)
+	mss  uint16    // WriteGSO's segment size (gso only)
+	gso  bool      // written with WriteGSO: no TCP checksum computed, payload may exceed mss
+	rst  bool
 }
 
 // traceRec is a queued state transition. Transition.Seg points into the
@@ -146,19 +147,21 @@ func (c *Conn) queueLocked(seg *segment.Segment) {
 	s := c.s
 	c.ipID++
 	it := outItem{rst: seg.Flags&segment.FlagRST != 0}
+	var n int
 	var err error
 	if s.csumOff && len(seg.Payload) > 0 {
 		hl := segment.IPv4TCPHeaderLen(seg)
 		it.bp = s.outBuf(hl + len(seg.Payload))
-		it.gso, it.mss, it.plen = true, int(c.tc.SendMSS()), len(seg.Payload)
-		it.n, err = segment.BuildIPv4TCPHeadersOnly(*it.bp, seg, it.plen, c.ipID, segment.DefaultTTL)
+		it.gso, it.mss, it.plen = true, c.tc.SendMSS(), int32(len(seg.Payload))
+		n, err = segment.BuildIPv4TCPHeadersOnly(*it.bp, seg, len(seg.Payload), c.ipID, segment.DefaultTTL)
 		if err == nil {
-			copy((*it.bp)[it.n:], seg.Payload)
+			copy((*it.bp)[n:], seg.Payload)
 		}
 	} else {
 		it.bp = s.outBuf(0)
-		it.n, err = segment.BuildIPv4TCP(*it.bp, seg, c.ipID, segment.DefaultTTL)
+		n, err = segment.BuildIPv4TCP(*it.bp, seg, c.ipID, segment.DefaultTTL)
 	}
+	it.n = int32(n) // a packet is at most 64 KiB
 	if err != nil {
 		s.ctr.linkWriteErrors.Add(1)
 		s.putOutBuf(it.bp)
@@ -241,7 +244,7 @@ func (s *Stack) writeOut(q []outItem) {
 			s.opts.Trace(it.tr.tr)
 		case it.gso:
 			b := *it.bp
-			s.sendGSO(b[:it.n], b[it.n:it.n+it.plen], it.mss)
+			s.sendGSO(b[:it.n], b[it.n:it.n+it.plen], int(it.mss))
 			s.putOutBuf(it.bp)
 		default:
 			s.send((*it.bp)[:it.n], it.rst)
