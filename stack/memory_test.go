@@ -3,7 +3,6 @@ package stack_test
 import (
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -11,15 +10,6 @@ import (
 	"github.com/tunstack/tunstack/stack"
 	"github.com/tunstack/tunstack/stack/tcp"
 )
-
-// heapInuse returns the heap's in-use bytes after a full collection.
-func heapInuse() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse)
-}
 
 // newWiredPair is newPair on two rawLinks joined by goroutines: a link that
 // keeps no memory once its packets are read (tun's pipe recycles its
@@ -70,7 +60,7 @@ func TestMemoryReturnsAfterLoad(t *testing.T) {
 	// What earlier tests left on the (package-wide) free list goes first.
 	stack.TrimMemory(p.a)
 	stack.TrimMemory(p.a)
-	h0 := heapInuse()
+	h0 := int64(heapInUse())
 	// Connections of earlier tests that their test never closed may
 	// still hold buffers; none of this test's may.
 	held0 := tcp.TrimBuffers().Held
@@ -102,7 +92,7 @@ func TestMemoryReturnsAfterLoad(t *testing.T) {
 	if !waitFor(20*time.Second, func() bool { return tcp.TrimBuffers().Held-held0 >= full }) {
 		t.Fatalf("buffers hold %d bytes, want %d", tcp.TrimBuffers().Held-held0, full)
 	}
-	peak := heapInuse()
+	peak := int64(heapInUse())
 	// Phase 2: B reads everything (checked byte for byte), then both
 	// sides close.
 	buf := make([]byte, 64<<10)
@@ -137,12 +127,12 @@ func TestMemoryReturnsAfterLoad(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return p.a.Stats().Conns == 0 && p.b.Stats().Conns == 0 }) {
 		t.Fatalf("after closing: A %d conns, B %d conns", p.a.Stats().Conns, p.b.Stats().Conns)
 	}
-	closed := heapInuse()
+	closed := int64(heapInUse())
 	// Two trims: the first drops what the free list held before the
 	// connections closed, the second what they gave back.
 	stack.TrimMemory(p.a)
 	stack.TrimMemory(p.a)
-	after := heapInuse()
+	after := int64(heapInUse())
 	const mib = 1 << 20
 	t.Logf("heap in use: %.1f MiB before, %.1f MiB under load, %.1f MiB after close, %.1f MiB after trimming",
 		float64(h0)/mib, float64(peak)/mib, float64(closed)/mib, float64(after)/mib)
