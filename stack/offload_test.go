@@ -23,14 +23,52 @@ import (
 // holds several packets.
 type burstLink struct {
 	*rawLink
-	mu    sync.Mutex
-	queue [][]byte
-	kick  chan struct{}
-	idles atomic.Int32
+	mu      sync.Mutex
+	queue   [][]byte
+	waiting bool       // the reader found the queue empty and blocks
+	cond    *sync.Cond // on mu: waiting became true
+	kick    chan struct{}
+	idles   atomic.Int32
 }
 
 func newBurstLink() *burstLink {
-	return &burstLink{rawLink: newRawLink(), kick: make(chan struct{}, 1)}
+	l := &burstLink{rawLink: newRawLink(), kick: make(chan struct{}, 1)}
+	l.cond = sync.NewCond(&l.mu)
+	return l
+}
+
+// waitIdle returns once the stack's input goroutine has processed every
+// released packet and blocks reading the next: it processes a packet to
+// completion, its output included, before it reads again.
+func (l *burstLink) waitIdle(t *testing.T) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		l.mu.Lock()
+		for !l.waiting || len(l.queue) > 0 {
+			l.cond.Wait()
+		}
+		l.mu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the input goroutine did not get through the released packets")
+	}
+}
+
+// written returns the packets the stack has written so far.
+func (l *burstLink) written() [][]byte {
+	var ps [][]byte
+	for {
+		select {
+		case p := <-l.out:
+			ps = append(ps, p)
+		default:
+			return ps
+		}
+	}
 }
 
 // release queues pkts at once and wakes the reader.
@@ -53,18 +91,24 @@ func (l *burstLink) ReadPacket(p []byte, idle func()) (int, bool, error) {
 			l.mu.Unlock()
 			return copy(p, b), false, nil
 		}
-		l.mu.Unlock()
 		if idle != nil {
+			l.mu.Unlock()
 			l.idles.Add(1)
 			idle()
 			idle = nil
 			continue
 		}
+		l.waiting = true
+		l.cond.Broadcast()
+		l.mu.Unlock()
 		select {
 		case <-l.kick:
 		case <-l.closed:
 			return 0, false, net.ErrClosed
 		}
+		l.mu.Lock()
+		l.waiting = false
+		l.mu.Unlock()
 	}
 }
 
