@@ -13,6 +13,7 @@ import (
 	"github.com/tunstack/tunstack/segment"
 	"github.com/tunstack/tunstack/stack"
 	"github.com/tunstack/tunstack/stack/tcp"
+	"github.com/tunstack/tunstack/timers"
 	"github.com/tunstack/tunstack/tun"
 )
 
@@ -47,10 +48,12 @@ func (g *gatedLink) Write(p []byte) (int, error) {
 // whole stack stopped.
 func TestSlowLinkWriteStallsOnlyItsConnection(t *testing.T) {
 	g := &gatedLink{blocked: make(chan struct{}), open: make(chan struct{})}
-	p := newPairOn(t, nil, tun.FaultConfig{}, nil, func(pe *tun.PipeEnd) stack.Link { g.PipeEnd = pe; return g })
+	clk := timers.NewReal()
+	p := newPairOn(t, clk, tun.FaultConfig{}, nil, func(pe *tun.PipeEnd) stack.Link { g.PipeEnd = pe; return g })
 	slowA, slowB := p.connect(t, 7)
 	fastA, fastB := p.connect(t, 8)
 	defer close(g.open)
+	rto := slowA.(*stack.Conn).Info().RTO
 
 	g.port.Store(int32(slowA.LocalAddr().(*net.TCPAddr).Port))
 	msg := bytes.Repeat([]byte("x"), 3000)
@@ -80,6 +83,21 @@ func TestSlowLinkWriteStallsOnlyItsConnection(t *testing.T) {
 	}
 	if _, err := io.ReadFull(fastA, buf[:4]); err != nil || string(buf[:4]) != "ping" {
 		t.Fatalf("echo on another connection while one write is stuck: %q, %v", buf[:4], err)
+	}
+	// The clock's goroutine runs every timer in deadline order. The stuck
+	// connection's retransmission timer falls due first (its data was
+	// built, so the timer is armed); a timer due after it must still run.
+	// When the writer held the connection's lock, the clock's goroutine
+	// blocked in that connection's callback and no timer ran again.
+	probe := make(chan struct{})
+	clk.AfterFunc(2*rto+100*time.Millisecond, func() { close(probe) })
+	select {
+	case <-probe:
+	case <-time.After(20 * time.Second):
+		t.Fatal("timers stopped while one connection's link write was stuck")
+	}
+	if in := slowA.(*stack.Conn).Info(); in.RTOExpiries == 0 {
+		t.Fatalf("the stuck connection's retransmission timer has not run (RTO %v)", in.RTO)
 	}
 	select {
 	case err := <-wrote:
