@@ -59,6 +59,10 @@ type Conn struct {
 	closed   bool // Close called (by the user or the stack)
 	rdClosed bool // CloseRead called: arriving data is discarded
 
+	// failErr is set with gone when the link failed under the stack
+	// (linkFailed): what Read, Write and Dial report then.
+	failErr error
+
 	// ACK coalescing during a burst of input (see connSink.Output).
 	// coalesce is set by the input goroutine around HandleSegment when
 	// the link can tell it that no more packets are waiting (an
@@ -317,6 +321,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.unlock()
 			return 0, c.closedError("read")
 		}
+		if err := c.failErr; err != nil {
+			c.unlock()
+			return 0, c.opError("read", err)
+		}
 		if c.rdClosed {
 			c.unlock()
 			return 0, io.EOF
@@ -371,6 +379,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if c.closed {
 			c.unlock()
 			return written, c.closedError("write")
+		}
+		if err := c.failErr; err != nil {
+			c.unlock()
+			return written, c.opError("write", err)
 		}
 		if written == len(p) {
 			c.unlock()

@@ -53,8 +53,9 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 	for c == nil {
 		s.mu.Lock()
 		if s.closed {
+			err := s.closedErrLocked("dial")
 			s.mu.Unlock()
-			return nil, ErrStackClosed
+			return nil, err
 		}
 		port, ok := s.pickPortLocked(ap)
 		s.mu.Unlock()
@@ -66,15 +67,18 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 		nc.mu.Lock()
 		s.mu.Lock()
 		ok = s.insertConnLocked(nc)
-		closed := s.closed
+		var closedErr error
+		if s.closed {
+			closedErr = s.closedErrLocked("dial")
+		}
 		s.mu.Unlock()
 		if ok {
 			c = nc // keep nc.mu held
 			break
 		}
 		nc.unlock()
-		if closed {
-			return nil, ErrStackClosed
+		if closedErr != nil {
+			return nil, closedErr
 		}
 		// Lost a race for the tuple: pick again.
 	}
@@ -86,7 +90,7 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 
 	for {
 		c.mu.Lock()
-		st, err, gone := c.tc.State(), c.tc.Err(), c.gone
+		st, err, gone, failErr := c.tc.State(), c.tc.Err(), c.gone, c.failErr
 		c.unlock()
 		switch st {
 		case tcp.StateClosed, tcp.StateListen, tcp.StateSynSent, tcp.StateSynReceived:
@@ -94,6 +98,9 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 			return c, nil // synchronized: the handshake completed
 		}
 		if err != nil || gone {
+			if err == nil {
+				err = failErr // the link failed (linkFailed)
+			}
 			if err == nil {
 				err = syscall.ECONNREFUSED
 			}
@@ -108,6 +115,14 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 			return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr, Addr: c.raddr, Err: ctx.Err()}
 		case <-s.done:
 			c.shutdownByStack()
+			return nil, ErrStackClosed
+		case <-s.linkDone:
+			// The link failed under the stack (linkFailed dropped c,
+			// so the next look reports it), or Close is under way.
+			c.shutdownByStack()
+			if err := s.Err(); err != nil {
+				return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr, Addr: c.raddr, Err: err}
+			}
 			return nil, ErrStackClosed
 		}
 	}

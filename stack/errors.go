@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 )
 
 // Errors returned by the stack. Connection errors follow package net: an
@@ -19,17 +20,34 @@ var (
 	// net.ErrClosed.
 	ErrStackClosed = &net.OpError{Op: "stack", Net: "tcp", Err: net.ErrClosed}
 	// ErrAddrInUse is returned by Listen when the port already has a
-	// listener.
-	ErrAddrInUse = errors.New("stack: address already in use")
+	// listener. errors.Is matches it against syscall.EADDRINUSE too, as
+	// code written for package net tests.
+	ErrAddrInUse error = &errnoError{"stack: address already in use", syscall.EADDRINUSE}
 	// ErrNoPorts is returned by Dial when every ephemeral port towards the
-	// destination is taken.
-	ErrNoPorts = errors.New("stack: no ephemeral port available")
+	// destination is taken (and by Listen on port 0 when none is free). It
+	// matches syscall.EADDRNOTAVAIL, what Linux's connect(2) returns then.
+	ErrNoPorts error = &errnoError{"stack: no ephemeral port available", syscall.EADDRNOTAVAIL}
 	// ErrBadNetwork is returned for networks other than "tcp" and "tcp4".
 	ErrBadNetwork = errors.New("stack: unsupported network (want tcp or tcp4)")
 	// ErrNotOurAddr is returned by Listen for an address that is not the
-	// stack's.
-	ErrNotOurAddr = errors.New("stack: address is not the stack's")
+	// stack's. It matches syscall.EADDRNOTAVAIL, what bind(2) returns for
+	// an address that is not local.
+	ErrNotOurAddr error = &errnoError{"stack: address is not the stack's", syscall.EADDRNOTAVAIL}
 )
+
+// errnoError is a sentinel error that also matches the errno package net
+// would return in its place (errors.Is(err, syscall.EADDRINUSE)), so that
+// callers written for package net keep working; errors.Is against the
+// sentinel itself matches by identity as before.
+type errnoError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *errnoError) Error() string { return e.msg }
+
+// Unwrap exposes the errno to errors.Is and errors.As.
+func (e *errnoError) Unwrap() error { return e.errno }
 
 // opError wraps err in a *net.OpError naming the operation and addresses,
 // the shape package net returns.

@@ -3,8 +3,10 @@ package stack
 import (
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Listener accepts connections on one port of a Stack. It implements
@@ -23,6 +25,7 @@ type Listener struct {
 	acceptq chan *Conn
 	done    chan struct{}
 	once    sync.Once
+	dl      deadline // SetDeadline: Accept's deadline
 
 	// Guarded by Stack.mu.
 	synq   int  // half-open connections (SYN-RECEIVED), reserved slots included
@@ -67,7 +70,7 @@ func (s *Stack) ListenTCP(address string) (*Listener, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrStackClosed
+		return nil, s.closedErrLocked("listen")
 	}
 	if port == 0 {
 		p, ok := s.freeListenPortLocked()
@@ -86,6 +89,7 @@ func (s *Stack) ListenTCP(address string) (*Listener, error) {
 		acceptq: make(chan *Conn, s.opts.Backlog),
 		done:    make(chan struct{}),
 	}
+	l.dl.clock = s.clock
 	s.listeners[l.port] = l
 	return l, nil
 }
@@ -115,13 +119,50 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 // AcceptTCP is Accept returning the concrete *Conn.
+//
+// It fails with net.ErrClosed after Close, with os.ErrDeadlineExceeded (a
+// timeout) once the deadline set by SetDeadline passes, and with the
+// stack's error (Stack.Err) when the link fails under the stack.
 func (l *Listener) AcceptTCP() (*Conn, error) {
-	select {
-	case c := <-l.acceptq:
-		return c, nil
-	case <-l.done:
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: net.ErrClosed}
+	opErr := func(err error) error {
+		return &net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: err}
 	}
+	for {
+		select {
+		case <-l.done:
+			return nil, opErr(net.ErrClosed)
+		default:
+		}
+		if l.dl.isExpired() {
+			return nil, opErr(os.ErrDeadlineExceeded)
+		}
+		select {
+		case c := <-l.acceptq:
+			return c, nil
+		case <-l.done:
+			return nil, opErr(net.ErrClosed)
+		case <-l.dl.wait():
+		case <-l.s.linkDone:
+			if err := l.s.Err(); err != nil {
+				return nil, opErr(err)
+			}
+			return nil, opErr(net.ErrClosed)
+		}
+	}
+}
+
+// SetDeadline sets the deadline for Accept calls, pending ones included,
+// as (*net.TCPListener).SetDeadline: past it Accept returns an error
+// wrapping os.ErrDeadlineExceeded; the zero time clears it. The time is
+// read on the stack's Clock. After Close it returns net.ErrClosed.
+func (l *Listener) SetDeadline(t time.Time) error {
+	select {
+	case <-l.done:
+		return &net.OpError{Op: "set", Net: "tcp", Addr: l.addr, Err: net.ErrClosed}
+	default:
+	}
+	l.dl.set(t)
+	return nil
 }
 
 // Close stops listening. Blocked Accepts return net.ErrClosed; connections
@@ -147,6 +188,7 @@ func (l *Listener) Close() error {
 	}
 	s.mu.Unlock()
 	close(l.done)
+	l.dl.stop()
 	for _, c := range half {
 		c.abort()
 	}

@@ -72,7 +72,7 @@ type Stack struct {
 
 	done      chan struct{} // closed by Close
 	linkDone  chan struct{} // closed when the input goroutine stops reading the link
-	linkErr   error         // why it stopped, if not because of Close; set before linkDone closes
+	linkErr   error         // why it stopped, if not because of Close; set (with mu) before linkDone closes
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup // the input goroutine
@@ -406,16 +406,14 @@ func (s *Stack) inputLoop() {
 			default:
 			}
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) || errors.Is(err, io.EOF) {
-				s.logf("stack: link closed: %v", err)
-				s.linkErr = fmt.Errorf("stack: link closed under the stack: %w", err)
+				s.linkFailed(fmt.Errorf("stack: link closed under the stack: %w", err))
 				return
 			}
 			// A transient read error (e.g. a short buffer): count, go on,
 			// but do not spin on a link that only returns errors.
 			errs++
 			if errs > 1000 {
-				s.logf("stack: giving up on link after repeated errors: %v", err)
-				s.linkErr = fmt.Errorf("stack: giving up on the link after 1000 read errors: %w", err)
+				s.linkFailed(fmt.Errorf("stack: giving up on the link after 1000 read errors: %w", err))
 				return
 			}
 			continue
