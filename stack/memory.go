@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -23,14 +24,14 @@ import (
 //
 // So every memTrimInterval the stack trims the free list (a block unused
 // for a whole interval is dropped) and, when a good part of the buffer
-// memory went out of use over the interval (see unused), it runs
-// debug.FreeOSMemory on a goroutine of its own: a GC that returns the freed
-// pages at once. That happens once after
-// a load ends, between one and two intervals after it (and once more when
-// the free list's last blocks go), never while the load goes on at a
-// steady level, and never for churn that only ever holds a few buffers.
-// The GC is the whole process's; for the embedding program it is one
-// collection per load episode.
+// memory went out of use over the interval (see unused), it runs two GCs
+// and debug.FreeOSMemory on a goroutine of its own (releaseMemory), which
+// return the freed pages at once. That happens once after a load ends,
+// between one and two intervals after it (and once more when the free
+// list's last blocks go), never while the load goes on at a steady level,
+// and never for churn that only ever holds a few buffers. The collections
+// are the whole process's; for the embedding program they come once per
+// load episode.
 const (
 	memTrimInterval = 5 * time.Second
 	memReleaseMin   = 4 << 20
@@ -44,8 +45,7 @@ type memTrimmer struct {
 	// sincePeak is the most buffer memory held since the last release.
 	sincePeak int
 	// release returns freed memory to the operating system
-	// (debug.FreeOSMemory; tests count the calls); releasing is set while
-	// one runs.
+	// (releaseMemory); releasing is set while one runs.
 	release   func()
 	releasing atomic.Bool
 }
@@ -53,7 +53,7 @@ type memTrimmer struct {
 func (m *memTrimmer) start(s *Stack) {
 	m.s = s
 	if m.release == nil {
-		m.release = debug.FreeOSMemory
+		m.release = releaseMemory
 	}
 	m.timer = s.clock.AfterFunc(memTrimInterval, m.onTimer)
 }
@@ -101,6 +101,14 @@ func (m *memTrimmer) unused(u tcp.BufferUsage) (int, bool) {
 	}
 	m.sincePeak = u.Peak
 	return unused, true
+}
+
+// releaseMemory collects garbage and returns the free pages to the
+// operating system. Two collections: what the output buffers' sync.Pools
+// held when the load ended survives the first in the pools' victim cache.
+func releaseMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // stop stops the timer (Stack.Close).

@@ -12,7 +12,8 @@ import (
 // startHeapProfiles is a development aid, like TUNSTACK_CPUPROFILE in
 // main.go: with TUNSTACK_HEAPPROFILE=prefix in the environment, every
 // SIGUSR2 writes a heap profile (after a GC, so it shows live memory) to
-// prefix.1, prefix.2, ... It exists to see what holds memory before, during
+// prefix.1, prefix.2, ..., and a line of runtime.MemStats figures to
+// stderr. It exists to see what holds memory before, during
 // and after load (`go tool pprof -top -sample_index=inuse_space FILE`);
 // undocumented in --help because users never need it.
 func startHeapProfiles() {
@@ -35,6 +36,11 @@ func startHeapProfiles() {
 				fmt.Fprintf(os.Stderr, "tunstack: heap profile: %v\n", err)
 			}
 			f.Close()
+			var m goruntime.MemStats
+			goruntime.ReadMemStats(&m)
+			fmt.Fprintf(os.Stderr, "tunstack: heap profile %s.%d: heap in use %d KiB, idle %d KiB (released %d), stacks %d KiB, runtime metadata %d KiB, total from the OS %d KiB\n",
+				prefix, n, m.HeapInuse>>10, m.HeapIdle>>10, m.HeapReleased>>10, m.StackInuse>>10,
+				(m.MSpanSys+m.MCacheSys+m.BuckHashSys+m.GCSys+m.OtherSys)>>10, m.Sys>>10)
 		}
 	}()
 }
