@@ -226,3 +226,53 @@ func readPcapFile(t *testing.T, path string) [][]byte {
 		pkts = append(pkts, d)
 	}
 }
+
+// nopOffloadLink is an offload link that allocates nothing: every read
+// returns pkt (with the device's word on it), every write succeeds.
+type nopOffloadLink struct {
+	pkt []byte
+	gso int
+}
+
+func (l *nopOffloadLink) Read(p []byte) (int, error)  { return copy(p, l.pkt), nil }
+func (l *nopOffloadLink) Write(p []byte) (int, error) { return len(p), nil }
+func (l *nopOffloadLink) MTU() int                    { return 1500 }
+func (l *nopOffloadLink) Close() error                { return nil }
+func (l *nopOffloadLink) GSOMaxSize() int             { return 65535 }
+func (l *nopOffloadLink) ReadPacket(p []byte, idle func()) (int, bool, error) {
+	return copy(p, l.pkt), true, nil
+}
+func (l *nopOffloadLink) ReadPacketGSO(p []byte, idle func()) (int, bool, int, error) {
+	return copy(p, l.pkt), true, l.gso, nil
+}
+func (l *nopOffloadLink) WriteGSO(hdr, payload []byte, mss int) (int, error) {
+	return len(hdr) + len(payload), nil
+}
+
+// TestObserveAllocs: observing allocates nothing per packet, with the
+// tracer alone (data segments are not cut at all) and with the pcap file
+// (super-segments are cut into one reused buffer).
+func TestObserveAllocs(t *testing.T) {
+	hdr, payload := superSegment(t, "198.18.0.1", "198.18.0.2", 1, segment.FlagACK, 20*1448)
+	pkt := append(append([]byte(nil), hdr...), payload...)
+	pf, err := createPcap(filepath.Join(t.TempDir(), "a.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	for _, tc := range []struct {
+		name string
+		pcap *pcapFile
+	}{{"trace", nil}, {"trace+pcap", pf}} {
+		l := observe(&nopOffloadLink{pkt: pkt, gso: 1448}, tc.pcap, newTracer(io.Discard)).(stack.OffloadLink)
+		buf := make([]byte, 65536)
+		allocs := testing.AllocsPerRun(50, func() {
+			l.ReadPacket(buf, nil)
+			l.WriteGSO(hdr, payload, 1448)
+			l.Write(pkt[:100])
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per read and writes", tc.name, allocs)
+		}
+	}
+}
