@@ -62,6 +62,8 @@ type Conn struct {
 	// failErr is set with gone when the link failed under the stack
 	// (linkFailed): what Read, Write and Dial report then.
 	failErr error
+	// lingerZero: SetLinger(0) was called, Close resets.
+	lingerZero bool
 
 	// ACK coalescing during a burst of input (see connSink.Output).
 	// coalesce is set by the input goroutine around HandleSegment when
@@ -434,7 +436,11 @@ func (c *Conn) Close() error {
 	c.closed = true
 	if !c.gone {
 		now := c.s.now()
-		c.tc.Close(now)
+		if c.lingerZero {
+			c.tc.Abort(now) // SetLinger(0): discard and reset
+		} else {
+			c.tc.Close(now)
+		}
 		c.afterLocked(now)
 	}
 	c.unlock()
@@ -522,7 +528,11 @@ func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 
 // SetDeadline sets the read and write deadlines (see net.Conn). The time is
 // read on the stack's Clock.
+// After Close the deadline setters return net.ErrClosed.
 func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.checkOpen(); err != nil {
+		return err
+	}
 	c.rd.set(t)
 	c.wd.set(t)
 	return nil
@@ -530,6 +540,9 @@ func (c *Conn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline sets the deadline for Read calls, pending ones included.
 func (c *Conn) SetReadDeadline(t time.Time) error {
+	if err := c.checkOpen(); err != nil {
+		return err
+	}
 	c.rd.set(t)
 	return nil
 }
@@ -537,6 +550,9 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // SetWriteDeadline sets the deadline for Write calls, pending ones
 // included. A Write that times out may have queued part of its data.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if err := c.checkOpen(); err != nil {
+		return err
+	}
 	c.wd.set(t)
 	return nil
 }

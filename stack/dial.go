@@ -14,12 +14,15 @@ import (
 // handshake completes, fails (ECONNREFUSED on a RST or an ICMP port
 // unreachable, ENOPROTOOPT on an ICMP protocol unreachable, ETIMEDOUT after
 // the SYN retries), or ctx is done (the half-open connection is then reset).
+// For callers written for net.Dial (Dial(network, address)) or net.Dialer,
+// use a Dialer.
 func (s *Stack) Dial(ctx context.Context, address string) (net.Conn, error) {
 	return s.DialContext(ctx, "tcp", address)
 }
 
-// DialContext is Dial with a network argument, "tcp" or "tcp4", so that it
-// can be used as http.Transport.DialContext.
+// DialContext is Dial with a network argument, "tcp" or "tcp4" ("tcp6"
+// fails with ErrNoIPv6), so that it can be used as
+// http.Transport.DialContext.
 func (s *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	c, err := s.DialTCP(ctx, network, address)
 	if err != nil {
@@ -35,6 +38,8 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 	}
 	switch network {
 	case "tcp", "tcp4":
+	case "tcp6":
+		return nil, opErr(ErrNoIPv6)
 	default:
 		return nil, opErr(ErrBadNetwork)
 	}
@@ -43,6 +48,9 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 		return nil, opErr(err)
 	}
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if ap.Addr().Is6() {
+		return nil, opErr(ErrNoIPv6)
+	}
 	if !ap.Addr().Is4() || ap.Port() == 0 {
 		return nil, opErr(&net.AddrError{Err: "not an IPv4 address and port", Addr: address})
 	}

@@ -84,6 +84,7 @@ type Conn struct {
 	rcvMSSEst uint16 // largest payload seen, for "full-sized" (delayed ACK)
 
 	flags connFlags
+	opts  connOpts // per-connection settings (sockopt.go)
 
 	sndBuf    ring
 	sndBufSeq Seq
@@ -164,6 +165,7 @@ func NewConn(cfg *Config, t Tuple, sink Sink) *Conn {
 		cfg = &defaultConfig
 	}
 	c := &Conn{cfg: cfg, tuple: t, sink: sink}
+	c.opts = cfg.connOpts()
 	c.rto = timers.NewRTOEstimator(cfg.RTO)
 	c.sndMSS = MinMSS
 	c.rcvMSSEst = MinMSS
@@ -206,7 +208,7 @@ func (c *Conn) Writable() int {
 	if c.flags&flagFinQueued != 0 || c.state == StateClosed && c.flags&flagOpened != 0 {
 		return 0
 	}
-	return c.cfg.sendBufferSize() - c.sndBuf.n
+	return c.opts.sndBuf - c.sndBuf.n
 }
 
 // setState moves to a new state and reports it to Config.Trace, or to the

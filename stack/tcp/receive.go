@@ -34,7 +34,7 @@ func (c *Conn) rcvSlack() int {
 // rcvMax is the most the receive ring may hold: the buffer bound plus the
 // rounding slack. advertise keeps RCV.NXT+RCV.WND within it, so data inside
 // the window always fits.
-func (c *Conn) rcvMax() int { return c.cfg.recvBufferSize() + c.rcvSlack() }
+func (c *Conn) rcvMax() int { return c.opts.rcvBuf + c.rcvSlack() }
 
 // acceptable is the first step of RFC 9293 3.10.7.4, the four-case table:
 //
@@ -179,7 +179,7 @@ func (c *Conn) delayedAckTimerExpired(now time.Time) {
 // window returns the window to offer: free buffer space, held back by
 // receiver SWS avoidance and never less than what was already offered.
 func (c *Conn) window() uint32 {
-	buf := c.cfg.recvBufferSize()
+	buf := c.opts.rcvBuf
 	free := uint32(max(buf-c.rcvBuf.n, 0))
 	cur := c.rcvWnd()
 	w := free

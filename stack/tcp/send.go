@@ -38,7 +38,7 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	default:
 		return 0, ErrClosedForWrite
 	}
-	limit := c.cfg.sendBufferSize()
+	limit := c.opts.sndBuf
 	k := min(len(p), limit-c.sndBuf.n)
 	if k <= 0 {
 		return 0, nil
@@ -110,7 +110,7 @@ func (c *Conn) output(now time.Time) {
 				if n < c.maxSndWnd/2 {
 					break
 				}
-			} else if c.cfg.Nagle && flight > 0 {
+			} else if c.opts.nagle && flight > 0 {
 				// RFC 9293 3.7.4 (Nagle): hold a short segment while
 				// data is unacknowledged.
 				break

@@ -57,11 +57,11 @@ func (c *Conn) HandleTimer(now time.Time) {
 // lastHeard notes that the peer was heard from, restarting the keepalive
 // idle period (RFC 9293 3.8.4).
 func (c *Conn) lastHeard(now time.Time) {
-	if !c.cfg.Keepalive {
+	if !c.opts.keepalive {
 		return
 	}
 	c.kaProbes = 0
-	c.kaAt = now.Add(c.cfg.keepaliveIdle())
+	c.kaAt = now.Add(c.opts.kaIdle)
 }
 
 // keepaliveTimerExpired sends a keep-alive probe (RFC 9293 3.8.4, RFC 1122
@@ -77,10 +77,10 @@ func (c *Conn) keepaliveTimerExpired(now time.Time) {
 		return
 	}
 	if c.SndNxt != c.SndUna || c.unsent() > 0 {
-		c.kaAt = now.Add(c.cfg.keepaliveIdle())
+		c.kaAt = now.Add(c.opts.kaIdle)
 		return
 	}
-	if c.kaProbes >= c.cfg.keepaliveCount() {
+	if c.kaProbes >= c.opts.kaCount {
 		// As Linux (tcp_keepalive_timer): tell the peer, should it still
 		// be there, that the connection is gone.
 		c.sendRst(now, c.sndMax)
@@ -90,5 +90,5 @@ func (c *Conn) keepaliveTimerExpired(now time.Time) {
 	c.kaProbes++
 	c.stats.keepaliveProbes++
 	c.emit(now, c.prepare(c.sndMax.Add(^uint32(0)), segment.FlagACK))
-	c.kaAt = now.Add(c.cfg.keepaliveInterval())
+	c.kaAt = now.Add(c.opts.kaIntvl)
 }

@@ -1,0 +1,108 @@
+package tcp
+
+import "time"
+
+// connOpts are the settings a connection starts with from its Config and
+// that the application may change per connection afterwards, as socket
+// options change them on a Linux socket (TCP_NODELAY, SO_KEEPALIVE with
+// TCP_KEEPIDLE/KEEPINTVL/KEEPCNT, SO_SNDBUF, SO_RCVBUF).
+type connOpts struct {
+	nagle           bool
+	keepalive       bool
+	kaIdle, kaIntvl time.Duration
+	kaCount         int
+	sndBuf, rcvBuf  int // buffer bounds in bytes
+}
+
+// connOpts returns the per-connection settings c prescribes.
+func (c *Config) connOpts() connOpts {
+	return connOpts{
+		nagle:     c.Nagle,
+		keepalive: c.Keepalive,
+		kaIdle:    c.keepaliveIdle(),
+		kaIntvl:   c.keepaliveInterval(),
+		kaCount:   c.keepaliveCount(),
+		sndBuf:    c.sendBufferSize(),
+		rcvBuf:    c.recvBufferSize(),
+	}
+}
+
+// SetNagle turns Nagle's algorithm (RFC 9293 3.7.4) on or off for this
+// connection (Config.Nagle is the default). Turning it off sends at once
+// whatever it was holding back, as setting TCP_NODELAY does on Linux.
+func (c *Conn) SetNagle(now time.Time, on bool) {
+	c.opts.nagle = on
+	if !on {
+		c.flush(now)
+	}
+}
+
+// Keepalive is the keep-alive setting of one connection (RFC 9293 3.8.4,
+// RFC 1122 4.2.3.6). Zero durations and count take the Config's values.
+type Keepalive struct {
+	Enable   bool
+	Idle     time.Duration // idle time before the first probe
+	Interval time.Duration // between unanswered probes
+	Count    int           // unanswered probes before the connection fails (ETIMEDOUT)
+}
+
+// SetKeepalive changes the connection's keep-alive setting. Enabling it
+// (re)starts the idle period at now; disabling it stops the timer. The
+// RFC's two-hour minimum idle time (RFC 1122 4.2.3.6, "MUST be
+// configurable") is the default only: a shorter one is the application's
+// choice, as with TCP_KEEPIDLE.
+func (c *Conn) SetKeepalive(now time.Time, k Keepalive) {
+	d := c.cfg.connOpts()
+	o := &c.opts
+	o.keepalive = k.Enable
+	o.kaIdle, o.kaIntvl, o.kaCount = d.kaIdle, d.kaIntvl, d.kaCount
+	if k.Idle > 0 {
+		o.kaIdle = k.Idle
+	}
+	if k.Interval > 0 {
+		o.kaIntvl = k.Interval
+	}
+	if k.Count > 0 {
+		o.kaCount = k.Count
+	}
+	c.kaProbes = 0
+	c.kaAt = time.Time{}
+	if k.Enable {
+		switch c.state {
+		case StateEstablished, StateCloseWait, StateFinWait2:
+			c.kaAt = now.Add(o.kaIdle)
+		}
+	}
+}
+
+// SetSendBufferSize bounds the send buffer at n bytes (n <= 0: the
+// Config's bound). Data already queued beyond a smaller bound stays queued;
+// Write accepts more once the queue has drained below it.
+func (c *Conn) SetSendBufferSize(n int) {
+	if n <= 0 {
+		n = c.cfg.sendBufferSize()
+	}
+	c.opts.sndBuf = n
+}
+
+// SetRecvBufferSize bounds the receive buffer at n bytes (n <= 0: the
+// Config's bound). The window already offered is never taken back (RFC
+// 9293 3.8.6.2.2, RFC 7323 2.4), so the bound is raised if needed to hold
+// what is buffered plus that window; and the window scale agreed in the
+// handshake (RFC 7323 2.2) caps how much of a larger buffer can be offered.
+// It returns the bound in effect.
+func (c *Conn) SetRecvBufferSize(n int) int {
+	if n <= 0 {
+		n = c.cfg.recvBufferSize()
+	}
+	n = min(n, 1<<30) // RFC 7323 2.3
+	n = max(n, c.rcvBuf.n+int(c.rcvWnd()))
+	c.opts.rcvBuf = n
+	return n
+}
+
+// Keepalive returns the connection's keep-alive setting in effect.
+func (c *Conn) Keepalive() Keepalive {
+	o := &c.opts
+	return Keepalive{Enable: o.keepalive, Idle: o.kaIdle, Interval: o.kaIntvl, Count: o.kaCount}
+}
