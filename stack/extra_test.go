@@ -28,6 +28,20 @@ func TestAcceptQueueBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Dial returns once A is ESTABLISHED; its final ACK may still be on
+	// the way to B (it is written after A's lock is released), and a third
+	// SYN arriving before it would find room in the accept queue.
+	if !waitFor(5*time.Second, func() bool {
+		n := 0
+		for _, c := range p.b.Conns() {
+			if c.State == tcp.StateEstablished {
+				n++
+			}
+		}
+		return n == 2
+	}) {
+		t.Fatalf("B did not complete the two handshakes: %+v", p.b.Conns())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	_, err = p.a.Dial(ctx, "198.18.0.2:80")
 	cancel()
