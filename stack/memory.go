@@ -3,6 +3,7 @@ package stack
 import (
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,11 +38,14 @@ const (
 	memReleaseMin   = 4 << 20
 )
 
-// memTrimmer is the stack's periodic trim. Its fields are owned by the
-// timer callback (one firing at a time).
+// memTrimmer is the stack's periodic trim.
 type memTrimmer struct {
-	s     *Stack
-	timer timers.Timer
+	s *Stack
+	// mu guards timer, stopped and sincePeak: the timer may fire (on a
+	// clock another goroutine advances) before start has stored it.
+	mu      sync.Mutex
+	timer   timers.Timer
+	stopped bool
 	// sincePeak is the most buffer memory held since the last release.
 	sincePeak int
 	// release returns freed memory to the operating system
@@ -55,22 +59,31 @@ func (m *memTrimmer) start(s *Stack) {
 	if m.release == nil {
 		m.release = releaseMemory
 	}
+	m.mu.Lock()
 	m.timer = s.clock.AfterFunc(memTrimInterval, m.onTimer)
+	m.mu.Unlock()
 }
 
 func (m *memTrimmer) onTimer() {
-	select {
-	case <-m.s.done:
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped {
 		return
-	default:
 	}
-	m.trim()
+	m.trimLocked()
 	m.timer.Reset(memTrimInterval)
 }
 
-// trim trims the free list and starts a release if the interval calls for
-// one.
+// trim runs the trim now (tests).
 func (m *memTrimmer) trim() {
+	m.mu.Lock()
+	m.trimLocked()
+	m.mu.Unlock()
+}
+
+// trimLocked trims the free list and starts a release if the interval
+// calls for one.
+func (m *memTrimmer) trimLocked() {
 	u := tcp.TrimBuffers()
 	unused, ok := m.unused(u)
 	if !ok || !m.releasing.CompareAndSwap(false, true) {
@@ -113,7 +126,10 @@ func releaseMemory() {
 
 // stop stops the timer (Stack.Close).
 func (m *memTrimmer) stop() {
+	m.mu.Lock()
+	m.stopped = true
 	if m.timer != nil {
 		m.timer.Stop()
 	}
+	m.mu.Unlock()
 }
