@@ -2,6 +2,7 @@ package stack
 
 import (
 	"sync"
+	"time"
 
 	"github.com/tunstack/tunstack/segment"
 	"github.com/tunstack/tunstack/stack/tcp"
@@ -199,6 +200,10 @@ func (c *Conn) release(once bool) {
 	q := c.outq
 	c.outq, c.spare = c.spare[:0], nil
 	c.omu.Unlock()
+	// Counted before Conn.mu is released: an application that sees the
+	// effect of this engine call (EOF, say) and closes the stack finds
+	// the batch counted, and Close waits for it (waitFlushers).
+	c.s.flushers.Add(1)
 	c.mu.m.Unlock()
 	c.flush(q, once)
 }
@@ -217,12 +222,51 @@ func (c *Conn) flush(q []outItem, once bool) {
 				c.spare = q[:0]
 			}
 			c.omu.Unlock()
+			c.s.flusherDone()
 			return
 		}
 		q, c.ready = c.ready, q[:0]
 		c.omu.Unlock()
 		if once {
 			go c.flush(q, false)
+			return
+		}
+	}
+}
+
+// flusherDone uncounts a goroutine that has written its connection's
+// output, and wakes a Close waiting for the last one.
+func (s *Stack) flusherDone() {
+	if s.flushers.Add(-1) == 0 && s.closing.Load() {
+		select {
+		case s.flushed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// closeFlushWait bounds how long Close waits for output already queued to
+// reach the link: a link whose Write blocks until it is closed must not
+// hang Close.
+const closeFlushWait = time.Second
+
+// waitFlushers returns once no goroutine is writing queued output, or
+// after closeFlushWait. Output queued before Close is then on the link
+// before the link closes: typically the ACK of the peer's FIN that a
+// connection queued on entering TIME-WAIT while its application, seeing
+// EOF, closed the stack (lost, it left the peer in LAST-ACK until its RTO).
+func (s *Stack) waitFlushers() {
+	s.closing.Store(true)
+	var timeout <-chan time.Time
+	for s.flushers.Load() > 0 {
+		if timeout == nil {
+			t := time.NewTimer(closeFlushWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-s.flushed:
+		case <-timeout:
 			return
 		}
 	}

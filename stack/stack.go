@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tunstack/tunstack/segment"
@@ -70,9 +71,15 @@ type Stack struct {
 	burst   int
 	flushFn func()
 
-	done      chan struct{} // closed by Close
-	linkDone  chan struct{} // closed when the input goroutine stops reading the link
-	linkErr   error         // why it stopped, if not because of Close; set (with mu) before linkDone closes
+	done     chan struct{} // closed by Close
+	linkDone chan struct{} // closed when the input goroutine stops reading the link
+	// flushers counts goroutines writing a connection's queued output
+	// (output.go); once closing is set, the last one to finish signals
+	// flushed, for Close (waitFlushers).
+	flushers  atomic.Int32
+	closing   atomic.Bool
+	flushed   chan struct{}
+	linkErr   error // why it stopped, if not because of Close; set (with mu) before linkDone closes
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup // the input goroutine
@@ -99,6 +106,7 @@ func New(link Link, opts Options) (*Stack, error) {
 		listeners: make(map[uint16]*Listener),
 		done:      make(chan struct{}),
 		linkDone:  make(chan struct{}),
+		flushed:   make(chan struct{}, 1),
 	}
 	s.cfg = engineConfig(&o)
 	if ol, ok := link.(OffloadLink); ok {
@@ -209,7 +217,9 @@ func (s *Stack) Err() error {
 // Close shuts the stack down at once: listeners stop accepting, every
 // connection is closed as by Conn.Close (a FIN, or a RST if it still holds
 // unread data or is not yet established), blocked calls return
-// net.ErrClosed, timers are stopped, the link is closed and the input
+// net.ErrClosed, timers are stopped, output the connections had already
+// queued (such as the ACK of a peer's FIN) is written, waiting at most 1 s
+// for a blocked link, then the link is closed and the input
 // goroutine has exited when Close returns. The peers' replies to those FINs
 // are not waited for; use Shutdown for that. Close is idempotent.
 func (s *Stack) Close() error {
@@ -226,6 +236,7 @@ func (s *Stack) Close() error {
 		}
 		close(s.done)
 		s.mem.stop()
+		s.waitFlushers()
 		s.closeErr = s.link.Close()
 		s.wg.Wait()
 		s.mu.Lock()
