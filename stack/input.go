@@ -38,7 +38,7 @@ func (s *Stack) input(pkt []byte, csumOK bool) {
 	}
 	// RFC 1122 3.2.1.3: a datagram from an invalid source (broadcast,
 	// multicast, class E, 0/8, loopback, ourselves) is silently discarded.
-	if invalidSource(src, s.addr) {
+	if invalidSource(src, s.addr) && !(s.inLoop && src == s.addr) {
 		c.dInvalid.Add(1)
 		return
 	}

@@ -60,7 +60,16 @@ type Stack struct {
 	closed    bool
 	draining  chan struct{} // closed when conns empties during Shutdown; nil otherwise
 
-	// Owned by the input goroutine only.
+	// loop delivers packets addressed to ourselves to our own input
+	// (loopback.go).
+	loop loopback
+	// inMu is held by whichever goroutine processes input: the input
+	// goroutine for each packet from the link, the loopback goroutine for
+	// looped ones. inLoop says the packet being processed was looped.
+	inMu   sync.Mutex
+	inLoop bool
+
+	// Owned by the goroutine holding inMu.
 	inSeg   segment.Segment
 	rawSink rawSink
 	twReply heldSegment // a TIME-WAIT record's answer, written after s.mu is released
@@ -128,7 +137,7 @@ func New(link Link, opts Options) (*Stack, error) {
 			}
 		}
 	}
-	s.flushFn = s.flushAcks
+	s.flushFn = s.flushAcksIdle
 	var isnKey, cookieKey [16]byte
 	copy(isnKey[:], secret[:16])
 	copy(cookieKey[:], secret[16:])
@@ -235,6 +244,7 @@ func (s *Stack) Close() error {
 			c.shutdownByStack()
 		}
 		close(s.done)
+		s.stopLoop()
 		s.mem.stop()
 		s.waitFlushers()
 		s.closeErr = s.link.Close()
@@ -410,7 +420,7 @@ func (s *Stack) inputLoop() {
 			n, err = s.link.Read(buf)
 		}
 		if err != nil {
-			s.flushAcks()
+			s.flushAcksIdle()
 			select {
 			case <-s.done:
 				return
@@ -430,11 +440,21 @@ func (s *Stack) inputLoop() {
 			continue
 		}
 		errs = 0
+		s.inMu.Lock()
 		s.input(buf[:n], csumOK)
 		if s.burst++; s.burst >= ackBurst {
 			s.flushAcks()
 		}
+		s.inMu.Unlock()
 	}
+}
+
+// flushAcksIdle is flushAcks for the input goroutine when it is not
+// processing a packet (before it blocks in a read).
+func (s *Stack) flushAcksIdle() {
+	s.inMu.Lock()
+	s.flushAcks()
+	s.inMu.Unlock()
 }
 
 // ackBurst bounds how many packets the input goroutine processes while it
