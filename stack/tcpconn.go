@@ -47,11 +47,7 @@ func (c *Conn) SetNoDelay(noDelay bool) error {
 // (Options.Keepalive*; by default 2 h, 75 s and 9, as Linux) unless
 // SetKeepAlivePeriod or SetKeepAliveConfig changed them.
 func (c *Conn) SetKeepAlive(keepalive bool) error {
-	return c.setOpt(func(now time.Time) {
-		k := c.tc.Keepalive()
-		k.Enable = keepalive
-		c.tc.SetKeepalive(now, k)
-	})
+	return c.setOpt(func(now time.Time) { c.tc.SetKeepalive(now, tcp.Keepalive{Enable: keepalive}) })
 }
 
 // SetKeepAlivePeriod sets the idle time before the first keep-alive probe
@@ -59,12 +55,9 @@ func (c *Conn) SetKeepAlive(keepalive bool) error {
 // and TCP_KEEPINTVL). It does not turn keep-alive on; d <= 0 is ignored.
 func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 	return c.setOpt(func(now time.Time) {
-		if d <= 0 {
-			return
+		if d > 0 {
+			c.tc.SetKeepalive(now, tcp.Keepalive{Enable: c.tc.Keepalive().Enable, Idle: d, Interval: d})
 		}
-		k := c.tc.Keepalive()
-		k.Idle, k.Interval = d, d
-		c.tc.SetKeepalive(now, k)
 	})
 }
 
@@ -73,18 +66,7 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 // and probe count, of which a non-positive value keeps the current one.
 func (c *Conn) SetKeepAliveConfig(config net.KeepAliveConfig) error {
 	return c.setOpt(func(now time.Time) {
-		k := c.tc.Keepalive()
-		k.Enable = config.Enable
-		if config.Idle > 0 {
-			k.Idle = config.Idle
-		}
-		if config.Interval > 0 {
-			k.Interval = config.Interval
-		}
-		if config.Count > 0 {
-			k.Count = config.Count
-		}
-		c.tc.SetKeepalive(now, k)
+		c.tc.SetKeepalive(now, tcp.Keepalive{Enable: config.Enable, Idle: config.Idle, Interval: config.Interval, Count: config.Count})
 	})
 }
 
@@ -130,11 +112,4 @@ func (c *Conn) checkOpen() error {
 		return c.closedError("set")
 	}
 	return nil
-}
-
-// keepaliveFor reports the engine's keep-alive setting (for tests).
-func (c *Conn) keepaliveFor() tcp.Keepalive {
-	c.mu.Lock()
-	defer c.unlock()
-	return c.tc.Keepalive()
 }

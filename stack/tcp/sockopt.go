@@ -38,7 +38,8 @@ func (c *Conn) SetNagle(now time.Time, on bool) {
 }
 
 // Keepalive is the keep-alive setting of one connection (RFC 9293 3.8.4,
-// RFC 1122 4.2.3.6). Zero durations and count take the Config's values.
+// RFC 1122 4.2.3.6). Given to SetKeepalive, a non-positive duration or
+// count keeps the connection's current value (at first the Config's).
 type Keepalive struct {
 	Enable   bool
 	Idle     time.Duration // idle time before the first probe
@@ -52,10 +53,8 @@ type Keepalive struct {
 // configurable") is the default only: a shorter one is the application's
 // choice, as with TCP_KEEPIDLE.
 func (c *Conn) SetKeepalive(now time.Time, k Keepalive) {
-	d := c.cfg.connOpts()
 	o := &c.opts
 	o.keepalive = k.Enable
-	o.kaIdle, o.kaIntvl, o.kaCount = d.kaIdle, d.kaIntvl, d.kaCount
 	if k.Idle > 0 {
 		o.kaIdle = k.Idle
 	}

@@ -55,7 +55,11 @@ func TestEstablished_RFC9293_3_8_4_SetKeepalive(t *testing.T) {
 	h.expectErr(syscall.ETIMEDOUT)
 
 	h2 := newEstablished(t)
-	h2.c.SetKeepalive(h2.now, tcp.Keepalive{Enable: true, Idle: 5 * s})
+	h2.c.SetKeepalive(h2.now, tcp.Keepalive{Enable: true, Idle: 5 * s, Interval: 1 * s, Count: 2})
+	h2.c.SetKeepalive(h2.now, tcp.Keepalive{Enable: true, Idle: 7 * s}) // zero fields keep their values
+	if k := h2.c.Keepalive(); k != (tcp.Keepalive{Enable: true, Idle: 7 * s, Interval: 1 * s, Count: 2}) {
+		t.Fatalf("Keepalive() = %+v after a partial SetKeepalive", k)
+	}
 	h2.advance(1 * s)
 	h2.c.SetKeepalive(h2.now, tcp.Keepalive{Enable: false})
 	h2.expectNothing(3 * 3600 * s)
