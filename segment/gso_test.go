@@ -136,3 +136,18 @@ func TestCutIPv4TCPBadInput(t *testing.T) {
 		t.Errorf("headers alone with a total length counting the payload: %v", err)
 	}
 }
+
+// FuzzCutIPv4TCP: any bytes as headers, any mss and index: an error or a
+// segment that fits dst, never a panic.
+func FuzzCutIPv4TCP(f *testing.F) {
+	f.Add(mustHex("450000340001400040060000c6120002c6120001005090000000000100000001801001f4000000000101080a0000000500000006"), 3000, 1448, 1)
+	f.Add([]byte{0x45, 0, 0, 20}, 0, 0, 0)
+	f.Fuzz(func(t *testing.T, hdr []byte, payloadLen, mss, i int) {
+		payload := make([]byte, payloadLen&0xffff)
+		dst := make([]byte, 1600)
+		if n, err := CutIPv4TCP(dst, hdr, payload, mss, i); err == nil && (n > len(dst) || n < len(hdr)) {
+			t.Fatalf("length %d for headers of %d bytes", n, len(hdr))
+		}
+		SplitIPv4TCP(hdr)
+	})
+}
