@@ -40,9 +40,12 @@
 //		log.Fatal(http.Serve(ln, nil))
 //	}
 //
-// A client dials out the same way, e.g. as an http.Transport's dialer:
+// A client dials out the same way, e.g. as an http.Transport's dialer, or
+// through a Dialer where code expects net.Dial(network, address):
 //
 //	client := &http.Client{Transport: &http.Transport{DialContext: s.DialContext}}
+//	d := &stack.Dialer{Stack: s, Timeout: 5 * time.Second}
+//	c, err := d.Dial("tcp4", "198.18.0.1:8080")
 //
 // # Data path
 //
@@ -129,10 +132,15 @@
 //
 // Goroutines: one per Stack (input), plus the clock's own (one dispatcher
 // for timers.NewReal), none per connection; a short-lived one returns
-// memory to the operating system after a load ends (memory.go). Close stops
-// the input goroutine and every timer. The input goroutine also stops if the link fails under
+// memory to the operating system after a load ends (memory.go), and a
+// loopback goroutine once the stack dials its own address (loopback.go: the
+// packets it sends itself are queued to its own input, never written to
+// the link; Stack.inMu keeps input processing to one goroutine at a time).
+// Close stops the input goroutine and every timer. The input goroutine also stops if the link fails under
 // the stack (a read reports the link closed, e.g. a deleted TUN device, or
-// 1000 read errors in a row); Done is closed either way and Err says why.
+// 1000 read errors in a row); Done is closed either way and Err says why,
+// and then every connection is dropped with that error, so blocked calls
+// return it at once and new Dials and Listens fail with it (linkdown.go).
 //
 // # Ownership and safety
 //
