@@ -80,8 +80,12 @@ type Conn struct {
 	held      *segment.Segment // allocated on a connection's first hold: idle ones never need it
 
 	// Output built under mu and written after it (output.go): outq is
-	// what the engine emitted during the current hold of mu.
-	outq []outItem
+	// what the engine emitted during the current hold of mu; sentEnd,
+	// valid once sentValid, is the end of the highest data queued (what
+	// starts below it is a retransmission).
+	outq      []outItem
+	sentEnd   segment.Seq
+	sentValid bool
 
 	// Wake-ups for blocked calls. readCh and writeCh hold at most one
 	// token ("look again"); a woken caller that leaves data or space

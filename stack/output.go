@@ -31,22 +31,30 @@ import (
 // same connection while it wrote, a new goroutine takes over (rare: it needs
 // another goroutine's engine call on this connection during the write).
 //
-// Buffers. The packet, payload included, is built into the buffer at once:
-// a payload handed to Output lives in the engine's send ring, which other
-// goroutines may change or free as soon as Conn.mu is released. The queue's
-// slices rotate between the producers and the writer and keep their
-// capacity, so a busy connection allocates nothing per segment.
+// Buffers. A packet is built into a pooled buffer at once, payload
+// included, except the payload of new data on a GSO link, which stays in
+// the engine's send buffer: those bytes do not change until the peer
+// acknowledges them, and the engine gives that buffer's memory back
+// through the queue (tcp.BufferReleaser), so not before the packets that
+// point into it are written (queueLocked says why retransmissions are
+// copied). The queue's slices rotate between the producers and the writer
+// and keep their capacity, so a busy connection allocates nothing per
+// segment.
 
 // outItem is one queued packet or trace record.
-// It is kept small (32 bytes): a connection keeps its queue slices.
+// It is kept small: a connection keeps its queue slices.
 type outItem struct {
-	bp   *[]byte   // pooled buffer: the packet, or its headers then its payload (gso)
-	tr   *traceRec // a state transition instead of a packet
-	n    int32     // packet length, or header length when gso
-	plen int32     // payload bytes after the headers, for WriteGSO (gso only)
-	mss  uint16    // WriteGSO's segment size (gso only)
-	gso  bool      // written with WriteGSO: no TCP checksum computed, payload may exceed mss
+	bp *[]byte   // pooled buffer: the packet, or its headers (gso)
+	tr *traceRec // a state transition instead of a packet
+	// pay is, for gso, the payload: the engine's send buffer (new data)
+	// or a copy in bp after the headers (a retransmission); for free, a
+	// block of the engine's send buffer to give back (tcp.PutBuffer).
+	pay  []byte
+	n    int32  // packet length, or header length when gso
+	mss  uint16 // WriteGSO's segment size (gso only)
+	gso  bool   // written with WriteGSO: no TCP checksum computed, payload may exceed mss
 	rst  bool
+	free bool
 }
 
 // traceRec is a queued state transition. Transition.Seg points into the
@@ -139,11 +147,23 @@ func (k *connSink) Trace(tr tcp.Transition) {
 	k.outq = append(k.outq, outItem{tr: r})
 }
 
+// ReleaseBuffer implements tcp.BufferReleaser: a block of the send buffer
+// goes back to the engine only once the segments queued before, which may
+// point into it, are written.
+func (k *connSink) ReleaseBuffer(b []byte) {
+	k.outq = append(k.outq, outItem{pay: b, free: true})
+}
+
 // queueLocked builds seg into a pooled buffer and queues it. On a link with
-// checksum offload a segment carrying data is built as headers only, with
-// its payload behind them, for WriteGSO: no checksum is computed, and a
-// payload longer than mss (the engine sends such only when the link
-// segments, tcp.Config.GSOMaxSize) is cut by the link.
+// checksum offload a segment carrying data is built as headers only, for
+// WriteGSO: no checksum is computed, and a payload longer than mss (the
+// engine sends such only when the link segments, tcp.Config.GSOMaxSize) is
+// cut by the link. The payload of new data is not copied: it stays in the
+// engine's send buffer, unchanged until acknowledged, and the buffer's
+// memory is not reused before this item is written (ReleaseBuffer). A
+// retransmission is copied behind the headers: the peer may acknowledge
+// the original before we write it, and new data then take its place
+// (tcp.BufferReleaser).
 func (c *Conn) queueLocked(seg *segment.Segment) {
 	s := c.s
 	c.ipID++
@@ -151,12 +171,23 @@ func (c *Conn) queueLocked(seg *segment.Segment) {
 	var n int
 	var err error
 	if s.csumOff && len(seg.Payload) > 0 {
-		hl := segment.IPv4TCPHeaderLen(seg)
-		it.bp = s.outBuf(hl + len(seg.Payload))
-		it.gso, it.mss, it.plen = true, c.tc.SendMSS(), int32(len(seg.Payload))
-		n, err = segment.BuildIPv4TCPHeadersOnly(*it.bp, seg, len(seg.Payload), c.ipID, segment.DefaultTTL)
-		if err == nil {
-			copy((*it.bp)[n:], seg.Payload)
+		it.gso, it.mss = true, c.tc.SendMSS()
+		end := seg.Seq.Add(uint32(len(seg.Payload)))
+		if c.sentValid && seg.Seq.LessThan(c.sentEnd) {
+			hl := segment.IPv4TCPHeaderLen(seg)
+			it.bp = s.outBuf(hl + len(seg.Payload))
+			n, err = segment.BuildIPv4TCPHeadersOnly(*it.bp, seg, len(seg.Payload), c.ipID, segment.DefaultTTL)
+			if err == nil {
+				it.pay = (*it.bp)[n : n+len(seg.Payload)]
+				copy(it.pay, seg.Payload)
+			}
+		} else {
+			it.bp = s.outBuf(0)
+			n, err = segment.BuildIPv4TCPHeadersOnly(*it.bp, seg, len(seg.Payload), c.ipID, segment.DefaultTTL)
+			it.pay = seg.Payload
+		}
+		if !c.sentValid || end.GreaterThan(c.sentEnd) {
+			c.sentEnd, c.sentValid = end, true
 		}
 	} else {
 		it.bp = s.outBuf(0)
@@ -286,9 +317,10 @@ func (s *Stack) writeOut(q []outItem) {
 		switch {
 		case it.tr != nil:
 			s.opts.Trace(it.tr.tr)
+		case it.free:
+			tcp.PutBuffer(it.pay)
 		case it.gso:
-			b := *it.bp
-			s.sendGSO(b[:it.n], b[it.n:it.n+it.plen], int(it.mss))
+			s.sendGSO((*it.bp)[:it.n], it.pay, int(it.mss))
 			s.putOutBuf(it.bp)
 		default:
 			s.send((*it.bp)[:it.n], it.rst)

@@ -82,6 +82,26 @@ type Sink interface {
 	Notify(ev Event)
 }
 
+// BufferReleaser is an optional extension of Sink, for a runtime that
+// writes segments after releasing its lock (package stack does). A payload
+// given to Output may alias the Conn's send buffer. When the Sink is a
+// BufferReleaser, the Conn never hands send-buffer memory back to the free
+// list itself: a block it lets go of (the send ring outgrown or emptied, a
+// wrapped segment's scratch copy) goes to ReleaseBuffer, called like
+// Output (under the runtime's lock, in order with the segments), and the
+// runtime returns it with PutBuffer once it has written every segment it
+// was given before. So the bytes of new data stay where Output saw them
+// until the peer acknowledges them. A retransmitted payload has no such
+// guarantee (the peer may acknowledge the original meanwhile, and new data
+// may then reuse its space): a runtime that defers writes copies those.
+type BufferReleaser interface {
+	ReleaseBuffer(b []byte)
+}
+
+// PutBuffer returns a block received through BufferReleaser.ReleaseBuffer
+// to the engine's free list. It is safe for concurrent use.
+func PutBuffer(b []byte) { putBuf(b) }
+
 // Tracer is an optional extension of Sink. When Config.Trace is set and a
 // Conn's Sink implements Tracer, the Conn reports its state transitions to
 // the Sink's Trace instead of Config.Trace, under the same rules as Output

@@ -21,6 +21,18 @@ type ring struct {
 	buf  []byte
 	head int
 	n    int
+	// rel, if set, takes the blocks the ring lets go of instead of the
+	// free list (the send ring of a Conn whose Sink is a BufferReleaser).
+	rel BufferReleaser
+}
+
+// free lets go of a block that held (or copied) ring content.
+func (r *ring) free(b []byte) {
+	if r.rel != nil {
+		r.rel.ReleaseBuffer(b)
+		return
+	}
+	putBuf(b)
 }
 
 func (r *ring) idx(off int) int {
@@ -46,7 +58,7 @@ func (r *ring) reserve(need, keep, max int) bool {
 		copy(nb[copy(nb, a):], b)
 	}
 	if r.buf != nil {
-		putBuf(r.buf)
+		r.free(r.buf)
 	}
 	r.buf = nb
 	r.head = 0
@@ -94,7 +106,7 @@ func (r *ring) discard(n int) {
 // there are no out-of-order bytes either).
 func (r *ring) release() {
 	if r.n == 0 && r.buf != nil {
-		putBuf(r.buf)
+		r.free(r.buf)
 		r.buf = nil
 		r.head = 0
 	}

@@ -170,6 +170,9 @@ func NewConn(cfg *Config, t Tuple, sink Sink) *Conn {
 	c.sndMSS = MinMSS
 	c.rcvMSSEst = MinMSS
 	c.cc = &c.reno
+	if r, ok := sink.(BufferReleaser); ok {
+		c.sndBuf.rel = r
+	}
 	return c
 }
 

@@ -210,7 +210,7 @@ func (c *Conn) sendSegment(now time.Time, seq Seq, n uint32, allowFin bool) uint
 	c.emit(now, o)
 	c.lastDataAt = now
 	if scratch != nil {
-		putBuf(scratch)
+		c.sndBuf.free(scratch) // the Sink may still refer to it (BufferReleaser)
 	}
 	if fin {
 		return n + 1
