@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tunstack/tunstack/stack"
+	"github.com/tunstack/tunstack/timers"
 	"github.com/tunstack/tunstack/tun"
 )
 
@@ -19,7 +21,22 @@ import (
 // to a port with no listener is refused by the stack's own RST.
 func TestLoopbackDialOwnAddress(t *testing.T) {
 	p := newPair(t, nil, tun.FaultConfig{}, nil)
-	s := p.a
+	loopbackExchange(t, p.a, p.pa)
+}
+
+// The same on a link with offloads (super-segments looped whole, ACKs
+// coalesced while the loopback goroutine holds the input).
+func TestLoopbackOnOffloadLink(t *testing.T) {
+	pa, _ := tun.NewPipe(timers.NewReal(), 1500, tun.FaultConfig{}, tun.FaultConfig{})
+	s, err := stack.New(&gsoPipe{PipeEnd: pa}, stack.Options{Addr: addrA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	loopbackExchange(t, s, pa)
+}
+
+func loopbackExchange(t *testing.T, s *stack.Stack, link *tun.PipeEnd) {
 	ln, err := s.Listen(":80")
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +68,7 @@ func TestLoopbackDialOwnAddress(t *testing.T) {
 		}
 		srvErr <- <-werr
 	}()
-	before := p.pa.Stats()
+	before := link.Stats()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := s.Dial(ctx, "198.18.0.1:80")
@@ -77,7 +94,7 @@ func TestLoopbackDialOwnAddress(t *testing.T) {
 	if st := s.Stats(); st.TimeWait != 1 {
 		t.Fatalf("want one TIME-WAIT record (the first closer's), got %d", st.TimeWait)
 	}
-	if after := p.pa.Stats(); after != before {
+	if after := link.Stats(); after != before {
 		t.Fatalf("loopback traffic crossed the link: %+v -> %+v", before, after)
 	}
 	if _, err := s.Dial(ctx, "198.18.0.1:81"); !errors.Is(err, syscall.ECONNREFUSED) {

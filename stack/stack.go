@@ -404,6 +404,10 @@ func (s *Stack) inputLoop() {
 	defer close(s.linkDone)
 	buf := make([]byte, 65536)
 	var errs int
+	// held says ACKs were held back when inMu was last released (read
+	// here without it: the loopback goroutine flushes what it holds before
+	// it lets go, so a stale true costs one empty flush, never an ACK).
+	held := false
 	for {
 		var n int
 		var err error
@@ -412,7 +416,7 @@ func (s *Stack) inputLoop() {
 			// Pure ACKs held back during a burst go out before the read
 			// blocks (flushFn), and at least every ackBurst packets.
 			idle := s.flushFn
-			if len(s.ackq) == 0 {
+			if !held {
 				idle = nil
 			}
 			n, csumOK, err = s.ol.ReadPacket(buf, idle)
@@ -445,6 +449,7 @@ func (s *Stack) inputLoop() {
 		if s.burst++; s.burst >= ackBurst {
 			s.flushAcks()
 		}
+		held = len(s.ackq) != 0
 		s.inMu.Unlock()
 	}
 }
