@@ -91,8 +91,8 @@ func (s *Stack) loopInput() {
 		s.inMu.Lock()
 		s.inLoop = true
 		for i, p := range q {
-			// Our own packets carry complete checksums (WriteGSO's
-			// partial ones were not completed, hence trusted).
+			// Trusted (csumOK): we built these packets ourselves, and
+			// those meant for WriteGSO carry only the pseudo-header sum.
 			s.input(p, true)
 			q[i] = nil
 		}
