@@ -18,11 +18,12 @@ import (
 )
 
 // gatedLink is a pipe end whose Write blocks, while the gate is armed, for
-// data segments from one local port: a link that is slow for one
-// connection.
+// data segments (any segment, with any) from one local port: a link that
+// is slow for one connection.
 type gatedLink struct {
 	*tun.PipeEnd
-	port    atomic.Int32 // local port whose data segments block; 0: none
+	port    atomic.Int32 // local port whose segments block; 0: none
+	any     bool         // block every segment from port, not only data
 	blocked chan struct{}
 	open    chan struct{}
 	once    sync.Once
@@ -31,7 +32,7 @@ type gatedLink struct {
 func (g *gatedLink) Write(p []byte) (int, error) {
 	if port := g.port.Load(); port != 0 {
 		var s segment.Segment
-		if segment.ParseIPv4TCP(p, &s) == nil && int32(s.SrcPort) == port && len(s.Payload) > 0 {
+		if segment.ParseIPv4TCP(p, &s) == nil && int32(s.SrcPort) == port && (g.any || len(s.Payload) > 0) {
 			g.once.Do(func() { close(g.blocked) })
 			<-g.open
 		}
@@ -184,5 +185,54 @@ func TestTraceHookRunsWithoutConnLock(t *testing.T) {
 	}
 	if infoCalls < 3 {
 		t.Fatalf("the hook called Info %d times, want 3 (FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT)", infoCalls)
+	}
+}
+
+// TestTimeWaitAnswerWrittenWithoutDemuxLock: a TIME-WAIT record's answer
+// is written after the demux lock is released. Here that write is stuck
+// in the link; Listen, which needs only the demux lock, must still return.
+// When the answer was written under the lock, Listen waited for the link.
+func TestTimeWaitAnswerWrittenWithoutDemuxLock(t *testing.T) {
+	g := &gatedLink{blocked: make(chan struct{}), open: make(chan struct{}), any: true}
+	p := newPairOn(t, nil, tun.FaultConfig{}, nil, func(pe *tun.PipeEnd) stack.Link { g.PipeEnd = pe; return g })
+	ca, cb := p.connect(t, 7)
+	defer close(g.open)
+	port := ca.LocalAddr().(*net.TCPAddr).Port
+	ca.Close() // A closes first: A ends in TIME-WAIT
+	cb.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := cb.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("B read %v, want EOF", err)
+	}
+	cb.Close()
+	if !waitFor(10*time.Second, func() bool { return p.a.Stats().TimeWait == 1 }) {
+		t.Fatalf("A has %d TIME-WAIT records, want 1", p.a.Stats().TimeWait)
+	}
+	// A stray FIN for the TIME-WAIT record, straight into A's link: the
+	// record answers with an ACK, and that write blocks.
+	g.port.Store(int32(port))
+	if _, err := p.pb.Write(tcpPacket(t, &segment.Segment{Src: addrB, Dst: addrA, SrcPort: 7, DstPort: uint16(port),
+		Seq: 12345, Ack: 1, Flags: segment.FlagFIN | segment.FlagACK, Window: 1000})); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the TIME-WAIT record did not answer")
+	}
+	done := make(chan error, 1)
+	go func() {
+		ln, err := p.a.Listen(":8080")
+		if err == nil {
+			ln.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Listen blocked while a TIME-WAIT answer was stuck in the link")
 	}
 }
