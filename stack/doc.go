@@ -106,7 +106,9 @@
 //     after it is released, by one goroutine at a time per connection, so
 //     the segments of one connection leave in order and nobody waits for
 //     another goroutine's link write or trace output to get the lock
-//     (output.go). The Link must accept concurrent Writes from different
+//     (output.go; the clock's goroutine writes only what its own timer
+//     call emitted). Conn.mu has no Unlock: it is released with unlock,
+//     which does that writing. The Link must accept concurrent Writes from different
 //     goroutines (TUN devices and tun's pipe do); see Link for what the
 //     stack assumes of Write.
 //   - Stack.mu (the demux lock) guards the connection map, the listener

@@ -150,7 +150,7 @@ type SynParams struct {
 //	func (c *Conn) Abort(now time.Time)                         // RST, straight to CLOSED
 //	func (c *Conn) State() State
 //	func (c *Conn) Err() error     // terminal error: syscall.ECONNRESET, ECONNREFUSED, ETIMEDOUT, or nil
-//	func (c *Conn) SoftError(err error) / SoftErr() error  // ICMP soft errors, RFC 1122 4.2.3.9
+//	func (c *Conn) SoftError(err error) / SoftErr() error  // ICMP soft errors, RFC 1122 4.2.3.9: reported on timeout
 //	func (c *Conn) HardError(now time.Time, err error) bool // ICMP protocol/port unreachable: aborts a connection still opening
 //	func (c *Conn) PathMTU(now time.Time, mtu int) bool      // ICMP fragmentation needed (RFC 1191): lower the send MSS, resend
 //	func (c *Conn) Readable() int  // bytes ready to Read
@@ -160,3 +160,5 @@ type SynParams struct {
 //	func (tw *TimeWait) HandleSegment(now time.Time, seg *segment.Segment, sink Sink) TimeWaitVerdict
 //	func ResetFor(in *segment.Segment, out *segment.Segment) bool // RST for a segment that reached nothing (RFC 9293 3.10.7.1)
 //	type ISNGenerator; func NewISNGenerator(secret [16]byte) *ISNGenerator; func (g *ISNGenerator) ISN(t Tuple, now time.Time) segment.Seq
+//	type Tracer, type BufferReleaser // optional Sink extensions for a runtime that writes after releasing its lock
+//	func PutBuffer(b []byte)        // returns a block given to BufferReleaser.ReleaseBuffer
