@@ -393,29 +393,6 @@ func (c *Conn) newAck(now time.Time, ack Seq) {
 	}
 }
 
-// dropBackoff removes the RTO's exponential backoff once an ACK
-// acknowledges data that was sent only once: RFC 8961 4 (4), "The backoff
-// SHOULD be removed after either (a) the subsequent successful transmission
-// of non-retransmitted data, or (b) an RTO passes without detecting
-// additional losses". Karn's rule still holds for the estimate (no sample
-// from retransmitted data) and for an ACK that covers only retransmitted
-// data (the backed-off RTO stays, RFC 6298 5, in case the path's RTT grew).
-//
-// Without this, backoff left over from one loss episode carries into the
-// next whenever no clean sample came in between (go-back-N and NewReno
-// retransmissions void every timed segment), and under sustained loss the
-// RTO ratchets up to its 60 s cap while the RTT is a fraction of a
-// millisecond: the connection stalls for tens of seconds at a time, which
-// is how issue 8's connections "wedged" under 3 % loss. Linux escapes this
-// with timestamps (RTT samples from retransmissions, RFC 7323 4), SACK and
-// F-RTO, none of which this engine negotiates.
-func (c *Conn) dropBackoff(ack Seq) {
-	if c.flags&flagRtxHigh == 0 || ack.GreaterThan(c.rtxHigh) {
-		c.flags &^= flagRtxHigh
-		c.rto.ResetBackoff()
-	}
-}
-
 // finAcked reports whether our FIN has been acknowledged.
 func (c *Conn) finAcked() bool {
 	return c.flags&flagFinQueued != 0 && c.SndUna == c.dataEnd().Add(1)
