@@ -31,11 +31,14 @@ import (
 // happen. Every connection echoes random-sized messages, byte-checked.
 //
 // A watchdog samples every connection of both stacks: one with data
-// outstanding must advance SND.UNA or RCV.NXT within wedgeStall. With the
-// 20 ms minimum RTO used here that is the sum of nine backed-off RTOs
-// (20 ms * (2^9 - 1)); nine consecutive losses of the same retransmission
-// or its ACK at 10 % loss each way happen with probability below 1e-6,
-// and the server's reading pauses are at most 300 ms. A violation dumps
+// outstanding must advance SND.UNA or RCV.NXT within stallLimit of the
+// RTO in force at its last progress: 63 RTOs (six doublings) and at least
+// wedgeStall, nine doublings of the 20 ms minimum RTO used here. Seven
+// consecutive losses of one retransmission or of its ACK, at 10 % loss
+// each way, happen with probability below 1e-5; the server's reading
+// pauses last at most 300 ms. (The RTO is 1 s before the first RTT sample
+// and 3 s after a lost SYN, RFC 6298 2.1 and 5.7, hence the relative
+// bound.) A violation dumps
 // the connection as both stacks see it (sequence variables, windows,
 // out-of-order ranges, armed timers, a held ACK) and the last segments
 // each way, with the seed.
@@ -60,6 +63,8 @@ func TestCoalescedLossyWatchdog(t *testing.T) {
 }
 
 const wedgeStall = 20 * time.Millisecond * (1<<9 - 1)
+
+func stallLimit(rto time.Duration) time.Duration { return max(wedgeStall, 63*rto) }
 
 type wedgeShape struct {
 	lossAB, lossBA float64
@@ -118,7 +123,8 @@ func runCoalescedWedge(t *testing.T, seed uint64) {
 		}()
 	}
 	go func() { wg.Wait(); close(done) }()
-	if msg := watchConns(done, a, b, tap); msg != "" {
+	msg, longest := watchConns(done, a, b, tap)
+	if msg != "" {
 		t.Fatalf("seed %d (%v): %s\nreproduce: STACK_WEDGE_SEEDS=%d-%d go test ./stack -run 'TestCoalescedLossyWatchdog/seed=%d$' -v",
 			seed, sh, msg, seed, seed, seed)
 	}
@@ -127,7 +133,8 @@ func runCoalescedWedge(t *testing.T, seed uint64) {
 		t.Errorf("seed %d (%v): %v", seed, sh, err)
 	}
 	sa, sb := a.Stats(), b.Stats()
-	t.Logf("%v: retransmissions A %d B %d, ACKs coalesced A %d B %d", sh, sa.Retransmissions, sb.Retransmissions, sa.AcksCoalesced, sb.AcksCoalesced)
+	t.Logf("%v: longest stall %v, retransmissions A %d B %d, ACKs coalesced A %d B %d",
+		sh, longest, sa.Retransmissions, sb.Retransmissions, sa.AcksCoalesced, sb.AcksCoalesced)
 	if sa.AcksCoalesced+sb.AcksCoalesced == 0 {
 		t.Error("no ACK was coalesced: the run did not exercise the held-ACK path")
 	}
@@ -195,30 +202,35 @@ func echoMessages(ctx context.Context, s *stack.Stack, seed uint64, dur time.Dur
 }
 
 // watchConns samples both stacks until done and returns a dump of the
-// first connection that broke the watchdog's invariant ("" if none).
-func watchConns(done <-chan struct{}, a, b *stack.Stack, tap *segTap) string {
+// first connection that broke the watchdog's invariant ("" if none), and
+// the longest stall seen.
+func watchConns(done <-chan struct{}, a, b *stack.Stack, tap *segTap) (string, time.Duration) {
 	type mark struct {
 		una, nxt tcp.Seq
 		since    time.Time
+		rto      time.Duration
 	}
 	marks := map[tcp.Tuple]mark{}
+	var longest time.Duration
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-done:
-			return ""
+			return "", longest
 		case now := <-tick.C:
 			all := append(a.Conns(), b.Conns()...)
 			for _, ci := range all {
 				m, ok := marks[ci.Tuple]
 				if !ok || ci.SndUna != m.una || ci.RcvNxt != m.nxt || (ci.SndUna == ci.SndMax && ci.SendQueued == 0) {
-					marks[ci.Tuple] = mark{ci.SndUna, ci.RcvNxt, now}
+					marks[ci.Tuple] = mark{ci.SndUna, ci.RcvNxt, now, ci.RTO}
 					continue
 				}
-				if stall := now.Sub(m.since); stall > wedgeStall {
+				stall := now.Sub(m.since)
+				longest = max(longest, stall)
+				if stall > stallLimit(m.rto) {
 					return fmt.Sprintf("watchdog: %v -> %v has outstanding data and made no progress for %v\n%s",
-						ci.LocalAddr, ci.RemoteAddr, stall, dumpPair(ci.Tuple, all, tap))
+						ci.LocalAddr, ci.RemoteAddr, stall, dumpPair(ci.Tuple, all, tap)), longest
 				}
 			}
 		}
