@@ -8,10 +8,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os/exec"
+	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -104,10 +103,17 @@ func TestKernelClientChurn(t *testing.T) {
 // retransmission.
 func TestKernelClientReopensStackTimeWait(t *testing.T) {
 	serve(t)
-	const key = "net.ipv4.ip_local_port_range"
-	old := strings.Join(strings.Fields(tuntest.Run(t, "sysctl", "-n", key)), " ")
-	tuntest.Run(t, "sysctl", "-w", key+"=40000 40063")
-	t.Cleanup(func() { exec.Command("sysctl", "-w", key+"="+old).Run() })
+	// Through /proc rather than sysctl(8): the container image has no
+	// procps. The setting belongs to the test's own network namespace.
+	const knob = "/proc/sys/net/ipv4/ip_local_port_range"
+	old, err := os.ReadFile(knob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(knob, []byte("40000 40063"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.WriteFile(knob, old, 0o644) })
 	httpReq := []byte("GET /bytes/100 HTTP/1.1\r\nHost: " + stackAddr + "\r\nConnection: close\r\n\r\n")
 	before := kernelTCPStats(t)
 	var times []time.Duration
