@@ -86,7 +86,7 @@ func (m *memTrimmer) trim() {
 func (m *memTrimmer) trimLocked() {
 	u := tcp.TrimBuffers()
 	unused, ok := m.unused(u)
-	if !ok || !m.releasing.CompareAndSwap(false, true) {
+	if !ok || m.s.opts.KeepFreedMemory || !m.releasing.CompareAndSwap(false, true) {
 		return
 	}
 	m.s.logf("stack: %d KiB of buffer memory unused for %v (%d KiB held now, %d KiB parked): returning freed memory to the OS",

@@ -1,7 +1,9 @@
 package stack
 
 import (
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/tunstack/tunstack/stack/tcp"
 )
@@ -56,5 +58,38 @@ func TestMemReleaseDecision(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKeepFreedMemory: a trim that calls for returning memory to the OS
+// runs the release by default and never with Options.KeepFreedMemory (the
+// release is process-wide: GC and debug.FreeOSMemory).
+func TestKeepFreedMemory(t *testing.T) {
+	const mib = 1 << 20
+	for _, keep := range []bool{false, true} {
+		l := &recLink{closed: make(chan struct{})}
+		s, err := New(l, Options{Addr: netip.MustParseAddr("198.18.0.2"), KeepFreedMemory: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		released := make(chan struct{}, 1)
+		s.mem.mu.Lock()
+		s.mem.release = func() { released <- struct{}{} }
+		// As if 64 MiB of buffers were in use before this interval and
+		// none during it: enough for a release.
+		s.mem.sincePeak = 64 * mib
+		s.mem.mu.Unlock()
+		s.mem.trim()
+		select {
+		case <-released:
+			if keep {
+				t.Errorf("KeepFreedMemory: the stack returned memory to the OS")
+			}
+		case <-time.After(2 * time.Second):
+			if !keep {
+				t.Errorf("default: no release after a trim that called for one")
+			}
+		}
+		s.Close()
 	}
 }

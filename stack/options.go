@@ -96,6 +96,15 @@ type Options struct {
 	// NoGSO keeps segments MTU-sized on a link that could segment larger
 	// ones (OffloadLink.GSOMaxSize); receive offloads stay in use.
 	NoGSO bool
+	// KeepFreedMemory stops the stack from returning freed memory to the
+	// operating system after a load ends. By default, once a good part of
+	// the connections' buffer memory has gone unused for a few seconds,
+	// the stack runs runtime.GC and debug.FreeOSMemory (once per load
+	// episode, on a goroutine of its own; see memory.go), which are
+	// process-wide: set this when the embedding program manages its own
+	// memory (GOGC, debug.SetMemoryLimit). The engine's free list of
+	// buffers is trimmed either way.
+	KeepFreedMemory bool
 	// Logf, if set, receives rare diagnostics (never one per packet).
 	Logf func(format string, args ...any)
 }
