@@ -152,6 +152,13 @@ func (e *RTOEstimator) Backoffs() int { return int(e.backoff) }
 // ResetBackoff drops the backoff, returning RTO to the estimate.
 func (e *RTOEstimator) ResetBackoff() { e.backoff = 0 }
 
+// LimitBackoff lowers the backoff to at most n doublings (n >= 0).
+func (e *RTOEstimator) LimitBackoff(n int) {
+	if n >= 0 && e.backoff > uint(n) {
+		e.backoff = uint(n)
+	}
+}
+
 // Fallback raises the base RTO of an estimator that has no RTT sample yet
 // to at least d (bounded by Max): RFC 6298 5.7 re-initialises the RTO to
 // 3 s when data transmission begins after the SYN timed out. The next

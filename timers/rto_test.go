@@ -200,3 +200,26 @@ func TestRTOAllocs(t *testing.T) {
 		t.Fatalf("allocs %v", n)
 	}
 }
+
+// LimitBackoff lowers the number of doublings, never raises it; the RTO
+// follows.
+func TestRTOLimitBackoff(t *testing.T) {
+	e := NewRTOEstimator(RTOConfig{})
+	e.Sample(100 * time.Millisecond)
+	base := e.RTO()
+	for range 5 {
+		e.Backoff()
+	}
+	e.LimitBackoff(2)
+	if e.Backoffs() != 2 || e.RTO() != 4*base {
+		t.Fatalf("after LimitBackoff(2): %d backoffs, RTO %v, want 2 and %v", e.Backoffs(), e.RTO(), 4*base)
+	}
+	e.LimitBackoff(3)
+	if e.Backoffs() != 2 {
+		t.Fatalf("LimitBackoff(3) raised the backoff to %d", e.Backoffs())
+	}
+	e.LimitBackoff(0)
+	if e.Backoffs() != 0 || e.RTO() != base {
+		t.Fatalf("after LimitBackoff(0): %d backoffs, RTO %v, want 0 and %v", e.Backoffs(), e.RTO(), base)
+	}
+}

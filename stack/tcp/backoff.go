@@ -23,5 +23,21 @@ func (c *Conn) dropBackoff(ack Seq) {
 	if c.flags&flagRtxHigh == 0 || ack.GreaterThan(c.rtxHigh) {
 		c.flags &^= flagRtxHigh
 		c.rto.ResetBackoff()
+		return
 	}
+	c.rto.LimitBackoff(carriedBackoffs)
 }
+
+// carriedBackoffs is how many doublings of the RTO an ACK of retransmitted
+// data leaves in place. A deliberate deviation from RFC 6298 5 (the note
+// after 5.7), which keeps the whole backoff until a new RTT measurement,
+// and a milder one than RFC 8961 4 (4)(b), which drops it all: the
+// exponential growth belongs to consecutive timeouts of the same data
+// (RFC 6298 5.5), and once the peer has acknowledged the retransmission
+// only two doublings carry into what follows, room for a path whose RTT
+// has up to quadrupled (Karn's concern) before a sample says so. Without
+// the cap, a go-back-N recovery in which a retransmission is lost again
+// and again (every ACK covers only retransmitted data, so no sample and
+// no rule (a)) ratchets the RTO: TestLossWedge against the kernel caught
+// a connection at RTO 25.6 s with an SRTT of 91 us, stalled 25 s.
+const carriedBackoffs = 2

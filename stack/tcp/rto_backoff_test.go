@@ -71,3 +71,32 @@ func TestEstablished_RFC6298_5_BackoffKeptWhenOnlyRetransmittedDataAcked(t *test
 		h.fatalf("RTO %v after ACKs of retransmitted data only, want the backed-off %v (Karn)", got, 2*rto)
 	}
 }
+
+// The go-back-N ratchet (issue 8 section 2, TestLossWedge against the
+// kernel: RTO 25.6 s with an SRTT of 91 us). Loss episode after loss
+// episode, the segment sent afresh is lost and its retransmission is
+// acknowledged: every ACK covers only retransmitted data, so neither an
+// RTT sample nor RFC 8961's rule (a) removes the backoff. It may keep two
+// doublings (a path whose RTT quadrupled is still learned, Karn), not one
+// more per episode: the sixth episode's timeout comes after 4 RTOs, not 32.
+func TestEstablished_Issue8_BackoffCarriedAcrossEpisodesIsCapped(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(100*ms))
+	h.write(1*s, 100)
+	h.expect(1*s, h.out("P.", seq(1), data(100)))
+	h.send(1*s+100*ms, h.in(".", ack(101)))
+	rto := h.c.Info().RTO
+	at, next := 2*s, int64(101)
+	for ep := range 6 {
+		wait := rto << min(ep, 2)
+		h.write(at, 100)
+		h.expect(at, h.out("P.", seq(next), data(100)))
+		h.expectNothing(at + wait - 1)
+		h.expect(at+wait, h.out("P.", seq(next), data(100)))
+		h.send(at+wait+10*ms, h.in(".", ack(next+100)))
+		next += 100
+		at += wait + 1*s
+	}
+	if got := h.c.Info().RTO; got != 4*rto {
+		h.fatalf("RTO %v after six episodes, want %v (two doublings carried)", got, 4*rto)
+	}
+}
