@@ -92,3 +92,67 @@ func TestHeldAckNotSupersededByRetransmission(t *testing.T) {
 		}
 	}
 }
+
+// TestPollGate: the busy-poll gate parks the input goroutine's read only
+// when another goroutine is writing output now and was at most of the
+// recent looks (a bulk sender); output written now and then (a ping-pong
+// answer) leaves the polling on.
+func TestPollGate(t *testing.T) {
+	s := &Stack{}
+	if !s.pollGate() {
+		t.Fatal("gate closed with nothing being written")
+	}
+	// An answer written during 1 look in 5: the read keeps polling,
+	// even at the looks that see the writer.
+	for i := range 1000 {
+		busy := i%5 == 0
+		if busy {
+			s.flushers.Store(1)
+		}
+		if !s.pollGate() {
+			t.Fatalf("look %d: gate closed with output written at 1 look in 5", i)
+		}
+		s.flushers.Store(0)
+	}
+	// A bulk sender: writing at every look. The gate closes within the
+	// window and stays closed while the writing goes on.
+	s.flushers.Store(1)
+	closedAt := -1
+	for i := range 1000 {
+		if !s.pollGate() && closedAt < 0 {
+			closedAt = i
+		}
+		if closedAt >= 0 && s.pollGate() {
+			t.Fatalf("look %d: gate reopened while a sender writes at every look", i)
+		}
+	}
+	if closedAt < 0 || closedAt > 256 {
+		t.Fatalf("gate closed at look %d under a bulk sender, want within 256", closedAt)
+	}
+	// The sender stops: the gate opens at once.
+	s.flushers.Store(0)
+	if !s.pollGate() {
+		t.Fatal("gate closed with nothing being written")
+	}
+}
+
+// TestPollGateInstalled: New hands its gate to a link that busy-polls
+// (PollGater).
+func TestPollGateInstalled(t *testing.T) {
+	l := &gateLink{recLink: recLink{closed: make(chan struct{})}}
+	s, err := New(l, Options{Addr: netip.MustParseAddr("198.18.0.2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if l.gate == nil || !l.gate() {
+		t.Fatalf("New did not install an open poll gate on a PollGater link")
+	}
+}
+
+type gateLink struct {
+	recLink
+	gate func() bool
+}
+
+func (l *gateLink) SetPollGate(g func() bool) { l.gate = g }

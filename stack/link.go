@@ -52,3 +52,13 @@ type OffloadLink interface {
 	// called as Write is, under the same blocking contract.
 	WriteGSO(hdr, payload []byte, mss int) (int, error)
 }
+
+// PollGater is an optional extension of Link (*tun.Device implements it):
+// a link that busy-polls an empty device asks the gate before each further
+// look. The stack's gate says "no goroutine is writing a connection's
+// output": a bulk sender keeps one writing nearly all the time, and a
+// reader spinning beside it takes the CPU the writer and the peer need,
+// while a ping-pong exchange, whose writes are brief, keeps its latency.
+type PollGater interface {
+	SetPollGate(gate func() bool)
+}

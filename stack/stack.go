@@ -86,6 +86,7 @@ type Stack struct {
 	// (output.go); once closing is set, the last one to finish signals
 	// flushed, for Close (waitFlushers).
 	flushers  atomic.Int32
+	gate      pollGateState // pollGate's history (input goroutine only)
 	closing   atomic.Bool
 	flushed   chan struct{}
 	linkErr   error // why it stopped, if not because of Close; set (with mu) before linkDone closes
@@ -138,6 +139,9 @@ func New(link Link, opts Options) (*Stack, error) {
 		}
 	}
 	s.flushFn = s.flushAcksIdle
+	if g, ok := link.(PollGater); ok {
+		g.SetPollGate(s.pollGate)
+	}
 	var isnKey, cookieKey [16]byte
 	copy(isnKey[:], secret[:16])
 	copy(cookieKey[:], secret[16:])

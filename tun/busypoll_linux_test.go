@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -106,6 +107,27 @@ func TestDeviceBusyPoll(t *testing.T) {
 		// shared with others still gives it well over a third).
 		if used := busyRead(t, d, window); used < window/3 {
 			t.Errorf("offload %v, busy polling: %v of CPU in %v, want a polling read", offload, used, window)
+		}
+
+		// A poll gate that says no parks the read as without polling,
+		// and one that says yes again brings the polling back.
+		d, err = tun.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var asked atomic.Int32
+		d.SetPollGate(func() bool { asked.Add(1); return false })
+		if used := busyRead(t, d, window); used > window/4 || asked.Load() == 0 {
+			t.Errorf("offload %v, busy polling with a closed gate: %v of CPU in %v (gate asked %d times), want a parked read",
+				offload, used, window, asked.Load())
+		}
+		d, err = tun.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SetPollGate(func() bool { return true })
+		if used := busyRead(t, d, window); used < window/3 {
+			t.Errorf("offload %v, busy polling with an open gate: %v of CPU in %v, want a polling read", offload, used, window)
 		}
 	}
 }

@@ -103,6 +103,9 @@
 // CPU time: up to one core while packets trickle in at intervals shorter
 // than BusyPoll; none once traffic stops for longer. It is the userspace
 // counterpart of Linux's SO_BUSY_POLL, and off by default here.
+// SetPollGate lets the user of the device veto further polling: package
+// stack parks the read while a bulk sender keeps another goroutine writing,
+// where spinning would only take the writer's CPU.
 //
 // Not done: multi-queue devices and several packets per system call
 // (IFF_MULTI_QUEUE, or coalescing in the manner of wireguard-go's GRO

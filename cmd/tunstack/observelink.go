@@ -186,6 +186,18 @@ func (l *observedOffloadLink) ReadPacket(p []byte, idle func()) (int, bool, erro
 
 func (l *observedOffloadLink) GSOMaxSize() int { return l.ol.GSOMaxSize() }
 
+// pollGater is stack.PollGater.
+type pollGater interface{ SetPollGate(gate func() bool) }
+
+// SetPollGate hands the stack's busy-poll gate to the device, so that the
+// device polls exactly as it would unobserved (a device without busy
+// polling has no gate to take).
+func (l *observedOffloadLink) SetPollGate(gate func() bool) {
+	if g, ok := l.ol.(pollGater); ok {
+		g.SetPollGate(gate)
+	}
+}
+
 // WriteGSO hands the segment to the device first and records it only once
 // the device took it, as Write does.
 func (l *observedOffloadLink) WriteGSO(hdr, payload []byte, mss int) (int, error) {

@@ -27,7 +27,10 @@ type fakeOffloadLink struct {
 	reads     []fakeRead
 	idleCalls int
 	gsoCalls  []fakeGSO
+	gate      func() bool
 }
+
+func (l *fakeOffloadLink) SetPollGate(gate func() bool) { l.gate = gate }
 
 type fakeRead struct {
 	pkt    []byte
@@ -113,6 +116,14 @@ func TestObserveKeepsTheLinkType(t *testing.T) {
 	}
 	if len(fl.gsoCalls) != 1 || fl.gsoCalls[0].mss != 1448 || !bytes.Equal(fl.gsoCalls[0].payload, payload) {
 		t.Fatalf("WriteGSO did not reach the device unchanged: %+v", fl.gsoCalls)
+	}
+	pg, ok := ol.(stack.PollGater)
+	if !ok {
+		t.Fatal("the observed link hides the device's busy-poll gate (stack.PollGater)")
+	}
+	pg.SetPollGate(func() bool { return false })
+	if fl.gate == nil || fl.gate() {
+		t.Fatal("SetPollGate did not reach the device")
 	}
 }
 
