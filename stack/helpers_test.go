@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
@@ -203,3 +204,27 @@ func goroutines() int {
 }
 
 func runtimeStack(buf []byte) int { return runtime.Stack(buf, true) }
+
+// echoServer listens on addr of s and echoes every connection it accepts,
+// each on its own goroutine with a deadline of d, until the test ends.
+func echoServer(t testing.TB, s *stack.Stack, addr string, d time.Duration) {
+	t.Helper()
+	ln, err := s.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				c.SetDeadline(time.Now().Add(d))
+				io.Copy(c, c)
+				c.Close()
+			}()
+		}
+	}()
+}

@@ -19,24 +19,7 @@ import (
 func TestConcurrentLossyEcho(t *testing.T) {
 	f := tun.FaultConfig{Seed: 3, Loss: 0.02, Duplicate: 0.01, Reorder: 0.02, Delay: 200 * time.Microsecond, Jitter: 100 * time.Microsecond}
 	p := newPair(t, nil, f, func(o *stack.Options) { o.MinRTO = 20 * time.Millisecond })
-	ln, err := p.b.Listen(":7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				c.SetDeadline(time.Now().Add(2 * time.Minute))
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
+	echoServer(t, p.b, ":7", 2*time.Minute)
 	const conns, size = 16, 512 << 10
 	var wg sync.WaitGroup
 	for i := 0; i < conns; i++ {

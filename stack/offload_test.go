@@ -278,24 +278,7 @@ func TestGSOLossyEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	ln, err := b.Listen(":7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				c.SetDeadline(time.Now().Add(time.Minute))
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
+	echoServer(t, b, ":7", time.Minute)
 	const conns, size = 4, 1 << 20
 	var wg sync.WaitGroup
 	for i := range conns {

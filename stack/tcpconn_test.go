@@ -201,21 +201,7 @@ func TestListenerSetDeadline(t *testing.T) {
 // with ErrBadNetwork.
 func TestDialer(t *testing.T) {
 	p := newPair(t, nil, tun.FaultConfig{}, nil)
-	ln, err := p.b.Listen(":9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.Copy(c, c)
-			c.Close()
-		}
-	}()
+	echoServer(t, p.b, ":9", time.Minute)
 	d := &stack.Dialer{Stack: p.a, Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	var dial func(network, address string) (net.Conn, error) = d.Dial
 	var dialCtx func(context.Context, string, string) (net.Conn, error) = d.DialContext
