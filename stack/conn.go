@@ -33,10 +33,14 @@ type Conn struct {
 	// it (output.go): ready is output handed over while flushing (a
 	// goroutine is writing), spare an empty slice kept for reuse. Taken
 	// with or without mu, and nothing is taken under it.
-	omu      sync.Mutex
-	ready    []outItem
-	spare    []outItem
-	flushing bool
+	omu   sync.Mutex
+	ready []outItem
+	// flushWait says a Write waits (waitFlushLocked) for flushing to end;
+	// flushDone, made on the first wait, is how the writer tells it.
+	flushWait bool
+	flushDone chan struct{}
+	spare     []outItem
+	flushing  bool
 
 	// mu guards the engine connection and every field below it. Lock
 	// order: mu before Stack.mu. Methods named ...Locked need it held. It
@@ -394,6 +398,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 			c.unlock()
 			return written, nil
 		}
+		c.waitFlushLocked()
 		now := c.s.now()
 		n, err := c.tc.Write(now, p[written:])
 		c.afterLocked(now)

@@ -249,6 +249,10 @@ func (c *Conn) flush(q []outItem, once bool) {
 		c.omu.Lock()
 		if len(c.ready) == 0 {
 			c.flushing = false
+			if c.flushWait {
+				c.flushWait = false
+				signal(c.flushDone)
+			}
 			if cap(q) <= maxSpare {
 				c.spare = q[:0]
 			}
@@ -289,6 +293,37 @@ func (s *Stack) pollGate() bool {
 // pollGateState is pollGate's history: of the recent looks, how many found
 // output being written. Input goroutine only.
 type pollGateState struct{ looks, busy uint32 }
+
+// waitFlushLocked returns once no goroutine is writing this connection's
+// output. Conn.Write calls it, with c.mu held, before new data goes into
+// the send ring: on a link with checksum offload a queued packet of new
+// data points into that ring (queueLocked does not copy it), and space the
+// peer has acknowledged is reused for new data at once. Normally the peer
+// can only acknowledge bytes whose packet has been written, but a packet
+// may still be on its way to the link when a retransmission of the same
+// bytes (a copy) has been acknowledged; the ring must not be written under
+// it. Waiting here also orders the writer's reads of the ring before the
+// application's writes for the race detector. The writer never takes c.mu,
+// and no producer can hand it more while c.mu is held, so the wait ends;
+// it is the wait for the connection's lock that writing under the lock
+// used to cost, now only while another goroutine writes this connection's
+// output.
+func (c *Conn) waitFlushLocked() {
+	if !c.s.csumOff {
+		return // every queued payload is a copy
+	}
+	c.omu.Lock()
+	for c.flushing {
+		if c.flushDone == nil {
+			c.flushDone = make(chan struct{}, 1)
+		}
+		c.flushWait = true
+		c.omu.Unlock()
+		<-c.flushDone
+		c.omu.Lock()
+	}
+	c.omu.Unlock()
+}
 
 // flusherDone uncounts a goroutine that has written its connection's
 // output, and wakes a Close waiting for the last one.
