@@ -18,18 +18,7 @@ import (
 // retransmitted with backoff and Dial fails with ETIMEDOUT (RFC 9293 3.8.3
 // R2 for SYNs), in simulated time.
 func TestDialTimeout(t *testing.T) {
-	clk := timers.NewManual(time.Unix(1e9, 0))
-	l := newRawLink()
-	s, err := stack.New(l, stack.Options{Addr: addrB, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := s.Dial(context.Background(), "198.18.0.1:80")
-		errc <- err
-	}()
+	clk, l, s, errc := dialOnManualClock(t)
 	var derr error
 	start := clk.Now()
 	if !pumpStep(clk, time.Second, func() bool {
@@ -71,18 +60,7 @@ func TestDialTimeout(t *testing.T) {
 // the connection); the SYN is still retransmitted, and when the retries run
 // out Dial fails with EHOSTUNREACH, not ETIMEDOUT, as on Linux.
 func TestDialSoftErrorReportedOnTimeout(t *testing.T) {
-	clk := timers.NewManual(time.Unix(1e9, 0))
-	l := newRawLink()
-	s, err := stack.New(l, stack.Options{Addr: addrB, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := s.Dial(context.Background(), "198.18.0.1:80")
-		errc <- err
-	}()
+	clk, l, s, errc := dialOnManualClock(t)
 	syn := l.next(t, 5*time.Second)
 	if syn == nil {
 		t.Fatal("no SYN")
@@ -157,4 +135,24 @@ func pumpStep(clk *timers.Manual, step time.Duration, cond func() bool) bool {
 		time.Sleep(100 * time.Microsecond)
 	}
 	return cond()
+}
+
+// dialOnManualClock starts a stack on a raw link and the manual clock, and
+// a Dial to 198.18.0.1:80 that nothing answers; Dial's result arrives on
+// errc. The stack is closed when the test ends.
+func dialOnManualClock(t *testing.T) (*timers.Manual, *rawLink, *stack.Stack, chan error) {
+	t.Helper()
+	clk := timers.NewManual(time.Unix(1e9, 0))
+	l := newRawLink()
+	s, err := stack.New(l, stack.Options{Addr: addrB, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Dial(context.Background(), "198.18.0.1:80")
+		errc <- err
+	}()
+	return clk, l, s, errc
 }

@@ -19,11 +19,7 @@ import (
 // out after the estimate, not after the estimate doubled once per earlier
 // episode.
 func TestEstablished_RFC8961_4_BackoffRemovedByAckOfDataSentOnce(t *testing.T) {
-	h := newEstablished(t, handshakeRTT(100*ms))
-	h.write(1*s, 100)
-	h.expect(1*s, h.out("P.", seq(1), data(100)))
-	h.send(1*s+100*ms, h.in(".", ack(101)))
-	rto := h.c.Info().RTO
+	h, rto := establishedWithRTTSample(t)
 	const mss = 1460
 	next := int64(101)
 	for ep := range 6 {
@@ -53,11 +49,7 @@ func TestEstablished_RFC8961_4_BackoffRemovedByAckOfDataSentOnce(t *testing.T) {
 // spuriously and never take a sample. Here the whole flight is lost and
 // retransmitted; the ACK of both retransmissions leaves the RTO doubled.
 func TestEstablished_RFC6298_5_BackoffKeptWhenOnlyRetransmittedDataAcked(t *testing.T) {
-	h := newEstablished(t, handshakeRTT(100*ms))
-	h.write(1*s, 100)
-	h.expect(1*s, h.out("P.", seq(1), data(100)))
-	h.send(1*s+100*ms, h.in(".", ack(101)))
-	rto := h.c.Info().RTO
+	h, rto := establishedWithRTTSample(t)
 	const mss = 1460
 	h.write(2*s, mss)
 	h.expect(2*s, h.out("P.", seq(101), data(mss)))
@@ -80,11 +72,7 @@ func TestEstablished_RFC6298_5_BackoffKeptWhenOnlyRetransmittedDataAcked(t *test
 // doublings (a path whose RTT quadrupled is still learned, Karn), not one
 // more per episode: the sixth episode's timeout comes after 4 RTOs, not 32.
 func TestEstablished_Issue8_BackoffCarriedAcrossEpisodesIsCapped(t *testing.T) {
-	h := newEstablished(t, handshakeRTT(100*ms))
-	h.write(1*s, 100)
-	h.expect(1*s, h.out("P.", seq(1), data(100)))
-	h.send(1*s+100*ms, h.in(".", ack(101)))
-	rto := h.c.Info().RTO
+	h, rto := establishedWithRTTSample(t)
 	at, next := 2*s, int64(101)
 	for ep := range 6 {
 		wait := rto << min(ep, 2)
@@ -99,4 +87,17 @@ func TestEstablished_Issue8_BackoffCarriedAcrossEpisodesIsCapped(t *testing.T) {
 	if got := h.c.Info().RTO; got != 4*rto {
 		h.fatalf("RTO %v after six episodes, want %v (two doublings carried)", got, 4*rto)
 	}
+}
+
+// establishedWithRTTSample is an established connection (handshake RTT
+// 100 ms) that has sent 100 bytes at 1 s and had them acknowledged 100 ms
+// later, a clean RTT sample; it returns the harness and the RTO that left.
+// SND.NXT is then 101.
+func establishedWithRTTSample(t *testing.T) (*harness, time.Duration) {
+	t.Helper()
+	h := newEstablished(t, handshakeRTT(100*ms))
+	h.write(1*s, 100)
+	h.expect(1*s, h.out("P.", seq(1), data(100)))
+	h.send(1*s+100*ms, h.in(".", ack(101)))
+	return h, h.c.Info().RTO
 }
