@@ -3,18 +3,18 @@ package tcp
 // Congestion control (RFC 5681, RFC 6582, RFC 6928) behind a small
 // interface, so CUBIC can be added later without touching the sender.
 
-// CCState is what the sender tells the congestion controller on each event.
-type CCState struct {
+// oldCCState is what the sender tells the congestion controller on each event.
+type oldCCState struct {
 	MSS        uint32 // sender MSS (SMSS)
 	SndUna     Seq    // SND.UNA after the event
 	SndMax     Seq    // highest sequence number sent
 	FlightSize uint32 // data outstanding, SndMax - SndUna (RFC 5681 2)
 }
 
-// CongestionControl is a sender's congestion control algorithm. The Conn
+// oldCC is a sender's congestion control algorithm. The Conn
 // owns the retransmissions; the algorithm only says how large the
 // congestion window is and when a retransmission is due.
-type CongestionControl interface {
+type oldCC interface {
 	// Cwnd is the congestion window in bytes.
 	Cwnd() uint32
 	// Ssthresh is the slow start threshold in bytes.
@@ -24,19 +24,19 @@ type CongestionControl interface {
 	// OnAck is called when an ACK advanced SND.UNA by acked bytes. It
 	// returns true when the first unacknowledged segment must be
 	// retransmitted now (a partial ACK in recovery).
-	OnAck(s CCState, acked uint32) (retransmit bool)
+	OnAck(s oldCCState, acked uint32) (retransmit bool)
 	// OnDupAck is called for the n-th consecutive duplicate ACK. It
 	// returns true for a fast retransmit.
-	OnDupAck(s CCState, n int) (retransmit bool)
+	OnDupAck(s oldCCState, n int) (retransmit bool)
 	// OnRTO is called when the retransmission timer expired.
-	OnRTO(s CCState)
+	OnRTO(s oldCCState)
 	// OnIdleRestart is called before new data is sent after the sender
 	// sent nothing for more than an RTO with nothing outstanding (RFC
 	// 5681 4.1).
-	OnIdleRestart(s CCState)
+	OnIdleRestart(s oldCCState)
 	// OnHandshakeLoss is called when the handshake completes after our SYN
 	// or SYN-ACK had to be retransmitted (RFC 5681 3.1).
-	OnHandshakeLoss(s CCState)
+	OnHandshakeLoss(s oldCCState)
 }
 
 // newReno is RFC 5681 slow start and congestion avoidance with RFC 6582
@@ -66,11 +66,11 @@ func (r *newReno) Ssthresh() uint32 { return r.ssthresh }
 func (r *newReno) InRecovery() bool { return r.recovering }
 
 // halve is RFC 5681 (4): ssthresh = max(FlightSize / 2, 2*SMSS).
-func (r *newReno) halve(s CCState) {
+func (r *newReno) halve(s oldCCState) {
 	r.ssthresh = max(s.FlightSize/2, 2*s.MSS)
 }
 
-func (r *newReno) OnAck(s CCState, acked uint32) bool {
+func (r *newReno) OnAck(s oldCCState, acked uint32) bool {
 	if r.recovering {
 		if s.SndUna.GreaterThanEq(r.recover) {
 			// RFC 6582 3.2 step 3, full acknowledgment: deflate,
@@ -107,7 +107,7 @@ func (r *newReno) OnAck(s CCState, acked uint32) bool {
 	return false
 }
 
-func (r *newReno) OnDupAck(s CCState, n int) bool {
+func (r *newReno) OnDupAck(s oldCCState, n int) bool {
 	if r.recovering {
 		// RFC 5681 3.2 step 4: inflate by one SMSS per further dup ACK.
 		r.cwnd += s.MSS
@@ -131,7 +131,7 @@ func (r *newReno) OnDupAck(s CCState, n int) bool {
 	return true
 }
 
-func (r *newReno) OnRTO(s CCState) {
+func (r *newReno) OnRTO(s oldCCState) {
 	// RFC 5681 3.1 (4) and "LW": cwnd = 1 SMSS after a timeout; RFC 6582
 	// 3.2 step 4 notes recover = the highest sequence number sent.
 	r.halve(s)
@@ -146,7 +146,7 @@ func (r *newReno) OnRTO(s CCState) {
 // exceeding the retransmission timeout", RW = min(IW, cwnd). (Linux does
 // this too, net.ipv4.tcp_slow_start_after_idle, decaying cwnd by halves
 // per idle RTO rather than straight to RW.) ssthresh is left alone.
-func (r *newReno) OnIdleRestart(s CCState) {
+func (r *newReno) OnIdleRestart(s oldCCState) {
 	r.cwnd = min(r.cwnd, initialWindow(s.MSS))
 	r.bytesAcked = 0
 }
@@ -156,7 +156,7 @@ func (r *newReno) OnIdleRestart(s CCState) {
 // one segment consisting of at most SMSS bytes". (Linux waits for a second
 // SYN retransmission before doing so, given RFC 6298's 1 s initial RTO; we
 // follow the RFC's MUST.)
-func (r *newReno) OnHandshakeLoss(s CCState) {
+func (r *newReno) OnHandshakeLoss(s oldCCState) {
 	r.cwnd = s.MSS
 	r.bytesAcked = 0
 }

@@ -116,7 +116,7 @@ type Conn struct {
 	// (RFC 8961 4 (4)(a), see newAck).
 	rtxHigh Seq
 
-	cc       CongestionControl
+	cc       oldCC
 	reno     newReno
 	dupAcks  int
 	chalFrom time.Time

@@ -398,8 +398,8 @@ func (c *Conn) finAcked() bool {
 	return c.flags&flagFinQueued != 0 && c.SndUna == c.dataEnd().Add(1)
 }
 
-func (c *Conn) ccState() CCState {
-	return CCState{MSS: uint32(c.sndMSS), SndUna: c.SndUna, SndMax: c.sndMax,
+func (c *Conn) ccState() oldCCState {
+	return oldCCState{MSS: uint32(c.sndMSS), SndUna: c.SndUna, SndMax: c.sndMax,
 		FlightSize: uint32(c.sndMax.Sub(c.SndUna))}
 }
 
