@@ -63,62 +63,18 @@ type Conn struct {
 	err   error // terminal error
 	soft  error // last ICMP soft error since new data was last acknowledged
 
-	// Send sequence variables (RFC 9293 3.3.1).
-	ISS       Seq
-	SndUna    Seq
-	SndNxt    Seq
-	SndWnd    uint32 // peer's window, already scaled
-	SndWL1    Seq
-	SndWL2    Seq
-	sndMax    Seq
-	maxSndWnd uint32 // largest window the peer offered (RFC 9293 3.8.6.2.1, RFC 5961 5.2)
-
-	// Receive sequence variables.
-	IRS    Seq
-	RcvNxt Seq
-	rcvAdv Seq
-
-	sndShift  uint8 // shift applied to the peer's window field (RFC 7323 2.3)
-	rcvShift  uint8 // shift applied to our window field
-	sndMSS    uint16
-	rcvMSSEst uint16 // largest payload seen, for "full-sized" (delayed ACK)
+	sender   // send sequence variables, send buffer, retransmission, congestion control (sender.go)
+	receiver // receive sequence variables, receive buffer, reassembly, delayed ACK (receiver.go)
 
 	flags connFlags
 	opts  connOpts // per-connection settings (sockopt.go)
 
-	sndBuf    ring
-	sndBufSeq Seq
-	rcvBuf    ring
-	ooo       assembler
-	rcvFinSeq Seq // valid when flagRcvFinPending
+	// Deadlines; zero means not armed (the sender's and receiver's own
+	// are in their halves).
+	kaAt    time.Time
+	stateAt time.Time // TIME-WAIT or FIN-WAIT-2 expiry
 
-	// Deadlines; zero means not armed.
-	rtxAt        time.Time // retransmission (also SYN, SYN-ACK, FIN)
-	delackAt     time.Time
-	persistAt    time.Time
-	kaAt         time.Time
-	stateAt      time.Time // TIME-WAIT or FIN-WAIT-2 expiry
-	unackedSince time.Time // when the oldest unacknowledged data went out (or last made progress), for UserTimeout
-	lastDataAt   time.Time // when data (or a FIN) was last sent, for the idle restart (RFC 5681 4.1)
-
-	retries          int // consecutive retransmission timeouts
-	persistBackoff   int
-	probesUnanswered int // zero-window probes since the peer last sent an acceptable ACK
-	kaProbes         int
-	delackSegs       int // full-sized segments received since our last ACK
-
-	rto      timers.RTOEstimator
-	rttSeq   Seq
-	rttStart time.Time
-	// rtxHigh, valid while flagRtxHigh, is the end of the highest data
-	// retransmitted since the RTO's backoff was last removed; it lies in
-	// [SND.UNA, sndMax]. An ACK beyond it acknowledges data sent only once
-	// (RFC 8961 4 (4)(a), see newAck).
-	rtxHigh Seq
-
-	cc       oldCC
-	reno     newReno
-	dupAcks  int
+	kaProbes int
 	chalFrom time.Time
 	chalN    int
 

@@ -1,0 +1,25 @@
+package tcp
+
+import "time"
+
+// receiver is the receiving half of a Conn: the receive sequence variables
+// of RFC 9293 3.3.1 (Figure 4), the receive buffer with its out-of-order
+// ranges, and the delayed ACK (RFC 9293 3.8.6.3). It is embedded in Conn,
+// so its fields read as c.RcvNxt and so on; the methods that use it are in
+// receive.go.
+type receiver struct {
+	// Receive sequence variables (RFC 9293 3.3.1).
+	IRS    Seq
+	RcvNxt Seq
+	rcvAdv Seq // RCV.NXT+RCV.WND as last advertised (see Conn)
+
+	rcvShift  uint8  // shift applied to our window field
+	rcvMSSEst uint16 // largest payload seen, for "full-sized" (delayed ACK)
+
+	rcvBuf    ring
+	ooo       assembler
+	rcvFinSeq Seq // valid when flagRcvFinPending
+
+	delackAt   time.Time
+	delackSegs int // full-sized segments received since our last ACK
+}

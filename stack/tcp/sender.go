@@ -1,0 +1,54 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tunstack/tunstack/timers"
+)
+
+// sender is the sending half of a Conn: the send sequence variables of RFC
+// 9293 3.3.1 (Figure 3) and what RFC 6298, RFC 5681, RFC 6675, RFC 6937
+// and RFC 8985 add to them. It is embedded in Conn, so its fields read as
+// c.SndUna and so on; the methods that use it are in send.go (output and
+// ACK processing), txq.go (the transmission records), and the loss
+// recovery and congestion control files.
+type sender struct {
+	// Send sequence variables (RFC 9293 3.3.1).
+	ISS       Seq
+	SndUna    Seq
+	SndNxt    Seq
+	SndWnd    uint32 // peer's window, already scaled
+	SndWL1    Seq
+	SndWL2    Seq
+	sndMax    Seq
+	maxSndWnd uint32 // largest window the peer offered (RFC 9293 3.8.6.2.1, RFC 5961 5.2)
+
+	sndShift uint8 // shift applied to the peer's window field (RFC 7323 2.3)
+	sndMSS   uint16
+
+	sndBuf    ring
+	sndBufSeq Seq
+
+	// Deadlines; zero means not armed.
+	rtxAt        time.Time // retransmission (also SYN, SYN-ACK, FIN)
+	persistAt    time.Time
+	unackedSince time.Time // when the oldest unacknowledged data went out (or last made progress), for UserTimeout
+	lastDataAt   time.Time // when data (or a FIN) was last sent, for the idle restart (RFC 5681 4.1)
+
+	retries          int // consecutive retransmission timeouts
+	persistBackoff   int
+	probesUnanswered int // zero-window probes since the peer last sent an acceptable ACK
+
+	rto      timers.RTOEstimator
+	rttSeq   Seq
+	rttStart time.Time
+	// rtxHigh, valid while flagRtxHigh, is the end of the highest data
+	// retransmitted since the RTO's backoff was last removed; it lies in
+	// [SND.UNA, sndMax]. An ACK beyond it acknowledges data sent only once
+	// (RFC 8961 4 (4)(a), see newAck).
+	rtxHigh Seq
+
+	cc      oldCC
+	reno    newReno
+	dupAcks int
+}
