@@ -114,6 +114,15 @@ type Config struct {
 	// WindowScale offers the window scale option (RFC 7323 2); it is used
 	// only when both sides offer it.
 	WindowScale bool
+	// SACK offers the SACK-permitted option (RFC 2018); SACK is used
+	// only when both sides offer it.
+	SACK bool
+	// Timestamps offers the timestamps option (RFC 7323 3); used only
+	// when both sides offer it.
+	Timestamps bool
+	// CongestionControl names the congestion control algorithm
+	// (NewCongestionControl; "" is DefaultCongestionControl).
+	CongestionControl string
 	// MaxOOORanges bounds the out-of-order queue (disjoint ranges held);
 	// at most 16.
 	MaxOOORanges int
@@ -162,6 +171,8 @@ func DefaultConfig() Config {
 		KeepaliveInterval: DefaultKeepaliveInterval,
 		KeepaliveCount:    DefaultKeepaliveCount,
 		WindowScale:       true,
+		SACK:              true,
+		Timestamps:        true,
 		MaxOOORanges:      DefaultMaxOOORanges,
 		ChallengeACKLimit: DefaultChallengeACKLimit,
 		FinWait2Timeout:   DefaultFinWait2Timeout,

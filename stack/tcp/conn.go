@@ -82,7 +82,7 @@ type Conn struct {
 	stats counters
 }
 
-type connFlags uint16
+type connFlags uint32
 
 const (
 	flagPassive       connFlags = 1 << iota // opened by AcceptSYN/AcceptCookie
@@ -97,6 +97,8 @@ const (
 	flagOpened                              // Connect, AcceptSYN or AcceptCookie was called
 	flagTWAckedSYN                          // in TIME-WAIT: the last segment was a SYN we ACKed (TimeWait.AckedSYN)
 	flagRtxHigh                             // rtxHigh is valid: data below it was retransmitted
+	flagSackOK                              // SACK is in use: both SYNs carried SACK-permitted (RFC 2018 2)
+	flagTSOK                                // timestamps are in use: both SYNs carried TSopt (RFC 7323 3.2)
 )
 
 type counters struct {
