@@ -233,6 +233,7 @@ func (c *Conn) close(now time.Time, err error, seg *segment.Segment) {
 func (c *Conn) releaseBuffers() {
 	c.sndBuf.n = 0
 	c.sndBuf.release()
+	c.txq.release()
 	c.ooo.reset()
 	if c.rcvBuf.n == 0 {
 		c.rcvBuf.release()

@@ -209,13 +209,15 @@ func (c *Conn) sendSegment(now time.Time, seq Seq, n uint32, allowFin bool) uint
 	}
 	c.emit(now, o)
 	c.lastDataAt = now
+	used := n
+	if fin {
+		used++
+	}
+	c.recordSent(now, seq, used, fin)
 	if scratch != nil {
 		c.sndBuf.free(scratch) // the Sink may still refer to it (BufferReleaser)
 	}
-	if fin {
-		return n + 1
-	}
-	return n
+	return used
 }
 
 // prepare fills the scratch segment with addressing, seq, flags and, on an
@@ -339,6 +341,7 @@ func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
 func (c *Conn) newAck(now time.Time, ack Seq) {
 	acked := uint32(ack.Sub(c.SndUna))
 	c.SndUna = ack
+	c.recordsAcked(ack)
 	c.soft = nil // the path works: a timeout later is not this error's doing
 	// Release acknowledged data; the FIN has no byte in the ring.
 	end := c.dataEnd()

@@ -1,0 +1,199 @@
+package tcp
+
+import (
+	"sync"
+	"time"
+)
+
+// The transmission records: one per transmitted piece of the send sequence
+// space between SND.UNA and snd.max, in sequence order. They are the
+// sender's memory of what it sent and when, which the SACK scoreboard (RFC
+// 6675), RACK-TLP (RFC 8985) and delivery-rate estimation
+// (draft-cheng-iccrg-delivery-rate-estimation) work on, as Linux keeps
+// per-skb state in its retransmission queue.
+//
+// A record covers at most one send MSS of data (a GSO super-segment is
+// recorded per MSS-sized piece, the pieces the peer will see and SACK),
+// plus the FIN if the piece carried it. Retransmissions keep the records'
+// boundaries and update them in place.
+
+// txRecord describes one transmitted piece [start, end).
+type txRecord struct {
+	start, end Seq
+	xmitTime   time.Time // most recent (re)transmission (RFC 8985 "xmit_ts")
+	// Delivery-rate state when it was last sent (draft-cheng-iccrg-
+	// delivery-rate-estimation 3.2, the packet's "P." fields).
+	delivered     uint64
+	deliveredTime time.Time
+	firstSentTime time.Time
+	lostAtSend    uint64 // C.lost at send (BBR's P.lost)
+	txInFlight    uint32 // bytes in flight after it was sent (BBR's P.tx_in_flight)
+	flags         txFlags
+}
+
+type txFlags uint8
+
+const (
+	txSacked     txFlags = 1 << iota // covered by a SACK block (RFC 2018, RFC 6675 "SACKed")
+	txLost                           // deemed lost and not retransmitted since (RFC 6675 IsLost, RFC 8985)
+	txRetrans                        // retransmitted at least once
+	txAppLimited                     // sent while application-limited (P.is_app_limited)
+	txFin                            // carries the FIN (end includes it)
+)
+
+func (r *txRecord) len() uint32 { return uint32(r.end.Sub(r.start)) }
+
+// txq is a growable ring of transmission records, oldest first.
+type txq struct {
+	buf  []txRecord  // power-of-two length
+	box  *[]txRecord // the pool's box for buf while buf came from txqPool
+	head int
+	n    int
+}
+
+// txqMin is the smallest ring. An emptied queue gives its ring back (an
+// idle connection holds no records): a ring of txqMin to a shared pool, so
+// that request/response traffic does not allocate, a larger one to the
+// garbage collector.
+const txqMin = 16
+
+var txqPool = sync.Pool{New: func() any { b := make([]txRecord, txqMin); return &b }}
+
+func (q *txq) len() int { return q.n }
+
+// at returns the i-th oldest record.
+func (q *txq) at(i int) *txRecord { return &q.buf[(q.head+i)&(len(q.buf)-1)] }
+
+// last returns the newest record, or nil.
+func (q *txq) last() *txRecord {
+	if q.n == 0 {
+		return nil
+	}
+	return q.at(q.n - 1)
+}
+
+// push appends a zeroed record and returns it.
+func (q *txq) push() *txRecord {
+	if q.n == len(q.buf) {
+		q.grow()
+	}
+	r := q.at(q.n)
+	*r = txRecord{}
+	q.n++
+	return r
+}
+
+func (q *txq) grow() {
+	if q.buf == nil {
+		q.box = txqPool.Get().(*[]txRecord)
+		q.buf, q.head = *q.box, 0
+		return
+	}
+	nb := make([]txRecord, 2*len(q.buf))
+	if q.box != nil {
+		defer txqPool.Put(q.box) // after the copy below
+		q.box = nil
+	}
+	for i := 0; i < q.n; i++ {
+		nb[i] = *q.at(i)
+	}
+	q.buf, q.head = nb, 0
+}
+
+// popFront drops the k oldest records.
+func (q *txq) popFront(k int) {
+	q.head = (q.head + k) & (len(q.buf) - 1)
+	q.n -= k
+	if q.n == 0 {
+		q.release()
+	}
+}
+
+// release drops every record and gives the ring back.
+func (q *txq) release() {
+	if q.box != nil {
+		txqPool.Put(q.box)
+	}
+	q.buf, q.box, q.head, q.n = nil, nil, 0, 0
+}
+
+// search returns the index of the first record whose end lies beyond s
+// (q.len() if none): the record holding s, or the first after it.
+func (q *txq) search(s Seq) int {
+	lo, hi := 0, q.n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if q.at(m).end.LessThanEq(s) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// recordSent notes the transmission at now of [seq, seq+used), where the
+// segment carried the FIN if fin (the FIN then occupies the last sequence
+// number). Records it overlaps are retransmissions and are updated in
+// place; what lies beyond the newest record is appended in pieces of at
+// most the send MSS.
+func (c *Conn) recordSent(now time.Time, seq Seq, used uint32, fin bool) {
+	end := seq.Add(used)
+	q := &c.txq
+	for i := q.search(seq); i < q.n; i++ {
+		r := q.at(i)
+		if r.start.GreaterThanEq(end) {
+			break
+		}
+		r.xmitTime = now
+		r.flags |= txRetrans
+		r.flags &^= txLost
+		c.onRecordSent(now, r)
+	}
+	if l := q.last(); l != nil && l.end.GreaterThan(seq) {
+		seq = l.end
+	}
+	dataEnd := end
+	if fin {
+		dataEnd = end.Add(^uint32(0))
+	}
+	mss := uint32(c.sndMSS)
+	var added *txRecord
+	for seq.LessThan(dataEnd) {
+		added = q.push()
+		added.start, added.end = seq, seq.Add(min(uint32(dataEnd.Sub(seq)), mss))
+		added.xmitTime = now
+		c.onRecordSent(now, added)
+		seq = added.end
+	}
+	if fin && seq.LessThan(end) {
+		// The FIN rides on the last piece sent with it, or is a record
+		// of its own.
+		if added == nil {
+			added = q.push()
+			added.start, added.xmitTime = seq, now
+			c.onRecordSent(now, added)
+		}
+		added.end = end
+		added.flags |= txFin
+	}
+}
+
+// onRecordSent fills a record's delivery-rate fields at (re)transmission
+// (draft-cheng-iccrg-delivery-rate-estimation 3.2). Hook for the rate
+// sampler; the scoreboard and RACK read xmitTime and flags.
+func (c *Conn) onRecordSent(now time.Time, r *txRecord) {}
+
+// recordsAcked drops the records the cumulative ACK ack covers, trimming a
+// record it covers in part, and returns how many whole records went.
+func (c *Conn) recordsAcked(ack Seq) int {
+	q := &c.txq
+	k := q.search(ack)
+	q.popFront(k)
+	if q.n > 0 {
+		if r := q.at(0); r.start.LessThan(ack) {
+			r.start = ack
+		}
+	}
+	return k
+}
