@@ -120,6 +120,12 @@ type Config struct {
 	// Timestamps offers the timestamps option (RFC 7323 3); used only
 	// when both sides offer it.
 	Timestamps bool
+	// RACK selects RACK-TLP (RFC 8985) as the loss detection while SACK is
+	// in use: losses are inferred from the transmission times of what the
+	// peer delivered (rack.go), and a tail loss probe (tlp.go) precedes
+	// the RTO. Off, or without SACK, the sender detects losses by
+	// duplicate ACKs (RFC 5681/6582, RFC 6675 with SACK). On by default.
+	RACK bool
 	// CongestionControl names the congestion control algorithm
 	// (NewCongestionControl; "" is DefaultCongestionControl).
 	CongestionControl string
@@ -173,6 +179,7 @@ func DefaultConfig() Config {
 		WindowScale:       true,
 		SACK:              true,
 		Timestamps:        true,
+		RACK:              true,
 		MaxOOORanges:      DefaultMaxOOORanges,
 		ChallengeACKLimit: DefaultChallengeACKLimit,
 		FinWait2Timeout:   DefaultFinWait2Timeout,

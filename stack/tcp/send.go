@@ -341,7 +341,7 @@ func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
 func (c *Conn) newAck(now time.Time, ack Seq) {
 	acked := uint32(ack.Sub(c.SndUna))
 	c.SndUna = ack
-	c.recordsAcked(ack)
+	c.recordsAcked(now, ack)
 	c.soft = nil // the path works: a timeout later is not this error's doing
 	// Release acknowledged data; the FIN has no byte in the ring.
 	end := c.dataEnd()

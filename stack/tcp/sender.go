@@ -48,7 +48,8 @@ type sender struct {
 	// (RFC 8961 4 (4)(a), see newAck).
 	rtxHigh Seq
 
-	txq txq // transmission records, SND.UNA to snd.max (txq.go)
+	txq  txq       // transmission records, SND.UNA to snd.max (txq.go)
+	rack rackState // RACK-TLP loss detection (rack.go, tlp.go)
 
 	cc      oldCC
 	reno    newReno

@@ -184,11 +184,17 @@ func (c *Conn) recordSent(now time.Time, seq Seq, used uint32, fin bool) {
 // sampler; the scoreboard and RACK read xmitTime and flags.
 func (c *Conn) onRecordSent(now time.Time, r *txRecord) {}
 
-// recordsAcked drops the records the cumulative ACK ack covers, trimming a
-// record it covers in part, and returns how many whole records went.
-func (c *Conn) recordsAcked(ack Seq) int {
+// recordsAcked drops the records the cumulative ACK ack, arriving at now,
+// covers, trimming a record it covers in part, and returns how many whole
+// records went. RACK sees each delivered record first (rackDelivered).
+func (c *Conn) recordsAcked(now time.Time, ack Seq) int {
 	q := &c.txq
 	k := q.search(ack)
+	for i := 0; i < k; i++ {
+		if r := q.at(i); r.flags&txSacked == 0 {
+			c.rackDelivered(now, r)
+		}
+	}
 	q.popFront(k)
 	if q.n > 0 {
 		if r := q.at(0); r.start.LessThan(ack) {

@@ -44,11 +44,11 @@ func TestTxqRecordsPiecesAndFin(t *testing.T) {
 		t.Fatalf("neighbours marked retransmitted")
 	}
 	// A cumulative ACK in the middle of a record trims it.
-	c.recordsAcked(2500)
+	c.recordsAcked(t1, 2500)
 	if got := txqSpans(c); len(got) != 3 || got[0] != [2]uint32{2500, 3000} {
 		t.Fatalf("after ACK 2500: %v", got)
 	}
-	c.recordsAcked(4501)
+	c.recordsAcked(t1, 4501)
 	if c.txq.len() != 0 {
 		t.Fatalf("records left after the FIN was acknowledged: %v", txqSpans(c))
 	}
@@ -81,7 +81,7 @@ func TestTxqGrowsAndWraps(t *testing.T) {
 		c.recordSent(t0, seq, 1000, false)
 		seq = seq.Add(1000)
 		if i >= 40 {
-			c.recordsAcked(seq.Add(^uint32(40*1000 - 1)))
+			c.recordsAcked(t0, seq.Add(^uint32(40*1000 - 1)))
 		}
 		if c.txq.len() < 2 {
 			continue
