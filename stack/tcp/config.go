@@ -20,6 +20,9 @@ const (
 	// defaults before autotuning.
 	DefaultSendBufferSize = 256 << 10
 	DefaultRecvBufferSize = 256 << 10
+	// DefaultSendBufferMax bounds send-buffer auto-tuning: 4 MiB, as
+	// Linux's net.ipv4.tcp_wmem[2].
+	DefaultSendBufferMax = 4 << 20
 	// DefaultMSL is the Maximum Segment Lifetime, "2 minutes" (RFC 9293
 	// 3.4.2); TIME-WAIT lasts 2*MSL (RFC 9293 3.10.7.4).
 	DefaultMSL = 2 * time.Minute
@@ -80,6 +83,12 @@ type Config struct {
 	// an empty buffer is released.
 	SendBufferSize int
 	RecvBufferSize int
+	// SendBufferMax bounds send-buffer auto-tuning: while the application
+	// has not set a send buffer size on the connection (SetSendBufferSize),
+	// the send buffer grows with the congestion window, to twice it, up
+	// to this (as Linux's tcp_sndbuf_expand). Below SendBufferSize it has
+	// no effect.
+	SendBufferMax int
 	// MSL is the Maximum Segment Lifetime; TIME-WAIT lasts 2*MSL.
 	MSL time.Duration
 	// RTO bounds the retransmission timeout (RFC 6298).
@@ -167,6 +176,7 @@ func DefaultConfig() Config {
 		MSS:               DefaultMSS,
 		SendBufferSize:    DefaultSendBufferSize,
 		RecvBufferSize:    DefaultRecvBufferSize,
+		SendBufferMax:     DefaultSendBufferMax,
 		MSL:               DefaultMSL,
 		RTO:               timers.DefaultRTOConfig(),
 		SynRetries:        DefaultSynRetries,
@@ -203,6 +213,13 @@ func (c *Config) sendBufferSize() int {
 		return DefaultSendBufferSize
 	}
 	return c.SendBufferSize
+}
+
+func (c *Config) sendBufferMax() int {
+	if c.SendBufferMax <= 0 {
+		return DefaultSendBufferMax
+	}
+	return c.SendBufferMax
 }
 
 func (c *Config) recvBufferSize() int {

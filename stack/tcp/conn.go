@@ -169,7 +169,7 @@ func (c *Conn) Writable() int {
 	if c.flags&flagFinQueued != 0 || c.state == StateClosed && c.flags&flagOpened != 0 {
 		return 0
 	}
-	return c.opts.sndBuf - c.sndBuf.n
+	return max(c.sndLimit()-c.sndBuf.n, 0)
 }
 
 // setState moves to a new state and reports it to Config.Trace, or to the

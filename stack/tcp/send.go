@@ -38,7 +38,7 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	default:
 		return 0, ErrClosedForWrite
 	}
-	limit := c.opts.sndBuf
+	limit := c.sndLimit()
 	k := min(len(p), limit-c.sndBuf.n)
 	if k <= 0 {
 		return 0, nil

@@ -591,11 +591,12 @@ func TestEstablished_RFC5681_3_1_CongestionAvoidance(t *testing.T) {
 	t.Logf("cwnd per round %v, ssthresh %d", cwnds, ss)
 }
 
-// The send buffer is bounded (Config.SendBufferSize): Write takes what
-// fits and returns (0, nil) when full; an ACK frees space and reports
+// The send buffer is bounded (Config.SendBufferSize, with auto-tuning
+// capped at the same size by SendBufferMax): Write takes what fits and
+// returns (0, nil) when full; an ACK frees space and reports
 // EventWritable; Writable tracks the free space.
 func TestEstablished_SendBufferBounded(t *testing.T) {
-	h := newEstablished(t, withConfig(func(c *tcp.Config) { c.SendBufferSize = 4096 }))
+	h := newEstablished(t, withConfig(func(c *tcp.Config) { c.SendBufferSize, c.SendBufferMax = 4096, 4096 }))
 	if w := h.c.Writable(); w != 4096 {
 		h.fatalf("Writable %d, want 4096", w)
 	}
@@ -614,6 +615,42 @@ func TestEstablished_SendBufferBounded(t *testing.T) {
 	h.expectEvent(tcp.EventWritable)
 	if w := h.c.Writable(); w != 1460 {
 		h.fatalf("Writable %d after 1460 bytes were acknowledged, want 1460", w)
+	}
+}
+
+// Send-buffer auto-tuning: the buffer starts at Config.SendBufferSize and
+// grows to twice the congestion window as that grows (up to
+// SendBufferMax); SetSendBufferSize pins it.
+func TestEstablished_SendBufferAutoTuning(t *testing.T) {
+	h := newEstablished(t, withConfig(func(c *tcp.Config) { c.SendBufferSize, c.SendBufferMax = 4096, 64 << 10 }))
+	if w, cw := h.c.Writable(), int(h.c.Info().Cwnd); w != 2*cw {
+		h.fatalf("Writable %d with cwnd %d, want twice the window", w, cw)
+	}
+	// Slow start doubles cwnd per round trip: the buffer follows, up to
+	// SendBufferMax.
+	at := 10 * ms
+	for range 6 {
+		h.tryWrite(at, 1<<20)
+		h.drainOut(at)
+		at += 10 * ms
+		end := int64(int32(h.c.SndNxt - engISS))
+		for a := min(int64(1461), end); ; a = min(a+1460, end) {
+			h.send(at, h.in(".", ack(a)))
+			if a == end {
+				break
+			}
+		}
+		h.drainOut(at)
+	}
+	if cw := int(h.c.Info().Cwnd); cw < 32<<10 {
+		h.fatalf("cwnd %d after six round trips of slow start", cw)
+	}
+	if w, q := h.c.Writable(), h.c.Info().SendQueued; w+q != 64<<10 {
+		h.fatalf("Writable %d + queued %d with cwnd %d, want SendBufferMax 65536", w, q, h.c.Info().Cwnd)
+	}
+	h.c.SetSendBufferSize(8192)
+	if w, q := h.c.Writable(), h.c.Info().SendQueued; w+q != 8192 {
+		h.fatalf("Writable %d + queued %d after SetSendBufferSize(8192)", w, q)
 	}
 }
 

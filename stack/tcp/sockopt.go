@@ -11,7 +11,8 @@ type connOpts struct {
 	keepalive       bool
 	kaIdle, kaIntvl time.Duration
 	kaCount         int
-	sndBuf, rcvBuf  int // buffer bounds in bytes
+	sndBuf, rcvBuf  int  // buffer bounds in bytes
+	sndFixed        bool // SetSendBufferSize was called: no send-buffer auto-tuning
 }
 
 // connOpts returns the per-connection settings c prescribes.
@@ -74,14 +75,30 @@ func (c *Conn) SetKeepalive(now time.Time, k Keepalive) {
 	}
 }
 
-// SetSendBufferSize bounds the send buffer at n bytes (n <= 0: the
-// Config's bound). Data already queued beyond a smaller bound stays queued;
+// SetSendBufferSize bounds the send buffer at n bytes and turns its
+// auto-tuning off (n <= 0: the Config's bound, auto-tuned). Data already queued beyond a smaller bound stays queued;
 // Write accepts more once the queue has drained below it.
 func (c *Conn) SetSendBufferSize(n int) {
+	c.opts.sndFixed = n > 0
 	if n <= 0 {
 		n = c.cfg.sendBufferSize()
 	}
 	c.opts.sndBuf = n
+}
+
+// sndLimit is the send buffer's bound now: the set size, or with
+// auto-tuning (as Linux's tcp_sndbuf_expand) room for twice the congestion
+// window or what is in flight, whichever is more, between the configured
+// size and Config.SendBufferMax. A window that has grown to a path's
+// bandwidth-delay product can then be kept full by one Write's worth of
+// data more while a round trip of it is outstanding.
+func (c *Conn) sndLimit() int {
+	n := c.opts.sndBuf
+	if c.opts.sndFixed {
+		return n
+	}
+	want := 2 * int(max(c.cc.Cwnd(), uint32(c.sndMax.Sub(c.SndUna))))
+	return max(n, min(want, c.cfg.sendBufferMax()))
 }
 
 // SetRecvBufferSize bounds the receive buffer at n bytes (n <= 0: the
