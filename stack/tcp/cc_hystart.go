@@ -1,0 +1,163 @@
+package tcp
+
+import "time"
+
+// HyStart++ (RFC 9406): slow start that leaves early, into Conservative
+// Slow Start (CSS), when the round trip time rises, instead of doubling the
+// window until the bottleneck queue overflows. It is a helper embedded by
+// the loss-based algorithms (cubic, and newreno if it wants it); the
+// algorithm calls onAck for every ACK while cwnd < ssthresh and ends slow
+// start (ssthresh = cwnd) when onAck says so.
+
+// RFC 9406 4.3, the recommended constants.
+const (
+	hsMinRTTThresh  = 4 * time.Millisecond
+	hsMaxRTTThresh  = 16 * time.Millisecond
+	hsMinRTTDivisor = 8
+	hsNRTTSample    = 8
+	hsCSSGrowthDiv  = 4
+	hsCSSRounds     = 5
+	hsNonPacedL     = 8                // L for a sender that does not pace
+	hsInfiniteL     = 0                // L = infinity (a paced sender)
+	hsNoRTT         = time.Duration(0) // "infinity": no sample yet
+)
+
+// maxCwnd bounds every algorithm's window (bytes), far from uint32 overflow.
+const maxCwnd = 1 << 30
+
+// hystart is RFC 9406 4.2's state. The zero value is inactive; start
+// arms it for the initial slow start.
+type hystart struct {
+	// limitL is L (RFC 9406 4.2): an ACK grows cwnd by at most L*SMSS;
+	// hsInfiniteL for no limit. RFC 9406 4.3: "A paced TCP implementation
+	// SHOULD use L = infinity", a non-paced one L = 8.
+	limitL uint32
+
+	active    bool // in the initial slow start (standard or CSS)
+	roundOpen bool // windowEnd is valid
+	windowEnd Seq  // SND.NXT when the current round started
+
+	lastRoundMinRTT    time.Duration // hsNoRTT = infinity
+	currentRoundMinRTT time.Duration // hsNoRTT = infinity
+	rttSampleCount     int
+
+	inCSS             bool
+	cssBaselineMinRTT time.Duration
+	cssRounds         int
+}
+
+// start arms HyStart++ for the initial slow start (RFC 9406 4.2). A slow
+// start after an RTO or idle period runs without it: the ssthresh the loss
+// set already bounds that one.
+func (h *hystart) start(limitL uint32) {
+	*h = hystart{limitL: limitL, active: true}
+}
+
+// stop ends HyStart++ (RFC 9406 4.2: loss or ECN-CE in standard slow
+// start or CSS ends slow start; the algorithm's loss response sets
+// ssthresh).
+func (h *hystart) stop() { h.active = false; h.inCSS = false }
+
+// growth is RFC 9406 4.2's per-ACK increase for N newly acknowledged
+// bytes: min(N, L*SMSS) in standard slow start, divided by
+// CSS_GROWTH_DIVISOR in CSS. Also used for slow start without HyStart++
+// (then with the divisor off).
+func (h *hystart) growth(acked, mss uint32) uint32 {
+	inc := acked
+	if h.limitL != hsInfiniteL {
+		inc = min(inc, h.limitL*mss)
+	}
+	if h.active && h.inCSS {
+		inc /= hsCSSGrowthDiv
+	}
+	return inc
+}
+
+// onAck runs RFC 9406 4.2 for one ACK in slow start: it grows s.Cwnd,
+// tracks the round's minimum RTT, enters and leaves CSS, and reports true
+// when slow start must end now (CSS_ROUNDS rounds of CSS completed); the
+// caller then sets ssthresh = cwnd.
+func (h *hystart) onAck(s *CCState, acked uint32) (exitSlowStart bool) {
+	// RFC 9406 4.2: cwnd = cwnd + min(N, L*SMSS) in standard slow start;
+	// cwnd = cwnd + (min(N, L*SMSS) / CSS_GROWTH_DIVISOR) in CSS.
+	s.Cwnd = min(s.Cwnd+h.growth(acked, s.MSS), maxCwnd)
+	if !h.active {
+		return false
+	}
+	if !h.roundOpen {
+		h.newRound(s)
+	}
+	h.sample(s.RTT)
+	// RFC 9406 4.2: the round ends when the ACK for windowEnd (SND.NXT
+	// at the round's start) arrives; that ACK's sample was the round's
+	// last.
+	if s.SndUna.LessThan(h.windowEnd) {
+		return false
+	}
+	if h.inCSS {
+		// RFC 9406 4.2: "If CSS_ROUNDS rounds are complete, enter
+		// congestion avoidance by setting the ssthresh to the current
+		// cwnd." The round in which CSS was entered counts as the first.
+		h.cssRounds++
+		if h.cssRounds >= hsCSSRounds {
+			h.stop()
+			return true
+		}
+	}
+	h.newRound(s)
+	return false
+}
+
+// newRound is RFC 9406 4.2 at the start of each round:
+// lastRoundMinRTT = currentRoundMinRTT, currentRoundMinRTT = infinity,
+// rttSampleCount = 0, windowEnd = SND.NXT.
+func (h *hystart) newRound(s *CCState) {
+	h.roundOpen = true
+	h.windowEnd = s.SndNxt
+	h.lastRoundMinRTT = h.currentRoundMinRTT
+	h.currentRoundMinRTT = hsNoRTT
+	h.rttSampleCount = 0
+}
+
+// sample takes one RTT sample: RFC 9406 4.2, currentRoundMinRTT =
+// min(currentRoundMinRTT, currRTT), rttSampleCount += 1, then the checks
+// for entering (standard slow start) or leaving (CSS) CSS. An ACK without
+// a sample, or a 0 one (below the clock's resolution on a local path), is
+// not a sample.
+func (h *hystart) sample(rtt time.Duration) {
+	if rtt <= 0 {
+		return
+	}
+	if h.currentRoundMinRTT == hsNoRTT || rtt < h.currentRoundMinRTT {
+		h.currentRoundMinRTT = rtt
+	}
+	h.rttSampleCount++
+	if h.rttSampleCount < hsNRTTSample {
+		return
+	}
+	if !h.inCSS {
+		// RFC 9406 4.2: for rounds with at least N_RTT_SAMPLE samples
+		// and both minima valid: RttThresh = max(MIN_RTT_THRESH,
+		// min(lastRoundMinRTT / MIN_RTT_DIVISOR, MAX_RTT_THRESH)); if
+		// currentRoundMinRTT >= lastRoundMinRTT + RttThresh, set
+		// cssBaselineMinRtt = currentRoundMinRTT and enter CSS.
+		if h.lastRoundMinRTT == hsNoRTT {
+			return
+		}
+		thresh := max(hsMinRTTThresh, min(h.lastRoundMinRTT/hsMinRTTDivisor, hsMaxRTTThresh))
+		if h.currentRoundMinRTT >= h.lastRoundMinRTT+thresh {
+			h.cssBaselineMinRTT = h.currentRoundMinRTT
+			h.inCSS = true
+			h.cssRounds = 0
+		}
+		return
+	}
+	// RFC 9406 4.2, in CSS: if currentRoundMinRTT < cssBaselineMinRtt
+	// (after N_RTT_SAMPLE samples), the rise was spurious: set
+	// cssBaselineMinRtt = infinity and resume standard slow start.
+	if h.currentRoundMinRTT < h.cssBaselineMinRTT {
+		h.cssBaselineMinRTT = hsNoRTT
+		h.inCSS = false
+		h.cssRounds = 0
+	}
+}

@@ -1,0 +1,250 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+)
+
+// hsSim drives a hystart the way a window-limited sender would: the
+// window is kept full (SND.NXT = SND.UNA + cwnd after every ACK), each ACK
+// acknowledges one segment and carries an RTT sample.
+type hsSim struct {
+	h hystart
+	s CCState
+}
+
+func newHSSim(limitL uint32) *hsSim {
+	m := &hsSim{s: CCState{MSS: ccMSS, Now: ccT0, Cwnd: initialWindow(ccMSS), Ssthresh: maxCwnd}}
+	m.h.start(limitL)
+	m.s.SndNxt = m.s.SndUna.Add(m.s.Cwnd)
+	return m
+}
+
+// ack processes one ACK of n bytes with the given RTT sample.
+func (m *hsSim) ack(n uint32, rtt time.Duration) bool {
+	m.s.SndUna = m.s.SndUna.Add(n)
+	m.s.RTT = rtt
+	m.s.Now = m.s.Now.Add(time.Microsecond)
+	exit := m.h.onAck(&m.s, n)
+	m.s.SndNxt = m.s.SndUna.Add(m.s.Cwnd)
+	return exit
+}
+
+// round acknowledges one segment per ACK, each with RTT sample rtt(i),
+// until HyStart++'s round ends (windowEnd is acknowledged); it returns
+// whether slow start ended, and stops there.
+func (m *hsSim) round(rtt func(i int) time.Duration) bool {
+	for i := 0; ; i++ {
+		open, end := m.h.roundOpen, m.h.windowEnd
+		if m.ack(ccMSS, rtt(i)) {
+			return true
+		}
+		if open && (m.h.windowEnd != end || !m.h.active) {
+			return false
+		}
+	}
+}
+
+func fixed(d time.Duration) func(int) time.Duration { return func(int) time.Duration { return d } }
+
+func TestHyStartEntersCSSWhenRoundMinRTTRisesByThreshold(t *testing.T) {
+	// RttThresh = max(4ms, min(100ms/8, 16ms)) = 12.5 ms (RFC 9406 4.2).
+	for _, tc := range []struct {
+		next    time.Duration
+		wantCSS bool
+	}{
+		{112 * time.Millisecond, false},
+		{112*time.Millisecond + 400*time.Microsecond, false},
+		{112*time.Millisecond + 500*time.Microsecond, true},
+		{150 * time.Millisecond, true},
+	} {
+		m := newHSSim(hsNonPacedL)
+		m.round(fixed(100 * time.Millisecond))
+		m.round(fixed(100 * time.Millisecond))
+		// CSS needs N_RTT_SAMPLE = 8 samples of this round.
+		for i := 0; i < 7; i++ {
+			m.ack(ccMSS, tc.next)
+			if m.h.inCSS {
+				t.Fatalf("next round at %v: CSS after %d samples, want 8", tc.next, i+1)
+			}
+		}
+		m.ack(ccMSS, tc.next)
+		if m.h.inCSS != tc.wantCSS {
+			t.Fatalf("rounds at 100ms then %v: inCSS=%v, want %v", tc.next, m.h.inCSS, tc.wantCSS)
+		}
+		if tc.wantCSS && m.h.cssBaselineMinRTT != tc.next {
+			t.Fatalf("cssBaselineMinRtt = %v, want %v", m.h.cssBaselineMinRTT, tc.next)
+		}
+		// Growth: min(N, L*SMSS) in slow start, a quarter of it in CSS.
+		before := m.s.Cwnd
+		m.ack(ccMSS, tc.next)
+		want := uint32(ccMSS)
+		if tc.wantCSS {
+			want = ccMSS / hsCSSGrowthDiv
+		}
+		if got := m.s.Cwnd - before; got != want {
+			t.Fatalf("growth per 1-MSS ACK = %d, want %d (inCSS=%v)", got, want, m.h.inCSS)
+		}
+	}
+}
+
+func TestHyStartThresholdClampsOnShortAndLongPaths(t *testing.T) {
+	for _, tc := range []struct {
+		base, next time.Duration
+		wantCSS    bool
+	}{
+		// 20 us local path: the threshold is MIN_RTT_THRESH = 4 ms.
+		{20 * time.Microsecond, 1 * time.Millisecond, false},
+		{20 * time.Microsecond, 4020 * time.Microsecond, true},
+		// 400 ms: lastRoundMinRTT/8 = 50 ms, clamped to 16 ms.
+		{400 * time.Millisecond, 415 * time.Millisecond, false},
+		{400 * time.Millisecond, 416 * time.Millisecond, true},
+	} {
+		m := newHSSim(hsNonPacedL)
+		m.round(fixed(tc.base))
+		m.round(fixed(tc.next))
+		if m.h.inCSS != tc.wantCSS {
+			t.Errorf("round at %v then %v: inCSS=%v, want %v", tc.base, tc.next, m.h.inCSS, tc.wantCSS)
+		}
+	}
+}
+
+func TestHyStartIgnoresZeroRTTSamples(t *testing.T) {
+	// A 0 sample (below the clock's resolution) must neither become the
+	// round's minimum nor count as one of the N_RTT_SAMPLE samples.
+	m := newHSSim(hsNonPacedL)
+	m.round(func(i int) time.Duration {
+		if i%2 == 0 {
+			return 0
+		}
+		return time.Millisecond
+	})
+	if m.h.lastRoundMinRTT != time.Millisecond {
+		t.Fatalf("lastRoundMinRTT = %v, want 1ms", m.h.lastRoundMinRTT)
+	}
+	m.round(fixed(2 * time.Millisecond)) // +1 ms < 4 ms: no CSS
+	if m.h.inCSS {
+		t.Fatalf("entered CSS: a 0 RTT sample was taken as the previous round's minimum")
+	}
+	// Only 0 samples: no valid minimum and no sample count.
+	m = newHSSim(hsNonPacedL)
+	m.round(fixed(0))
+	if m.h.currentRoundMinRTT != hsNoRTT || m.h.rttSampleCount != 0 {
+		t.Fatalf("0 samples recorded: min=%v count=%d", m.h.currentRoundMinRTT, m.h.rttSampleCount)
+	}
+	m.round(fixed(100 * time.Millisecond))
+	if m.h.inCSS {
+		t.Fatalf("entered CSS against a round without samples")
+	}
+}
+
+func TestHyStartReturnsToSlowStartWhenRTTFalls(t *testing.T) {
+	m := newHSSim(hsNonPacedL)
+	m.round(fixed(100 * time.Millisecond))
+	m.round(fixed(120 * time.Millisecond))
+	if !m.h.inCSS {
+		t.Fatalf("no CSS after the RTT rose 20 ms")
+	}
+	// A round whose minimum stays at the baseline keeps CSS.
+	m.round(fixed(120 * time.Millisecond))
+	if !m.h.inCSS {
+		t.Fatalf("left CSS although the RTT stayed at the baseline")
+	}
+	// RFC 9406 4.2: currentRoundMinRTT < cssBaselineMinRtt after
+	// N_RTT_SAMPLE samples: back to standard slow start.
+	for i := 0; i < 8; i++ {
+		m.ack(ccMSS, 110*time.Millisecond)
+	}
+	if m.h.inCSS || !m.h.active || m.h.cssBaselineMinRTT != hsNoRTT {
+		t.Fatalf("after the RTT fell below the baseline: inCSS=%v active=%v baseline=%v", m.h.inCSS, m.h.active, m.h.cssBaselineMinRTT)
+	}
+	before := m.s.Cwnd
+	m.ack(ccMSS, 110*time.Millisecond)
+	if m.s.Cwnd-before != ccMSS {
+		t.Fatalf("growth after returning to slow start = %d, want 1 MSS", m.s.Cwnd-before)
+	}
+}
+
+func TestHyStartCSSRoundsEndSlowStart(t *testing.T) {
+	m := newHSSim(hsNonPacedL)
+	m.round(fixed(100 * time.Millisecond))
+	// CSS is entered in this round (counted as the first of CSS_ROUNDS).
+	m.round(fixed(120 * time.Millisecond))
+	if !m.h.inCSS {
+		t.Fatalf("no CSS")
+	}
+	for r := 2; r <= hsCSSRounds; r++ {
+		if m.round(fixed(125 * time.Millisecond)) {
+			if r != hsCSSRounds {
+				t.Fatalf("slow start ended after CSS round %d, want %d", r-1, hsCSSRounds)
+			}
+			break
+		}
+		if r == hsCSSRounds {
+			t.Fatalf("slow start did not end after %d CSS rounds", hsCSSRounds)
+		}
+	}
+	if m.h.active {
+		t.Fatalf("HyStart++ still active after CSS ended slow start")
+	}
+
+	// Through CUBIC: the end of CSS sets ssthresh = cwnd and starts
+	// congestion avoidance with K = 0, W_max = cwnd (RFC 9438 4.10).
+	c := newCubic()
+	s := &CCState{MSS: ccMSS, Now: ccT0, SRTT: 100 * time.Millisecond}
+	c.Init(s)
+	ended := false
+	for r := 0; r < 40 && !ended; r++ {
+		rtt := 100 * time.Millisecond
+		if r > 0 {
+			rtt = 130 * time.Millisecond
+		}
+		end := s.SndUna.Add(s.Cwnd)
+		s.SndNxt = end
+		for s.SndUna.LessThan(end) {
+			s.RTT = rtt
+			s.Now = s.Now.Add(time.Millisecond)
+			ccAck(c, s, ccMSS)
+			s.SndNxt = s.SndUna.Add(s.Cwnd)
+			if s.Ssthresh != maxCwnd {
+				ended = true
+				break
+			}
+		}
+	}
+	if !ended || s.Ssthresh != s.Cwnd {
+		t.Fatalf("CUBIC's slow start: ended=%v cwnd=%d ssthresh=%d", ended, s.Cwnd, s.Ssthresh)
+	}
+	ccAck(c, s, ccMSS)
+	if !c.epochOn || c.k != 0 || c.wMax != float64(s.Ssthresh)/ccMSS {
+		t.Fatalf("first stage after HyStart++: epoch=%v K=%v W_max=%v, want K=0 W_max=%v", c.epochOn, c.k, c.wMax, float64(s.Ssthresh)/ccMSS)
+	}
+}
+
+func TestHyStartGrowthLimitL(t *testing.T) {
+	// RFC 9406 4.2: an ACK of N bytes grows cwnd by min(N, L*SMSS);
+	// L = 8 unpaced, infinity paced.
+	m := newHSSim(hsNonPacedL)
+	before := m.s.Cwnd
+	m.ack(20*ccMSS, 0)
+	if got := m.s.Cwnd - before; got != 8*ccMSS {
+		t.Fatalf("unpaced growth for a 20-MSS ACK = %d, want 8 MSS", got)
+	}
+	m = newHSSim(hsInfiniteL)
+	before = m.s.Cwnd
+	m.ack(20*ccMSS, 0)
+	if got := m.s.Cwnd - before; got != 20*ccMSS {
+		t.Fatalf("paced growth for a 20-MSS ACK = %d, want 20 MSS", got)
+	}
+}
+
+func TestHyStartStopsOnLoss(t *testing.T) {
+	c := newCubic()
+	s := &CCState{MSS: ccMSS, Now: ccT0}
+	c.Init(s)
+	s.Cwnd = 40 * ccMSS
+	c.OnCongestionEvent(s)
+	if c.hs.active || s.Ssthresh != 28*ccMSS {
+		t.Fatalf("after a loss in slow start: hystart active=%v ssthresh=%d", c.hs.active, s.Ssthresh)
+	}
+}
