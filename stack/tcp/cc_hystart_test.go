@@ -80,7 +80,7 @@ func TestHyStartEntersCSSWhenRoundMinRTTRisesByThreshold(t *testing.T) {
 		m.ack(ccMSS, tc.next)
 		want := uint32(ccMSS)
 		if tc.wantCSS {
-			want = ccMSS / hsCSSGrowthDiv
+			want = ccMSS / 4 // CSS_GROWTH_DIVISOR
 		}
 		if got := m.s.Cwnd - before; got != want {
 			t.Fatalf("growth per 1-MSS ACK = %d, want %d (inCSS=%v)", got, want, m.h.inCSS)
@@ -126,11 +126,22 @@ func TestHyStartIgnoresZeroRTTSamples(t *testing.T) {
 	if m.h.inCSS {
 		t.Fatalf("entered CSS: a 0 RTT sample was taken as the previous round's minimum")
 	}
-	// Only 0 samples: no valid minimum and no sample count.
+	// 0 samples do not count towards N_RTT_SAMPLE: 7 of them and one
+	// real sample 50 ms up are not enough to decide.
+	m = newHSSim(hsNonPacedL)
+	m.round(fixed(100 * time.Millisecond))
+	for i := 0; i < 7; i++ {
+		m.ack(ccMSS, 0)
+	}
+	m.ack(ccMSS, 150*time.Millisecond)
+	if m.h.inCSS || m.h.rttSampleCount != 1 {
+		t.Fatalf("after 7 zero samples and one real: inCSS=%v rttSampleCount=%d, want false and 1", m.h.inCSS, m.h.rttSampleCount)
+	}
+	// A round of only 0 samples has no minimum to compare against.
 	m = newHSSim(hsNonPacedL)
 	m.round(fixed(0))
-	if m.h.currentRoundMinRTT != hsNoRTT || m.h.rttSampleCount != 0 {
-		t.Fatalf("0 samples recorded: min=%v count=%d", m.h.currentRoundMinRTT, m.h.rttSampleCount)
+	if m.h.lastRoundMinRTT != hsNoRTT {
+		t.Fatalf("a round of 0 samples has minimum %v", m.h.lastRoundMinRTT)
 	}
 	m.round(fixed(100 * time.Millisecond))
 	if m.h.inCSS {
@@ -173,15 +184,16 @@ func TestHyStartCSSRoundsEndSlowStart(t *testing.T) {
 	if !m.h.inCSS {
 		t.Fatalf("no CSS")
 	}
-	for r := 2; r <= hsCSSRounds; r++ {
+	const cssRounds = 5 // CSS_ROUNDS
+	for r := 2; r <= cssRounds; r++ {
 		if m.round(fixed(125 * time.Millisecond)) {
-			if r != hsCSSRounds {
-				t.Fatalf("slow start ended after CSS round %d, want %d", r-1, hsCSSRounds)
+			if r != cssRounds {
+				t.Fatalf("slow start ended in CSS round %d, want %d", r, cssRounds)
 			}
 			break
 		}
-		if r == hsCSSRounds {
-			t.Fatalf("slow start did not end after %d CSS rounds", hsCSSRounds)
+		if r == cssRounds {
+			t.Fatalf("slow start did not end after %d CSS rounds", cssRounds)
 		}
 	}
 	if m.h.active {
