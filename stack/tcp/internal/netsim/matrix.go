@@ -1,0 +1,143 @@
+package netsim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// Algo is one configuration compared in the matrix (a column of the
+// table): a named change to tcp.DefaultConfig, applied to both engines.
+type Algo struct {
+	Name  string
+	Apply func(*tcp.Config)
+}
+
+// Algos are the configurations of the matrix, in column order. One is
+// added here as soon as the engine implements it (not merely has the
+// Config field), so that no column shows a configuration that is not in
+// effect.
+var Algos = []Algo{
+	{Name: "NewReno", Apply: func(c *tcp.Config) {
+		c.CongestionControl = "newreno"
+		c.SACK = false
+	}},
+	// TODO(netsim): "NewReno+SACK" (CongestionControl "newreno", SACK
+	// true) once the SACK scoreboard and RFC 6675 recovery are on main;
+	// Config.SACK exists but is not negotiated yet.
+	// TODO(netsim): "CUBIC+RACK" (CongestionControl "cubic", SACK true;
+	// RACK-TLP is the default loss detection) once "cubic" is registered
+	// (NewCongestionControl).
+	// TODO(netsim): "BBR" (CongestionControl "bbr", SACK true) once "bbr"
+	// is registered.
+}
+
+// Cell is one simulated path (a row of the table), the same in both
+// directions: RTT split evenly, a bottleneck of Rate with the default
+// 50 ms drop-tail queue, independent random loss and reordering each way.
+type Cell struct {
+	Rate    int64 // bits per second
+	RTT     time.Duration
+	Loss    float64 // 0..1, each direction
+	Reorder float64 // 0..1, each direction, held back DefaultReorderDelay
+}
+
+// Paths returns the cell's A->B and B->A paths; seed picks the loss and
+// reordering draws (the two directions draw independently).
+func (c Cell) Paths(seed uint64) (ab, ba Path) {
+	ab = Path{Delay: c.RTT / 2, Rate: c.Rate, Loss: c.Loss, Reorder: c.Reorder, Seed: seed}
+	ba = ab
+	ba.Seed = seed ^ 0x5eed5eed
+	return ab, ba
+}
+
+// Config returns the engines' configuration for this cell and algorithm:
+// the defaults, with send and receive buffers large enough for twice the
+// path's bandwidth-delay product including a full queue (so the window,
+// not the buffer, limits a sender; auto-tuning may start lower and grow to
+// it), then the algorithm's changes.
+func (c Cell) Config(a Algo) *tcp.Config {
+	cfg := tcp.DefaultConfig()
+	bdp := int(c.Rate / 8 * int64(c.RTT+DefaultQueue) / int64(time.Second))
+	buf := max(cfg.RecvBufferSize, 2*bdp)
+	cfg.SendBufferSize, cfg.RecvBufferSize = buf, buf
+	if a.Apply != nil {
+		a.Apply(&cfg)
+	}
+	return &cfg
+}
+
+// Budget bounds one cell's run.
+type Budget struct {
+	// Seconds of the bottleneck rate give the bytes sent: Rate/8*Seconds.
+	Seconds float64
+	// Limit is the simulated time after which the run stops, done or not.
+	Limit time.Duration
+}
+
+// Run runs the transfer of this cell with algorithm a under budget b.
+func (c Cell) Run(a Algo, b Budget, seed uint64) Result {
+	ab, ba := c.Paths(seed)
+	return Run(Options{
+		AB: ab, BA: ba, Config: c.Config(a),
+		Bytes: int64(float64(c.Rate) / 8 * b.Seconds),
+		Limit: b.Limit, Seed: seed,
+	})
+}
+
+// Section is a group of cells shown as one table.
+type Section struct {
+	Title string
+	Cells []Cell
+}
+
+const mbit = 1_000_000
+
+// Matrix is the table docs/simtable.md shows: loss x RTT at 100 Mbit/s;
+// reordering at 100 Mbit/s; and a few cells at 1 Gbit/s.
+func Matrix() []Section {
+	losses := []float64{0, 0.001, 0.01, 0.03, 0.10}
+	rtts := []time.Duration{100 * time.Microsecond, 10 * time.Millisecond, 40 * time.Millisecond, 200 * time.Millisecond}
+	var lossRTT, reorder, gbit []Cell
+	for _, rtt := range rtts {
+		for _, l := range losses {
+			lossRTT = append(lossRTT, Cell{Rate: 100 * mbit, RTT: rtt, Loss: l})
+		}
+		for _, l := range []float64{0, 0.01} {
+			reorder = append(reorder, Cell{Rate: 100 * mbit, RTT: rtt, Loss: l, Reorder: 0.02})
+		}
+	}
+	for _, rtt := range rtts[:3] {
+		for _, l := range []float64{0, 0.001, 0.01} {
+			gbit = append(gbit, Cell{Rate: 1000 * mbit, RTT: rtt, Loss: l})
+		}
+	}
+	return []Section{
+		{"100 Mbit/s, loss x RTT", lossRTT},
+		{"100 Mbit/s, 2 % reordering (held back 2 ms) each way", reorder},
+		{"1 Gbit/s", gbit},
+	}
+}
+
+// DefaultBudget is the generator's: 5 s worth of the bottleneck rate
+// (62.5 MB at 100 Mbit/s), stopped after 30 s of simulated time.
+var DefaultBudget = Budget{Seconds: 5, Limit: 30 * time.Second}
+
+func (c Cell) rateString() string {
+	if c.Rate%(1000*mbit) == 0 {
+		return fmt.Sprintf("%d Gbit/s", c.Rate/(1000*mbit))
+	}
+	return fmt.Sprintf("%d Mbit/s", c.Rate/mbit)
+}
+
+func pct(f float64) string { return fmt.Sprintf("%g %%", f*100) }
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%g ms", float64(d)/float64(time.Millisecond))
+}
+
+// String names the cell, e.g. "100 Mbit/s rtt=40 ms loss=1 % reorder=0 %".
+func (c Cell) String() string {
+	return fmt.Sprintf("%s rtt=%s loss=%s reorder=%s", c.rateString(), ms(c.RTT), pct(c.Loss), pct(c.Reorder))
+}

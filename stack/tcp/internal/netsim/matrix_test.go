@@ -1,0 +1,92 @@
+package netsim
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// A few small cells of the matrix for every configuration, byte-exact:
+// every byte arrives once and in order, and both sides then close cleanly
+// (TIME-WAIT included) with no timer left.
+func TestSimMatrixSmoke(t *testing.T) {
+	cells := []Cell{
+		{Rate: 100 * mbit, RTT: 10 * time.Millisecond},
+		{Rate: 100 * mbit, RTT: 100 * time.Microsecond, Loss: 0.10},
+		{Rate: 100 * mbit, RTT: 40 * time.Millisecond, Loss: 0.03},
+		{Rate: 100 * mbit, RTT: 10 * time.Millisecond, Loss: 0.01, Reorder: 0.02},
+		{Rate: 1000 * mbit, RTT: 200 * time.Millisecond, Loss: 0.001},
+	}
+	const bytes = 1 << 20
+	for _, a := range Algos {
+		for _, c := range cells {
+			ab, ba := c.Paths(3)
+			r := Run(Options{AB: ab, BA: ba, Config: c.Config(a), Bytes: bytes, Close: true, Limit: time.Hour, Seed: 3})
+			if r.Err != nil || !r.Done || r.Delivered != bytes {
+				t.Errorf("%s %v: err %v, done %v, %d of %d bytes delivered", a.Name, c, r.Err, r.Done, r.Delivered, bytes)
+				continue
+			}
+			if r.Sender.State != tcp.StateClosed || r.Receiver.State != tcp.StateClosed {
+				t.Errorf("%s %v: finished in %v / %v", a.Name, c, r.Sender.State, r.Receiver.State)
+			}
+			if c.Loss > 0 && (r.AB.Lost == 0 || r.Sender.Retransmits < r.AB.Lost) {
+				t.Errorf("%s %v: %d lost, %d retransmitted", a.Name, c, r.AB.Lost, r.Sender.Retransmits)
+			}
+			t.Logf("%s %v: %.1f Mbit/s, %d retransmitted, %d RTOs", a.Name, c, r.Goodput()/mbit, r.Sender.Retransmits, r.Sender.RTOExpiries)
+		}
+	}
+}
+
+// The configurations are distinct and each sets what its name says.
+func TestSimAlgos(t *testing.T) {
+	seen := map[string]bool{}
+	for _, a := range Algos {
+		if seen[a.Name] {
+			t.Fatalf("%s listed twice", a.Name)
+		}
+		seen[a.Name] = true
+		cfg := Cell{}.Config(a)
+		if want := strings.ToLower(strings.Split(a.Name, "+")[0]); cfg.CongestionControl != want {
+			t.Errorf("%s: CongestionControl %q, want %q", a.Name, cfg.CongestionControl, want)
+		}
+		if sack := strings.Contains(a.Name, "SACK") || !strings.HasPrefix(a.Name, "NewReno"); cfg.SACK != sack {
+			t.Errorf("%s: SACK %v, want %v", a.Name, cfg.SACK, sack)
+		}
+	}
+	if !seen["NewReno"] {
+		t.Fatal("NewReno is not in the matrix")
+	}
+}
+
+func TestSimTableMarkdown(t *testing.T) {
+	c := Cell{Rate: 100 * mbit, RTT: 40 * time.Millisecond, Loss: 0.01}
+	tb := &Table{
+		Algos:    []Algo{{Name: "X"}, {Name: "Y"}},
+		Sections: []Section{{Title: "Some paths", Cells: []Cell{c}}},
+		Rows: [][]Row{{{Cell: c, Results: []Result{
+			{Delivered: 12_500_000, Elapsed: 2 * time.Second, Done: true, Sender: tcp.Info{Retransmits: 12, RTOExpiries: 3}},
+			{Delivered: 1_000_000, Elapsed: 8 * time.Second, Err: errors.New("boom")},
+		}}}},
+		Budget: DefaultBudget, Seed: 1, Command: "make simtable",
+	}
+	var b strings.Builder
+	if err := tb.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"`make simtable`",
+		"## Some paths",
+		"| RTT | loss | X | Y |",
+		"| 40 ms | 1 % | 50.0 | error |",
+		"| 40 ms | 1 % | 12 / 3 | 0 / 0 |",
+		"## Failed runs\n\n- 100 Mbit/s rtt=40 ms loss=1 % reorder=0 %, Y: boom",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, out)
+		}
+	}
+}
