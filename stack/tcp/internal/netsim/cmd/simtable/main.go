@@ -1,0 +1,120 @@
+// Command simtable runs the netsim matrix (loss, reordering, RTT and
+// bandwidth against each congestion control configuration) and writes the
+// goodput table as markdown: `make simtable` regenerates docs/simtable.md.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tunstack/tunstack/stack/tcp/internal/netsim"
+)
+
+// command is how the committed table is regenerated (written into it).
+const command = "make simtable"
+
+func main() {
+	out := flag.String("o", "docs/simtable.md", "output file (- for stdout)")
+	jobs := flag.Int("j", runtime.GOMAXPROCS(0), "cells simulated in parallel (each simulation is single-threaded and deterministic)")
+	seed := flag.Uint64("seed", 1, "seed of the loss and reordering draws and of the stream")
+	readme := flag.String("readme", "", "also put the first section's goodput table into this file, between the lines "+beginMark+" and "+endMark)
+	flag.Parse()
+	if err := run(*out, *readme, *jobs, *seed); err != nil {
+		fmt.Fprintln(os.Stderr, "simtable:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out, readme string, jobs int, seed uint64) error {
+	start := time.Now()
+	t := &netsim.Table{Algos: netsim.Algos, Sections: netsim.Matrix(), Budget: netsim.DefaultBudget, Seed: seed, Command: command}
+	type job struct{ s, c, a int }
+	var work []job
+	t.Rows = make([][]netsim.Row, len(t.Sections))
+	for si, sec := range t.Sections {
+		t.Rows[si] = make([]netsim.Row, len(sec.Cells))
+		for ci, c := range sec.Cells {
+			t.Rows[si][ci] = netsim.Row{Cell: c, Results: make([]netsim.Result, len(t.Algos))}
+			for ai := range t.Algos {
+				work = append(work, job{si, ci, ai})
+			}
+		}
+	}
+	ch := make(chan job)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for range max(jobs, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range ch {
+				row := &t.Rows[j.s][j.c]
+				t0 := time.Now()
+				res := row.Cell.Run(t.Algos[j.a], t.Budget, seed)
+				row.Results[j.a] = res // each job writes its own element
+				mu.Lock()
+				done++
+				fmt.Fprintf(os.Stderr, "[%d/%d] %s %s: %.1f Mbit/s done=%v rtx=%d rto=%d err=%v (%.2fs)\n",
+					done, len(work), row.Cell, t.Algos[j.a].Name, res.Goodput()/1e6, res.Done,
+					res.Sender.Retransmits, res.Sender.RTOExpiries, res.Err, time.Since(t0).Seconds())
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, j := range work {
+		ch <- j
+	}
+	close(ch)
+	wg.Wait()
+	var b bytes.Buffer
+	if err := t.WriteMarkdown(&b); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "simtable: %d runs in %.1fs\n", len(work), time.Since(start).Seconds())
+	if readme != "" {
+		var sum strings.Builder
+		if err := t.WriteSummary(&sum); err != nil {
+			return err
+		}
+		old, err := os.ReadFile(readme)
+		if err != nil {
+			return err
+		}
+		doc, err := splice(string(old), sum.String())
+		if err != nil {
+			return fmt.Errorf("%s: %w", readme, err)
+		}
+		if err := os.WriteFile(readme, []byte(doc), 0o644); err != nil {
+			return err
+		}
+	}
+	if out == "-" {
+		_, err := os.Stdout.Write(b.Bytes())
+		return err
+	}
+	return os.WriteFile(out, b.Bytes(), 0o644)
+}
+
+// The README's generated block lies between these two lines.
+const (
+	beginMark = "<!-- simtable:begin (make simtable writes this block) -->"
+	endMark   = "<!-- simtable:end -->"
+)
+
+// splice replaces what lies between the marker lines of doc with block.
+func splice(doc, block string) (string, error) {
+	i := strings.Index(doc, beginMark+"\n")
+	j := strings.Index(doc, "\n"+endMark)
+	if i < 0 || j < i {
+		return "", fmt.Errorf("no %q ... %q block", beginMark, endMark)
+	}
+	i += len(beginMark) + 1
+	return doc[:i] + "\n" + block + doc[j:], nil
+}
