@@ -43,7 +43,14 @@ func (c *Conn) Write(now time.Time, p []byte) (int, error) {
 	if k <= 0 {
 		return 0, nil
 	}
-	if !c.sndBuf.reserve(c.sndBuf.n+k, c.sndBuf.n, limit) {
+	// The ring grows by doubling up to the most the bound can reach
+	// (nextSize), not to the bound itself: auto-tuning raises the bound
+	// with nearly every ACK, and each growth copies what is queued.
+	grow := limit
+	if !c.opts.sndFixed {
+		grow = max(limit, c.cfg.sendBufferMax())
+	}
+	if !c.sndBuf.reserve(c.sndBuf.n+k, c.sndBuf.n, grow) {
 		return 0, nil
 	}
 	c.sndBuf.writeAt(c.sndBuf.n, p[:k])
