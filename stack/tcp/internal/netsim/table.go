@@ -44,7 +44,7 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 		"independent random loss (seed %d); a %s drop-tail queue in front of the bottleneck; serialisation at the rate, counting Ethernet frames "+
 		"(so TCP payload tops out at 100 x 1448/1514 = 95.6 Mbit/s with timestamps, 96.4 without); a one-way delay of RTT/2; "+
 		"reordering (a share of packets held back %s more, so later ones overtake them). "+
-		"Send and receive buffers are the defaults raised to twice the bandwidth-delay product with a full queue, so a buffer does not cap the window.\n\n",
+		"The limits of the send buffer's auto-tuning and of the receive buffer are the defaults or, if more, twice the bandwidth-delay product with a full queue, so a buffer does not cap the window.\n\n",
 		t.Seed, ms(DefaultQueue), ms(DefaultReorderDelay))
 	b.WriteString("Configurations (both engines; everything else is tcp.DefaultConfig):\n\n")
 	for i, a := range t.Algos {
