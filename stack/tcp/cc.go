@@ -35,6 +35,7 @@ type CCState struct {
 	RTT        time.Duration // RTT sample taken on this ACK, 0 if none
 	InRecovery bool          // fast recovery (loss recovery, not an RTO) in progress
 	AppLimited bool          // the application, not the window, limits what is in flight (C.app_limited != 0)
+	NoSACK     bool          // SACK was not negotiated: at most one loss is detected per round trip (BBR's !C.has_selective_acks)
 }
 
 // RateSample is one delivery-rate sample (draft-cheng-iccrg-delivery-rate-
