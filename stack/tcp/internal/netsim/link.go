@@ -70,6 +70,16 @@ type LinkStats struct {
 	MaxWait    time.Duration // the longest such wait
 }
 
+// MeanWait is the mean time a packet accepted onto the bottleneck waited
+// for it.
+func (s LinkStats) MeanWait() time.Duration {
+	n := s.Packets - s.Lost - s.QueueDrops
+	if n == 0 {
+		return 0
+	}
+	return s.QueueWait / time.Duration(n)
+}
+
 type packet struct {
 	seg segment.Segment
 	buf []byte    // owns seg.Payload's storage

@@ -2,6 +2,7 @@ package netsim
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/tunstack/tunstack/stack/tcp"
@@ -84,6 +85,21 @@ func (c Cell) Run(a Algo, b Budget, seed uint64) Result {
 		Bytes: int64(float64(c.Rate) / 8 * b.Seconds),
 		Limit: b.Limit, Seed: seed,
 	})
+}
+
+// RunMedian runs the cell with each seed and returns the run with the
+// median goodput (the lower middle one for an even count). A cell without
+// loss or reordering draws nothing at random, so it runs once.
+func (c Cell) RunMedian(a Algo, b Budget, seeds []uint64) Result {
+	if c.Loss == 0 && c.Reorder == 0 {
+		seeds = seeds[:min(len(seeds), 1)]
+	}
+	rs := make([]Result, len(seeds))
+	for i, s := range seeds {
+		rs[i] = c.Run(a, b, s)
+	}
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Goodput() < rs[j].Goodput() })
+	return rs[(len(rs)-1)/2]
 }
 
 // Section is a group of cells shown as one table.

@@ -67,10 +67,11 @@ func TestSimTableMarkdown(t *testing.T) {
 		Algos:    []Algo{{Name: "X"}, {Name: "Y"}},
 		Sections: []Section{{Title: "Some paths", Cells: []Cell{c}}},
 		Rows: [][]Row{{{Cell: c, Results: []Result{
-			{Delivered: 12_500_000, Elapsed: 2 * time.Second, Done: true, Sender: tcp.Info{Retransmits: 12, RTOExpiries: 3}},
+			{Delivered: 12_500_000, Elapsed: 2 * time.Second, Done: true, Sender: tcp.Info{Retransmits: 12, RTOExpiries: 3},
+				AB: LinkStats{Packets: 10, Lost: 2, QueueDrops: 3, QueueWait: 25 * time.Millisecond}},
 			{Delivered: 1_000_000, Elapsed: 8 * time.Second, Err: errors.New("boom")},
 		}}}},
-		Budget: DefaultBudget, Seed: 1, Command: "make simtable",
+		Budget: DefaultBudget, Seeds: []uint64{1}, Command: "make simtable",
 	}
 	var b strings.Builder
 	if err := tb.WriteMarkdown(&b); err != nil {
@@ -82,7 +83,7 @@ func TestSimTableMarkdown(t *testing.T) {
 		"## Some paths",
 		"| RTT | loss | X | Y |",
 		"| 40 ms | 1 % | 50.0 | error |",
-		"| 40 ms | 1 % | 12 / 3 | 0 / 0 |",
+		"| 40 ms | 1 % | 12 / 3 / 5.0 | 0 / 0 / 0.0 |",
 		"## Failed runs\n\n- 100 Mbit/s rtt=40 ms loss=1 % reorder=0 %, Y: boom",
 	} {
 		if !strings.Contains(out, want) {

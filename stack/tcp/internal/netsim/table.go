@@ -14,13 +14,14 @@ type Row struct {
 }
 
 // Table is what WriteMarkdown renders: the sections' rows, run for algos
-// under Budget with Seed; Command is how to regenerate it.
+// under Budget, each cell the median of the runs with Seeds (RunMedian);
+// Command is how to regenerate it.
 type Table struct {
 	Algos    []Algo
 	Sections []Section
 	Rows     [][]Row // per section, per cell
 	Budget   Budget
-	Seed     uint64
+	Seeds    []uint64
 	Command  string
 }
 
@@ -41,11 +42,16 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 		"A run still going after %v of simulated time stops there; its goodput, over what it delivered, is marked `*`.\n\n",
 		t.Budget.Seconds, mbytes(int64(100*mbit/8*t.Budget.Seconds)), t.Budget.Limit)
 	fmt.Fprintf(&b, "Each direction of the path, in this order (as the benchmark's WAN emulator, ../shared/bench/CONTRACT.md section 6): "+
-		"independent random loss (seed %d); a %s drop-tail queue in front of the bottleneck; serialisation at the rate, counting Ethernet frames "+
+		"independent random loss; a %s drop-tail queue in front of the bottleneck; serialisation at the rate, counting Ethernet frames "+
 		"(so TCP payload tops out at 100 x 1448/1514 = 95.6 Mbit/s with timestamps, 96.4 without); a one-way delay of RTT/2; "+
 		"reordering (a share of packets held back %s more, so later ones overtake them). "+
 		"The limits of the send buffer's auto-tuning and of the receive buffer are the defaults or, if more, twice the bandwidth-delay product with a full queue, so a buffer does not cap the window.\n\n",
-		t.Seed, ms(DefaultQueue), ms(DefaultReorderDelay))
+		ms(DefaultQueue), ms(DefaultReorderDelay))
+	if len(t.Seeds) > 1 {
+		fmt.Fprintf(&b, "Each cell with loss or reordering runs with %d seeds of the loss and reordering draws (%v) and shows the run with the median goodput, its counters too.\n\n", len(t.Seeds), t.Seeds)
+	} else if len(t.Seeds) == 1 {
+		fmt.Fprintf(&b, "One run per cell, seed %d of the loss and reordering draws.\n\n", t.Seeds[0])
+	}
 	b.WriteString("Configurations (both engines; everything else is tcp.DefaultConfig):\n\n")
 	for i, a := range t.Algos {
 		var sack uint64
@@ -60,12 +66,12 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 	for si, sec := range t.Sections {
 		fmt.Fprintf(&b, "## %s\n\nGoodput, Mbit/s:\n\n", sec.Title)
 		t.goodputTable(&b, si)
-		b.WriteString("\nThe sender's retransmitted segments / retransmission timeouts (Conn.Info):\n\n")
+		b.WriteString("\nThe sender's retransmitted segments / retransmission timeouts (Conn.Info) / mean wait of the data in the bottleneck queue (ms):\n\n")
 		header(&b, names)
 		for _, r := range t.Rows[si] {
 			cells := make([]string, len(r.Results))
 			for i, res := range r.Results {
-				cells[i] = fmt.Sprintf("%d / %d", res.Sender.Retransmits, res.Sender.RTOExpiries)
+				cells[i] = fmt.Sprintf("%d / %d / %.1f", res.Sender.Retransmits, res.Sender.RTOExpiries, res.AB.MeanWait().Seconds()*1000)
 			}
 			row(&b, r.Cell, cells)
 		}

@@ -22,18 +22,22 @@ const command = "make simtable"
 func main() {
 	out := flag.String("o", "docs/simtable.md", "output file (- for stdout)")
 	jobs := flag.Int("j", runtime.GOMAXPROCS(0), "cells simulated in parallel (each simulation is single-threaded and deterministic)")
-	seed := flag.Uint64("seed", 1, "seed of the loss and reordering draws and of the stream")
+	seeds := flag.Int("seeds", 3, "runs per cell with loss or reordering (seeds 1..N); the table shows the median")
 	readme := flag.String("readme", "", "also put the first section's goodput table into this file, between the lines "+beginMark+" and "+endMark)
 	flag.Parse()
-	if err := run(*out, *readme, *jobs, *seed); err != nil {
+	if err := run(*out, *readme, *jobs, *seeds); err != nil {
 		fmt.Fprintln(os.Stderr, "simtable:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, readme string, jobs int, seed uint64) error {
+func run(out, readme string, jobs, nseeds int) error {
 	start := time.Now()
-	t := &netsim.Table{Algos: netsim.Algos, Sections: netsim.Matrix(), Budget: netsim.DefaultBudget, Seed: seed, Command: command}
+	seeds := make([]uint64, max(nseeds, 1))
+	for i := range seeds {
+		seeds[i] = uint64(i + 1)
+	}
+	t := &netsim.Table{Algos: netsim.Algos, Sections: netsim.Matrix(), Budget: netsim.DefaultBudget, Seeds: seeds, Command: command}
 	type job struct{ s, c, a int }
 	var work []job
 	t.Rows = make([][]netsim.Row, len(t.Sections))
@@ -57,7 +61,7 @@ func run(out, readme string, jobs int, seed uint64) error {
 			for j := range ch {
 				row := &t.Rows[j.s][j.c]
 				t0 := time.Now()
-				res := row.Cell.Run(t.Algos[j.a], t.Budget, seed)
+				res := row.Cell.RunMedian(t.Algos[j.a], t.Budget, seeds)
 				row.Results[j.a] = res // each job writes its own element
 				mu.Lock()
 				done++
