@@ -150,6 +150,7 @@ func (c *Conn) enterTimeWait(now time.Time, seg *segment.Segment) {
 	}
 	c.setState(now, StateTimeWait, seg)
 	c.rtxAt, c.delackAt, c.persistAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.rackStopTimers()
 	c.stateAt = now.Add(2 * c.cfg.msl())
 	c.releaseBuffers()
 	c.sink.Notify(EventTimeWait)

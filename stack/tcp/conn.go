@@ -113,6 +113,11 @@ type counters struct {
 	rtoExpiries       uint64
 	zeroWindowProbes  uint64
 	keepaliveProbes   uint64
+	rackLosses        uint64 // records RACK marked lost (RFC 8985 6.2)
+	tlpProbes         uint64 // tail loss probes sent (RFC 8985 7.3)
+	tlpRecoveries     uint64 // losses repaired by a probe alone (RFC 8985 7.4)
+	reoWndAdapts      uint64 // reordering window widened or reset (RFC 8985 6.2 step 4)
+	spuriousRetrans   uint64 // D-SACK blocks received (RFC 2883)
 }
 
 // NewConn returns a connection in state CLOSED for tuple t. cfg may be nil
@@ -216,6 +221,7 @@ func (c *Conn) close(now time.Time, err error, seg *segment.Segment) {
 	}
 	c.setState(now, StateClosed, seg)
 	c.rtxAt, c.delackAt, c.persistAt, c.kaAt, c.stateAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.rackStopTimers()
 	c.flags &^= flagAckNow
 	// Unsent and unacknowledged data is gone; received data stays readable
 	// after a clean close (it cannot exist after a reset: Read returns the
@@ -266,6 +272,7 @@ func (c *Conn) flush(now time.Time) {
 	switch c.state {
 	case StateEstablished, StateCloseWait, StateFinWait1, StateClosing, StateLastAck:
 		c.output(now)
+		c.tlpSchedule(now)
 	}
 	if c.flags&flagAckNow != 0 {
 		c.sendAck(now)

@@ -43,6 +43,12 @@ type Info struct {
 	OutOfOrderSegs    uint64
 	ZeroWindowProbes  uint64
 	KeepaliveProbes   uint64
+	// RACK-TLP (RFC 8985).
+	RACKLosses      uint64 // records RACK marked lost
+	TLPProbes       uint64 // tail loss probes sent
+	TLPRecoveries   uint64 // losses repaired by a tail loss probe alone
+	ReoWndAdapts    uint64 // reordering window adaptations (D-SACK widenings, resets)
+	SpuriousRetrans uint64 // D-SACK blocks received: segments that arrived twice
 
 	// What a stalled connection's dump needs (a progress watchdog): the
 	// window-update bookkeeping, the loss-recovery and persist state, the
@@ -56,6 +62,7 @@ type Info struct {
 	DupAcks          int
 	OOO              Ranges
 	RtxAt, PersistAt time.Time
+	RackAt, TLPAt    time.Time // RACK reordering timer, tail loss probe
 	DelackAt, KaAt   time.Time
 	StateAt          time.Time
 }
@@ -110,7 +117,10 @@ func (c *Conn) Info() Info {
 		DupAcksIn: c.stats.dupAcksIn, ChallengeACKs: c.stats.challengeACKs,
 		OutOfOrderSegs: c.stats.oooSegs, ZeroWindowProbes: c.stats.zeroWindowProbes,
 		KeepaliveProbes: c.stats.keepaliveProbes,
-		SndWL1:          c.SndWL1, SndWL2: c.SndWL2, MaxSndWnd: c.maxSndWnd,
+		RACKLosses:      c.stats.rackLosses, TLPProbes: c.stats.tlpProbes, TLPRecoveries: c.stats.tlpRecoveries,
+		ReoWndAdapts: c.stats.reoWndAdapts, SpuriousRetrans: c.stats.spuriousRetrans,
+		RackAt: c.rack.rackAt, TLPAt: c.rack.tlp.at,
+		SndWL1: c.SndWL1, SndWL2: c.SndWL2, MaxSndWnd: c.maxSndWnd,
 		Retries: c.retries, PersistBackoff: c.persistBackoff, ProbesUnanswered: c.probesUnanswered,
 		ProbeOut: c.flags&flagProbe != 0, DupAcks: c.dupAcks,
 		OOO:   Ranges{r: c.ooo.r, n: c.ooo.n},

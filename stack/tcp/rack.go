@@ -5,57 +5,313 @@ import "time"
 // RACK: Recent ACKnowledgment loss detection (RFC 8985 6), used when SACK
 // is in use and Config.RACK is set. A record (txq.go) is deemed lost when
 // a record sent after it has been delivered and it is older than the
-// latest RTT plus a reordering window.
+// latest RTT plus a reordering window. Times are the injected clock's
+// time.Time, kept to the nanosecond: nothing here rounds to milliseconds,
+// so a 20 us round trip gives a 5 us reordering window and a timer that
+// many microseconds away (the runtime's clock fires it when it can).
 //
 // Entry points for the ACK path (send.go), in the order RFC 8985 6.2
 // processes an ACK:
 //   - rackDelivered(now, r) for every record newly delivered by the ACK,
 //     cumulatively (recordsAcked does it before dropping the record) or
-//     selectively (the SACK scoreboard, when it sets txSacked): RFC 8985
-//     6.2 steps 1-2 (RACK.min_RTT, RACK.rtt, RACK.xmit_ts, RACK.end_seq).
+//     selectively (the SACK scoreboard, right after it sets txSacked):
+//     RFC 8985 6.2 steps 1-3 (RACK.min_RTT, RACK.rtt, RACK.xmit_ts,
+//     RACK.end_seq, RACK.segs_sacked, reordering detection with
+//     RACK.fack).
 //   - onDSACK(start, end) for every D-SACK block (RFC 2883) the ACK
-//     carries: step 4 (reordering window adaptation).
-//   - rackDetect(now) once per ACK, after the scoreboard update and before
-//     recovery entry: steps 3 and 5 (reordering detection, the loss
-//     marking and the reordering timer). It marks records lost with
-//     markLost; the sender's recovery then retransmits them.
+//     carries, after SND.UNA was updated: step 4.
+//   - rackDetect(now) once for every acceptable ACK, after the scoreboard
+//     update and before recovery entry: the TLP episode (RFC 8985 7.4) and
+//     step 5 (loss marking and the reordering timer). It marks records
+//     lost with markLost; the sender's recovery then retransmits them.
+//   - rackRecoveryExited() when fast or RTO recovery ends: step 4's
+//     RACK.reo_wnd_persist.
+//   - rackMarkLossesOnRTO(now) when the retransmission timer expires: RFC
+//     8985 6.3.
 
-// rackState is RACK's per-connection state (RFC 8985 6.1), kept in the
-// sender.
+// dupThresh is RFC 6675's DupThresh, which RACK's reordering window
+// honours before reordering has been seen (RFC 8985 6.2 step 4).
+const dupThresh = 3
+
+// reoWndPersistRecoveries is how many recoveries a widened reordering
+// window outlives without D-SACKs (RFC 8985 6.2 step 4: 16).
+const reoWndPersistRecoveries = 16
+
+// minRTTWindow is how long a minimum RTT sample stands before a larger one
+// replaces it: RFC 8985 6.2 step 1 asks for "a windowed min-filtered
+// estimate"; 300 s is Linux's net.ipv4.tcp_min_rtt_wlen default.
+const minRTTWindow = 300 * time.Second
+
+// rackState is RACK-TLP's per-connection state (RFC 8985 6.1, 7.4), kept
+// in the sender.
 type rackState struct {
 	xmitTime   time.Time     // RACK.xmit_ts: latest transmission time of a delivered record
 	endSeq     Seq           // RACK.end_seq: its end
-	segsSacked int           // RACK.segs_sacked
-	fack       Seq           // RACK.fack: highest sequence number selectively or cumulatively acknowledged
+	segsSacked int           // RACK.segs_sacked: records SACKed and not yet cumulatively acknowledged
+	fack       Seq           // RACK.fack: highest end delivered before this ACK
+	fackNext   Seq           // RACK.fack including this ACK's deliveries (committed by rackDetect)
 	rtt        time.Duration // RACK.rtt
 	minRTT     time.Duration // RACK.min_RTT
+	minRTTAt   time.Time     // when minRTT was sampled (the window of minRTTWindow)
+
 	// Reordering window adaptation (RFC 8985 6.2 step 4).
-	reoWndMult     int  // RACK.reo_wnd_mult
-	reoWndPersist  int  // RACK.reo_wnd_persist
-	dsackRound     Seq  // RACK.dsack_round
-	dsackRoundOn   bool // dsackRound is valid
+	reoWndMult    int // RACK.reo_wnd_mult (0 means 1: the zero value is usable)
+	reoWndPersist int // RACK.reo_wnd_persist
+	dsackRound    Seq // RACK.dsack_round, while dsackRoundOn
+
+	valid          bool // xmitTime, endSeq and rtt come from a delivered record
+	fackValid      bool
+	dsackRoundOn   bool
 	reorderingSeen bool // RACK.reordering_seen
-	valid          bool // xmitTime and endSeq hold a delivered record
+
+	// What the ACK being processed did, for the TLP episode (RFC 8985
+	// 7.4); reset by rackDetect.
+	ackSacked bool // it SACKed new data
+	ackDSACK  bool // it carried a D-SACK block covering the TLP probe
+	prevUna   Seq  // SND.UNA before it
 
 	rackAt time.Time // the reordering timer (RFC 8985 6.2 step 5); zero: not armed
+
+	tlp tlpState // tail loss probe (tlp.go)
 }
 
 // rackEnabled reports whether RACK does the loss detection: SACK is in
-// use and the configuration has not turned RACK off.
+// use and the configuration has not turned RACK off (Config.RACK).
 func (c *Conn) rackEnabled() bool { return c.flags&flagSackOK != 0 && c.cfg.RACK }
 
-// rackDelivered is RFC 8985 6.2 steps 1-2 for a record newly delivered
-// (cumulatively acknowledged or SACKed) by the ACK being processed at now.
-// The caller calls it before it drops the record.
-func (c *Conn) rackDelivered(now time.Time, r *txRecord) {}
+// rackDelivered is RFC 8985 6.2 steps 1-3 for a record newly delivered
+// (cumulatively acknowledged or SACKed, txSacked already set then) by the
+// ACK being processed at now. The caller calls it before it drops the
+// record.
+func (c *Conn) rackDelivered(now time.Time, r *txRecord) {
+	rk := &c.rack
+	if r.flags&txSacked != 0 {
+		rk.segsSacked++
+		rk.ackSacked = true
+	}
+	retrans := r.flags&txRetrans != 0
+	// Step 3 (RACK_detect_reordering): a record delivered below the
+	// highest delivered sequence that was never retransmitted arrived out
+	// of order. RACK.fack is compared as it stood before this ACK, so the
+	// order in which the ACK's records are reported does not matter.
+	if !rk.fackValid {
+		rk.fack, rk.fackNext, rk.fackValid = r.start, r.start, true
+	}
+	if r.end.GreaterThan(rk.fackNext) {
+		rk.fackNext = r.end
+	}
+	if r.end.LessThan(rk.fack) && !retrans {
+		rk.reorderingSeen = true
+	}
+	rtt := now.Sub(r.xmitTime)
+	if rtt < 0 {
+		return // a clock that went backwards gives no sample
+	}
+	// Step 2 (RACK_update): a retransmitted record is no sample if the
+	// ACK's TSecr shows it acknowledges an earlier transmission, or if it
+	// was retransmitted less than RACK.min_RTT ago (the heuristic for no
+	// timestamps, or a round trip shorter than their granularity). With
+	// no RACK.min_RTT yet the heuristic cannot tell: no sample.
+	if retrans && (c.ackForEarlierXmit(r) || rk.minRTT == 0 || rtt < rk.minRTT) {
+		return
+	}
+	// Step 1: RACK.min_RTT, windowed (minRTTWindow).
+	if rk.minRTT == 0 || rtt <= rk.minRTT || now.Sub(rk.minRTTAt) > minRTTWindow {
+		rk.minRTT, rk.minRTTAt = rtt, now
+	}
+	rk.rtt = rtt
+	if !rk.valid || sentAfter(r.xmitTime, r.end, rk.xmitTime, rk.endSeq) {
+		rk.xmitTime, rk.endSeq, rk.valid = r.xmitTime, r.end, true
+	}
+}
 
-// onDSACK takes a D-SACK block [start, end) (RFC 2883): RFC 8985 6.2
-// step 4.
-func (c *Conn) onDSACK(start, end Seq) {}
+// rackCumAcked notes that a record SACKed earlier is now cumulatively
+// acknowledged (RACK.segs_sacked counts only what the scoreboard holds).
+func (c *Conn) rackCumAcked(r *txRecord) {
+	if r.flags&txSacked != 0 && c.rack.segsSacked > 0 {
+		c.rack.segsSacked--
+	}
+}
 
-// rackDetect is RFC 8985 6.2 steps 3 and 5: it marks lost the records
-// RACK deems lost and (re)arms the reordering timer.
-func (c *Conn) rackDetect(now time.Time) {}
+// rackUnsacked notes that the scoreboard cleared txSacked on a record (SACK
+// reneging).
+func (c *Conn) rackUnsacked() {
+	if c.rack.segsSacked > 0 {
+		c.rack.segsSacked--
+	}
+}
+
+// ackForEarlierXmit reports whether the ACK being processed echoes a
+// timestamp older than r's latest transmission (RFC 8985 6.2 step 2, RFC
+// 7323 4): it acknowledges an earlier transmission of r.
+func (c *Conn) ackForEarlierXmit(r *txRecord) bool {
+	return false // timestamps are not on main yet: the min_RTT heuristic decides
+}
+
+// sentAfter is RFC 8985 6.2's RACK_sent_after: t1 later than t2, ties
+// broken by the end sequence number.
+func sentAfter(t1 time.Time, seq1 Seq, t2 time.Time, seq2 Seq) bool {
+	return t1.After(t2) || t1.Equal(t2) && seq1.GreaterThan(seq2)
+}
+
+// onDSACK takes a D-SACK block [start, end) (RFC 2883) of the ACK being
+// processed, after SND.UNA was updated: RFC 8985 6.2 step 4, grow the
+// reordering window once per round trip that sees D-SACKs. Each block
+// reports a segment that arrived twice: a spurious retransmission (or a
+// duplicate made by the network).
+func (c *Conn) onDSACK(start, end Seq) {
+	rk := &c.rack
+	c.stats.spuriousRetrans++
+	if t := &rk.tlp; t.on && t.isRetrans && start.LessThan(t.endSeq) && end.GreaterThanEq(t.endSeq) {
+		rk.ackDSACK = true
+	}
+	if rk.dsackRoundOn && c.SndUna.GreaterThanEq(rk.dsackRound) {
+		rk.dsackRoundOn = false
+	}
+	if rk.dsackRoundOn {
+		return
+	}
+	rk.dsackRound, rk.dsackRoundOn = c.sndMax, true
+	rk.reoWndMult = max(rk.reoWndMult, 1) + 1
+	rk.reoWndPersist = reoWndPersistRecoveries
+	c.stats.reoWndAdapts++
+}
+
+// rackRecoveryExited is RFC 8985 6.2 step 4 on leaving fast or RTO
+// recovery: after 16 recoveries without D-SACK the window is reset.
+func (c *Conn) rackRecoveryExited() {
+	rk := &c.rack
+	if rk.reoWndPersist > 0 {
+		rk.reoWndPersist--
+		if rk.reoWndPersist == 0 && rk.reoWndMult > 1 {
+			rk.reoWndMult = 1
+			c.stats.reoWndAdapts++
+		}
+	}
+}
+
+// rackInRecovery reports fast or RTO recovery, in which RACK uses no
+// reordering window until reordering has been seen.
+func (c *Conn) rackInRecovery() bool { return c.cc.InRecovery() }
+
+// reoWnd is RFC 8985 6.2 step 4's RACK_reo_wnd(): zero while no reordering
+// has been seen and the sender is in recovery or DupThresh records are
+// SACKed; otherwise RACK.min_RTT/4 per RACK.reo_wnd_mult, at most SRTT.
+func (c *Conn) reoWnd() time.Duration {
+	rk := &c.rack
+	if !rk.reorderingSeen && (c.rackInRecovery() || rk.segsSacked >= dupThresh) {
+		return 0
+	}
+	w := time.Duration(max(rk.reoWndMult, 1)) * rk.minRTT / 4
+	if srtt := c.rto.SRTT(); srtt > 0 && w > srtt {
+		w = srtt
+	}
+	return w
+}
+
+// rackDetect runs once per acceptable ACK, after the scoreboard update:
+// it ends the TLP episode the ACK concludes (RFC 8985 7.4) and marks the
+// records RACK deems lost, arming the reordering timer for the rest (RFC
+// 8985 6.2 step 5). It reports how many records it marked lost.
+func (c *Conn) rackDetect(now time.Time) int {
+	rk := &c.rack
+	rk.fack = rk.fackNext
+	if !c.rackEnabled() {
+		c.rackAckDone()
+		return 0
+	}
+	c.tlpOnAck(now)
+	c.rackAckDone()
+	return c.rackDetectLoss(now)
+}
+
+// rackAckDone resets the per-ACK notes.
+func (c *Conn) rackAckDone() {
+	rk := &c.rack
+	rk.ackSacked, rk.ackDSACK, rk.prevUna = false, false, c.SndUna
+}
+
+// rackDetectLoss is RFC 8985 6.2 step 5 (RACK_detect_loss_and_arm_timer):
+// a record not delivered, not already marked lost and sent before the
+// most recently sent delivered record (ties: by end) is lost once it is
+// RACK.rtt + RACK.reo_wnd old; the reordering timer is armed for the
+// latest such record that is not old enough yet.
+//
+// Records are in sequence order, not transmission order, but those never
+// retransmitted were first sent in sequence order: once one of them was
+// sent after RACK.xmit_ts, so were all later ones, and past the highest
+// retransmitted data (rtxHigh) only such records remain.
+func (c *Conn) rackDetectLoss(now time.Time) int {
+	rk := &c.rack
+	rk.rackAt = time.Time{}
+	if !rk.valid {
+		return 0
+	}
+	deadline := now.Add(-rk.rtt - c.reoWnd()) // sent at or before this: lost
+	var timeout time.Duration
+	marked := 0
+	q := &c.txq
+	for i := 0; i < q.n; i++ {
+		r := q.at(i)
+		retrans := r.flags&txRetrans != 0
+		if r.flags&(txSacked|txLost) != 0 {
+			continue
+		}
+		if !sentAfter(rk.xmitTime, rk.endSeq, r.xmitTime, r.end) {
+			if !retrans && (c.flags&flagRtxHigh == 0 || r.start.GreaterThanEq(c.rtxHigh)) {
+				break // every later record was sent later still
+			}
+			continue
+		}
+		if !r.xmitTime.After(deadline) {
+			c.markLost(r)
+			marked++
+			continue
+		}
+		timeout = max(timeout, r.xmitTime.Sub(deadline))
+	}
+	if timeout > 0 {
+		rk.rackAt = now.Add(timeout)
+	}
+	if marked > 0 {
+		c.stats.rackLosses += uint64(marked)
+	}
+	return marked
+}
+
+// rackTimerExpired is the reordering timer (RFC 8985 6.2 step 5): the
+// records it waited for are old enough now; the sender's recovery then
+// retransmits what was marked (HandleTimer's flush).
+func (c *Conn) rackTimerExpired(now time.Time) {
+	c.rack.rackAt = time.Time{}
+	if !c.rackEnabled() {
+		return
+	}
+	if c.rackDetectLoss(now) > 0 {
+		c.onLossMarked(now)
+	}
+}
+
+// rackMarkLossesOnRTO is RFC 8985 6.3, for the retransmission timeout: the
+// first unacknowledged record and every record older than RACK.rtt +
+// RACK.reo_wnd are lost.
+func (c *Conn) rackMarkLossesOnRTO(now time.Time) {
+	deadline := now.Add(-c.rack.rtt - c.reoWnd())
+	q := &c.txq
+	for i := 0; i < q.n; i++ {
+		r := q.at(i)
+		if r.flags&(txSacked|txLost) == 0 && (i == 0 || !r.xmitTime.After(deadline)) {
+			c.markLost(r)
+		}
+	}
+	c.rack.rackAt = time.Time{}
+}
+
+// onLossMarked is called when a timer (RACK's reordering timer) marked
+// records lost outside ACK processing: the sender enters recovery as it
+// would after an ACK (owner: the SACK recovery; until it exists, the
+// lost records wait for the retransmission timer).
+func (c *Conn) onLossMarked(now time.Time) {}
 
 // markLost marks a record lost (RFC 6675 IsLost, RFC 8985 6.2 step 5): the
 // sender retransmits lost records before new data. Owner: the SACK

@@ -308,6 +308,9 @@ func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
 			c.fastRetransmit(now)
 		}
 	}
+	// RFC 8985 6.2: RACK (and the TLP episode, 7.4) on every acceptable
+	// ACK, after the cumulative ACK and the scoreboard are updated.
+	c.rackDetect(now)
 	// Window update: "If SND.UNA =< SEG.ACK =< SND.NXT ... If (SND.WL1 <
 	// SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)), set SND.WND
 	// <- SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."

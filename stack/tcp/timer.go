@@ -11,11 +11,12 @@ import (
 // early wake) does nothing.
 
 // Deadline returns when HandleTimer is next due: the earliest armed
-// retransmission, delayed-ACK, persist, keepalive and TIME-WAIT/FIN-WAIT-2
-// deadline. The zero time means no timer is armed.
+// retransmission, RACK reordering (RFC 8985 6.2), tail loss probe (RFC 8985
+// 7.2), delayed-ACK, persist, keepalive and TIME-WAIT/FIN-WAIT-2 deadline.
+// The zero time means no timer is armed.
 func (c *Conn) Deadline() time.Time {
 	var d time.Time
-	for _, t := range [...]time.Time{c.rtxAt, c.delackAt, c.persistAt, c.kaAt, c.stateAt} {
+	for _, t := range [...]time.Time{c.rtxAt, c.rack.rackAt, c.rack.tlp.at, c.delackAt, c.persistAt, c.kaAt, c.stateAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -33,7 +34,15 @@ func (c *Conn) HandleTimer(now time.Time) {
 	if c.state == StateClosed {
 		return
 	}
+	if due(c.rack.rackAt, now) {
+		c.rackTimerExpired(now)
+	}
+	if due(c.rack.tlp.at, now) {
+		// Before the RTO: a probe due with it re-arms it (RFC 8985 7.3).
+		c.tlpTimerExpired(now)
+	}
 	if due(c.rtxAt, now) {
+		c.tlpOnRTO()
 		c.retransmitTimerExpired(now)
 	}
 	if c.state == StateClosed {

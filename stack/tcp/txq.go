@@ -193,6 +193,8 @@ func (c *Conn) recordsAcked(now time.Time, ack Seq) int {
 	for i := 0; i < k; i++ {
 		if r := q.at(i); r.flags&txSacked == 0 {
 			c.rackDelivered(now, r)
+		} else {
+			c.rackCumAcked(r)
 		}
 	}
 	q.popFront(k)

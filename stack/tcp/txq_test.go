@@ -81,7 +81,7 @@ func TestTxqGrowsAndWraps(t *testing.T) {
 		c.recordSent(t0, seq, 1000, false)
 		seq = seq.Add(1000)
 		if i >= 40 {
-			c.recordsAcked(t0, seq.Add(^uint32(40*1000 - 1)))
+			c.recordsAcked(t0, seq.Add(^uint32(40*1000-1)))
 		}
 		if c.txq.len() < 2 {
 			continue

@@ -1,0 +1,166 @@
+package tcp
+
+import "time"
+
+// TLP: the Tail Loss Probe (RFC 8985 7). With RACK in use, a sender whose
+// flight goes unacknowledged for about two round trips sends one probe
+// segment (new data, or the last segment again) so that the peer's ACK,
+// with its SACK blocks, lets RACK find a loss at the tail of the flight
+// that no later segment would reveal; only if that fails does the
+// retransmission timer expire. The probe timeout (PTO) runs beside the
+// RTO and never beyond it.
+
+// wcDelAckT is RFC 8985 7.2's WCDelAckT, the worst-case delayed-ACK time
+// added to the PTO when a single segment is in flight: 200 ms, as the RFC
+// says (Linux's TCP_DELACK_MAX; Linux receivers usually ACK within 40 ms).
+const wcDelAckT = 200 * time.Millisecond
+
+// tlpState is the TLP part of rackState.
+type tlpState struct {
+	at        time.Time // the PTO timer; zero: not armed
+	endSeq    Seq       // TLP.end_seq: SND.NXT when the probe went out, while on
+	on        bool      // a TLP episode is in progress (TLP.end_seq is not None)
+	isRetrans bool      // TLP.is_retrans: the probe was a retransmission
+	// SND.UNA and snd.max when the PTO was last armed: the PTO restarts
+	// when new data goes out or new data is acknowledged (RFC 8985 7.2).
+	armUna, armMax Seq
+}
+
+// tlpEligible is RFC 8985 7.2's condition for scheduling a probe: SACK in
+// use (with RACK), nothing SACKed, not in fast or RTO recovery, data in
+// flight. As Linux (tcp_send_loss_probe), one probe at a time: none while
+// a TLP episode is in progress.
+func (c *Conn) tlpEligible() bool {
+	return c.rackEnabled() && c.SndUna != c.sndMax && !c.synUnacked() &&
+		c.rack.segsSacked == 0 && !c.rackInRecovery() && c.retries == 0 &&
+		!c.rack.tlp.on
+}
+
+// tlpSchedule (re)arms the PTO at the end of each engine call (flush):
+// after new data was sent that was not itself a probe, or after an ACK
+// acknowledged new data (RFC 8985 7.2), and disarms it when a probe is
+// not allowed.
+func (c *Conn) tlpSchedule(now time.Time) {
+	t := &c.rack.tlp
+	if !c.tlpEligible() {
+		t.at = time.Time{}
+		return
+	}
+	if !t.at.IsZero() && t.armUna == c.SndUna && t.armMax == c.sndMax {
+		if !c.rtxAt.IsZero() && c.rtxAt.Before(t.at) {
+			t.at = c.rtxAt // the RTO moved earlier: the PTO stays within it
+		}
+		return
+	}
+	t.armUna, t.armMax = c.SndUna, c.sndMax
+	t.at = now.Add(c.tlpPTO(now))
+}
+
+// tlpPTO is RFC 8985 7.2's TLP_calc_PTO: 2*SRTT, plus WCDelAckT when one
+// segment is in flight, 1 s before any RTT sample; never beyond the RTO's
+// expiry.
+func (c *Conn) tlpPTO(now time.Time) time.Duration {
+	pto := time.Second
+	if c.rto.HasSample() {
+		pto = 2 * c.rto.SRTT()
+		if c.txq.len() == 1 {
+			pto += wcDelAckT
+		}
+	}
+	if !c.rtxAt.IsZero() {
+		if left := c.rtxAt.Sub(now); left < pto {
+			pto = max(left, 0)
+		}
+	}
+	return pto
+}
+
+// tlpTimerExpired sends the loss probe (RFC 8985 7.3): the next new
+// segment if there is one and the peer's window allows it, otherwise the
+// highest-sequence segment sent again; the congestion window is not
+// consulted and not changed. The RTO is then re-armed, not the PTO: the
+// RTO remains the last resort.
+func (c *Conn) tlpTimerExpired(now time.Time) {
+	t := &c.rack.tlp
+	t.at = time.Time{}
+	if !c.tlpEligible() {
+		return
+	}
+	mss := uint32(c.sndMSS)
+	flight := uint32(c.sndMax.Sub(c.SndUna))
+	if unsent := c.unsent(); unsent > 0 && c.SndNxt == c.sndMax && c.SndWnd > flight {
+		c.transmit(now, min(unsent, mss, c.SndWnd-flight), true)
+		t.isRetrans = false
+	} else {
+		r := c.txq.last()
+		if r == nil {
+			return
+		}
+		n, fin := r.len(), r.flags&txFin != 0
+		if fin {
+			n-- // the FIN has no byte in the ring
+		}
+		c.flags &^= flagRTTTiming // Karn (RFC 6298 3)
+		c.sendSegment(now, r.start, n, fin)
+		t.isRetrans = true
+	}
+	t.on, t.endSeq = true, c.sndMax
+	t.armUna, t.armMax = c.SndUna, c.sndMax
+	c.stats.tlpProbes++
+	c.armRtx(now)
+}
+
+// tlpOnAck is RFC 8985 7.4 for the ACK being processed: it ends the TLP
+// episode once the ACK reaches TLP.end_seq, and when the probe repaired a
+// loss (the ACK goes beyond TLP.end_seq after a retransmitted probe, and
+// no D-SACK said the probe was a duplicate) invokes the congestion
+// response once. A duplicate ACK at TLP.end_seq that SACKs nothing new
+// means the original and the probe both arrived: no loss. (Linux also
+// requires the duplicate to carry no data and no window update; this
+// engine does not tell those apart here.)
+func (c *Conn) tlpOnAck(now time.Time) {
+	rk := &c.rack
+	t := &rk.tlp
+	if !t.on || c.SndUna.LessThan(t.endSeq) {
+		return
+	}
+	switch {
+	case !t.isRetrans: // the new data the probe carried was delivered
+		t.on = false
+	case rk.ackDSACK: // the probe was spurious
+		t.on = false
+	case c.SndUna.GreaterThan(t.endSeq):
+		t.on = false
+		c.stats.tlpRecoveries++
+		c.tlpCongestionResponse(now)
+	case c.SndUna == rk.prevUna && !rk.ackSacked:
+		t.on = false
+	}
+}
+
+// tlpCongestionResponse is the congestion response to a loss that the
+// probe alone repaired (RFC 8985 7.4: the sender "MUST invoke the
+// congestion control" for it): one reduction, as at the start of a fast
+// recovery that ends at once (Linux: tcp_init_cwnd_reduction and
+// tcp_end_cwnd_reduction, the CWR state).
+func (c *Conn) tlpCongestionResponse(now time.Time) {
+	if c.cc == &c.reno {
+		s := c.ccState()
+		c.reno.halve(s)
+		c.reno.cwnd = c.reno.ssthresh
+		c.reno.bytesAcked = 0
+	}
+}
+
+// tlpOnRTO ends a TLP episode when the retransmission timer expires: RTO
+// recovery takes over.
+func (c *Conn) tlpOnRTO() {
+	c.rack.tlp.on = false
+	c.rack.tlp.at = time.Time{}
+}
+
+// rackStopTimers disarms RACK's and TLP's timers (CLOSED, TIME-WAIT).
+func (c *Conn) rackStopTimers() {
+	c.rack.rackAt = time.Time{}
+	c.rack.tlp.at = time.Time{}
+}
