@@ -38,7 +38,7 @@ func TestTLPProbeRetransmitsLastSegment(t *testing.T) {
 		t.Fatalf("TLPProbes %d, RTOExpiries %d, RtxAt %v, TLPAt %v", i.TLPProbes, i.RTOExpiries, i.RtxAt.Sub(want), i.TLPAt)
 	}
 	// The probe's ACK: everything, up to TLP.end_seq.
-	cwnd := k.c.cc.Cwnd()
+	cwnd := k.c.Info().Cwnd
 	k.at(want, rtt)
 	k.ack(3500)
 	if !k.c.rack.tlp.on || k.c.Info().TLPRecoveries != 0 {
@@ -72,11 +72,11 @@ func TestTLPDuplicateAckEndsEpisode(t *testing.T) {
 	}
 	k.at(t1, 2*rtt+time.Millisecond)
 	k.ack(2000) // the (late) ACK of the originals
-	cwnd := k.c.cc.Cwnd()
+	cwnd := k.c.Info().Cwnd
 	k.at(t1, 3*rtt)
 	k.ack(2000) // the probe's: a duplicate
-	if k.c.rack.tlp.on || k.c.Info().TLPRecoveries != 0 || k.c.cc.Cwnd() != cwnd {
-		t.Fatalf("episode on %v, recoveries %d, cwnd %d (was %d)", k.c.rack.tlp.on, k.c.Info().TLPRecoveries, k.c.cc.Cwnd(), cwnd)
+	if k.c.rack.tlp.on || k.c.Info().TLPRecoveries != 0 || k.c.Info().Cwnd != cwnd {
+		t.Fatalf("episode on %v, recoveries %d, cwnd %d (was %d)", k.c.rack.tlp.on, k.c.Info().TLPRecoveries, k.c.Info().Cwnd, cwnd)
 	}
 }
 
