@@ -67,6 +67,13 @@ type rackState struct {
 	// What the ACK being processed did, for the TLP episode (RFC 8985
 	// 7.4); reset by rackDetect.
 	ackSacked bool // it SACKed new data
+	// The most recently sent record it delivered and that record's RTT:
+	// RFC 8985 6.2 step 2 takes the records in ascending transmission
+	// order, so RACK.rtt ends as this one's.
+	ackXmit  time.Time
+	ackEnd   Seq
+	ackRTT   time.Duration
+	ackValid bool
 	ackDSACK  bool // it carried a D-SACK block covering the TLP probe
 	prevUna   Seq  // SND.UNA before it
 
@@ -119,7 +126,9 @@ func (c *Conn) rackDelivered(now time.Time, r *txRecord) {
 	if rk.minRTT == 0 || rtt <= rk.minRTT || now.Sub(rk.minRTTAt) > minRTTWindow {
 		rk.minRTT, rk.minRTTAt = rtt, now
 	}
-	rk.rtt = rtt
+	if !rk.ackValid || sentAfter(r.xmitTime, r.end, rk.ackXmit, rk.ackEnd) {
+		rk.ackXmit, rk.ackEnd, rk.ackRTT, rk.ackValid = r.xmitTime, r.end, rtt, true
+	}
 	if !rk.valid || sentAfter(r.xmitTime, r.end, rk.xmitTime, rk.endSeq) {
 		rk.xmitTime, rk.endSeq, rk.valid = r.xmitTime, r.end, true
 	}
@@ -216,6 +225,9 @@ func (c *Conn) reoWnd() time.Duration {
 func (c *Conn) rackDetect(now time.Time) int {
 	rk := &c.rack
 	rk.fack = rk.fackNext
+	if rk.ackValid {
+		rk.rtt = rk.ackRTT // RACK.rtt (step 2)
+	}
 	if !c.rackEnabled() {
 		c.rackAckDone()
 		return 0
@@ -228,7 +240,7 @@ func (c *Conn) rackDetect(now time.Time) int {
 // rackAckDone resets the per-ACK notes.
 func (c *Conn) rackAckDone() {
 	rk := &c.rack
-	rk.ackSacked, rk.ackDSACK, rk.prevUna = false, false, c.SndUna
+	rk.ackSacked, rk.ackDSACK, rk.ackValid, rk.prevUna = false, false, false, c.SndUna
 }
 
 // rackDetectLoss is RFC 8985 6.2 step 5 (RACK_detect_loss_and_arm_timer):

@@ -387,3 +387,23 @@ func TestRACKSendAllocs(t *testing.T) {
 		t.Fatalf("RACK not running: valid %v, PTO %v", k.c.rack.valid, k.c.rack.tlp.at)
 	}
 }
+
+// RACK.rtt is the RTT of the most recently sent record an ACK delivers
+// (RFC 8985 6.2 step 2 walks them in transmission order), whatever their
+// order in sequence space.
+func TestRACKRTTOfMostRecentlySent(t *testing.T) {
+	const rtt = 10 * time.Millisecond
+	k := newRK(t, rtt)
+	k.write(1000)
+	k.at(k.now, rtt)
+	k.ack(1000) // RACK.min_RTT = 10 ms
+	t1 := k.now
+	k.write(2000)
+	k.at(t1, 5*time.Millisecond)
+	k.c.sendSegment(k.now, seq(1000), 1000, false) // the first again, 5 ms later
+	k.at(t1, 20*time.Millisecond)
+	k.ack(3000)
+	if k.c.rack.rtt != 15*time.Millisecond || k.c.rack.xmitTime != t1.Add(5*time.Millisecond) {
+		t.Fatalf("RACK.rtt %v, xmit_ts %v after t1; want 15ms, 5ms", k.c.rack.rtt, k.c.rack.xmitTime.Sub(t1))
+	}
+}
