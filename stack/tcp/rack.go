@@ -74,8 +74,8 @@ type rackState struct {
 	ackEnd   Seq
 	ackRTT   time.Duration
 	ackValid bool
-	ackDSACK  bool // it carried a D-SACK block covering the TLP probe
-	prevUna   Seq  // SND.UNA before it
+	ackDSACK bool // it carried a D-SACK block covering the TLP probe
+	prevUna  Seq  // SND.UNA before it
 
 	rackAt time.Time // the reordering timer (RFC 8985 6.2 step 5); zero: not armed
 
