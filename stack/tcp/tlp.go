@@ -58,18 +58,23 @@ func (c *Conn) tlpSchedule(now time.Time) {
 
 // tlpPTO is RFC 8985 7.2's TLP_calc_PTO: 2*SRTT, plus WCDelAckT when one
 // segment is in flight, 1 s before any RTT sample; never beyond the RTO's
-// expiry.
+// expiry. A deliberate deviation: 2*SRTT is at least the clock
+// granularity G of RFC 6298 (RTOConfig.Granularity, 1 ms by default), as
+// Linux adds TCP_TIMEOUT_MIN (two jiffies) to it. A sub-millisecond PTO
+// would only probe ACKs delayed by the receiver's or our own scheduling
+// (and the runtime's timers do not fire sooner than about 1 ms anyway);
+// an SRTT of zero (a manual clock) would make a PTO of zero.
 func (c *Conn) tlpPTO(now time.Time) time.Duration {
 	pto := time.Second
 	if c.rto.HasSample() {
-		pto = 2 * c.rto.SRTT()
+		pto = max(2*c.rto.SRTT(), c.rto.Config().Granularity)
 		if c.txq.len() == 1 {
 			pto += wcDelAckT
 		}
 	}
 	if !c.rtxAt.IsZero() {
 		if left := c.rtxAt.Sub(now); left < pto {
-			pto = max(left, 0)
+			pto = max(left, time.Nanosecond)
 		}
 	}
 	return pto

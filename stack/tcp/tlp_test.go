@@ -156,3 +156,14 @@ func TestTLPRearmAndSackedBlocks(t *testing.T) {
 		t.Fatalf("PTO armed with SACKed data")
 	}
 }
+
+// An SRTT of zero (a manual clock, or a round trip below its resolution)
+// gives a PTO of the clock granularity, not a timer due at once.
+func TestTLPZeroSRTT(t *testing.T) {
+	k := newRK(t, 0)
+	t1 := k.now
+	k.write(3000)
+	if want := t1.Add(k.c.rto.Config().Granularity); k.c.Deadline() != want || k.c.rack.tlp.at != want {
+		t.Fatalf("deadline %v, PTO %v after the write, want %v", k.c.Deadline().Sub(t1), k.c.rack.tlp.at.Sub(t1), want.Sub(t1))
+	}
+}
