@@ -122,6 +122,7 @@ func (c *Conn) rackDelivered(now time.Time, r *txRecord) {
 	if retrans && (c.ackForEarlierXmit(r) || rk.minRTT == 0 || rtt < rk.minRTT) {
 		return
 	}
+	rk.tlp.noRTT = false
 	// Step 1: RACK.min_RTT, windowed (minRTTWindow).
 	if rk.minRTT == 0 || rtt <= rk.minRTT || now.Sub(rk.minRTTAt) > minRTTWindow {
 		rk.minRTT, rk.minRTTAt = rtt, now

@@ -21,6 +21,7 @@ type tlpState struct {
 	endSeq    Seq       // TLP.end_seq: SND.NXT when the probe went out, while on
 	on        bool      // a TLP episode is in progress (TLP.end_seq is not None)
 	isRetrans bool      // TLP.is_retrans: the probe was a retransmission
+	noRTT     bool      // no RTT sample came in since the last probe (RFC 8985 7.3)
 	// SND.UNA and snd.max when the PTO was last armed: the PTO restarts
 	// when new data goes out or new data is acknowledged (RFC 8985 7.2).
 	armUna, armMax Seq
@@ -42,12 +43,18 @@ func (c *Conn) tlpEligible() bool {
 // not allowed.
 func (c *Conn) tlpSchedule(now time.Time) {
 	t := &c.rack.tlp
+	if c.rackInRecovery() {
+		// RFC 8985 7.1: fast recovery (or RTO recovery) resets
+		// TLP.end_seq; the recovery answers for what the probe found.
+		t.on = false
+	}
 	if !c.tlpEligible() {
 		t.at = time.Time{}
 		return
 	}
-	if !t.at.IsZero() && t.armUna == c.SndUna && t.armMax == c.sndMax {
-		if !c.rtxAt.IsZero() && c.rtxAt.Before(t.at) {
+	if t.armUna == c.SndUna && t.armMax == c.sndMax {
+		// No progress since the PTO was armed (or fired): it stays.
+		if !t.at.IsZero() && !c.rtxAt.IsZero() && c.rtxAt.Before(t.at) {
 			t.at = c.rtxAt // the RTO moved earlier: the PTO stays within it
 		}
 		return
@@ -84,11 +91,18 @@ func (c *Conn) tlpPTO(now time.Time) time.Duration {
 // segment if there is one and the peer's window allows it, otherwise the
 // highest-sequence segment sent again; the congestion window is not
 // consulted and not changed. The RTO is then re-armed, not the PTO: the
-// RTO remains the last resort.
+// RTO remains the last resort. No probe goes out while the previous one
+// is in flight (tlpEligible) or when no RTT sample came in since it (7.3:
+// the sender "MUST skip sending a loss probe and MUST proceed to re-arm
+// the RTO timer"; the RTO is already armed and keeps its expiry).
 func (c *Conn) tlpTimerExpired(now time.Time) {
 	t := &c.rack.tlp
 	t.at = time.Time{}
-	if !c.tlpEligible() {
+	if !c.tlpEligible() || t.noRTT {
+		t.armUna, t.armMax = c.SndUna, c.sndMax // no PTO again until progress
+		if c.rtxAt.IsZero() {
+			c.armRtx(now)
+		}
 		return
 	}
 	mss := uint32(c.sndMSS)
@@ -109,7 +123,7 @@ func (c *Conn) tlpTimerExpired(now time.Time) {
 		c.sendSegment(now, r.start, n, fin)
 		t.isRetrans = true
 	}
-	t.on, t.endSeq = true, c.sndMax
+	t.on, t.endSeq, t.noRTT = true, c.sndMax, true
 	t.armUna, t.armMax = c.SndUna, c.sndMax
 	c.stats.tlpProbes++
 	c.armRtx(now)

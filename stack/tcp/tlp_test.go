@@ -167,3 +167,38 @@ func TestTLPZeroSRTT(t *testing.T) {
 		t.Fatalf("deadline %v, PTO %v after the write, want %v", k.c.Deadline().Sub(t1), k.c.rack.tlp.at.Sub(t1), want.Sub(t1))
 	}
 }
+
+// RFC 8985 7.3: no probe unless an RTT sample came in since the last one.
+// The ACK of a spurious probe (a D-SACK, its original delivered 1 ms
+// after the probe: no sample by RFC 8985 6.2 step 2) ends the episode
+// without a sample; the next PTO then sends nothing and leaves the RTO.
+func TestTLPNeedsRTTSampleSinceLastProbe(t *testing.T) {
+	const rtt = 10 * time.Millisecond
+	k := newRK(t, rtt)
+	k.write(1000)
+	k.at(k.now, rtt)
+	k.ack(1000) // RACK.min_RTT = 10 ms
+	k.write(1000)
+	k.now = k.c.rack.tlp.at
+	k.timer()
+	if k.c.Info().TLPProbes != 1 {
+		t.Fatalf("no probe")
+	}
+	k.at(k.now, time.Millisecond)
+	k.c.onDSACK(seq(1000), seq(2000))
+	k.ack(2000)
+	if k.c.rack.tlp.on || k.c.Info().TLPRecoveries != 0 || !k.c.rack.tlp.noRTT {
+		t.Fatalf("episode on %v, recoveries %d, noRTT %v", k.c.rack.tlp.on, k.c.Info().TLPRecoveries, k.c.rack.tlp.noRTT)
+	}
+	k.write(2000)
+	rtxAt := k.c.rtxAt
+	if k.c.rack.tlp.at.IsZero() {
+		t.Fatalf("PTO not armed after new data")
+	}
+	k.now = k.c.rack.tlp.at
+	k.timer()
+	if k.c.Info().TLPProbes != 1 || len(k.sink.out) != 0 || k.c.rtxAt != rtxAt || !k.c.rack.tlp.at.IsZero() {
+		t.Fatalf("probes %d, %d segments, RTO moved %v, PTO %v", k.c.Info().TLPProbes, len(k.sink.out),
+			k.c.rtxAt.Sub(rtxAt), k.c.rack.tlp.at)
+	}
+}
