@@ -143,6 +143,16 @@ func (c *Conn) rackCumAcked(r *txRecord) {
 	}
 }
 
+// sacked is RACK.segs_sacked. The count is kept by rackDelivered and
+// rackCumAcked; records dropped wholesale (the scoreboard reset after a
+// path MTU change, a closed connection) take their SACKed ones along.
+func (c *Conn) sacked() int {
+	if c.txq.n == 0 {
+		c.rack.segsSacked = 0
+	}
+	return min(c.rack.segsSacked, c.txq.n)
+}
+
 // rackUnsacked notes that the scoreboard cleared txSacked on a record (SACK
 // reneging).
 func (c *Conn) rackUnsacked() {
@@ -209,7 +219,7 @@ func (c *Conn) rackInRecovery() bool { return c.cc.InRecovery() }
 // SACKed; otherwise RACK.min_RTT/4 per RACK.reo_wnd_mult, at most SRTT.
 func (c *Conn) reoWnd() time.Duration {
 	rk := &c.rack
-	if !rk.reorderingSeen && (c.rackInRecovery() || rk.segsSacked >= dupThresh) {
+	if !rk.reorderingSeen && (c.rackInRecovery() || c.sacked() >= dupThresh) {
 		return 0
 	}
 	w := time.Duration(max(rk.reoWndMult, 1)) * rk.minRTT / 4

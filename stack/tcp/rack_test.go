@@ -407,3 +407,20 @@ func TestRACKRTTOfMostRecentlySent(t *testing.T) {
 		t.Fatalf("RACK.rtt %v, xmit_ts %v after t1; want 15ms, 5ms", k.c.rack.rtt, k.c.rack.xmitTime.Sub(t1))
 	}
 }
+
+// Records dropped wholesale (a path MTU change resets the records) take
+// their SACKed count along: TLP is not blocked by a stale RACK.segs_sacked.
+func TestRACKSackedCountAfterReset(t *testing.T) {
+	const rtt = 10 * time.Millisecond
+	k := newRK(t, rtt)
+	k.write(3000)
+	k.at(k.now, rtt)
+	k.ack(0, 1000, 3000)
+	if k.c.sacked() != 2 {
+		t.Fatalf("segs_sacked %d, want 2", k.c.sacked())
+	}
+	k.c.txq.release()
+	if k.c.sacked() != 0 {
+		t.Fatalf("segs_sacked %d after the records went", k.c.sacked())
+	}
+}

@@ -33,7 +33,7 @@ type tlpState struct {
 // a TLP episode is in progress.
 func (c *Conn) tlpEligible() bool {
 	return c.rackEnabled() && c.SndUna != c.sndMax && !c.synUnacked() &&
-		c.rack.segsSacked == 0 && !c.rackInRecovery() && c.retries == 0 &&
+		c.sacked() == 0 && !c.rackInRecovery() && c.retries == 0 &&
 		!c.rack.tlp.on
 }
 
