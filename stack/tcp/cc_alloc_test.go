@@ -64,3 +64,7 @@ func benchCCOnAck(b *testing.B, name string) {
 }
 
 func BenchmarkCubicOnAck(b *testing.B) { benchCCOnAck(b, "cubic") }
+
+func TestBBROnAckZeroAllocs(t *testing.T) { testCCZeroAllocs(t, "bbr") }
+
+func BenchmarkBBROnAck(b *testing.B) { benchCCOnAck(b, "bbr") }
