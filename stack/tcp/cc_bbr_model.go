@@ -218,9 +218,10 @@ func (b *bbr) resetFullBw() {
 }
 
 // checkFullBwReached is draft 5.3.1.1: three non-app-limited rounds
-// without 25 % growth of the delivery rate mean the pipe is full.
+// without 25 % growth of the delivery rate mean the pipe is full. An ACK
+// without a valid rate sample (rs.interval 0) is not a sample.
 func (b *bbr) checkFullBwReached(rate float64, appLimited bool) {
-	if b.fullBwNow || !b.roundStart || appLimited {
+	if b.fullBwNow || !b.roundStart || appLimited || rate <= 0 {
 		return
 	}
 	if rate >= b.fullBw*bbrFullBWThresh {

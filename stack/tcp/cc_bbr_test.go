@@ -47,13 +47,23 @@ func TestBBRStartupExitsAfterThreeRoundsWithoutGrowth(t *testing.T) {
 	if m.b.state != bbrStartup || m.b.fullBwCount != 2 {
 		t.Fatalf("after +25%%: state %v count %d, want Startup and 2", m.b.state, m.b.fullBwCount)
 	}
-	// App-limited rounds do not count.
+	// App-limited rounds do not count, nor ACKs without a rate sample.
 	m.appLimited = true
 	for i := 0; i < 5; i++ {
 		m.round()
 	}
-	if m.b.state != bbrStartup {
-		t.Fatalf("app-limited rounds ended Startup")
+	m.appLimited = false
+	for i := 0; i < 5; i++ {
+		for m.b.state == bbrStartup && !m.b.roundStart {
+			m.ack()
+		}
+		rs := m.rs
+		rs.Interval, rs.PriorDelivered = 0, m.s.Delivered
+		m.s.Delivered += ccMSS
+		m.b.OnAck(&m.s, &rs)
+	}
+	if m.b.state != bbrStartup || m.b.fullBwCount != 2 {
+		t.Fatalf("app-limited rounds or invalid samples ended Startup: %v count %d", m.b.state, m.b.fullBwCount)
 	}
 }
 
