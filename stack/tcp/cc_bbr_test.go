@@ -58,7 +58,7 @@ func TestBBRStartupExitsAfterThreeRoundsWithoutGrowth(t *testing.T) {
 			m.ack()
 		}
 		rs := m.rs
-		rs.Interval, rs.PriorDelivered = 0, m.s.Delivered
+		rs.Interval, rs.PriorDelivered, rs.IsAppLimited = 0, m.s.Delivered, false
 		m.s.Delivered += ccMSS
 		m.b.OnAck(&m.s, &rs)
 	}
