@@ -622,7 +622,7 @@ func TestEstablished_SendBufferBounded(t *testing.T) {
 // grows to twice the congestion window as that grows (up to
 // SendBufferMax); SetSendBufferSize pins it.
 func TestEstablished_SendBufferAutoTuning(t *testing.T) {
-	h := newEstablished(t, withConfig(func(c *tcp.Config) { c.SendBufferSize, c.SendBufferMax = 4096, 64 << 10 }))
+	h := newEstablished(t, withConfig(func(c *tcp.Config) { c.SendBufferSize, c.SendBufferMax = 4096, 64<<10 }))
 	if w, cw := h.c.Writable(), int(h.c.Info().Cwnd); w != 2*cw {
 		h.fatalf("Writable %d with cwnd %d, want twice the window", w, cw)
 	}
