@@ -16,24 +16,33 @@ import (
 //
 // Layout of the 32-bit cookie (our own; RFC 4987 leaves it open):
 //
-//	 31..29   28..26    25..22           21..0
-//	+-------+--------+-----------+---------------------------+
-//	| count | MSS ix | wscale+1  | MAC(key, tuple, IRS,      |
-//	| mod 8 |        | 0 = none  |     count, MSS ix, wscale)|
-//	+-------+--------+-----------+---------------------------+
+//	 31..29   28..26    25..22     21     20        19..0
+//	+-------+--------+-----------+------+----+---------------------------+
+//	| count | MSS ix | wscale+1  | SACK | TS | MAC(key, tuple, IRS,      |
+//	| mod 8 |        | 0 = none  |      |    |  count, MSS ix, ws, S, T) |
+//	+-------+--------+-----------+------+----+---------------------------+
 //
 // count is a coarse clock (cookiePeriod ticks); a cookie is valid during the
 // tick it was made in and the next one, so 64 to 128 s, which covers any
 // sane handshake RTT while bounding replay. MSS is rounded down to the table
 // below (RFC 4987: "the MSS is encoded in 3 bits"); the peer's window scale,
-// which Linux can only keep with timestamps, fits in 4 bits here. The MAC is
-// SipHash-2-4 keyed with a secret from Options.Rand, truncated to 22 bits:
-// a blind attacker must guess 1 in 4 M values per attempt. IRS (seq-1 of the
-// ACK) is inside the MAC, so a cookie is bound to the SYN it answered.
+// which Linux can only keep with timestamps, fits in 4 bits here, and so do
+// whether its SYN offered SACK (RFC 2018) and timestamps (RFC 7323): the
+// cookie SYN-ACK offers them as a stateful one would (tcp.SynAckFor), and
+// the connection the cookie opens uses them. (Linux instead hides these
+// bits in the low bits of the SYN-ACK's TSval and drops SACK and window
+// scaling for a peer without timestamps; our TSval stays the connection's
+// clock.) The MAC is SipHash-2-4 keyed with a secret from Options.Rand,
+// truncated to 20 bits: a blind attacker must guess 1 in 1 M values per
+// attempt, and may only try while cookies are being sent (lastSent). IRS
+// (seq-1 of the ACK) is inside the MAC, so a cookie is bound to the SYN it
+// answered.
 const (
 	cookiePeriod = 64 * time.Second
 	cookieMaxAge = 1 // ticks
-	cookieMACMax = 1<<22 - 1
+	cookieMACMax = 1<<20 - 1
+	cookieSACK   = 1 << 21
+	cookieTS     = 1 << 20
 )
 
 // cookieMSS is the MSS table; index 0 also stands for "no MSS option" (536
@@ -81,13 +90,13 @@ func (j *cookieJar) tick(now time.Time) uint32 {
 // fields. Addresses enter in their 16-byte form (an IPv4 address as its
 // IPv4-mapped IPv6 address), so the same code serves both families and
 // nothing here can panic on an address of either.
-func (j *cookieJar) mac(t *tcp.Tuple, irs segment.Seq, count, mssIx, ws uint32) uint32 {
+func (j *cookieJar) mac(t *tcp.Tuple, irs segment.Seq, count, mssIx, ws, opts uint32) uint32 {
 	la, ra := t.LocalAddr.As16(), t.RemoteAddr.As16()
 	m := [...]uint64{
 		binary.BigEndian.Uint64(la[:8]), binary.BigEndian.Uint64(la[8:]),
 		binary.BigEndian.Uint64(ra[:8]), binary.BigEndian.Uint64(ra[8:]),
 		uint64(t.LocalPort)<<48 | uint64(t.RemotePort)<<32 | uint64(irs),
-		uint64(count)<<32 | uint64(mssIx)<<8 | uint64(ws),
+		uint64(count)<<32 | uint64(opts) | uint64(mssIx)<<8 | uint64(ws),
 	}
 	return uint32(siphash(j.k0, j.k1, m[:])) & cookieMACMax
 }
@@ -114,8 +123,15 @@ func (j *cookieJar) make(now time.Time, t *tcp.Tuple, syn *segment.Segment) segm
 		}
 		ws = s + 1
 	}
-	mac := j.mac(t, syn.Seq, count, ix, ws)
-	return segment.Seq((count&7)<<29 | ix<<26 | ws<<22 | mac)
+	var opts uint32
+	if syn.Options.SACKPermitted {
+		opts |= cookieSACK
+	}
+	if syn.Options.HasTimestamp {
+		opts |= cookieTS
+	}
+	mac := j.mac(t, syn.Seq, count, ix, ws, opts)
+	return segment.Seq((count&7)<<29 | ix<<26 | ws<<22 | opts | mac)
 }
 
 // check validates the cookie carried by ack (ack.Ack-1) on t and returns the
@@ -136,10 +152,11 @@ func (j *cookieJar) check(now time.Time, t *tcp.Tuple, ack *segment.Segment) (tc
 		return tcp.SynParams{}, 0, false
 	}
 	count := now3 - age
-	if j.mac(t, irs, count, ix, ws) != c&cookieMACMax {
+	opts := c & (cookieSACK | cookieTS)
+	if j.mac(t, irs, count, ix, ws, opts) != c&cookieMACMax {
 		return tcp.SynParams{}, 0, false
 	}
-	p := tcp.SynParams{IRS: irs, WScale: int(ws) - 1}
+	p := tcp.SynParams{IRS: irs, WScale: int(ws) - 1, SACK: opts&cookieSACK != 0, TS: opts&cookieTS != 0}
 	if ix > 0 {
 		p.MSS = cookieMSS[ix]
 	}

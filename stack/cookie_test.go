@@ -130,8 +130,18 @@ func TestCookie(t *testing.T) {
 	plain := &segment.Segment{Seq: 77, Flags: segment.FlagSYN}
 	iss = j.make(now, &tu, plain)
 	p, _, ok = j.check(now, &tu, &segment.Segment{Seq: 78, Ack: iss.Add(1), Flags: segment.FlagACK})
-	if !ok || p.MSS != 0 || p.WScale != -1 {
+	if !ok || p.MSS != 0 || p.WScale != -1 || p.SACK || p.TS {
 		t.Fatalf("plain SYN cookie: ok %v params %+v", ok, p)
+	}
+	// SACK-permitted (RFC 2018) and timestamps (RFC 7323) ride in the
+	// cookie, each on its own.
+	for _, o := range []segment.Options{{SACKPermitted: true}, {HasTimestamp: true, TSVal: 9}, {SACKPermitted: true, HasTimestamp: true}} {
+		syn := &segment.Segment{Seq: 500, Flags: segment.FlagSYN, Options: o}
+		iss = j.make(now, &tu, syn)
+		p, _, ok = j.check(now, &tu, &segment.Segment{Seq: 501, Ack: iss.Add(1), Flags: segment.FlagACK})
+		if !ok || p.SACK != o.SACKPermitted || p.TS != o.HasTimestamp {
+			t.Fatalf("cookie for SYN options %+v: ok %v params %+v", o, ok, p)
+		}
 	}
 }
 

@@ -255,7 +255,7 @@ func (s *Stack) openPassive(now time.Time, l *Listener, key tcp.Tuple, seg *segm
 // window scale hold.
 func (s *Stack) sendCookie(now time.Time, key tcp.Tuple, syn *segment.Segment) {
 	var out segment.Segment
-	tcp.SynAckFor(&s.cfg, s.jar.make(now, &key, syn), syn, &out)
+	tcp.SynAckFor(&s.cfg, now, s.jar.make(now, &key, syn), syn, &out)
 	s.ctr.cookiesSent.Add(1)
 	s.rawSink.Output(&out)
 }

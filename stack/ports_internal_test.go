@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/netip"
 	"testing"
@@ -63,7 +64,17 @@ func TestPickPort_RFC6056_3_3_4_SequentialPerDestination(t *testing.T) {
 // answers with a RST, that RST ends the record, and the retransmitted SYN
 // opens. Before, the record ignored the RST (RFC 1337) and every
 // retransmission met the same ACK until the Dial's context expired.
+//
+// With timestamps (the default) the first SYN opens at once: its TSval is
+// above the record's TS.Recent (RFC 6191 2; both sides' timestamp clocks
+// are per 4-tuple, so they keep increasing across incarnations).
 func TestDialReusingServerTimeWaitTuple(t *testing.T) {
+	for _, ts := range []bool{false, true} {
+		t.Run(fmt.Sprintf("timestamps=%v", ts), func(t *testing.T) { testDialReusingServerTimeWaitTuple(t, ts) })
+	}
+}
+
+func testDialReusingServerTimeWaitTuple(t *testing.T, ts bool) {
 	clk := timers.NewReal()
 	pa, pb := tun.NewPipe(clk, 1500, tun.FaultConfig{}, tun.FaultConfig{Seed: 1})
 	a, err := New(pa, Options{Addr: netip.MustParseAddr("198.18.0.1"), Clock: clk})
@@ -76,6 +87,7 @@ func TestDialReusingServerTimeWaitTuple(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	a.cfg.Timestamps, b.cfg.Timestamps = ts, ts // before any connection exists
 	ln, err := b.Listen(":80")
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +140,14 @@ func TestDialReusingServerTimeWaitTuple(t *testing.T) {
 	defer c2.Close()
 	if c2.tuple.LocalPort != port {
 		t.Fatalf("dial used port %d, want the forced %d", c2.tuple.LocalPort, port)
+	}
+	if ts {
+		if st := b.Stats(); st.TimeWaitReset != 0 || st.TimeWaitReused != 1 || a.Stats().Retransmissions != 0 {
+			t.Fatalf("server TimeWaitReset = %d, TimeWaitReused = %d, client retransmissions %d; want 0, 1, 0 (RFC 6191: the SYN's TSval opens the record) %+v",
+				st.TimeWaitReset, st.TimeWaitReused, a.Stats().Retransmissions, st)
+		}
+		t.Logf("connected after %v (no SYN retransmission)", time.Since(start).Round(time.Millisecond))
+		return
 	}
 	if st := b.Stats(); st.TimeWaitReset != 1 {
 		t.Fatalf("server TimeWaitReset = %d, want 1 (the SYN was not below the record?) %+v", st.TimeWaitReset, st)

@@ -146,6 +146,7 @@ func New(link Link, opts Options) (*Stack, error) {
 	copy(isnKey[:], secret[:16])
 	copy(cookieKey[:], secret[16:])
 	s.isn = tcp.NewISNGenerator(isnKey)
+	s.cfg.TSOffsets = s.isn // RFC 7323 5.4: the timestamp clock's per-connection offset
 	s.jar = newCookieJar(cookieKey, o.Clock.Now())
 	copy(s.ports.key[:], secret[32:])
 	s.tw.init(s, o.MaxTimeWait, 2*o.MSL)

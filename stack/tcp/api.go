@@ -129,6 +129,8 @@ type SynParams struct {
 	IRS    segment.Seq // the peer's initial sequence number
 	MSS    uint16      // peer's MSS option, 0 if absent (536 applies, RFC 9293 3.7.1)
 	WScale int         // peer's window scale shift, -1 if not offered
+	SACK   bool        // the SYN carried SACK-permitted (RFC 2018 2)
+	TS     bool        // the SYN carried timestamps (RFC 7323 3.2)
 }
 
 // Engine entry points (implemented in the other files of this package):

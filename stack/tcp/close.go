@@ -183,6 +183,12 @@ type TimeWait struct {
 	// accept and answered with an ACK (see handle): the peer's RST in
 	// reply to that ACK then ends the record.
 	AckedSYN bool
+	// TSOK says the connection used timestamps (RFC 7323): the record's
+	// ACKs carry TSopt (our clock at TSOffset, TSecr TSRecent), PAWS
+	// applies, and a SYN is told new by its TSval (RFC 6191).
+	TSOK     bool
+	TSOffset uint32
+	TSRecent uint32
 }
 
 // TimeWaitVerdict tells the runtime what to do with a TimeWait record
@@ -217,6 +223,9 @@ func (c *Conn) TimeWait() TimeWait {
 		Window:   uint16(min(c.rcvWnd()>>c.rcvShift, 0xffff)),
 		Expiry:   c.stateAt,
 		Duration: 2 * c.cfg.msl(),
+		TSOK:     c.flags&flagTSOK != 0,
+		TSOffset: c.tsOffset,
+		TSRecent: c.tsRecent,
 	}
 }
 
@@ -270,21 +279,31 @@ func (tw *TimeWait) handle(now time.Time, seg *segment.Segment, sink Sink, out *
 	}
 	if f&segment.FlagSYN != 0 {
 		// RFC 9293 3.10.7.4 via RFC 1122 4.2.2.13 and RFC 6191: a SYN
-		// may reopen the connection if it is new, told here by its
-		// sequence number lying above the old connection's RCV.NXT.
-		// Hook for RFC 6191 4.2: once timestamps are negotiated, a SYN
-		// whose TSval is above the record's TS.Recent is new as well
-		// (whatever its sequence number), and one with a lower TSval is
-		// not; the record must then keep TS.Recent.
-		if f&segment.FlagACK == 0 && seg.Seq.GreaterThan(tw.RcvNxt) {
+		// may reopen the connection if it is new (isNewSYN).
+		if f&segment.FlagACK == 0 && tw.isNewSYN(seg) {
 			return TimeWaitReopen
 		}
-		// Otherwise a challenge ACK (RFC 5961 4.2; RFC 9293 fourth step).
-		// For a SYN without ACK this is the ACK the peer's SYN-SENT
-		// answers with a RST (see above).
+		// Otherwise a challenge ACK (RFC 5961 4.2; RFC 9293 fourth step;
+		// RFC 6191 2 would drop the SYN silently). For a SYN without ACK
+		// this is the ACK the peer's SYN-SENT answers with a RST (see
+		// above).
 		tw.AckedSYN = f&segment.FlagACK == 0
-		tw.ack(sink, out)
+		tw.ack(now, sink, out)
 		return TimeWaitKeep
+	}
+	if tw.TSOK {
+		// RFC 7323 5.3 R1 as in a Conn (tsCheck): a segment with an old
+		// TSval is answered with an ACK and dropped. R3: TS.Recent
+		// follows the peer's retransmitted FIN.
+		if o := &seg.Options; o.HasTimestamp {
+			if tsBefore(o.TSVal, tw.TSRecent) {
+				tw.ack(now, sink, out)
+				return TimeWaitKeep
+			}
+			if seg.Seq.LessThanEq(tw.RcvNxt) {
+				tw.TSRecent = o.TSVal
+			}
+		}
 	}
 	if len(seg.Payload) == 0 && f&segment.FlagFIN == 0 && seg.Seq == tw.RcvNxt {
 		return TimeWaitKeep // a bare ACK needs no answer
@@ -295,15 +314,34 @@ func (tw *TimeWait) handle(now time.Time, seg *segment.Segment, sink Sink, out *
 	if f&segment.FlagFIN != 0 && seg.Seq.Add(uint32(len(seg.Payload))+1) == tw.RcvNxt {
 		tw.Expiry = now.Add(tw.Duration)
 	}
-	tw.ack(sink, out)
+	tw.ack(now, sink, out)
 	return TimeWaitKeep
 }
 
-func (tw *TimeWait) ack(sink Sink, out *segment.Segment) {
+// isNewSYN is RFC 6191 2: with timestamps on the old connection and on the
+// SYN (so on the new incarnation too), the SYN is new if its TSval is
+// greater than the last one seen, or equal with a greater sequence number;
+// otherwise (no timestamps) if its sequence number lies above the old
+// connection's RCV.NXT (RFC 9293 3.10.7.4 via RFC 1122 4.2.2.13). Our
+// TSval offset is a function of the 4-tuple (ISNGenerator.TSOffset), so a
+// reopening peer that is a tunstack sees our TSvals keep increasing too.
+func (tw *TimeWait) isNewSYN(seg *segment.Segment) bool {
+	if tw.TSOK && seg.Options.HasTimestamp {
+		v := seg.Options.TSVal
+		return tsBefore(tw.TSRecent, v) || v == tw.TSRecent && seg.Seq.GreaterThan(tw.RcvNxt)
+	}
+	return seg.Seq.GreaterThan(tw.RcvNxt)
+}
+
+func (tw *TimeWait) ack(now time.Time, sink Sink, out *segment.Segment) {
 	*out = segment.Segment{
 		Src: tw.Tuple.LocalAddr, Dst: tw.Tuple.RemoteAddr,
 		SrcPort: tw.Tuple.LocalPort, DstPort: tw.Tuple.RemotePort,
 		Seq: tw.SndNxt, Ack: tw.RcvNxt, Flags: segment.FlagACK, Window: tw.Window,
+	}
+	if tw.TSOK { // RFC 7323 3.2: TSopt on every non-RST segment
+		out.Options.HasTimestamp = true
+		out.Options.TSVal, out.Options.TSEcr = tsClock(now, tw.TSOffset), tw.TSRecent
 	}
 	sink.Output(out)
 }
@@ -315,6 +353,7 @@ func (c *Conn) timeWaitSegment(now time.Time, seg *segment.Segment) {
 	switch tw.handle(now, seg, c.sink, &c.out) {
 	case TimeWaitKeep:
 		c.stateAt = tw.Expiry
+		c.tsRecent = tw.TSRecent
 		c.flags &^= flagTWAckedSYN
 		if tw.AckedSYN {
 			c.flags |= flagTWAckedSYN

@@ -135,6 +135,10 @@ type Config struct {
 	// the RTO. Off, or without SACK, the sender detects losses by
 	// duplicate ACKs (RFC 5681/6582, RFC 6675 with SACK). On by default.
 	RACK bool
+	// TSOffsets keys the per-connection offset of the timestamp clock
+	// (RFC 7323 5.4, 7.1; ISNGenerator.TSOffset). The runtime sets its ISN
+	// generator here; nil uses an all-zero key (deterministic, for tests).
+	TSOffsets *ISNGenerator
 	// CongestionControl names the congestion control algorithm
 	// (NewCongestionControl; "" is DefaultCongestionControl).
 	CongestionControl string
@@ -283,6 +287,16 @@ func (c *Config) maxOOO() int {
 	}
 	return n
 }
+
+// tsOffset is the timestamp clock offset for a connection on t.
+func (c *Config) tsOffset(t Tuple) uint32 {
+	if c.TSOffsets == nil {
+		return zeroKeyISN.TSOffset(t)
+	}
+	return c.TSOffsets.TSOffset(t)
+}
+
+var zeroKeyISN ISNGenerator
 
 func (c *Config) challengeLimit() int { return orInt(c.ChallengeACKLimit, DefaultChallengeACKLimit) }
 

@@ -118,6 +118,8 @@ type counters struct {
 	tlpRecoveries     uint64 // losses repaired by a probe alone (RFC 8985 7.4)
 	reoWndAdapts      uint64 // reordering window widened or reset (RFC 8985 6.2 step 4)
 	spuriousRetrans   uint64 // D-SACK blocks received (RFC 2883)
+	pawsDrops         uint64 // RFC 7323 5.3: segments dropped for an old TSval
+	tsMissing         uint64 // RFC 7323 3.2: segments without TSopt (processed, see tsCheck)
 }
 
 // NewConn returns a connection in state CLOSED for tuple t. cfg may be nil
@@ -133,6 +135,9 @@ func NewConn(cfg *Config, t Tuple, sink Sink) *Conn {
 	c.sndMSS = MinMSS
 	c.rcvMSSEst = MinMSS
 	c.cc = &c.reno
+	if cfg.Timestamps {
+		c.tsOffset = cfg.tsOffset(t)
+	}
 	if r, ok := sink.(BufferReleaser); ok {
 		c.sndBuf.rel = r
 	}
@@ -286,9 +291,15 @@ func (c *Conn) otherSegment(now time.Time, seg *segment.Segment) {
 	if c.synUnacked() && (c.dupSyn(now, seg) || c.crossingSynAck(now, seg)) {
 		return
 	}
+	// RFC 7323 3.2 and 5.3 R1 (PAWS), before the sequence number check.
+	if c.tsCheck(now, seg) {
+		return
+	}
 	// First: check the sequence number.
 	seq, payload, fin, ok := c.acceptable(seg)
-	if !ok {
+	if ok {
+		c.tsUpdate(now, seg) // RFC 7323 5.3 R3
+	} else {
 		// "If an incoming segment is not acceptable, an acknowledgment
 		// should be sent in reply (unless the RST bit is set, if so drop
 		// the segment and return)".

@@ -38,6 +38,7 @@ func (c *Conn) AcceptSYN(now time.Time, iss Seq, syn *segment.Segment) {
 	c.initSend(iss)
 	c.initRecv(syn.Seq, syn.Window)
 	c.peerOptions(&syn.Options, c.cfg.WindowScale && syn.Options.HasWScale)
+	c.tsInit(now, &syn.Options)
 	c.setState(now, StateSynReceived, syn)
 	c.sendSyn(now)
 	c.rtxAt = now.Add(c.rto.RTO())
@@ -49,7 +50,11 @@ func (c *Conn) AcceptSYN(now time.Time, iss Seq, syn *segment.Segment) {
 // ESTABLISHED and then processes ack normally (it may carry data or a FIN).
 // The SYN-ACK the runtime sent must have offered window scaling exactly
 // when p.WScale >= 0 and Config.WindowScale, with shift
-// Config.RcvWindowShift (SynAckFor builds such a segment).
+// Config.RcvWindowShift, SACK-permitted exactly when p.SACK and
+// Config.SACK, and timestamps exactly when p.TS and Config.Timestamps
+// (SynAckFor builds such a segment). With timestamps, TS.Recent starts
+// from ack's TSval (RFC 7323 4.3 would take the SYN's, which is gone; the
+// ACK's is no older and passes 5.3 R3 anyway).
 func (c *Conn) AcceptCookie(now time.Time, iss Seq, p SynParams, ack *segment.Segment) {
 	if c.state != StateClosed || c.flags&flagOpened != 0 {
 		return
@@ -58,11 +63,17 @@ func (c *Conn) AcceptCookie(now time.Time, iss Seq, p SynParams, ack *segment.Se
 	c.state = StateListen
 	c.initSend(iss)
 	c.initRecv(p.IRS, 0)
-	opts := segment.Options{HasMSS: p.MSS != 0, MSS: p.MSS, HasWScale: p.WScale >= 0}
+	opts := segment.Options{HasMSS: p.MSS != 0, MSS: p.MSS, HasWScale: p.WScale >= 0, SACKPermitted: p.SACK}
 	if p.WScale >= 0 {
 		opts.WScale = uint8(min(p.WScale, 14))
 	}
+	if p.TS && ack.Options.HasTimestamp {
+		opts.HasTimestamp, opts.TSVal = true, ack.Options.TSVal
+		c.ackTSecr = ack.Options.TSEcr
+	}
 	c.peerOptions(&opts, c.cfg.WindowScale && p.WScale >= 0)
+	c.tsInit(now, &opts)
+	c.lastAckSent = c.RcvNxt // our SYN-ACK acknowledged the SYN
 	// Our SYN-ACK went out (statelessly, SynAckFor) and ack acknowledges
 	// it: complete the open exactly as SYN-RECEIVED does (synAcked), which
 	// also takes the peer's first scaled window and SND.WL1/WL2 from ack
@@ -74,11 +85,13 @@ func (c *Conn) AcceptCookie(now time.Time, iss Seq, p SynParams, ack *segment.Se
 	c.HandleSegment(now, ack)
 }
 
-// SynAckFor fills out with the SYN-ACK a Conn using cfg would send in answer
-// to syn with initial sequence number iss (for a runtime that answers from a
-// SYN cookie and keeps no Conn). Window and options come from synFields,
-// as in sendSyn.
-func SynAckFor(cfg *Config, iss Seq, syn *segment.Segment, out *segment.Segment) {
+// SynAckFor fills out with the SYN-ACK a Conn using cfg would send at now
+// in answer to syn with initial sequence number iss (for a runtime that
+// answers from a SYN cookie and keeps no Conn). Window and options come
+// from synFields, as in sendSyn; the TSval is the connection's clock
+// (ISNGenerator.TSOffset through Config.TSOffsets), so the Conn that
+// AcceptCookie later opens continues it.
+func SynAckFor(cfg *Config, now time.Time, iss Seq, syn *segment.Segment, out *segment.Segment) {
 	if cfg == nil {
 		cfg = &defaultConfig
 	}
@@ -86,18 +99,39 @@ func SynAckFor(cfg *Config, iss Seq, syn *segment.Segment, out *segment.Segment)
 		Src: syn.Dst, Dst: syn.Src, SrcPort: syn.DstPort, DstPort: syn.SrcPort,
 		Seq: iss, Ack: syn.Seq.Add(1), Flags: segment.FlagSYN | segment.FlagACK,
 	}
-	cfg.synFields(out, syn.Options.HasWScale)
+	so := synOffer{ws: syn.Options.HasWScale, sack: syn.Options.SACKPermitted, ts: syn.Options.HasTimestamp}
+	if so.ts && cfg.Timestamps {
+		t := Tuple{LocalAddr: syn.Dst, LocalPort: syn.DstPort, RemoteAddr: syn.Src, RemotePort: syn.SrcPort}
+		so.tsVal, so.tsEcr = tsClock(now, cfg.tsOffset(t)), syn.Options.TSVal
+	}
+	cfg.synFields(out, so)
+}
+
+// synOffer is what our SYN or SYN-ACK offers beyond the MSS, subject to
+// the Config: in a SYN everything configured; in a SYN-ACK only what the
+// peer's SYN carried (RFC 7323 2.2 for window scaling, 3.2 for timestamps:
+// "MAY send a TSopt in <SYN,ACK> only if it received a TSopt in the
+// initial <SYN>"; RFC 2018 2 for SACK-permitted).
+type synOffer struct {
+	ws, sack, ts bool
+	tsVal, tsEcr uint32
 }
 
 // synFields sets the window and options of our SYN or SYN-ACK: the
-// unscaled window (RFC 7323 2.2), MSS (RFC 9293 3.7.1) and, when offerWS
-// (always in a SYN; in a SYN-ACK only if the SYN had it, RFC 7323 2.2) and
-// configured, our window scale.
-func (cfg *Config) synFields(o *segment.Segment, offerWS bool) {
+// unscaled window (RFC 7323 2.2), MSS (RFC 9293 3.7.1), and what so offers
+// and the Config enables: window scale, SACK-permitted, timestamps. The
+// segment package lays them out as Linux does (MSS, SACK-permitted+TS in
+// 12 bytes, NOP+WS: 20 option bytes with all of them).
+func (cfg *Config) synFields(o *segment.Segment, so synOffer) {
 	o.Window = cfg.synWindow()
 	o.Options.HasMSS, o.Options.MSS = true, uint16(cfg.mss())
-	if cfg.WindowScale && offerWS {
+	if cfg.WindowScale && so.ws {
 		o.Options.HasWScale, o.Options.WScale = true, cfg.RcvWindowShift()
+	}
+	o.Options.SACKPermitted = cfg.SACK && so.sack
+	if cfg.Timestamps && so.ts {
+		o.Options.HasTimestamp = true
+		o.Options.TSVal, o.Options.TSEcr = so.tsVal, so.tsEcr
 	}
 }
 
@@ -131,16 +165,28 @@ func (c *Conn) initRecv(irs Seq, wnd uint16) {
 func (c *Conn) synWindow() uint16 { return c.cfg.synWindow() }
 
 // peerOptions applies the options of the peer's SYN: MSS (RFC 9293 3.7.1:
-// 536 when absent) and window scaling (RFC 7323 2.2: used only if both
-// sides sent the option). SACK-permitted and timestamps are not negotiated
-// yet: we never send them, so the peer must not use them.
+// 536 when absent), window scaling (RFC 7323 2.2: used only if both sides
+// sent the option), SACK-permitted (RFC 2018 2) and timestamps (RFC 7323
+// 3.2), each in use only when both SYNs carried it (we offer what the
+// Config enables, and answer a SYN only with what it carried).
 func (c *Conn) peerOptions(o *segment.Options, useWS bool) {
+	c.flags &^= flagSackOK | flagTSOK
+	if c.cfg.SACK && o.SACKPermitted {
+		c.flags |= flagSackOK
+	}
+	if c.cfg.Timestamps && o.HasTimestamp {
+		c.flags |= flagTSOK
+	}
 	mss := MinMSS
 	if o.HasMSS && o.MSS > 0 {
 		mss = int(o.MSS)
 	}
-	// Eff.snd.MSS = min(SendMSS, our own MTU's MSS) (RFC 9293 3.7.1).
-	mss = min(mss, c.cfg.mss())
+	// Eff.snd.MSS = min(SendMSS+20, MMS_S) - TCPhdrsize - IPoptionsize,
+	// where "TCPhdrsize is the size of the fixed TCP header and any
+	// options" (RFC 9293 3.7.1; RFC 6691 2: the MSS option does not count
+	// the options, the sender deducts them): our MTU's MSS caps the peer's,
+	// and the 12 bytes of TSopt every segment then carries come off.
+	mss = min(mss, c.cfg.mss()) - c.optOverhead()
 	if mss < 64 {
 		mss = 64 // a peer advertising a tiny MSS must not stall us
 	}
@@ -163,7 +209,13 @@ func (c *Conn) sendSyn(now time.Time) {
 		flags |= segment.FlagACK
 	}
 	o := c.prepare(c.ISS, flags)
-	c.cfg.synFields(o, c.state == StateSynSent || c.flags&flagSynOptWS != 0)
+	so := synOffer{ws: true, sack: true, ts: true, tsVal: c.tsVal(now)}
+	if c.state != StateSynSent {
+		// A SYN-ACK: echo what was agreed (peerOptions).
+		so = synOffer{ws: c.flags&flagSynOptWS != 0, sack: c.flags&flagSackOK != 0,
+			ts: c.flags&flagTSOK != 0, tsVal: so.tsVal, tsEcr: c.tsRecent}
+	}
+	c.cfg.synFields(o, so)
 	c.emit(now, o)
 	if c.SndNxt == c.ISS {
 		c.SndNxt = c.ISS.Add(1)
@@ -201,6 +253,10 @@ func (c *Conn) synSentSegment(now time.Time, seg *segment.Segment) {
 	}
 	c.initRecv(seg.Seq, seg.Window)
 	c.peerOptions(&seg.Options, c.cfg.WindowScale && seg.Options.HasWScale)
+	c.tsInit(now, &seg.Options)
+	if f&segment.FlagACK != 0 && c.flags&flagTSOK != 0 {
+		c.ackTSecr = seg.Options.TSEcr // the SYN's RTT (ackedSyn)
+	}
 	if f&segment.FlagACK != 0 {
 		c.SndUna = seg.Ack
 		c.SndWL1, c.SndWL2 = seg.Seq, seg.Ack
@@ -242,7 +298,12 @@ func (c *Conn) trimSynData(p []byte) []byte {
 // ackedSyn is called when our SYN (or SYN-ACK) has been acknowledged.
 func (c *Conn) ackedSyn(now time.Time) {
 	if c.flags&flagRTTTiming != 0 && c.retries == 0 {
-		c.rto.Sample(now.Sub(c.rttStart))
+		c.rttLatest = now.Sub(c.rttStart)
+		c.rto.Sample(c.rttLatest)
+	} else if r, ok := c.tsRTT(now, c.ackTSecr); ok && c.flags&flagTSOK != 0 {
+		// RFC 7323 4: TSecr times even a retransmitted SYN.
+		c.rttLatest = r
+		c.rto.Sample(r)
 	}
 	c.flags &^= flagRTTTiming
 	c.rto.ResetBackoff()

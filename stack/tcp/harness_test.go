@@ -83,6 +83,9 @@ type recSink struct {
 func (r *recSink) Output(seg *segment.Segment) {
 	cp := *seg
 	cp.Payload = append([]byte(nil), seg.Payload...)
+	if seg.Options.HasTimestamp {
+		r.h.engTSVal = seg.Options.TSVal
+	}
 	r.out = append(r.out, outSeg{at: r.h.now, seg: cp})
 	r.h.logf("%s  eng  > peer  %s", r.h.ts(r.h.now), r.h.fmtOut(&cp))
 }
@@ -131,6 +134,15 @@ type harness struct {
 
 	wOff int64 // app bytes written so far (engine's send stream offset)
 	rOff int64 // app bytes read so far (engine's receive stream offset)
+
+	// Options the peer's SYN offered (the engine may answer with them
+	// only), and pTS: the peer stamps every segment with TSopt (its clock:
+	// milliseconds since t0 plus pTSBase; TSecr: the engine's last TSval
+	// seen, engTSVal), unless a template sets its own or noTS().
+	pSynSACK, pSynTS bool
+	pTS              bool
+	engTSVal         uint32
+	autoTS           *segment.Segment // the last segment in() stamped: send() restamps it at its time
 
 	trans []tcp.Transition
 	log   []string
@@ -229,6 +241,8 @@ type hopts struct {
 	rtt      time.Duration // handshake round trip
 	noTrace  bool
 	synExtra []mod
+	peerTS   bool // the peer offers timestamps and stamps every segment (harness.pTS)
+	peerSACK bool // the peer's SYN carries SACK-permitted
 }
 
 type hopt func(*hopts)
@@ -249,6 +263,11 @@ func peerWindow(w uint16) hopt { return func(o *hopts) { o.peerWnd = w } }
 
 // handshakeRTT delays the peer's handshake reply.
 func handshakeRTT(d time.Duration) hopt { return func(o *hopts) { o.rtt = d } }
+
+// peerTSOpt makes the peer offer timestamps on its SYN and stamp every
+// segment it sends (harness.pTS); peerSACKOpt makes it offer SACK.
+func peerTSOpt() hopt   { return func(o *hopts) { o.peerTS = true } }
+func peerSACKOpt() hopt { return func(o *hopts) { o.peerSACK = true } }
 
 // peerSYNMods adds modifiers to the peer's SYN or SYN-ACK.
 func peerSYNMods(m ...mod) hopt { return func(o *hopts) { o.synExtra = append(o.synExtra, m...) } }
@@ -322,6 +341,10 @@ func newEstablished(t testing.TB, opts ...hopt) *harness {
 	if o.peerWS >= 0 {
 		syn = append(syn, wscale(o.peerWS))
 	}
+	if o.peerSACK {
+		syn = append(syn, sackOK())
+	}
+	h.pTS = o.peerTS
 	syn = append(syn, o.synExtra...)
 	h.send(o.rtt, h.in("S.", syn...))
 	h.expect(o.rtt, h.out(".", seq(1), ack(1)))
@@ -346,6 +369,10 @@ func newEstablishedPassive(t testing.TB, opts ...hopt) *harness {
 	if o.peerWS >= 0 {
 		syn = append(syn, wscale(o.peerWS))
 	}
+	if o.peerSACK {
+		syn = append(syn, sackOK())
+	}
+	h.pTS = o.peerTS
 	syn = append(syn, o.synExtra...)
 	h.send(0, h.in("S", syn...))
 	h.expect(0, h.out("S.", seq(0), ack(1), anyOpts()))
@@ -376,6 +403,10 @@ type tmpl struct {
 	tsVal, tsEcr    uint32
 	sackBlocks      []segment.SACKBlock
 	unknownOptCount int
+	noTS            bool // peer segment: no TSopt even when pTS
+	sackWant        bool // expectation: exactly the SACK blocks in opts
+	ecrWant         bool // expectation: TSopt with TSecr ecr
+	ecr             uint32
 }
 
 // mod overrides one field of a template.
@@ -423,6 +454,32 @@ func sackBlock(start, end int64) mod {
 	}
 }
 
+// noTS keeps a peer segment free of TSopt even when the harness stamps
+// them (pTS).
+func noTS() mod { return func(t *tmpl) { t.noTS = true } }
+
+// sacks sets the SACK blocks an engine segment must carry, exactly and in
+// this order: pairs of start, end relative to the peer's ISS. With no
+// arguments the segment must carry none.
+func sacks(pairs ...int64) mod {
+	return func(t *tmpl) {
+		t.sackWant = true
+		t.opts.NumSACK = len(pairs) / 2
+		for i := 0; i+1 < len(pairs); i += 2 {
+			t.opts.SACK[i/2] = segment.SACKBlock{Start: peerISS.Add(uint32(pairs[i])), End: peerISS.Add(uint32(pairs[i+1]))}
+		}
+	}
+}
+
+// echo requires an engine segment to carry TSopt with TSecr v.
+func echo(v uint32) mod { return func(t *tmpl) { t.ecrWant, t.ecr = true, v } }
+
+// pTSBase is the peer's timestamp clock at t0 (see harness.pTS).
+const pTSBase = 1_000_000
+
+// peerTSVal is the peer's timestamp clock now.
+func (h *harness) peerTSVal() uint32 { return pTSBase + uint32(h.now.Sub(t0)/ms) }
+
 // unknownOpts records options of unknown kind (as the parser would).
 func unknownOpts(n int) mod { return func(t *tmpl) { t.opts.Unknown = n } }
 
@@ -462,6 +519,10 @@ func (h *harness) in(flags string, mods ...mod) *segment.Segment {
 	for _, m := range mods {
 		m(&t)
 	}
+	auto := h.pTS && !t.noTS && !t.opts.HasTimestamp
+	if auto {
+		t.opts.HasTimestamp, t.opts.TSVal, t.opts.TSEcr = true, h.peerTSVal(), h.engTSVal
+	}
 	seg := &segment.Segment{
 		Src: remoteAddr, Dst: localAddr, SrcPort: testTuple.RemotePort, DstPort: testTuple.LocalPort,
 		Flags: t.flags, Window: t.wnd, Options: t.opts,
@@ -477,6 +538,9 @@ func (h *harness) in(flags string, mods ...mod) *segment.Segment {
 		} else {
 			seg.Ack = engISS.Add(uint32(t.ack))
 		}
+	}
+	if auto {
+		h.autoTS = seg
 	}
 	if t.payload != nil {
 		seg.Payload = t.payload
@@ -496,8 +560,9 @@ type want struct{ t tmpl }
 // out describes a segment the engine must send. Unset seq defaults to the
 // engine's next new sequence number (advancing across the wants of one
 // expect call), unset ack to everything the peer has sent, unset window is
-// not compared, options are compared exactly unless anyOpts() is given (SACK
-// and timestamps must never appear: this issue does not negotiate them).
+// not compared, MSS and window scale options are compared exactly unless
+// anyOpts() is given, SACK blocks when sacks() is. Whatever the template,
+// SACK-permitted and TSopt must follow the negotiation (checkNegotiated).
 // Payload bytes are compared against pat at their stream offset.
 func (h *harness) out(flags string, mods ...mod) want {
 	t := tmpl{flags: parseFlags(flags)}
@@ -559,14 +624,65 @@ func (h *harness) match(w want, got *segment.Segment, nextSeq int64) string {
 			diffs = append(diffs, fmt.Sprintf("wscale option %v/%d, want %v/%d", g.HasWScale, g.WScale, e.HasWScale, e.WScale))
 		}
 	}
-	// Never negotiated in this issue: must not appear at all.
-	if got.Options.SACKPermitted || got.Options.NumSACK > 0 || got.Options.HasTimestamp {
-		diffs = append(diffs, "SACK or timestamp option sent (not negotiated in this issue)")
+	if t.sackWant {
+		g, e := got.Options, t.opts
+		if g.NumSACK != e.NumSACK || g.SACK != e.SACK {
+			diffs = append(diffs, fmt.Sprintf("SACK blocks %s, want %s", h.fmtSACK(&g), h.fmtSACK(&e)))
+		}
 	}
+	if t.ecrWant && (!got.Options.HasTimestamp || got.Options.TSEcr != t.ecr) {
+		diffs = append(diffs, fmt.Sprintf("TSopt %v ecr %d, want ecr %d", got.Options.HasTimestamp, got.Options.TSEcr, t.ecr))
+	}
+	diffs = append(diffs, h.checkNegotiated(got)...)
 	if got.Src != localAddr || got.Dst != remoteAddr || got.SrcPort != testTuple.LocalPort || got.DstPort != testTuple.RemotePort {
 		diffs = append(diffs, fmt.Sprintf("addressing %v:%d > %v:%d, want the connection's tuple", got.Src, got.SrcPort, got.Dst, got.DstPort))
 	}
 	return strings.Join(diffs, "; ")
+}
+
+// checkNegotiated enforces RFC 2018 2 and RFC 7323 3.2 on every engine
+// segment: a SYN offers SACK-permitted and TSopt as configured; a SYN-ACK
+// only what the peer's SYN offered too; any other segment carries TSopt
+// exactly when timestamps were agreed, and SACK blocks only when SACK was.
+func (h *harness) checkNegotiated(got *segment.Segment) []string {
+	var diffs []string
+	o := &got.Options
+	if got.Flags&segment.FlagSYN != 0 {
+		wantSACK, wantTS := h.cfg.SACK, h.cfg.Timestamps
+		if got.Flags&segment.FlagACK != 0 {
+			wantSACK, wantTS = wantSACK && h.pSynSACK, wantTS && h.pSynTS
+		}
+		if o.SACKPermitted != wantSACK || o.HasTimestamp != wantTS {
+			diffs = append(diffs, fmt.Sprintf("SYN offers sackOK %v TS %v, want %v %v", o.SACKPermitted, o.HasTimestamp, wantSACK, wantTS))
+		}
+		if o.NumSACK > 0 {
+			diffs = append(diffs, "SACK blocks on a SYN")
+		}
+		return diffs
+	}
+	info := h.c.Info()
+	if o.SACKPermitted {
+		diffs = append(diffs, "SACK-permitted on a non-SYN segment")
+	}
+	if o.HasTimestamp != info.TimestampsOK {
+		diffs = append(diffs, fmt.Sprintf("TSopt %v, but timestamps negotiated %v", o.HasTimestamp, info.TimestampsOK))
+	}
+	if o.NumSACK > 0 && !info.SACKOK {
+		diffs = append(diffs, "SACK blocks sent, SACK not negotiated")
+	}
+	return diffs
+}
+
+// fmtSACK renders SACK blocks relative to the peer's ISS.
+func (h *harness) fmtSACK(o *segment.Options) string {
+	var b strings.Builder
+	for i := range o.NumSACK {
+		fmt.Fprintf(&b, "[%d,%d)", int32(o.SACK[i].Start-peerISS), int32(o.SACK[i].End-peerISS))
+	}
+	if b.Len() == 0 {
+		return "none"
+	}
+	return b.String()
 }
 
 func (h *harness) describeWant(w want) string {
@@ -636,7 +752,15 @@ func (h *harness) advanceTo(target time.Time) {
 func (h *harness) send(at time.Duration, seg *segment.Segment) {
 	h.t.Helper()
 	h.advance(at)
+	if seg == h.autoTS {
+		// Stamped by in() before the clock moved to at: the peer's
+		// clock and echo as of now.
+		seg.Options.TSVal, seg.Options.TSEcr = h.peerTSVal(), h.engTSVal
+	}
 	h.logf("%s  peer > eng   %s", h.ts(h.now), h.fmtIn(seg))
+	if seg.Flags&segment.FlagSYN != 0 && seg.Flags&segment.FlagRST == 0 {
+		h.pSynSACK, h.pSynTS = seg.Options.SACKPermitted, seg.Options.HasTimestamp
+	}
 	end := int64(int32(seg.Seq-peerISS)) + int64(seg.Len())
 	if seg.Flags&segment.FlagRST == 0 && seg.Len() > 0 && end > h.pNxt {
 		h.pNxt = end

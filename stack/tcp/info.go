@@ -20,7 +20,13 @@ type Info struct {
 	RcvWnd         uint32 // our advertised window, scaled
 	SndWndShift    uint8
 	RcvWndShift    uint8
-	SndMSS         uint16 // effective send MSS
+	SndMSS         uint16 // effective send MSS: payload of a full-sized segment
+
+	// Negotiated options (RFC 2018 2, RFC 7323 3.2) and the timestamp
+	// state (RFC 7323 4.3).
+	SACKOK, TimestampsOK bool
+	TSRecent             uint32
+	RTTLatest            time.Duration // the most recent RTT sample
 
 	SRTT, RTTVar, RTO time.Duration
 	Cwnd, Ssthresh    uint32
@@ -49,6 +55,8 @@ type Info struct {
 	TLPRecoveries   uint64 // losses repaired by a tail loss probe alone
 	ReoWndAdapts    uint64 // reordering window adaptations (D-SACK widenings, resets)
 	SpuriousRetrans uint64 // D-SACK blocks received: segments that arrived twice
+	PAWSDrops       uint64 // RFC 7323 5.3: segments with an old TSval, dropped
+	TSMissing       uint64 // RFC 7323 3.2: segments without TSopt after negotiation (processed anyway, as Linux)
 
 	// What a stalled connection's dump needs (a progress watchdog): the
 	// window-update bookkeeping, the loss-recovery and persist state, the
@@ -105,6 +113,8 @@ func (c *Conn) Info() Info {
 		State: c.state, Tuple: c.tuple,
 		ISS: c.ISS, IRS: c.IRS, SndUna: c.SndUna, SndNxt: c.SndNxt, SndMax: c.sndMax, RcvNxt: c.RcvNxt,
 		SndWnd: c.SndWnd, RcvWnd: c.rcvWnd(), SndWndShift: c.sndShift, RcvWndShift: c.rcvShift, SndMSS: c.sndMSS,
+		SACKOK: c.flags&flagSackOK != 0, TimestampsOK: c.flags&flagTSOK != 0, TSRecent: c.tsRecent, RTTLatest: c.rttLatest,
+		PAWSDrops: c.stats.pawsDrops, TSMissing: c.stats.tsMissing,
 		SRTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.RTO(),
 		Cwnd: c.cc.Cwnd(), Ssthresh: c.cc.Ssthresh(), InRecovery: c.cc.InRecovery(),
 		SoftErr:    c.soft,

@@ -26,15 +26,33 @@ func NewISNGenerator(secret [16]byte) *ISNGenerator {
 
 // ISN returns the initial sequence number for a connection on t at now.
 func (g *ISNGenerator) ISN(t Tuple, now time.Time) Seq {
-	var b [16 + 16 + 2 + 16 + 2]byte
+	m := uint32(now.UnixNano() / 4000) // 4 µs ticks, wrapping every ~4.77 h
+	return Seq(m + g.hash(t, 0))
+}
+
+// TSOffset returns the offset of the timestamp clock for connections on t
+// (RFC 7323 5.4 and 7.1: a random per-connection offset, computed like the
+// ISN's F of RFC 6528 from the secret and the 4-tuple, but under another
+// domain byte so that it tells nothing about the ISN). It is the same for
+// every incarnation of t, which keeps TSvals increasing across them (RFC
+// 6191), and needs no state, which SYN cookies rely on.
+func (g *ISNGenerator) TSOffset(t Tuple) uint32 { return g.hash(t, 1) }
+
+// hash is F(localip, localport, remoteip, remoteport, secretkey) with a
+// domain byte.
+func (g *ISNGenerator) hash(t Tuple, domain byte) uint32 {
+	var b [16 + 16 + 2 + 16 + 2 + 1]byte
 	copy(b[:16], g.secret[:])
 	la, ra := t.LocalAddr.As16(), t.RemoteAddr.As16()
 	copy(b[16:32], la[:])
 	binary.BigEndian.PutUint16(b[32:], t.LocalPort)
 	copy(b[34:50], ra[:])
 	binary.BigEndian.PutUint16(b[50:], t.RemotePort)
+	b[52] = domain
+	if domain == 0 {
+		h := sha256.Sum256(b[:52]) // the ISN's hash, unchanged
+		return binary.BigEndian.Uint32(h[:4])
+	}
 	h := sha256.Sum256(b[:])
-	f := binary.BigEndian.Uint32(h[:4])
-	m := uint32(now.UnixNano() / 4000) // 4 µs ticks, wrapping every ~4.77 h
-	return Seq(m + f)
+	return binary.BigEndian.Uint32(h[:4])
 }

@@ -33,7 +33,9 @@ func (c *Conn) PathMTU(now time.Time, mtu int) bool {
 	if !c.synchronized() {
 		return false
 	}
-	mss := max(mtu-segment.IPv4MinHeaderLen-segment.TCPMinHeaderLen, minPathMSS)
+	// The payload of a full-sized segment: the options every segment
+	// carries (TSopt) come off too (RFC 9293 3.7.1, RFC 6691).
+	mss := max(mtu-segment.IPv4MinHeaderLen-segment.TCPMinHeaderLen, minPathMSS) - c.optOverhead()
 	if mss >= int(c.sndMSS) {
 		return false
 	}

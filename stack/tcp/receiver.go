@@ -22,4 +22,11 @@ type receiver struct {
 
 	delackAt   time.Time
 	delackSegs int // full-sized segments received since our last ACK
+
+	// Timestamps (RFC 7323 4.3, timestamps.go), valid while flagTSOK.
+	tsOffset    uint32    // per-connection offset of our timestamp clock (RFC 7323 5.4)
+	tsRecent    uint32    // TS.Recent: the TSval to echo and to check PAWS against
+	tsRecentAt  time.Time // when TS.Recent was last set (RFC 7323 5.5)
+	lastAckSent Seq       // Last.ACK.sent: the ACK field of our last segment
+	ackTSecr    uint32    // TSecr of the segment being processed (0: none), for the RTT
 }

@@ -249,6 +249,7 @@ func (c *Conn) prepare(seq Seq, flags segment.Flags) *segment.Segment {
 // satisfies a pending (delayed or immediate) ACK.
 func (c *Conn) emit(now time.Time, o *segment.Segment) {
 	c.stats.segsOut++
+	c.stampOptions(now, o) // timestamps and SACK blocks (timestamps.go)
 	if o.Flags&segment.FlagACK != 0 {
 		c.delackSegs = 0
 		c.delackAt = time.Time{}
@@ -372,14 +373,9 @@ func (c *Conn) newAck(now time.Time, ack Seq) {
 		c.sndMax = ack // the peer took the window probe's byte
 	}
 	c.flags &^= flagProbe
-	// RFC 6298 3 (Karn): only an untainted timed segment gives a sample.
-	// RFC 6298 5 (note after 5.7) collapses the RTO when "a new RTT
-	// measurement is obtained"; the ACK of a retransmission is none.
-	if c.flags&flagRTTTiming != 0 && c.rttSeq.LessThan(ack) {
-		c.rto.Sample(now.Sub(c.rttStart))
-		c.flags &^= flagRTTTiming
-		c.rto.ResetBackoff()
-	}
+	// RFC 6298 3 (Karn) and RFC 7323 4: the RTT sample, if this ACK gives
+	// one (timestamps.go).
+	c.ackRTT(now, ack)
 	c.dropBackoff(ack)
 	c.retries = 0
 	c.unackedSince = time.Time{}

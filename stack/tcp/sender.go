@@ -47,6 +47,10 @@ type sender struct {
 	// [SND.UNA, sndMax]. An ACK beyond it acknowledges data sent only once
 	// (RFC 8961 4 (4)(a), see newAck).
 	rtxHigh Seq
+	// rttLatest is the most recent RTT sample (RFC 6298 3 timing or RFC
+	// 7323 TSecr; ackRTT in timestamps.go), zero before the first: for
+	// loss detection and congestion control.
+	rttLatest time.Duration
 
 	txq  txq       // transmission records, SND.UNA to snd.max (txq.go)
 	rack rackState // RACK-TLP loss detection (rack.go, tlp.go)

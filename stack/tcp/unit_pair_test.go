@@ -126,8 +126,16 @@ func TestUnitHandshake(t *testing.T) {
 	if p.a.sndShift != cfg.RcvWindowShift() || p.b.sndShift != cfg.RcvWindowShift() {
 		t.Fatalf("window scale not negotiated: %d %d", p.a.sndShift, p.b.sndShift)
 	}
-	if p.a.sndMSS != DefaultMSS || p.b.sndMSS != DefaultMSS {
-		t.Fatalf("mss %d %d", p.a.sndMSS, p.b.sndMSS)
+	// Timestamps and SACK are on by default on both sides (RFC 7323 3.2,
+	// RFC 2018 2); every segment then carries 12 option bytes, which come
+	// off the payload of a full-sized segment (RFC 9293 3.7.1, RFC 6691).
+	for _, c := range []*Conn{p.a, p.b} {
+		if c.flags&(flagTSOK|flagSackOK) != flagTSOK|flagSackOK {
+			t.Fatalf("SACK/TS not negotiated: flags %#x", c.flags)
+		}
+	}
+	if p.a.sndMSS != DefaultMSS-12 || p.b.sndMSS != DefaultMSS-12 {
+		t.Fatalf("mss %d %d, want %d", p.a.sndMSS, p.b.sndMSS, DefaultMSS-12)
 	}
 	want := []struct{ from, to State }{
 		{StateClosed, StateSynSent}, {StateListen, StateSynReceived},
@@ -314,13 +322,39 @@ func TestUnitAcceptCookie(t *testing.T) {
 	if n, err := c.Write(now, []byte("x")); n != 1 || err != nil || sink.last.Seq != 5001 || len(c.out.Payload) != 0 {
 		t.Fatalf("write %d %v seq %d", n, err, sink.last.Seq)
 	}
+	// A cookie whose SYN offered SACK and timestamps: both in use, TS.Recent
+	// from the ACK's TSval, the RTT from its TSecr (our SYN-ACK's TSval,
+	// sent 3 ms before), and the send MSS less the 12 option bytes.
+	cookieSynAckTS := tsClock(now.Add(-3*time.Millisecond), cfg.tsOffset(Tuple{uAddrB, 80, uAddrA, 40000}))
+	tsAck := segment.Segment{Src: uAddrA, Dst: uAddrB, SrcPort: 40000, DstPort: 80, Seq: 0x100, Ack: 5001,
+		Flags: segment.FlagACK, Window: 100, Options: segment.Options{HasTimestamp: true, TSVal: 777, TSEcr: cookieSynAckTS}}
+	c = NewConn(&cfg, Tuple{uAddrB, 80, uAddrA, 40000}, sink)
+	c.AcceptCookie(now, 5000, SynParams{IRS: 0xff, MSS: 1000, WScale: 2, SACK: true, TS: true}, &tsAck)
+	if c.flags&(flagSackOK|flagTSOK) != flagSackOK|flagTSOK || c.tsRecent != 777 || c.sndMSS != 1000-12 || c.rttLatest != 3*time.Millisecond {
+		t.Fatalf("cookie with SACK/TS: flags %#x TS.Recent %d MSS %d RTT %v", c.flags, c.tsRecent, c.sndMSS, c.rttLatest)
+	}
+	if _, err := c.Write(now, []byte("y")); err != nil || !sink.last.Options.HasTimestamp || sink.last.Options.TSEcr != 777 {
+		t.Fatalf("write after a TS cookie: %v, options %+v", err, sink.last.Options)
+	}
 	var syn, out segment.Segment
 	syn = segment.Segment{Src: uAddrA, Dst: uAddrB, SrcPort: 40000, DstPort: 80, Seq: 9, Flags: segment.FlagSYN}
 	syn.Options.HasWScale = true
-	SynAckFor(&cfg, 77, &syn, &out)
+	SynAckFor(&cfg, now, 77, &syn, &out)
 	if out.Flags != segment.FlagSYN|segment.FlagACK || out.Seq != 77 || out.Ack != 10 || !out.Options.HasMSS ||
 		!out.Options.HasWScale || out.Options.WScale != cfg.RcvWindowShift() || out.Dst != uAddrA || out.DstPort != 40000 {
 		t.Fatalf("SynAckFor: %+v", out)
+	}
+	// RFC 2018 2, RFC 7323 3.2: SACK-permitted and TSopt only in answer to
+	// a SYN that carried them; the TSval is the connection's clock and the
+	// TSecr echoes the SYN's TSval.
+	if out.Options.SACKPermitted || out.Options.HasTimestamp {
+		t.Fatalf("SynAckFor offers SACK/TS to a SYN without them: %+v", out.Options)
+	}
+	syn.Options.SACKPermitted, syn.Options.HasTimestamp, syn.Options.TSVal = true, true, 4242
+	SynAckFor(&cfg, now, 77, &syn, &out)
+	wantTS := tsClock(now, cfg.tsOffset(Tuple{uAddrB, 80, uAddrA, 40000}))
+	if !out.Options.SACKPermitted || !out.Options.HasTimestamp || out.Options.TSEcr != 4242 || out.Options.TSVal != wantTS {
+		t.Fatalf("SynAckFor options %+v, want SACK-permitted and TS %d/4242", out.Options, wantTS)
 	}
 }
 
