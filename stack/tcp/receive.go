@@ -81,11 +81,15 @@ func (c *Conn) acceptable(seg *segment.Segment) (seq Seq, payload []byte, fin, o
 			c.flags |= flagAckNow
 			return seq, nil, fin, true
 		}
+		if end := seq.Add(uint32(len(payload))); end.LessThanEq(c.RcvNxt) {
+			c.noteDup(seq, end) // RFC 2883 4 (1): an old duplicate
+		}
 		return seq, nil, false, false
 	}
 	// Trim the front: bytes already received.
 	if seq.LessThan(c.RcvNxt) {
 		d := uint32(c.RcvNxt.Sub(seq))
+		c.noteDup(seq, seq.Add(min(d, uint32(len(payload)))))
 		if d > uint32(len(payload)) {
 			payload, fin = nil, false // the FIN was received before too
 		} else {
@@ -116,6 +120,12 @@ func (c *Conn) receiveText(now time.Time, seq Seq, payload []byte) {
 	if !c.rcvBuf.reserve(base+off+len(payload), keep, c.rcvMax()) {
 		return // cannot happen within the advertised window
 	}
+	end := seq.Add(uint32(len(payload)))
+	if c.ooo.n > 0 && c.flags&flagSackOK != 0 {
+		if d, ok := c.dupOOO(seq, end); ok {
+			c.noteDup(d.start, d.end) // RFC 2883 4 (2): already held
+		}
+	}
 	c.rcvBuf.writeAt(base+off, payload)
 	c.stats.bytesIn += uint64(len(payload))
 	if off != 0 {
@@ -123,7 +133,9 @@ func (c *Conn) receiveText(now time.Time, seq Seq, payload []byte) {
 		// 5681 4.2: "A TCP receiver SHOULD send an immediate duplicate ACK
 		// when an out-of-order segment arrives").
 		c.stats.oooSegs++
-		c.ooo.add(seq, seq.Add(uint32(len(payload))), c.cfg.maxOOO())
+		if c.ooo.add(seq, end, c.cfg.maxOOO()) {
+			c.sackNote(seq)
+		}
 		c.flags |= flagAckNow
 		return
 	}

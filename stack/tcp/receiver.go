@@ -1,6 +1,10 @@
 package tcp
 
-import "time"
+import (
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
 
 // receiver is the receiving half of a Conn: the receive sequence variables
 // of RFC 9293 3.3.1 (Figure 4), the receive buffer with its out-of-order
@@ -29,4 +33,10 @@ type receiver struct {
 	tsRecentAt  time.Time // when TS.Recent was last set (RFC 7323 5.5)
 	lastAckSent Seq       // Last.ACK.sent: the ACK field of our last segment
 	ackTSecr    uint32    // TSecr of the segment being processed (0: none), for the RTT
+
+	// SACK blocks to report (RFC 2018 4, RFC 2883; sackblocks.go).
+	sackHist  [segment.MaxSACKBlocks]Seq // a sequence number in each recently reported block, most recent first
+	sackHistN int
+	dsack     seqRange // a duplicate to report once (D-SACK), valid while dsackSet
+	dsackSet  bool
 }
