@@ -16,9 +16,9 @@ import (
 // only when the SYN offered it (RFC 7323 1.3/2.2: "may be sent in a <SYN,ACK>
 // segment only if the corresponding option was received in the initial
 // <SYN>"). The SYN-ACK's window field is never scaled (RFC 7323 2.2).
-// SACK-permitted and timestamps in the SYN are accepted without being
-// echoed: they are not negotiated yet (RFC 2018 2, RFC 7323 3.2 "only if it
-// received a TSopt in the initial <SYN>" is permission, not obligation).
+// SACK-permitted and timestamps are echoed exactly when the SYN carried
+// them (RFC 2018 2; RFC 7323 3.2: "MAY send a TSopt in <SYN,ACK> only if it
+// received a TSopt in the initial <SYN>"), TSecr echoing the SYN's TSval.
 func confRFC7323_2_2_SynAckOptions(t *testing.T, n *rawNet) {
 	cases := []struct {
 		name string
@@ -42,8 +42,11 @@ func confRFC7323_2_2_SynAckOptions(t *testing.T, n *rawNet) {
 			} else if offered && o.WScale > 14 {
 				t.Errorf("SYN-ACK window scale %d > 14 (RFC 7323 2.3)", o.WScale)
 			}
-			if o.SACKPermitted || o.HasTimestamp || o.NumSACK != 0 {
-				t.Errorf("SYN-ACK echoes options that are not negotiated yet: %+v", o)
+			if o.SACKPermitted != c.syn.sackPerm || o.HasTimestamp != c.syn.timestamp || o.NumSACK != 0 {
+				t.Errorf("SYN-ACK options %+v; the SYN offered SACK %v, TS %v", o, c.syn.sackPerm, c.syn.timestamp)
+			}
+			if o.HasTimestamp && (o.TSEcr != p.synTSVal || o.TSVal == 0) {
+				t.Errorf("SYN-ACK TS %d/%d, want TSecr %d (the SYN's TSval, RFC 7323 3.2)", o.TSVal, o.TSEcr, p.synTSVal)
 			}
 			// The default receive buffer (256 KiB) exceeds 16 bits, so the
 			// unscaled SYN-ACK window is the field's maximum.
@@ -52,31 +55,32 @@ func confRFC7323_2_2_SynAckOptions(t *testing.T, n *rawNet) {
 			}
 			// gopacket's reading of the same options.
 			g := gopacketTCP(t, sa.raw)
-			var gMSS, gWS bool
+			var gMSS, gWS, gSACK, gTS bool
 			for _, op := range g.Options {
 				switch op.OptionType {
 				case layers.TCPOptionKindMSS:
 					gMSS = len(op.OptionData) == 2 && int(op.OptionData[0])<<8|int(op.OptionData[1]) == 1460
 				case layers.TCPOptionKindWindowScale:
 					gWS = true
-				case layers.TCPOptionKindSACKPermitted, layers.TCPOptionKindTimestamps:
-					t.Errorf("gopacket sees option %v in the SYN-ACK", op.OptionType)
+				case layers.TCPOptionKindSACKPermitted:
+					gSACK = true
+				case layers.TCPOptionKindTimestamps:
+					gTS = len(op.OptionData) == 8
 				}
 			}
-			if !gMSS || gWS != (c.syn.wscale >= 0) {
+			if !gMSS || gWS != (c.syn.wscale >= 0) || gSACK != c.syn.sackPerm || gTS != c.syn.timestamp {
 				t.Errorf("gopacket reads the SYN-ACK options as %v", g.Options)
 			}
 			if !g.SYN || !g.ACK || g.RST || g.FIN || g.Ack != uint32(p.iss)+1 {
 				t.Errorf("gopacket reads the SYN-ACK flags/ack as %+v", g)
 			}
-			// The connection works, with the options of later segments
-			// (timestamps, SACK blocks) ignored when not negotiated (RFC
-			// 7323 3.2: "the TSopt MUST be ignored and the packet
-			// processed normally").
+			// The connection works; with timestamps agreed our data
+			// carries TSopt, its TSval after the SYN's (RFC 7323 5.3: an
+			// older one would be dropped by PAWS).
 			msg := pattern(300, 1)
 			s := segment.Segment{Seq: p.nxt, Ack: p.rcvNxt, Flags: segment.FlagACK | segment.FlagPSH, Window: p.wnd, Payload: msg}
 			if c.syn.timestamp {
-				s.Options.HasTimestamp, s.Options.TSVal, s.Options.TSEcr = true, 12345, 1
+				s.Options.HasTimestamp, s.Options.TSVal, s.Options.TSEcr = true, p.synTSVal+1, o.TSVal
 			}
 			p.sendSeg(s)
 			p.nxt = p.nxt.Add(uint32(len(msg)))
@@ -137,7 +141,7 @@ func confRFC6298_SynAckRetransmission(t *testing.T, n *rawNet) {
 			t.Fatalf("retransmission %d of the SYN-ACK not seen within %v", i+1, wantGap+time.Second)
 		}
 		if r.seg.Flags != first.seg.Flags || r.seg.Seq != first.seg.Seq || r.seg.Ack != first.seg.Ack ||
-			r.seg.Options != first.seg.Options || r.seg.Window != first.seg.Window {
+			!sameSynRetransmission(prev, r) || r.seg.Window != first.seg.Window {
 			t.Fatalf("retransmission %d is %v, the original was %v", i+1, p.show(r), p.show(first))
 		}
 		gap := r.at.Sub(prev.at)

@@ -337,12 +337,13 @@ func (p *peer) waitState(state string, timeout time.Duration) string {
 // byte we expect from it) and sndMax (the highest sequence number it has
 // sent, i.e. its SND.NXT as far as we can see).
 type peer struct {
-	t     *testing.T
-	n     *rawNet
-	port  uint16     // ours, on 198.18.0.1
-	sport uint16     // the stack's
-	dst   netip.Addr // where our segments go: the stack's address
-	in    chan *rawPkt
+	synTSVal uint32 // the TSval our SYN carried (synOpts.timestamp)
+	t        *testing.T
+	n        *rawNet
+	port     uint16     // ours, on 198.18.0.1
+	sport    uint16     // the stack's
+	dst      netip.Addr // where our segments go: the stack's address
+	in       chan *rawPkt
 
 	iss, nxt    segment.Seq
 	irs, rcvNxt segment.Seq
@@ -533,6 +534,7 @@ func (p *peer) syn(o synOpts) {
 	s.Options.SACKPermitted = o.sackPerm
 	if o.timestamp {
 		s.Options.HasTimestamp, s.Options.TSVal = true, uint32(time.Now().UnixMilli())
+		p.synTSVal = s.Options.TSVal
 	}
 	p.sendSeg(s)
 	p.nxt = p.iss.Add(1)
@@ -776,4 +778,20 @@ func confShared(t *testing.T, m linkMode) {
 			}
 		})
 	}
+}
+
+// sameSynRetransmission reports whether b repeats SYN (or SYN-ACK) a: the
+// same options except TSval, which follows the stack's timestamp clock
+// (RFC 7323 5.4: milliseconds) and must have advanced by about the time
+// between them.
+func sameSynRetransmission(a, b *rawPkt) bool {
+	oa, ob := a.seg.Options, b.seg.Options
+	if oa.HasTimestamp {
+		d := time.Duration(ob.TSVal-oa.TSVal) * time.Millisecond
+		if gap := b.at.Sub(a.at); d < gap-20*time.Millisecond || d > gap+20*time.Millisecond {
+			return false
+		}
+		ob.TSVal = oa.TSVal
+	}
+	return oa == ob
 }

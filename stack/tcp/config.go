@@ -89,6 +89,11 @@ type Config struct {
 	// to this (as Linux's tcp_sndbuf_expand). Below SendBufferSize it has
 	// no effect.
 	SendBufferMax int
+	// RecvBufferMax is how far receive-buffer auto-tuning may grow the
+	// receive buffer (autotune.go; DefaultRecvBufferMax when zero). The
+	// window scale offered is sized for it. Negative, or not above
+	// RecvBufferSize: no auto-tuning.
+	RecvBufferMax int
 	// MSL is the Maximum Segment Lifetime; TIME-WAIT lasts 2*MSL.
 	MSL time.Duration
 	// RTO bounds the retransmission timeout (RFC 6298).
@@ -181,6 +186,7 @@ func DefaultConfig() Config {
 		SendBufferSize:    DefaultSendBufferSize,
 		RecvBufferSize:    DefaultRecvBufferSize,
 		SendBufferMax:     DefaultSendBufferMax,
+		RecvBufferMax:     DefaultRecvBufferMax,
 		MSL:               DefaultMSL,
 		RTO:               timers.DefaultRTOConfig(),
 		SynRetries:        DefaultSynRetries,
@@ -234,6 +240,16 @@ func (c *Config) recvBufferSize() int {
 		return 1 << 30
 	}
 	return c.RecvBufferSize
+}
+
+// recvBufferMax is the auto-tuning limit: RecvBufferMax, at least the
+// initial size, at most 2^30 (RFC 7323 2.3).
+func (c *Config) recvBufferMax() int {
+	m := c.RecvBufferMax
+	if m == 0 {
+		m = DefaultRecvBufferMax
+	}
+	return min(max(m, c.recvBufferSize()), 1<<30)
 }
 
 func (c *Config) msl() time.Duration {
@@ -308,12 +324,13 @@ func (c *Config) finWait2Timeout() time.Duration {
 }
 
 // RcvWindowShift is the window scale shift this Config offers (RFC 7323
-// 2.2): the smallest shift that lets the receive buffer be advertised in 16
-// bits, at most 14 (RFC 7323 2.3). A runtime building a SYN-ACK itself (SYN
-// cookies) must offer this value.
+// 2.2): the smallest shift that lets the largest receive buffer
+// (auto-tuning's RecvBufferMax) be advertised in 16 bits, at most 14 (RFC
+// 7323 2.3). A runtime building a SYN-ACK itself (SYN cookies) must offer
+// this value.
 func (c *Config) RcvWindowShift() uint8 {
 	var s uint8
-	for (c.recvBufferSize()>>s) > 0xffff && s < 14 {
+	for (c.recvBufferMax()>>s) > 0xffff && s < 14 {
 		s++
 	}
 	return s

@@ -28,6 +28,12 @@ type Info struct {
 	TSRecent             uint32
 	RTTLatest            time.Duration // the most recent RTT sample
 
+	// Receive-buffer auto-tuning: the buffer bound now, the receiver's RTT
+	// estimate and the bytes read in the last round that grew it.
+	RecvBufLimit int
+	RcvRTT       time.Duration
+	RcvSpace     int
+
 	SRTT, RTTVar, RTO time.Duration
 	Cwnd, Ssthresh    uint32
 	InRecovery        bool
@@ -114,6 +120,7 @@ func (c *Conn) Info() Info {
 		ISS: c.ISS, IRS: c.IRS, SndUna: c.SndUna, SndNxt: c.SndNxt, SndMax: c.sndMax, RcvNxt: c.RcvNxt,
 		SndWnd: c.SndWnd, RcvWnd: c.rcvWnd(), SndWndShift: c.sndShift, RcvWndShift: c.rcvShift, SndMSS: c.sndMSS,
 		SACKOK: c.flags&flagSackOK != 0, TimestampsOK: c.flags&flagTSOK != 0, TSRecent: c.tsRecent, RTTLatest: c.rttLatest,
+		RecvBufLimit: c.opts.rcvBuf, RcvRTT: c.rcvRTT, RcvSpace: c.rcvSpace,
 		PAWSDrops: c.stats.pawsDrops, TSMissing: c.stats.tsMissing,
 		SRTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.RTO(),
 		Cwnd: c.cc.Cwnd(), Ssthresh: c.cc.Ssthresh(), InRecovery: c.cc.InRecovery(),

@@ -31,8 +31,9 @@ type lossyParams struct {
 	delay     time.Duration
 	jitter    time.Duration
 	streamLen int
-	rcvBuf    int // receive buffer of both engines
-	readTick  int // 0: the application reads at once; else bytes read per 10 ms
+	rcvBuf    int  // receive buffer of both engines
+	autotune  bool // receive-buffer auto-tuning on (else RecvBufferMax -1, the buffers stay at rcvBuf)
+	readTick  int  // 0: the application reads at once; else bytes read per 10 ms
 	mss       uint16
 	nagle     bool
 	wscaleA   bool // A offers window scaling (B always does)
@@ -45,8 +46,8 @@ type lossyParams struct {
 }
 
 func (p lossyParams) String() string {
-	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way rcvbuf=%d read/10ms=%d mss=%d nagle=%v wscaleA=%v delack=%v chunky=%v simopen=%v",
-		p.seed, p.loss*100, p.dup*100, p.reorder*100, p.delay, p.jitter, p.streamLen, p.rcvBuf, p.readTick,
+	return fmt.Sprintf("seed=%d loss=%.0f%% dup=%.0f%% reorder=%.0f%% delay=%v jitter=%v stream=%dB each way rcvbuf=%d autotune=%v read/10ms=%d mss=%d nagle=%v wscaleA=%v delack=%v chunky=%v simopen=%v",
+		p.seed, p.loss*100, p.dup*100, p.reorder*100, p.delay, p.jitter, p.streamLen, p.rcvBuf, p.autotune, p.readTick,
 		p.mss, p.nagle, p.wscaleA, p.delAck, p.chunky, p.simOpen)
 }
 
@@ -56,13 +57,15 @@ func (p lossyParams) String() string {
 // (windows close often) to 256 KiB (window scaling); in some runs the
 // applications read slowly, so zero windows and window updates happen; MSS
 // 536-1460, Nagle, window scaling offered by one side only, delayed ACKs
-// of 40 or 200 ms or none.
+// of 40 or 200 ms or none; receive-buffer auto-tuning in every other run
+// of five seeds.
 func paramsFor(seed int64, streamLen int) lossyParams {
 	r := rand.New(rand.NewSource(seed * 7919))
 	bufs := []int{8 << 10, 16 << 10, 64 << 10, 256 << 10}
 	ticks := []int{0, 0, 4096, 16384}
 	return lossyParams{
 		rcvBuf:    bufs[r.Intn(len(bufs))],
+		autotune:  seed/5%2 == 1, // not drawn from r: the other parameters of a seed stay as they were
 		readTick:  ticks[r.Intn(len(ticks))],
 		seed:      seed,
 		loss:      float64(seed%5) * 0.05,
@@ -159,6 +162,9 @@ func newLossyRun(p lossyParams) *lossyRun {
 	mk := func(name string, link *tun.PipeEnd, t tcp.Tuple, passive bool) *pipeEndpoint {
 		cfg := tcp.DefaultConfig()
 		cfg.RecvBufferSize = p.rcvBuf
+		if !p.autotune {
+			cfg.RecvBufferMax = -1 // small windows stay small (zero windows, window updates)
+		}
 		cfg.SendBufferSize = 64 << 10
 		cfg.MSS = p.mss
 		cfg.Nagle = p.nagle

@@ -1,8 +1,9 @@
 package tcp_test
 
-// Window scaling (RFC 7323 2), options the engine parses but does not
-// negotiate yet (SACK, timestamps, unknown kinds), odd flags on a SYN, the
-// RFC 6528 ISN generator and the state-transition hook.
+// Window scaling (RFC 7323 2), SACK and timestamp options from peers that
+// did not negotiate them, unknown kinds, odd flags on a SYN, the RFC 6528
+// ISN generator and the state-transition hook (negotiation itself:
+// timestamps_test.go).
 
 import (
 	"math/bits"
@@ -14,10 +15,17 @@ import (
 	"github.com/tunstack/tunstack/stack/tcp"
 )
 
-// RFC 7323 2.2: our SYN offers the shift that lets the receive buffer be
-// advertised (3 for 256 KiB); the window field of a SYN is never scaled.
+// RFC 7323 2.2: our SYN offers the shift that lets the largest receive
+// buffer be advertised: 7 for auto-tuning's 6 MiB, 3 for a 256 KiB buffer
+// that does not grow; the window field of a SYN is never scaled.
 func TestSynSent_RFC7323_2_2_WindowScaleOffered(t *testing.T) {
 	h := newHarness(t, buildOpts(nil))
+	h.connect(0)
+	if sh := h.cfg.RcvWindowShift(); sh != 7 {
+		t.Fatalf("RcvWindowShift() = %d for a 6 MiB buffer limit, want 7", sh)
+	}
+	h.expect(0, h.out("S", seq(0), mss(1460), wscale(7), win(65535)))
+	h = newHarness(t, buildOpts([]hopt{withConfig(func(c *tcp.Config) { c.RecvBufferMax = -1 })}))
 	h.connect(0)
 	if sh := h.cfg.RcvWindowShift(); sh != 3 {
 		t.Fatalf("RcvWindowShift() = %d for a 256 KiB buffer, want 3", sh)
@@ -30,8 +38,8 @@ func TestSynSent_RFC7323_2_2_WindowScaleOffered(t *testing.T) {
 func TestEstablished_RFC7323_2_3_ScalingAppliedWhenBothOffer(t *testing.T) {
 	h := newEstablished(t, peerWScaleOpt(2), peerWindow(1000))
 	info := h.c.Info()
-	if info.SndWndShift != 2 || info.RcvWndShift != 3 {
-		h.fatalf("shifts snd %d rcv %d, want 2 and 3", info.SndWndShift, info.RcvWndShift)
+	if info.SndWndShift != 2 || info.RcvWndShift != 7 {
+		h.fatalf("shifts snd %d rcv %d, want 2 and 7", info.SndWndShift, info.RcvWndShift)
 	}
 	// RFC 7323 2.2: "The window field in a SYN (i.e., a <SYN> or
 	// <SYN,ACK>) segment itself is never scaled."
@@ -49,10 +57,10 @@ func TestEstablished_RFC7323_2_3_ScalingAppliedWhenBothOffer(t *testing.T) {
 	if n, _ := h.sentData(out, 1); n != 5840 {
 		h.fatalf("sent %d bytes into a 5840-byte window", n)
 	}
-	// Our windows are shifted by 3: 256 KiB free is advertised as 32768.
+	// Our windows are shifted by 7: 256 KiB free is advertised as 2048.
 	for _, o := range out {
-		if o.seg.Window != 32768 {
-			h.fatalf("window field %d with 256 KiB free and shift 3, want 32768", o.seg.Window)
+		if o.seg.Window != 2048 {
+			h.fatalf("window field %d with 256 KiB free and shift 7, want 2048", o.seg.Window)
 		}
 	}
 }
@@ -91,7 +99,7 @@ func TestListen_RFC7323_2_2_SYNACKScaleOnlyIfOffered(t *testing.T) {
 	h3.expect(0, h3.out("S.", seq(0), ack(1), mss(1460)))
 	h2 := newListen(t)
 	h2.send(0, h2.in("S", seq(0), mss(1460), wscale(5)))
-	h2.expect(0, h2.out("S.", seq(0), ack(1), mss(1460), wscale(3)))
+	h2.expect(0, h2.out("S.", seq(0), ack(1), mss(1460), wscale(7)))
 	h2.send(10*ms, h2.in(".", seq(1), ack(1), win(100)))
 	if got := h2.c.Info(); got.SndWnd != 100<<5 || got.SndWndShift != 5 {
 		h2.fatalf("SND.WND %d shift %d, want %d and 5", got.SndWnd, got.SndWndShift, 100<<5)
@@ -184,7 +192,7 @@ func TestSynSent_RFC9293_3_1_SACKAndTimestampsIgnored(t *testing.T) {
 func TestSynReceived_RFC7323_FinalACKWithoutTimestamp(t *testing.T) {
 	h := newListen(t)
 	h.send(0, h.in("S", seq(0), mss(1460), sackOK(), ts(1, 0), wscale(7)))
-	h.expect(0, h.out("S.", seq(0), ack(1), mss(1460), wscale(3)))
+	h.expect(0, h.out("S.", seq(0), ack(1), mss(1460), wscale(7)))
 	h.send(10*ms, h.in(".", seq(1), ack(1)))
 	h.expectState(tcp.StateEstablished)
 }

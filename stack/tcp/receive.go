@@ -139,6 +139,9 @@ func (c *Conn) receiveText(now time.Time, seq Seq, payload []byte) {
 		c.flags |= flagAckNow
 		return
 	}
+	if len(payload) >= int(c.rcvMSSEst) {
+		c.rcvRTTSample(now) // a full-sized segment: the peer answered at once (autotune.go)
+	}
 	c.RcvNxt = c.RcvNxt.Add(uint32(len(payload)))
 	c.rcvBuf.n += len(payload)
 	if c.ooo.n > 0 {
@@ -246,6 +249,7 @@ func (c *Conn) Read(now time.Time, p []byte) (int, error) {
 		if c.rcvBuf.n == 0 && c.ooo.n == 0 {
 			c.rcvBuf.release()
 		}
+		c.rcvSpaceAdjust(now, n) // auto-tuning (autotune.go)
 		c.windowUpdate(now)
 		return n, nil
 	}

@@ -39,4 +39,11 @@ type receiver struct {
 	sackHistN int
 	dsack     seqRange // a duplicate to report once (D-SACK), valid while dsackSet
 	dsackSet  bool
+
+	// Receive-buffer auto-tuning (autotune.go).
+	rcvRTT       time.Duration // receiver's RTT estimate, from TSecr of arriving data
+	rcvCopied    uint64        // bytes the application has read
+	rcvSpaceMark uint64        // rcvCopied when the current round began
+	rcvSpaceAt   time.Time     // when it began
+	rcvSpace     int           // bytes read in the last round that grew
 }

@@ -51,6 +51,10 @@ type sender struct {
 	// 7323 TSecr; ackRTT in timestamps.go), zero before the first: for
 	// loss detection and congestion control.
 	rttLatest time.Duration
+	// tsRtxVal is the TSval of our latest retransmission (valid while
+	// tsRtxSet): an ACK echoing an older TSval gives no RTT sample (ackRTT).
+	tsRtxVal uint32
+	tsRtxSet bool
 
 	txq  txq       // transmission records, SND.UNA to snd.max (txq.go)
 	rack rackState // RACK-TLP loss detection (rack.go, tlp.go)

@@ -13,6 +13,7 @@ type connOpts struct {
 	kaCount         int
 	sndBuf, rcvBuf  int  // buffer bounds in bytes
 	sndFixed        bool // SetSendBufferSize was called: no send-buffer auto-tuning
+	rcvBufLocked    bool // SetRecvBufferSize set rcvBuf: no auto-tuning (autotune.go)
 }
 
 // connOpts returns the per-connection settings c prescribes.
@@ -107,7 +108,11 @@ func (c *Conn) sndLimit() int {
 // what is buffered plus that window; and the window scale agreed in the
 // handshake (RFC 7323 2.2) caps how much of a larger buffer can be offered.
 // It returns the bound in effect.
+//
+// A positive n also stops receive-buffer auto-tuning for the connection,
+// as setting SO_RCVBUF does on Linux; n <= 0 resumes it.
 func (c *Conn) SetRecvBufferSize(n int) int {
+	c.opts.rcvBufLocked = n > 0
 	if n <= 0 {
 		n = c.cfg.recvBufferSize()
 	}

@@ -74,6 +74,9 @@ func (c *Conn) stampOptions(now time.Time, o *segment.Segment) {
 	if c.flags&flagTSOK != 0 {
 		o.Options.HasTimestamp = true
 		o.Options.TSVal, o.Options.TSEcr = c.tsVal(now), c.tsRecent
+		if o.Seq.LessThan(c.sndMax) && (len(o.Payload) > 0 || o.Flags&segment.FlagFIN != 0) {
+			c.tsRtxVal, c.tsRtxSet = o.Options.TSVal, true // a retransmission (ackRTT)
+		}
 	}
 	if o.Flags&segment.FlagACK != 0 {
 		c.lastAckSent = o.Ack
@@ -177,13 +180,22 @@ func (c *Conn) tsRTT(now time.Time, ecr uint32) (time.Duration, bool) {
 // TSecr disambiguates. Either is "a new RTT measurement" that removes the
 // RTO's backoff (RFC 6298 5, the note after 5.7). rttLatest keeps the
 // sample for loss detection (RACK) and congestion control.
+//
+// A TSecr older than our latest retransmission gives no sample: it echoes
+// an earlier transmission whose ACK was lost, and the peer sent it again
+// in answer to the retransmission (a duplicate does not update TS.Recent,
+// RFC 7323 5.3 R2/R3), so "now - TSecr" spans the timeout, not a round
+// trip. Taken, such samples feed back (a larger RTO, a later
+// retransmission, a larger sample: TestLossyPipe seed 4 reached an SRTT of
+// 20 s on an 8 ms path and timed out). An echo of the retransmission
+// itself is a true sample.
 func (c *Conn) ackRTT(now time.Time, ack Seq) {
 	var r time.Duration
 	switch {
 	case c.flags&flagRTTTiming != 0 && c.rttSeq.LessThan(ack):
 		r = now.Sub(c.rttStart)
 		c.flags &^= flagRTTTiming
-	case c.ackTSecr != 0:
+	case c.ackTSecr != 0 && !(c.tsRtxSet && tsBefore(c.ackTSecr, c.tsRtxVal)):
 		var ok bool
 		if r, ok = c.tsRTT(now, c.ackTSecr); !ok {
 			return
