@@ -97,8 +97,9 @@ const (
 	flagOpened                              // Connect, AcceptSYN or AcceptCookie was called
 	flagTWAckedSYN                          // in TIME-WAIT: the last segment was a SYN we ACKed (TimeWait.AckedSYN)
 	flagRtxHigh                             // rtxHigh is valid: data below it was retransmitted
-	flagSackOK                              // SACK is in use: both SYNs carried SACK-permitted (RFC 2018 2)
+	flagSackOK                              // the sender uses SACK (RFC 2018 2 negotiated, flagSackRcv, and senderUsesSACK): RACK-TLP, scoreboard
 	flagTSOK                                // timestamps are in use: both SYNs carried TSopt (RFC 7323 3.2)
+	flagSackRcv                             // both SYNs carried SACK-permitted: we report SACK blocks (RFC 2018 4); flagSackOK follows once the sender uses SACK (senderUsesSACK)
 )
 
 type counters struct {

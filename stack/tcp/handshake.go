@@ -164,15 +164,27 @@ func (c *Conn) initRecv(irs Seq, wnd uint16) {
 // synWindow is the window field of our SYN or SYN-ACK.
 func (c *Conn) synWindow() uint16 { return c.cfg.synWindow() }
 
+// senderUsesSACK says the sender processes the SACK blocks it receives (the
+// scoreboard, RFC 6675, and RACK-TLP's D-SACK input). Until it does, a
+// negotiated SACK only makes the receiver report blocks (flagSackRcv) and
+// flagSackOK, which switches RACK-TLP on (rackEnabled), stays off: without
+// the peer's SACK and D-SACK information every tail loss probe counts as a
+// repaired loss and halves cwnd (TestUnitSendBufferGrowsByDoubling). Set it
+// when the ACK path feeds the scoreboard.
+const senderUsesSACK = false
+
 // peerOptions applies the options of the peer's SYN: MSS (RFC 9293 3.7.1:
 // 536 when absent), window scaling (RFC 7323 2.2: used only if both sides
 // sent the option), SACK-permitted (RFC 2018 2) and timestamps (RFC 7323
 // 3.2), each in use only when both SYNs carried it (we offer what the
 // Config enables, and answer a SYN only with what it carried).
 func (c *Conn) peerOptions(o *segment.Options, useWS bool) {
-	c.flags &^= flagSackOK | flagTSOK
+	c.flags &^= flagSackOK | flagSackRcv | flagTSOK
 	if c.cfg.SACK && o.SACKPermitted {
-		c.flags |= flagSackOK
+		c.flags |= flagSackRcv
+		if senderUsesSACK {
+			c.flags |= flagSackOK
+		}
 	}
 	if c.cfg.Timestamps && o.HasTimestamp {
 		c.flags |= flagTSOK
@@ -212,7 +224,7 @@ func (c *Conn) sendSyn(now time.Time) {
 	so := synOffer{ws: true, sack: true, ts: true, tsVal: c.tsVal(now)}
 	if c.state != StateSynSent {
 		// A SYN-ACK: echo what was agreed (peerOptions).
-		so = synOffer{ws: c.flags&flagSynOptWS != 0, sack: c.flags&flagSackOK != 0,
+		so = synOffer{ws: c.flags&flagSynOptWS != 0, sack: c.flags&flagSackRcv != 0,
 			ts: c.flags&flagTSOK != 0, tsVal: so.tsVal, tsEcr: c.tsRecent}
 	}
 	c.cfg.synFields(o, so)

@@ -119,7 +119,7 @@ func (c *Conn) Info() Info {
 		State: c.state, Tuple: c.tuple,
 		ISS: c.ISS, IRS: c.IRS, SndUna: c.SndUna, SndNxt: c.SndNxt, SndMax: c.sndMax, RcvNxt: c.RcvNxt,
 		SndWnd: c.SndWnd, RcvWnd: c.rcvWnd(), SndWndShift: c.sndShift, RcvWndShift: c.rcvShift, SndMSS: c.sndMSS,
-		SACKOK: c.flags&flagSackOK != 0, TimestampsOK: c.flags&flagTSOK != 0, TSRecent: c.tsRecent, RTTLatest: c.rttLatest,
+		SACKOK: c.flags&flagSackRcv != 0, TimestampsOK: c.flags&flagTSOK != 0, TSRecent: c.tsRecent, RTTLatest: c.rttLatest,
 		RecvBufLimit: c.opts.rcvBuf, RcvRTT: c.rcvRTT, RcvSpace: c.rcvSpace,
 		PAWSDrops: c.stats.pawsDrops, TSMissing: c.stats.tsMissing,
 		SRTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.RTO(),

@@ -121,7 +121,7 @@ func (c *Conn) receiveText(now time.Time, seq Seq, payload []byte) {
 		return // cannot happen within the advertised window
 	}
 	end := seq.Add(uint32(len(payload)))
-	if c.ooo.n > 0 && c.flags&flagSackOK != 0 {
+	if c.ooo.n > 0 && c.flags&flagSackRcv != 0 {
 		if d, ok := c.dupOOO(seq, end); ok {
 			c.noteDup(d.start, d.end) // RFC 2883 4 (2): already held
 		}

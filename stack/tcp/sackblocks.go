@@ -25,7 +25,7 @@ import "github.com/tunstack/tunstack/segment"
 // sackNote records that the out-of-order segment starting at seq was just
 // queued: its block is the most recent (RFC 2018 4).
 func (c *Conn) sackNote(seq Seq) {
-	if c.flags&flagSackOK == 0 {
+	if c.flags&flagSackRcv == 0 {
 		return
 	}
 	r, ok := c.ooo.find(seq)
@@ -49,7 +49,7 @@ func (c *Conn) sackNote(seq Seq) {
 // noteDup records [s, e) as a duplicate to report with D-SACK (RFC 2883
 // 4); the latest one wins.
 func (c *Conn) noteDup(s, e Seq) {
-	if c.flags&flagSackOK == 0 || !s.LessThan(e) {
+	if c.flags&flagSackRcv == 0 || !s.LessThan(e) {
 		return
 	}
 	c.dsack, c.dsackSet = seqRange{s, e}, true

@@ -80,7 +80,7 @@ func (c *Conn) stampOptions(now time.Time, o *segment.Segment) {
 	}
 	if o.Flags&segment.FlagACK != 0 {
 		c.lastAckSent = o.Ack
-		if c.flags&flagSackOK != 0 && o.Flags&segment.FlagRST == 0 {
+		if c.flags&flagSackRcv != 0 && o.Flags&segment.FlagRST == 0 {
 			c.putSACKBlocks(o)
 		}
 	}

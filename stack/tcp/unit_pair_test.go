@@ -130,7 +130,7 @@ func TestUnitHandshake(t *testing.T) {
 	// RFC 2018 2); every segment then carries 12 option bytes, which come
 	// off the payload of a full-sized segment (RFC 9293 3.7.1, RFC 6691).
 	for _, c := range []*Conn{p.a, p.b} {
-		if c.flags&(flagTSOK|flagSackOK) != flagTSOK|flagSackOK {
+		if c.flags&(flagTSOK|flagSackRcv) != flagTSOK|flagSackRcv {
 			t.Fatalf("SACK/TS not negotiated: flags %#x", c.flags)
 		}
 	}
@@ -330,7 +330,7 @@ func TestUnitAcceptCookie(t *testing.T) {
 		Flags: segment.FlagACK, Window: 100, Options: segment.Options{HasTimestamp: true, TSVal: 777, TSEcr: cookieSynAckTS}}
 	c = NewConn(&cfg, Tuple{uAddrB, 80, uAddrA, 40000}, sink)
 	c.AcceptCookie(now, 5000, SynParams{IRS: 0xff, MSS: 1000, WScale: 2, SACK: true, TS: true}, &tsAck)
-	if c.flags&(flagSackOK|flagTSOK) != flagSackOK|flagTSOK || c.tsRecent != 777 || c.sndMSS != 1000-12 || c.rttLatest != 3*time.Millisecond {
+	if c.flags&(flagSackRcv|flagTSOK) != flagSackRcv|flagTSOK || c.tsRecent != 777 || c.sndMSS != 1000-12 || c.rttLatest != 3*time.Millisecond {
 		t.Fatalf("cookie with SACK/TS: flags %#x TS.Recent %d MSS %d RTT %v", c.flags, c.tsRecent, c.sndMSS, c.rttLatest)
 	}
 	if _, err := c.Write(now, []byte("y")); err != nil || !sink.last.Options.HasTimestamp || sink.last.Options.TSEcr != 777 {
