@@ -18,7 +18,9 @@ package tcp
 // millisecond: the connection stalls for tens of seconds at a time, which
 // is how issue 8's connections "wedged" under 3 % loss. Linux escapes this
 // with timestamps (RTT samples from retransmissions, RFC 7323 4), SACK and
-// F-RTO, none of which this engine negotiates.
+// F-RTO. With timestamps negotiated, the TSecr of an ACK of retransmitted
+// data is such a sample here too (ackRTT, timestamps.go) and removes the
+// backoff before this runs; without them this rule is what remains.
 func (c *Conn) dropBackoff(ack Seq) {
 	if c.flags&flagRtxHigh == 0 || ack.GreaterThan(c.rtxHigh) {
 		c.flags &^= flagRtxHigh

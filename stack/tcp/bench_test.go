@@ -19,6 +19,7 @@ type countSink struct {
 	lastAck          segment.Seq
 	lastEnd          segment.Seq
 	lastWnd          uint16
+	lastTSVal        uint32
 }
 
 func (s *countSink) Output(seg *segment.Segment) {
@@ -31,6 +32,7 @@ func (s *countSink) Output(seg *segment.Segment) {
 	}
 	s.lastAck = seg.Ack
 	s.lastWnd = seg.Window
+	s.lastTSVal = seg.Options.TSVal
 }
 
 func (s *countSink) Notify(tcp.Event) {}
@@ -44,25 +46,39 @@ type benchConn struct {
 	in   segment.Segment // reused peer segment
 	pSeq segment.Seq     // peer's next sequence number
 	buf  []byte
+	ts   bool // timestamps and SACK negotiated: the peer stamps every segment
 }
 
-func newBenchConn(tb testing.TB) *benchConn {
+// newBenchConn sets up an established connection; with ts the peer's
+// SYN-ACK agrees to timestamps and SACK (RFC 7323, RFC 2018).
+func newBenchConn(tb testing.TB, ts ...bool) *benchConn {
 	cfg := tcp.DefaultConfig()
 	b := &benchConn{sink: &countSink{}, now: t0, buf: make([]byte, 64<<10)}
 	b.c = tcp.NewConn(&cfg, testTuple, b.sink)
 	b.c.Connect(b.now, engISS)
+	b.ts = len(ts) > 0 && ts[0]
 	b.in = segment.Segment{Src: remoteAddr, Dst: localAddr, SrcPort: testTuple.RemotePort, DstPort: testTuple.LocalPort,
 		Seq: peerISS, Ack: engISS.Add(1), Flags: segment.FlagSYN | segment.FlagACK, Window: 65535,
-		Options: segment.Options{HasMSS: true, MSS: 1460, HasWScale: true, WScale: 7}}
+		Options: segment.Options{HasMSS: true, MSS: 1460, HasWScale: true, WScale: 7,
+			SACKPermitted: b.ts, HasTimestamp: b.ts, TSVal: 1}}
 	b.c.HandleSegment(b.now, &b.in)
 	if b.c.State() != tcp.StateEstablished {
 		tb.Fatalf("bench handshake: state %v", b.c.State())
 	}
 	b.pSeq = peerISS.Add(1)
 	b.in.Flags = segment.FlagACK
-	b.in.Options = segment.Options{}
+	b.in.Options = segment.Options{HasTimestamp: b.ts, TSVal: 1}
 	b.in.Window = 1 << 12 // << 7 = 512 KiB
 	return b
+}
+
+// stamp advances the peer's TSval (one tick per segment) and echoes the
+// engine's last one.
+func (b *benchConn) stamp() {
+	if b.ts {
+		b.in.Options.TSVal++
+		b.in.Options.TSEcr = b.sink.lastTSVal
+	}
 }
 
 func (b *benchConn) timers() {
@@ -79,6 +95,7 @@ func (b *benchConn) receiveOne(payload []byte) {
 	b.in.Seq = b.pSeq
 	b.in.Ack = b.c.SndNxt
 	b.in.Payload = payload
+	b.stamp()
 	b.c.HandleSegment(b.now, &b.in)
 	b.pSeq = b.pSeq.Add(uint32(len(payload)))
 	b.c.Read(b.now, b.buf)
@@ -93,17 +110,24 @@ func (b *benchConn) sendOne(payload []byte) {
 	b.in.Seq = b.pSeq
 	b.in.Ack = b.c.SndNxt
 	b.in.Payload = nil
+	b.stamp()
 	b.c.HandleSegment(b.now, &b.in)
 }
 
-func BenchmarkReceiveInOrder(bm *testing.B) {
-	b := newBenchConn(bm)
-	payload := patBytes(0, 1460)
+func BenchmarkReceiveInOrder(bm *testing.B) { benchReceiveInOrder(bm, false, 1460) }
+
+// BenchmarkReceiveInOrderTS: the same with timestamps and SACK negotiated
+// (full-sized segments are then 1448 bytes, RFC 6691).
+func BenchmarkReceiveInOrderTS(bm *testing.B) { benchReceiveInOrder(bm, true, 1448) }
+
+func benchReceiveInOrder(bm *testing.B, ts bool, mss int) {
+	b := newBenchConn(bm, ts)
+	payload := patBytes(0, mss)
 	for i := 0; i < 1000; i++ { // warm up: buffers allocated, steady state
 		b.receiveOne(payload)
 	}
 	acks := b.sink.acks
-	bm.SetBytes(1460)
+	bm.SetBytes(int64(mss))
 	bm.ReportAllocs()
 	bm.ResetTimer()
 	for i := 0; i < bm.N; i++ {
@@ -123,14 +147,19 @@ func BenchmarkReceiveInOrder(bm *testing.B) {
 	}
 }
 
-func BenchmarkSendFullSegment(bm *testing.B) {
-	b := newBenchConn(bm)
-	payload := patBytes(0, 1460)
+func BenchmarkSendFullSegment(bm *testing.B) { benchSendFullSegment(bm, false, 1460) }
+
+// BenchmarkSendFullSegmentTS: the same with timestamps and SACK negotiated.
+func BenchmarkSendFullSegmentTS(bm *testing.B) { benchSendFullSegment(bm, true, 1448) }
+
+func benchSendFullSegment(bm *testing.B, ts bool, mss int) {
+	b := newBenchConn(bm, ts)
+	payload := patBytes(0, mss)
 	for i := 0; i < 1000; i++ {
 		b.sendOne(payload)
 	}
 	data := b.sink.data
-	bm.SetBytes(1460)
+	bm.SetBytes(int64(mss))
 	bm.ReportAllocs()
 	bm.ResetTimer()
 	for i := 0; i < bm.N; i++ {
