@@ -252,6 +252,22 @@ func TestBulkCopyLossy(t *testing.T) {
 	if st.Retransmissions == 0 {
 		t.Fatal("losses but no retransmissions counted")
 	}
+	// Stats.Recovery: the repairs are counted, and stay counted once the
+	// connection has left the table.
+	rec := st.Recovery
+	t.Logf("A recovery: %+v", rec)
+	if rec.FastRecoveries+rec.RTOExpiries+rec.TLPProbes == 0 {
+		t.Fatalf("retransmissions but no recovery counted: %+v", rec)
+	}
+	c1.Close()
+	c2.Close()
+	if !waitFor(5*time.Second, func() bool { return p.a.Stats().Conns == 0 }) {
+		t.Fatalf("connection still in A's table: %+v", p.a.Stats())
+	}
+	if after := p.a.Stats().Recovery; after.FastRecoveries < rec.FastRecoveries || after.RTOExpiries < rec.RTOExpiries ||
+		after.TLPProbes < rec.TLPProbes {
+		t.Fatalf("recovery counters went back when the connection left: %+v, then %+v", rec, after)
+	}
 }
 
 // prng is a fast deterministic byte source.

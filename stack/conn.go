@@ -206,7 +206,8 @@ func (c *Conn) leaveLocked(now time.Time, tw *tcp.TimeWait) {
 		c.queueHeldLocked()
 	}
 	c.gone = true
-	s.ctr.retransGone.Add(c.tc.Info().Retransmits)
+	info := c.tc.Info()
+	s.ctr.connGone(&info)
 	s.mu.Lock()
 	s.removeConnLocked(c)
 	if tw != nil && !s.closed {

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"net"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tunstack/tunstack/stack/tcp"
@@ -17,6 +18,8 @@ type Stats struct {
 	// Retransmissions is the sum of the engine's retransmission counters of
 	// live connections and of the connections already gone.
 	Retransmissions uint64
+	// Recovery sums the engine's loss-recovery counters the same way.
+	Recovery RecoveryStats
 
 	Conns           uint64 // connections in the demux table now (half-open included)
 	Listeners       uint64 // open listeners now
@@ -51,6 +54,26 @@ type Stats struct {
 
 	// Dropped counts packets dropped on input, by reason.
 	Dropped DropStats
+}
+
+// RecoveryStats counts how the connections repaired losses (sums of
+// tcp.Info fields): fast recoveries, driven by duplicate ACKs or SACK
+// (RFC 6582, RFC 6675, RFC 8985), against retransmission timeouts (RFC
+// 6298), the expensive way.
+type RecoveryStats struct {
+	FastRecoveries  uint64 // fast recoveries entered (tcp.Info.FastRetransmits)
+	RTOExpiries     uint64 // retransmission timeouts
+	TLPProbes       uint64 // tail loss probes sent (RFC 8985 7)
+	RACKLosses      uint64 // segments RACK deemed lost (RFC 8985 6)
+	SpuriousRetrans uint64 // retransmissions the peer reported as duplicates (D-SACK, RFC 2883)
+}
+
+func (r *RecoveryStats) add(i *tcp.Info) {
+	r.FastRecoveries += i.FastRetransmits
+	r.RTOExpiries += i.RTOExpiries
+	r.TLPProbes += i.TLPProbes
+	r.RACKLosses += i.RACKLosses
+	r.SpuriousRetrans += i.SpuriousRetrans
 }
 
 // DropStats counts dropped input packets by reason.
@@ -90,6 +113,18 @@ type counters struct {
 
 	dShort, dVersion, dIPHeader, dIPChecksum, dFragment, dNotOurs, dProtocol atomic.Uint64
 	dTCPHeader, dTCPChecksum, dTCPOption, dICMP, dInvalid, dClosing          atomic.Uint64
+
+	goneMu       sync.Mutex
+	recoveryGone RecoveryStats // of the connections that left the table
+}
+
+// connGone adds the counters of a connection leaving the table to the
+// totals of the connections gone.
+func (c *counters) connGone(i *tcp.Info) {
+	c.retransGone.Add(i.Retransmits)
+	c.goneMu.Lock()
+	c.recoveryGone.add(i)
+	c.goneMu.Unlock()
 }
 
 // Stats returns a snapshot of the stack-wide counters. It visits every live
@@ -115,8 +150,13 @@ func (s *Stack) Stats() Stats {
 	}
 	conns := s.snapshotConns()
 	var retrans uint64
+	c.goneMu.Lock()
+	st.Recovery = c.recoveryGone
+	c.goneMu.Unlock()
 	for _, cn := range conns {
-		retrans += cn.Info().Retransmits
+		i := cn.Info()
+		retrans += i.Retransmits
+		st.Recovery.add(&i.Info)
 	}
 	st.Retransmissions = c.retransGone.Load() + retrans
 	s.mu.Lock()
