@@ -3,6 +3,7 @@ package stack
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"time"
@@ -105,6 +106,10 @@ type Options struct {
 	// memory (GOGC, debug.SetMemoryLimit). The engine's free list of
 	// buffers is trimmed either way.
 	KeepFreedMemory bool
+	// CongestionControl names the connections' congestion control
+	// algorithm (tcp.CongestionControlNames; "" is
+	// tcp.DefaultCongestionControl). New fails for an unknown name.
+	CongestionControl string
 	// Logf, if set, receives rare diagnostics (never one per packet).
 	Logf func(format string, args ...any)
 }
@@ -123,6 +128,9 @@ func (o Options) withDefaults(link Link) (Options, error) {
 	}
 	if o.Clock == nil {
 		o.Clock = timers.NewReal()
+	}
+	if _, err := tcp.NewCongestionControl(o.CongestionControl); err != nil {
+		return o, fmt.Errorf("stack: Options.CongestionControl: %w", err)
 	}
 	if lm := link.MTU(); o.MTU <= 0 || (lm > 0 && o.MTU > lm) {
 		o.MTU = lm // never build packets the link would refuse

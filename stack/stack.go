@@ -198,6 +198,7 @@ func engineConfig(o *Options) tcp.Config {
 		}
 	}
 	c.Trace = o.Trace
+	c.CongestionControl = o.CongestionControl
 	return c
 }
 

@@ -110,8 +110,15 @@ type counters struct {
 	dupAcksIn         uint64
 	challengeACKs     uint64
 	oooSegs           uint64
-	fastRetransmits   uint64
+	fastRetransmits   uint64 // fast recoveries entered (each begins with a fast retransmit)
+	sackRecoveries    uint64 // of which SACK-based (RFC 6675)
+	renoRecoveries    uint64 // of which NewReno (RFC 6582)
 	rtoExpiries       uint64
+	rtxFast           uint64 // segments retransmitted in fast recovery
+	rtxRTO            uint64 // segments retransmitted after an RTO
+	rtxOther          uint64 // other retransmissions (TLP, path MTU, outside recovery)
+	sackedBytes       uint64 // bytes newly SACKed
+	lostMarked        uint64 // records marked lost
 	zeroWindowProbes  uint64
 	keepaliveProbes   uint64
 	rackLosses        uint64 // records RACK marked lost (RFC 8985 6.2)
@@ -135,7 +142,7 @@ func NewConn(cfg *Config, t Tuple, sink Sink) *Conn {
 	c.rto = timers.NewRTOEstimator(cfg.RTO)
 	c.sndMSS = MinMSS
 	c.rcvMSSEst = MinMSS
-	c.cc = &c.reno
+	c.cc = newCC(cfg.CongestionControl)
 	if cfg.Timestamps {
 		c.tsOffset = cfg.tsOffset(t)
 	}
@@ -228,6 +235,7 @@ func (c *Conn) close(now time.Time, err error, seg *segment.Segment) {
 	c.setState(now, StateClosed, seg)
 	c.rtxAt, c.delackAt, c.persistAt, c.kaAt, c.stateAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	c.rackStopTimers()
+	c.pace.at = time.Time{}
 	c.flags &^= flagAckNow
 	// Unsent and unacknowledged data is gone; received data stays readable
 	// after a clean close (it cannot exist after a reset: Read returns the

@@ -148,7 +148,7 @@ func (c *Conn) initSend(iss Seq) {
 	c.SndNxt = iss
 	c.sndMax = iss
 	c.sndBufSeq = iss.Add(1)
-	c.reno.init(c)
+	c.ccInit()
 }
 
 // initRecv records the peer's initial sequence number. The window field of
@@ -211,7 +211,7 @@ func (c *Conn) peerOptions(o *segment.Options, useWS bool) {
 	} else {
 		c.sndShift, c.rcvShift = 0, 0
 	}
-	c.reno.init(c)
+	c.ccInit()
 }
 
 // sendSyn sends (or retransmits) our SYN or SYN-ACK.
@@ -328,7 +328,7 @@ func (c *Conn) ackedSyn(now time.Time) {
 		c.rto.Fallback(synTimeoutRTO)
 	}
 	if c.retries > 0 {
-		c.cc.OnHandshakeLoss(c.ccState()) // RFC 5681 3.1: IW of one segment
+		c.cc.OnHandshakeLoss(c.ccSync(now)) // RFC 5681 3.1: IW of one segment
 	}
 	c.retries = 0
 	c.unackedSince = time.Time{}

@@ -36,7 +36,15 @@ type Info struct {
 
 	SRTT, RTTVar, RTO time.Duration
 	Cwnd, Ssthresh    uint32
-	InRecovery        bool
+	InRecovery        bool   // fast recovery
+	InLossRTO         bool   // recovering from a retransmission timeout
+	CongestionControl string // the algorithm's name
+	Pipe              uint32 // RFC 6675 pipe: bytes in flight
+	SackedOut         uint32 // bytes SACKed above SND.UNA
+	LostOut           uint32 // bytes marked lost, not yet retransmitted
+	Delivered         uint64 // bytes delivered over the connection's life
+	MinRTT            time.Duration
+	PacingRate        uint64 // bytes per second, 0: not paced
 
 	// SoftErr is the ICMP soft error a timeout would report (Conn.SoftErr).
 	SoftErr error
@@ -48,8 +56,15 @@ type Info struct {
 	BytesIn, BytesOut uint64 // payload bytes: received in window, sent for the first time
 	Retransmits       uint64 // retransmitted segments (timeouts, fast retransmits, SYNs)
 	RetransBytes      uint64
-	FastRetransmits   uint64
+	FastRetransmits   uint64 // fast recoveries entered (SACKRecoveries + RenoRecoveries)
 	RTOExpiries       uint64
+	SACKRecoveries    uint64 // fast recoveries with SACK (RFC 6675)
+	RenoRecoveries    uint64 // fast recoveries without (RFC 6582)
+	RetransFast       uint64 // segments retransmitted in fast recovery
+	RetransRTO        uint64 // segments retransmitted after an RTO
+	RetransOther      uint64 // other retransmissions (tail loss probes, path MTU)
+	SACKedBytes       uint64 // bytes newly SACKed by the peer
+	LostMarked        uint64 // transmission records marked lost
 	DupAcksIn         uint64
 	ChallengeACKs     uint64
 	OutOfOrderSegs    uint64
@@ -123,7 +138,10 @@ func (c *Conn) Info() Info {
 		RecvBufLimit: c.opts.rcvBuf, RcvRTT: c.rcvRTT, RcvSpace: c.rcvSpace,
 		PAWSDrops: c.stats.pawsDrops, TSMissing: c.stats.tsMissing,
 		SRTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.RTO(),
-		Cwnd: c.cc.Cwnd(), Ssthresh: c.cc.Ssthresh(), InRecovery: c.cc.InRecovery(),
+		Cwnd: c.ccs.Cwnd, Ssthresh: c.ccs.Ssthresh, InRecovery: c.lossState == lossFast,
+		InLossRTO: c.lossState == lossRTO, CongestionControl: c.cc.Name(),
+		Pipe: c.pipe(), SackedOut: c.sb.sackedBytes, LostOut: c.sb.lostBytes,
+		Delivered: c.ccs.Delivered, MinRTT: c.ccs.MinRTT, PacingRate: c.pacingRate(),
 		SoftErr:    c.soft,
 		SendQueued: c.sndBuf.n, RecvQueued: c.rcvBuf.n,
 		SendBufCap: len(c.sndBuf.buf), RecvBufCap: len(c.rcvBuf.buf),
@@ -131,6 +149,9 @@ func (c *Conn) Info() Info {
 		BytesIn: c.stats.bytesIn, BytesOut: c.stats.bytesOut,
 		Retransmits: c.stats.retransSegs, RetransBytes: c.stats.retransBytes,
 		FastRetransmits: c.stats.fastRetransmits, RTOExpiries: c.stats.rtoExpiries,
+		SACKRecoveries: c.stats.sackRecoveries, RenoRecoveries: c.stats.renoRecoveries,
+		RetransFast: c.stats.rtxFast, RetransRTO: c.stats.rtxRTO, RetransOther: c.stats.rtxOther,
+		SACKedBytes: c.stats.sackedBytes, LostMarked: c.stats.lostMarked,
 		DupAcksIn: c.stats.dupAcksIn, ChallengeACKs: c.stats.challengeACKs,
 		OutOfOrderSegs: c.stats.oooSegs, ZeroWindowProbes: c.stats.zeroWindowProbes,
 		KeepaliveProbes: c.stats.keepaliveProbes,

@@ -43,6 +43,7 @@ func (c *Conn) PathMTU(now time.Time, mtu int) bool {
 	if c.SndUna != c.sndMax {
 		c.flags &^= flagRTTTiming // Karn: resent data gives no RTT sample
 		c.SndNxt = c.SndUna       // go back N in the new size
+		c.resetScoreboard()
 	}
 	c.flush(now)
 	return true

@@ -212,7 +212,7 @@ func (c *Conn) rackRecoveryExited() {
 
 // rackInRecovery reports fast or RTO recovery, in which RACK uses no
 // reordering window until reordering has been seen.
-func (c *Conn) rackInRecovery() bool { return c.cc.InRecovery() }
+func (c *Conn) rackInRecovery() bool { return c.lossState != lossNone }
 
 // reoWnd is RFC 8985 6.2 step 4's RACK_reo_wnd(): zero while no reordering
 // has been seen and the sender is in recovery or DupThresh records are
@@ -330,17 +330,3 @@ func (c *Conn) rackMarkLossesOnRTO(now time.Time) {
 	c.rack.rackAt = time.Time{}
 }
 
-// onLossMarked is called when a timer (RACK's reordering timer) marked
-// records lost outside ACK processing: the sender enters recovery as it
-// would after an ACK (owner: the SACK recovery; until it exists, the
-// lost records wait for the retransmission timer).
-func (c *Conn) onLossMarked(now time.Time) {}
-
-// markLost marks a record lost (RFC 6675 IsLost, RFC 8985 6.2 step 5): the
-// sender retransmits lost records before new data. Owner: the SACK
-// scoreboard ("sack"), who may add accounting here.
-func (c *Conn) markLost(r *txRecord) {
-	if r.flags&(txLost|txSacked) == 0 {
-		r.flags |= txLost
-	}
-}

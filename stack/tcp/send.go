@@ -74,33 +74,77 @@ func (c *Conn) unsent() uint32 {
 	return 0
 }
 
-// output sends what the send window, the congestion window, SWS avoidance
-// and Nagle allow, then the FIN if one is queued and all data has gone.
+// output sends what the windows allow, in RFC 6675 NextSeg's order: data
+// marked lost first (rule 1), then new data (rule 2) as the send window,
+// sender silly window avoidance and Nagle allow, then the FIN once all data
+// has gone, then in SACK recovery rules 3 and 4. The congestion window
+// limits pipe (RFC 6675: "cwnd - pipe >= 1 SMSS"; PRR sets cwnd in
+// recovery), the send window the new data (RFC 9293 3.8.6.2.1), and a
+// pacing algorithm the timing (pacing.go).
 func (c *Conn) output(now time.Time) {
 	mss := uint32(c.sndMSS)
 	if c.SndUna == c.sndMax && !c.lastDataAt.IsZero() && now.Sub(c.lastDataAt) > c.rto.RTO() && c.unsent() > 0 {
 		// RFC 5681 4.1: restart from at most the initial window after
 		// an idle period longer than the RTO.
-		c.cc.OnIdleRestart(c.ccState())
+		c.cc.OnIdleRestart(c.ccSync(now))
 	}
+	rate := c.pacingRate()
+	limit := c.cfg.segmentBytes(mss)
+	if rate > 0 {
+		limit = paceBurst(rate, mss, limit)
+	}
+	other := true // one NextSeg rule 3 or 4 retransmission per call
 	for {
+		if c.paceWait(now) {
+			break
+		}
+		var budget uint32 // cwnd - pipe
+		if p := c.pipe(); c.ccs.Cwnd > p {
+			budget = c.ccs.Cwnd - p
+		}
+		if i := c.firstLost(); i >= 0 {
+			// NextSeg rule 1: lost data, as cwnd allows.
+			sent := c.retransmitLost(now, i, min(budget, limit))
+			if sent == 0 {
+				break
+			}
+			c.paceSent(now, rate, sent)
+			continue
+		}
 		unsent := c.unsent()
 		if unsent == 0 {
 			if c.flags&flagFinQueued != 0 && c.SndNxt == c.dataEnd() {
 				// The FIN needs no window: close must progress even
 				// when the peer's window is zero (gVisor #13393).
 				c.transmit(now, 0, true)
+				continue
+			}
+			c.markAppLimited()
+			if other && budget >= mss {
+				other = false
+				if sent := c.retransmitOther(now, budget); sent > 0 {
+					c.paceSent(now, rate, sent)
+					continue
+				}
 			}
 			break
 		}
 		flight := c.flight()
-		wnd := min(c.SndWnd, c.cc.Cwnd())
-		var usable uint32
-		if wnd > flight {
-			usable = wnd - flight
+		usable := budget
+		if c.SndWnd > flight {
+			usable = min(usable, c.SndWnd-flight)
+		} else {
+			usable = 0
 		}
-		n := min(unsent, c.cfg.segmentBytes(mss), usable)
+		n := min(unsent, limit, usable)
 		if n == 0 {
+			if other && budget >= mss {
+				other = false
+				if sent := c.retransmitOther(now, budget); sent > 0 {
+					c.paceSent(now, rate, sent)
+					continue
+				}
+			}
 			break
 		}
 		if n > mss && n < unsent {
@@ -124,6 +168,10 @@ func (c *Conn) output(now time.Time) {
 			}
 		}
 		c.transmit(now, n, true)
+		c.paceSent(now, rate, n)
+		if c.dupAcks > 0 && c.lossState == lossNone {
+			c.sb.ltBytes += n // RFC 3042 limited transmit
+		}
 	}
 	c.armPersist(now)
 }
@@ -206,6 +254,14 @@ func (c *Conn) sendSegment(now time.Time, seq Seq, n uint32, allowFin bool) uint
 	}
 	if seq.LessThan(c.sndMax) {
 		c.stats.retransSegs++
+		switch c.lossState {
+		case lossFast:
+			c.stats.rtxFast++
+		case lossRTO:
+			c.stats.rtxRTO++
+		default:
+			c.stats.rtxOther++
+		}
 		c.stats.retransBytes += uint64(n)
 		if end := seq.Add(n); c.flags&flagRtxHigh == 0 || end.GreaterThan(c.rtxHigh) {
 			c.rtxHigh = segment.Min(end, c.sndMax)
@@ -272,202 +328,6 @@ func (c *Conn) sendAck(now time.Time) {
 	c.emit(now, c.prepare(c.sndMax, segment.FlagACK))
 }
 
-// ackArrived is the fifth step of RFC 9293 3.10.7.4. It reports whether
-// processing of the segment continues.
-func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
-	if c.synUnacked() && !c.synReceivedAck(now, seg) {
-		return false
-	}
-	ack := seg.Ack
-	c.probesUnanswered = 0
-	// "If the ACK acks something not yet sent (SEG.ACK > SND.NXT) then send
-	// an ACK, drop the segment, and return."
-	limit := c.sndMax
-	if c.flags&flagProbe != 0 {
-		limit = segment.Max(limit, c.SndNxt.Add(1)) // the probe's byte
-	}
-	if ack.GreaterThan(limit) {
-		c.challengeAck(now)
-		return false
-	}
-	// RFC 5961 5.2: the ACK must also be no older than SND.UNA -
-	// MAX.SND.WND; otherwise discard it and send an ACK.
-	if ack.LessThan(c.SndUna - Seq(c.maxSndWnd)) {
-		c.challengeAck(now)
-		return false
-	}
-	oldWnd := c.SndWnd
-	if ack.GreaterThan(c.SndUna) {
-		c.newAck(now, ack)
-	} else if ack == c.SndUna && len(seg.Payload) == 0 &&
-		seg.Flags&(segment.FlagSYN|segment.FlagFIN) == 0 &&
-		uint32(seg.Window)<<c.sndShift == oldWnd && c.SndNxt != c.SndUna {
-		// RFC 5681 2: a duplicate acknowledgment.
-		c.dupAcks++
-		c.stats.dupAcksIn++
-		if c.cc.OnDupAck(c.ccState(), c.dupAcks) {
-			c.fastRetransmit(now)
-		}
-	}
-	// RFC 8985 6.2: RACK (and the TLP episode, 7.4) on every acceptable
-	// ACK, after the cumulative ACK and the scoreboard are updated.
-	c.rackDetect(now)
-	// Window update: "If SND.UNA =< SEG.ACK =< SND.NXT ... If (SND.WL1 <
-	// SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)), set SND.WND
-	// <- SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."
-	if ack == c.SndUna && (c.SndWL1.LessThan(seg.Seq) || c.SndWL1 == seg.Seq && c.SndWL2.LessThanEq(ack)) {
-		c.SndWnd = uint32(seg.Window) << c.sndShift
-		c.SndWL1, c.SndWL2 = seg.Seq, ack
-		if c.SndWnd > c.maxSndWnd {
-			c.maxSndWnd = c.SndWnd
-		}
-		if c.SndWnd > 0 && oldWnd == 0 {
-			c.persistAt = time.Time{}
-			c.persistBackoff = 0
-		}
-	}
-	switch c.state {
-	case StateFinWait1:
-		if c.finAcked() {
-			c.setState(now, StateFinWait2, seg)
-			if c.flags&flagReadClosed != 0 {
-				c.stateAt = now.Add(c.cfg.finWait2Timeout())
-			}
-		}
-	case StateClosing:
-		if c.finAcked() {
-			c.enterTimeWait(now, seg)
-			return false
-		}
-	case StateLastAck:
-		if c.finAcked() {
-			c.close(now, nil, seg)
-			return false
-		}
-	}
-	return true
-}
-
-// newAck handles an ACK that advances SND.UNA.
-func (c *Conn) newAck(now time.Time, ack Seq) {
-	acked := uint32(ack.Sub(c.SndUna))
-	c.SndUna = ack
-	c.recordsAcked(now, ack)
-	c.soft = nil // the path works: a timeout later is not this error's doing
-	// Release acknowledged data; the FIN has no byte in the ring.
-	end := c.dataEnd()
-	if d := segment.Min(ack, end).Sub(c.sndBufSeq); d > 0 {
-		c.sndBuf.discard(int(d))
-		c.sndBufSeq = c.sndBufSeq.Add(uint32(d))
-		if c.sndBuf.n == 0 {
-			c.sndBuf.release()
-		}
-		if c.flags&flagFinQueued == 0 {
-			c.sink.Notify(EventWritable)
-		}
-	}
-	if c.SndNxt.LessThan(ack) {
-		c.SndNxt = ack
-	}
-	if c.sndMax.LessThan(ack) {
-		c.sndMax = ack // the peer took the window probe's byte
-	}
-	c.flags &^= flagProbe
-	// RFC 6298 3 (Karn) and RFC 7323 4: the RTT sample, if this ACK gives
-	// one (timestamps.go).
-	c.ackRTT(now, ack)
-	c.dropBackoff(ack)
-	c.retries = 0
-	c.unackedSince = time.Time{}
-	if c.SndUna != c.sndMax {
-		c.unackedSince = now // progress: the user timeout starts again
-	}
-	c.persistBackoff = 0
-	if c.cc.OnAck(c.ccState(), acked) {
-		// RFC 6582 3.2 step 3: a partial ACK retransmits the first
-		// unacknowledged segment.
-		c.retransmitFirst(now)
-	}
-	if !c.cc.InRecovery() {
-		c.dupAcks = 0
-	}
-	// RFC 6298 5.2/5.3: stop the timer when all is acknowledged,
-	// otherwise restart it. (After a go-back-N rewind or a window probe,
-	// sndMax may lie beyond SND.NXT: what was sent since is acknowledged,
-	// and output re-arms the timer for what it sends next.)
-	if c.SndNxt == c.SndUna {
-		c.rtxAt = time.Time{}
-	} else {
-		c.armRtx(now)
-	}
-}
-
-// finAcked reports whether our FIN has been acknowledged.
-func (c *Conn) finAcked() bool {
-	return c.flags&flagFinQueued != 0 && c.SndUna == c.dataEnd().Add(1)
-}
-
-func (c *Conn) ccState() oldCCState {
-	return oldCCState{MSS: uint32(c.sndMSS), SndUna: c.SndUna, SndMax: c.sndMax,
-		FlightSize: uint32(c.sndMax.Sub(c.SndUna))}
-}
-
-// fastRetransmit is RFC 5681 3.2 step 3 (reached through RFC 6582 3.2
-// step 2): retransmit the segment that appears lost.
-func (c *Conn) fastRetransmit(now time.Time) {
-	c.stats.fastRetransmits++
-	c.retransmitFirst(now)
-}
-
-// retransmitFirst resends one segment at SND.UNA without moving SND.NXT:
-// only bytes sent before (up to sndMax), and the FIN only if it was sent.
-func (c *Conn) retransmitFirst(now time.Time) {
-	c.flags &^= flagRTTTiming // Karn
-	sent := uint32(c.sndMax.Sub(c.SndUna))
-	finSent := c.flags&flagFinQueued != 0 && c.sndMax == c.dataEnd().Add(1)
-	if finSent {
-		sent-- // the FIN has no byte in the ring
-	}
-	c.sendSegment(now, c.SndUna, min(uint32(c.sndMSS), sent), finSent)
-	c.armRtx(now)
-}
-
-// retransmitTimerExpired is RFC 6298 5.4-5.6 with RFC 9293 3.8.3's R2:
-// retransmit the earliest unacknowledged segment, back off, and give up
-// with ETIMEDOUT after MaxRetries timeouts or UserTimeout.
-func (c *Conn) retransmitTimerExpired(now time.Time) {
-	c.rtxAt = time.Time{}
-	if c.state == StateSynSent || c.synUnacked() {
-		c.synRetransmit(now)
-		return
-	}
-	if c.SndUna == c.sndMax {
-		return
-	}
-	if c.unackedSince.IsZero() {
-		c.unackedSince = now
-	}
-	if c.retries >= c.cfg.maxRetries() ||
-		c.cfg.UserTimeout > 0 && now.Sub(c.unackedSince) >= c.cfg.UserTimeout {
-		c.close(now, c.timeoutErr(), nil)
-		return
-	}
-	c.retries++
-	c.stats.rtoExpiries++
-	c.cc.OnRTO(c.ccState())
-	c.rto.Backoff() // RFC 6298 5.5
-	c.dupAcks = 0
-	c.flags &^= flagRTTTiming // Karn
-	// Go back N: resend from SND.UNA; ACKs up to sndMax stay acceptable.
-	// The segment may not reach past both what was sent before and the
-	// peer's window: RFC 5681 3, "a TCP MUST NOT send data with a sequence
-	// number higher than the sum of the highest acknowledged sequence
-	// number and the minimum of cwnd and rwnd".
-	c.SndNxt = c.SndUna
-	c.transmit(now, min(uint32(c.sndMSS), max(uint32(c.sndMax.Sub(c.SndUna)), c.SndWnd)), true)
-	c.armRtx(now) // RFC 6298 5.6
-}
-
 // armPersist starts the persist timer when data waits, nothing is in
 // flight and the window does not let it go (RFC 9293 3.8.6.1); without it
 // a lost window update would deadlock the connection. The same timer is
@@ -505,7 +365,7 @@ func (c *Conn) persistTimerExpired(now time.Time) {
 	if c.SndNxt != c.SndUna || c.unsent() == 0 {
 		return
 	}
-	if w := min(c.SndWnd, c.cc.Cwnd()); w > 0 {
+	if w := min(c.SndWnd, c.ccs.Cwnd); w > 0 {
 		c.transmit(now, min(w, uint32(c.sndMSS)), true)
 		return
 	}

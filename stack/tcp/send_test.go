@@ -243,13 +243,14 @@ func TestEstablished_RFC9293_3_8_3_UserTimeout(t *testing.T) {
 	h.expectNoTimer()
 }
 
-// RFC 5681 3.2 fast retransmit and fast recovery, RFC 6582 NewReno: the
-// third duplicate ACK retransmits the first unacknowledged segment at once,
-// ssthresh = max(FlightSize/2, 2*SMSS), cwnd = ssthresh + 3*SMSS and grows
-// by SMSS per further duplicate, new data goes out when cwnd allows it; a
-// partial ACK retransmits the next hole at once and stays in recovery; the
-// full ACK ends recovery with cwnd = ssthresh (or RFC 6582 3.2 step 6's
-// option 2).
+// RFC 6582 fast retransmit and fast recovery without SACK, with limited
+// transmit (RFC 3042) and PRR (RFC 6937) deciding how much goes out: the
+// first two duplicate ACKs each send one new segment, the third
+// retransmits the first segment with ssthresh = FlightSize/2 (the limited
+// transmit segments not counted, RFC 6675 5 (4.2)), PRR sends in
+// proportion to the data delivered, a partial ACK retransmits the next
+// hole (RFC 6582 3.2 step 3), and the full ACK ends recovery with cwnd =
+// ssthresh.
 func TestEstablished_RFC5681_3_2_FastRetransmitNewReno(t *testing.T) {
 	const mss = 1460
 	// No window scaling: the duplicate ACKs must carry exactly the window
@@ -260,56 +261,50 @@ func TestEstablished_RFC5681_3_2_FastRetransmitNewReno(t *testing.T) {
 	if _, k := h.sentData(out, 1); k != 10 {
 		h.fatalf("initial flight %d segments, want 10", k)
 	}
-	// Segments 1 (seq 1) and 4 (seq 1+3*mss) are lost; 2, 3, 5..10 arrive
-	// and each draws a duplicate ACK of 1.
+	// Segments 1 (seq 1) and 4 (seq 1+3*mss) are lost; 2, 3, 5..10 and
+	// the two limited transmit segments arrive and each draws a duplicate
+	// ACK of 1.
 	dup := func(at time.Duration) { h.send(at, h.in(".", seq(1), ack(1))) }
 	dup(100 * ms)
+	h.expect(100*ms, h.out(".", seq(1+10*mss), data(mss))) // RFC 3042
 	dup(101 * ms)
-	h.expectNothing(101 * ms)
+	h.expect(101*ms, h.out(".", seq(1+11*mss), data(mss)))
 	dup(102 * ms)
 	h.expect(102*ms, h.out(".", seq(1), data(mss)))
 	info := h.c.Info()
-	if info.Ssthresh != 5*mss || info.Cwnd != 8*mss {
-		h.fatalf("after fast retransmit ssthresh %d cwnd %d, want %d and %d (RFC 5681 3.2 steps 2, 3)", info.Ssthresh, info.Cwnd, 5*mss, 8*mss)
+	// ssthresh = 10 MSS / 2; PRR: pipe = 12 - 3 duplicates - 1 lost = 8
+	// MSS, and the fast retransmit goes out on the first ACK: cwnd 9 MSS.
+	if info.Ssthresh != 5*mss || info.Cwnd != 9*mss || !info.InRecovery || info.RenoRecoveries != 1 {
+		h.fatalf("after fast retransmit ssthresh %d cwnd %d recovery %v (%d), want %d, %d, true (1)",
+			info.Ssthresh, info.Cwnd, info.InRecovery, info.RenoRecoveries, 5*mss, 9*mss)
 	}
-	// Five more duplicates (segments 6..10): cwnd 8+5 = 13 MSS against a
-	// flight of 10: 3 new segments.
-	newSegs := 0
-	for i := 0; i < 5; i++ {
-		dup(time.Duration(103+i) * ms)
-		o := h.drainOut(time.Duration(103+i) * ms)
-		_, k := h.sentData(o, 1+int64(10+newSegs)*mss)
-		newSegs += k
-	}
-	if newSegs != 3 {
-		h.fatalf("fast recovery sent %d new segments for 5 more duplicate ACKs, want 3 (RFC 5681 3.2 step 4)", newSegs)
-	}
-	// The retransmission arrives: partial ACK up to the second hole.
-	h.send(200*ms, h.in(".", seq(1), ack(1+3*mss)))
-	o := h.drainOut(200 * ms)
-	if len(o) == 0 || o[0].seg.Seq != engISS.Add(1+3*mss) || len(o[0].seg.Payload) != mss {
-		h.fatalf("partial ACK did not retransmit the segment at %d first (RFC 6582 3.2 step 5)", 1+3*mss)
-	}
-	if info := h.c.Info(); info.Ssthresh != 5*mss || !info.InRecovery || info.Cwnd != 11*mss {
-		// RFC 6582 3.2 step 5: deflate by the 3 SMSS acknowledged, add
-		// back one SMSS: 13 - 3 + 1 = 11 SMSS; stay in recovery.
-		h.fatalf("after the partial ACK ssthresh %d cwnd %d recovery %v, want %d, %d, true", info.Ssthresh, info.Cwnd, info.InRecovery, 5*mss, 11*mss)
-	}
-	// Everything arrives: the full ACK covers all sent.
-	full := 1 + int64(10+newSegs)*mss
-	for _, x := range o[1:] {
-		end := int64(int32(x.seg.Seq-engISS)) + int64(len(x.seg.Payload))
-		if end > full {
-			full = end
+	// Five more duplicates. PRR while pipe > ssthresh: sndcnt =
+	// CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out with RecoverFS
+	// 12 MSS: 2, 3, 4 MSS delivered allow 0, 365 and 974 bytes, less than
+	// a segment; at the 7th duplicate pipe = ssthresh and PRR-SSRB allows
+	// ssthresh - pipe = 0, at the 8th pipe is 4 MSS: one new segment.
+	for i, want := range []int{0, 0, 0, 0, 1} {
+		at := time.Duration(103+i) * ms
+		dup(at)
+		o := h.drainOut(at)
+		if _, k := h.sentData(o, 1+12*mss); k != want {
+			h.fatalf("duplicate ACK %d in recovery sent %d new segments, want %d (RFC 6937)", 4+i, k, want)
 		}
 	}
-	h.send(300*ms, h.in(".", seq(1), ack(full)))
-	// RFC 6582 3.2 step 6, full acknowledgment: cwnd = ssthresh, or
-	// min(ssthresh, max(FlightSize, SMSS) + SMSS) with FlightSize the data
-	// still outstanding (none): 2 SMSS.
+	// The retransmission arrives: partial ACK up to the second hole, which
+	// is resent at once (pipe 4 MSS, PRR-SSRB: one segment).
+	h.send(200*ms, h.in(".", seq(1), ack(1+3*mss)))
+	h.expect(200*ms, h.out(".", seq(1+3*mss), data(mss)))
+	if info := h.c.Info(); info.Ssthresh != 5*mss || !info.InRecovery || info.Cwnd != 5*mss {
+		h.fatalf("after the partial ACK ssthresh %d cwnd %d recovery %v, want %d, %d, true", info.Ssthresh, info.Cwnd, info.InRecovery, 5*mss, 5*mss)
+	}
+	// Everything arrives: the full ACK covers all sent and ends recovery
+	// with cwnd = ssthresh (RFC 6937 3.1, RFC 6582 3.2 step 3 (1)).
+	h.send(300*ms, h.in(".", seq(1), ack(1+13*mss)))
 	info = h.c.Info()
-	if (info.Cwnd != 5*mss && info.Cwnd != 2*mss) || info.InRecovery {
-		h.fatalf("cwnd %d recovery %v after the full ACK, want %d or %d and out of recovery", info.Cwnd, info.InRecovery, 5*mss, 2*mss)
+	if info.Cwnd != 5*mss || info.InRecovery || info.FastRetransmits != 1 || info.RetransFast != 2 {
+		h.fatalf("cwnd %d recovery %v fast retransmits %d segments %d after the full ACK, want %d, false, 1, 2",
+			info.Cwnd, info.InRecovery, info.FastRetransmits, info.RetransFast, 5*mss)
 	}
 }
 
@@ -771,7 +766,7 @@ func TestEstablished_RFC6582_3_2_NoFastRetransmitAfterRTO(t *testing.T) {
 
 // RFC 5681 3.2 step 2 with a small flight: ssthresh = max(FlightSize/2,
 // 2*SMSS): four segments out, the first lost, three duplicates: ssthresh
-// 2 SMSS, cwnd 5 SMSS.
+// 2 SMSS, and PRR's cwnd 2 SMSS.
 func TestEstablished_RFC5681_3_2_FastRetransmitSmallFlight(t *testing.T) {
 	const mss = 1460
 	h := newEstablished(t)
@@ -781,8 +776,11 @@ func TestEstablished_RFC5681_3_2_FastRetransmitSmallFlight(t *testing.T) {
 		h.send(100*ms, h.in(".", seq(1), ack(1)))
 	}
 	h.expect(100*ms, h.out(".", seq(1), data(mss)))
-	if info := h.c.Info(); info.Ssthresh != 2*mss || info.Cwnd != 5*mss {
-		h.fatalf("ssthresh %d cwnd %d, want %d and %d", info.Ssthresh, info.Cwnd, 2*mss, 5*mss)
+	// PRR (RFC 6937): pipe = 4 - 3 duplicates - 1 lost = 0, below
+	// ssthresh: PRR-SSRB, sndcnt = min(ssthresh - pipe, MAX(prr_delivered
+	// - prr_out, DeliveredData) + MSS) = 2 MSS; cwnd = pipe + sndcnt.
+	if info := h.c.Info(); info.Ssthresh != 2*mss || info.Cwnd != 2*mss {
+		h.fatalf("ssthresh %d cwnd %d, want %d and %d", info.Ssthresh, info.Cwnd, 2*mss, 2*mss)
 	}
 }
 

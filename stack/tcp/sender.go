@@ -59,7 +59,18 @@ type sender struct {
 	txq  txq       // transmission records, SND.UNA to snd.max (txq.go)
 	rack rackState // RACK-TLP loss detection (rack.go, tlp.go)
 
-	cc      oldCC
-	reno    newReno
-	dupAcks int
+	cc  CongestionControl // from Config.CongestionControl (cc.go)
+	ccs CCState           // the congestion state the algorithm works on
+
+	dupAcks int // RFC 5681 2 / RFC 6675 2 duplicate ACKs since SND.UNA last advanced
+
+	// Loss recovery (recovery.go): RFC 6675 / RFC 6582 fast recovery or
+	// the loss state after an RTO, until SND.UNA reaches recoveryPoint.
+	lossState     lossState
+	recoveryPoint Seq // RFC 6675 RecoveryPoint, RFC 6582 "recover"
+
+	sb   scoreboard // SACK scoreboard and lost marking (scoreboard.go)
+	prr  prrState   // RFC 6937 (prr.go)
+	rate rateState  // delivery-rate estimation (ratesample.go)
+	pace paceState  // pacing (pacing.go)
 }

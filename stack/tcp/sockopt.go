@@ -98,7 +98,7 @@ func (c *Conn) sndLimit() int {
 	if c.opts.sndFixed {
 		return n
 	}
-	want := 2 * int(max(c.cc.Cwnd(), uint32(c.sndMax.Sub(c.SndUna))))
+	want := 2 * int(max(c.ccs.Cwnd, uint32(c.sndMax.Sub(c.SndUna))))
 	return max(n, min(want, c.cfg.sendBufferMax()))
 }
 

@@ -12,11 +12,11 @@ import (
 
 // Deadline returns when HandleTimer is next due: the earliest armed
 // retransmission, RACK reordering (RFC 8985 6.2), tail loss probe (RFC 8985
-// 7.2), delayed-ACK, persist, keepalive and TIME-WAIT/FIN-WAIT-2 deadline.
-// The zero time means no timer is armed.
+// 7.2), delayed-ACK, persist, keepalive, TIME-WAIT/FIN-WAIT-2 and pacing
+// deadline. The zero time means no timer is armed.
 func (c *Conn) Deadline() time.Time {
 	var d time.Time
-	for _, t := range [...]time.Time{c.rtxAt, c.rack.rackAt, c.rack.tlp.at, c.delackAt, c.persistAt, c.kaAt, c.stateAt} {
+	for _, t := range [...]time.Time{c.rtxAt, c.rack.rackAt, c.rack.tlp.at, c.delackAt, c.persistAt, c.kaAt, c.stateAt, c.pace.at} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -59,6 +59,9 @@ func (c *Conn) HandleTimer(now time.Time) {
 	}
 	if due(c.delackAt, now) {
 		c.delayedAckTimerExpired(now)
+	}
+	if due(c.pace.at, now) {
+		c.pace.at = time.Time{} // flush sends what pacing held back
 	}
 	c.flush(now)
 }

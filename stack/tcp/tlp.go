@@ -163,12 +163,12 @@ func (c *Conn) tlpOnAck(now time.Time) {
 // recovery that ends at once (Linux: tcp_init_cwnd_reduction and
 // tcp_end_cwnd_reduction, the CWR state).
 func (c *Conn) tlpCongestionResponse(now time.Time) {
-	if c.cc == &c.reno {
-		s := c.ccState()
-		c.reno.halve(s)
-		c.reno.cwnd = c.reno.ssthresh
-		c.reno.bytesAcked = 0
+	s := c.ccSync(now)
+	c.cc.OnCongestionEvent(s)
+	if !c.ownsRecovery() {
+		s.Cwnd = min(s.Cwnd, s.Ssthresh)
 	}
+	c.cc.OnRecoveryExit(s)
 }
 
 // tlpOnRTO ends a TLP episode when the retransmission timer expires: RTO

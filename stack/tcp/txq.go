@@ -146,6 +146,9 @@ func (c *Conn) recordSent(now time.Time, seq Seq, used uint32, fin bool) {
 			break
 		}
 		r.xmitTime = now
+		if r.flags&txLost != 0 {
+			c.sb.lostBytes -= r.len() // back in the network (scoreboard.go)
+		}
 		r.flags |= txRetrans
 		r.flags &^= txLost
 		c.onRecordSent(now, r)
@@ -178,11 +181,6 @@ func (c *Conn) recordSent(now time.Time, seq Seq, used uint32, fin bool) {
 		added.flags |= txFin
 	}
 }
-
-// onRecordSent fills a record's delivery-rate fields at (re)transmission
-// (draft-cheng-iccrg-delivery-rate-estimation 3.2). Hook for the rate
-// sampler; the scoreboard and RACK read xmitTime and flags.
-func (c *Conn) onRecordSent(now time.Time, r *txRecord) {}
 
 // recordsAcked drops the records the cumulative ACK ack, arriving at now,
 // covers, trimming a record it covers in part, and returns how many whole

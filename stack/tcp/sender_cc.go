@@ -1,0 +1,54 @@
+package tcp
+
+import "time"
+
+// The sender's side of the congestion control interface (cc.go): the
+// algorithm instance, and the CCState the sender maintains for it.
+
+// newCC returns a Conn's algorithm: Config.CongestionControl, or the
+// default if the name is unknown (the runtime rejects unknown names up
+// front, stack.New; a Config built by hand falls back rather than fail).
+func newCC(name string) CongestionControl {
+	cc, err := NewCongestionControl(name)
+	if err != nil {
+		cc, _ = NewCongestionControl(DefaultCongestionControl)
+	}
+	return cc
+}
+
+// ccInit (re)starts congestion control once the send MSS is known (the
+// handshake) with no loss recovery in progress.
+func (c *Conn) ccInit() {
+	c.lossState = lossNone
+	c.recoveryPoint = c.ISS
+	c.dupAcks = 0
+	c.ccs.MSS = uint32(c.sndMSS)
+	c.cc.Init(&c.ccs)
+}
+
+// ccSync brings the sender-maintained fields of CCState up to date before
+// a call into the algorithm, and returns it.
+func (c *Conn) ccSync(now time.Time) *CCState {
+	s := &c.ccs
+	s.Now = now
+	s.MSS = uint32(c.sndMSS)
+	s.SndUna = c.SndUna
+	s.SndNxt = c.sndMax
+	s.Inflight = c.pipe()
+	s.SRTT = c.rto.SRTT()
+	s.InRecovery = c.lossState == lossFast
+	s.AppLimited = c.rate.appLimited != 0
+	s.NoSACK = c.flags&flagSackOK == 0
+	return s
+}
+
+// ccOnAck is step (5) of the ACK pipeline: the algorithm sees the ACK's
+// rate sample if it delivered data. The ACK that ended fast recovery
+// does not grow the window PRR handed over (cwnd = ssthresh, RFC 6937
+// 3.1; RFC 6582 3.2 step 3 sets it as the full acknowledgment's response).
+func (c *Conn) ccOnAck(now time.Time) {
+	if c.rate.rs.AckedSacked == 0 || c.rate.exited {
+		return
+	}
+	c.cc.OnAck(c.ccSync(now), &c.rate.rs)
+}
