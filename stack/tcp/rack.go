@@ -329,4 +329,3 @@ func (c *Conn) rackMarkLossesOnRTO(now time.Time) {
 	}
 	c.rack.rackAt = time.Time{}
 }
-

@@ -1,6 +1,10 @@
 package tcp
 
-import "time"
+import (
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
 
 // Delivery-rate estimation (draft-cheng-iccrg-delivery-rate-estimation-02,
 // as Linux's tcp_rate.c) on the transmission records, and the RTT
@@ -9,35 +13,54 @@ import "time"
 // SACK) compares it with the state now: the data delivered between the two
 // over the longer of the send and the ACK intervals is the delivery rate.
 
+// The times are Unix nanoseconds (nanos), 8 bytes rather than a
+// time.Time's 24: every idle Conn carries them (TestManyConns' budget).
 type rateState struct {
-	deliveredTime time.Time // C.delivered_time
-	firstSentTime time.Time // C.first_sent_time
-	appLimited    uint64    // C.app_limited: 0, or the C.delivered beyond which samples are no longer application-limited
-	minRTTAt      time.Time // when ccs.MinRTT was taken
-
-	// The sample this ACK builds (draft 3.3), reset by rateStart.
-	rs                    RateSample
-	have                  bool      // a delivered record was seen
-	priorTime             time.Time // rs.prior_time
-	priorXmit             time.Time // send time of the record chosen
-	priorLost             uint64    // its P.lost
-	sendElapsed, ackElapd time.Duration
-	newlyLost             uint32 // bytes marked lost during this ACK
-	exited                bool   // this ACK ended fast recovery (PRR's cwnd = ssthresh stands)
+	deliveredTime int64  // C.delivered_time
+	firstSentTime int64  // C.first_sent_time
+	appLimited    uint64 // C.app_limited: 0, or the C.delivered beyond which samples are no longer application-limited
+	minRTTAt      int64  // when ccs.MinRTT was taken
+	// cur is the ACK pipeline's working state, allocated when the Conn
+	// first sends data (onRecordSent): an idle or never-sending Conn does
+	// without it (TestManyConns), and it exists whenever records do.
+	cur *ackState
 }
+
+// ackState is what the ACK pipeline builds for each ACK, and the SACK
+// blocks of the previous one.
+type ackState struct {
+	rs          RateSample // the sample this ACK builds (draft 3.3), reset by rateStart
+	priorTime   int64      // rs.prior_time; 0: no delivered record seen yet
+	priorXmit   int64      // send time of the record chosen
+	priorLost   uint64     // its P.lost
+	sendElapsed time.Duration
+	ackElapsed  time.Duration
+	newlyLost   uint32 // bytes marked lost during this ACK
+	exited      bool   // this ACK ended fast recovery (PRR's cwnd = ssthresh stands)
+
+	cache  [segment.MaxSACKBlocks]segment.SACKBlock // the previous ACK's valid SACK blocks (scoreboard.go)
+	ncache int
+}
+
+// nanos is t in Unix nanoseconds.
+func nanos(t time.Time) int64 { return t.UnixNano() }
 
 // onRecordSent fills a record's delivery-rate fields at (re)transmission
 // (draft 3.2 "Transmitting or retransmitting a data packet"). With nothing
 // in flight before it, the send and delivery clocks restart now.
 func (c *Conn) onRecordSent(now time.Time, r *txRecord) {
 	rt := &c.rate
+	if rt.cur == nil {
+		rt.cur = new(ackState)
+	}
 	retrans := r.flags&txRetrans != 0
 	if !retrans && c.txq.n == 1 {
-		rt.firstSentTime, rt.deliveredTime = now, now
+		n := nanos(now)
+		rt.firstSentTime, rt.deliveredTime = n, n
 	}
 	r.delivered = c.ccs.Delivered
-	r.deliveredTime = rt.deliveredTime
-	r.firstSentTime = rt.firstSentTime
+	r.deliveredTime = time.Unix(0, rt.deliveredTime)
+	r.firstSentTime = time.Unix(0, rt.firstSentTime)
 	r.lostAtSend = c.ccs.Lost
 	if retrans {
 		r.txInFlight = c.pipe()
@@ -57,11 +80,11 @@ func (c *Conn) onRecordSent(now time.Time, r *txRecord) {
 // rateStart resets the per-ACK sample (before step (1) of the ACK
 // pipeline).
 func (c *Conn) rateStart() {
-	rt := &c.rate
-	rt.rs = RateSample{PriorInFlight: c.pipe()}
-	rt.have = false
-	rt.newlyLost = 0
-	rt.exited = false
+	a := c.rate.cur
+	a.rs = RateSample{PriorInFlight: c.pipe()}
+	a.priorTime = 0
+	a.newlyLost = 0
+	a.exited = false
 	c.sb.newlySacked = 0
 }
 
@@ -70,52 +93,55 @@ func (c *Conn) rateStart() {
 // most recently sent of the delivered records (the largest P.delivered,
 // the later send on a tie) gives the sample's starting point.
 func (c *Conn) rateDelivered(now time.Time, r *txRecord, n uint32) {
-	rt := &c.rate
+	rt, a := &c.rate, c.rate.cur
 	c.ccs.Delivered += uint64(n)
-	rt.deliveredTime = now
-	rt.rs.AckedSacked += n
-	if rt.have && (r.delivered < rt.rs.PriorDelivered ||
-		r.delivered == rt.rs.PriorDelivered && !r.xmitTime.After(rt.priorXmit)) {
+	rt.deliveredTime = nanos(now)
+	a.rs.AckedSacked += n
+	xmit := nanos(r.xmitTime)
+	if a.priorTime != 0 && (r.delivered < a.rs.PriorDelivered ||
+		r.delivered == a.rs.PriorDelivered && xmit <= a.priorXmit) {
 		return
 	}
-	rt.have = true
-	rt.rs.PriorDelivered = r.delivered
-	rt.priorTime = r.deliveredTime
-	rt.priorXmit = r.xmitTime
-	rt.priorLost = r.lostAtSend
-	rt.rs.IsAppLimited = r.flags&txAppLimited != 0
-	rt.rs.TxInFlight = r.txInFlight
-	rt.sendElapsed = r.xmitTime.Sub(r.firstSentTime)
-	rt.ackElapd = now.Sub(r.deliveredTime)
-	rt.firstSentTime = r.xmitTime
-	rt.rs.RTT = 0
+	a.rs.PriorDelivered = r.delivered
+	a.priorTime = nanos(r.deliveredTime)
+	a.priorXmit = xmit
+	a.priorLost = r.lostAtSend
+	a.rs.IsAppLimited = r.flags&txAppLimited != 0
+	a.rs.TxInFlight = r.txInFlight
+	a.sendElapsed = r.xmitTime.Sub(r.firstSentTime)
+	a.ackElapsed = now.Sub(r.deliveredTime)
+	rt.firstSentTime = xmit
+	a.rs.RTT = 0
 	if r.flags&txRetrans == 0 {
-		rt.rs.RTT = now.Sub(r.xmitTime) // Karn: only from data sent once
+		a.rs.RTT = now.Sub(r.xmitTime) // Karn: only from data sent once
 	}
 }
 
 // rateFinish is draft 3.3's GenerateRateSample, after loss detection ran
 // on this ACK; it also updates the RTT fields of CCState.
 func (c *Conn) rateFinish(now time.Time) {
-	rt := &c.rate
-	rs := &rt.rs
+	rt, a := &c.rate, c.rate.cur
+	rs := &a.rs
 	s := &c.ccs
 	if rt.appLimited != 0 && s.Delivered > rt.appLimited {
 		rt.appLimited = 0 // the application-limited data is delivered
 	}
-	rs.NewlyLost = rt.newlyLost
+	rs.NewlyLost = a.newlyLost
 	s.RTT = 0
-	if !rt.have || rt.priorTime.IsZero() {
+	if a.priorTime == 0 {
 		rs.Interval = 0
 		return
 	}
 	rs.Delivered = s.Delivered - rs.PriorDelivered
-	rs.Lost = s.Lost - rt.priorLost
-	rs.Interval = max(rt.sendElapsed, rt.ackElapd)
+	rs.Lost = s.Lost - a.priorLost
+	rs.Interval = max(a.sendElapsed, a.ackElapsed)
 	if rs.RTT > 0 {
 		s.RTT = rs.RTT
-		if s.MinRTT == 0 || rs.RTT <= s.MinRTT || now.Sub(rt.minRTTAt) > minRTTWindow {
-			s.MinRTT, rt.minRTTAt = rs.RTT, now
+		n := nanos(now)
+		// A windowed minimum (rack.go's minRTTWindow, Linux's
+		// tcp_min_rtt_wlen), expire-and-replace.
+		if s.MinRTT == 0 || rs.RTT <= s.MinRTT || time.Duration(n-rt.minRTTAt) > minRTTWindow {
+			s.MinRTT, rt.minRTTAt = rs.RTT, n
 		}
 	}
 	// "Normally we expect interval >= MinRTT. Note that rate may still be

@@ -44,7 +44,7 @@ func (c *Conn) recoveryOnAck(now time.Time, acked uint32, dup bool) {
 	// in SACKed data; "If SACK is not in use", one SMSS per duplicate
 	// ACK and, on a later ACK, the change in SND.UNA less what those
 	// duplicate ACKs counted.
-	dd := c.rate.rs.AckedSacked
+	dd := c.rate.cur.rs.AckedSacked
 	if acked > 0 {
 		c.dupAcks = 0 // RFC 6675 5: "If the incoming ACK is a cumulative acknowledgment, the TCP MUST reset DupAcks to zero"
 		c.sb.ltBytes = 0
@@ -131,7 +131,7 @@ func (c *Conn) exitRecovery(now time.Time) {
 	if was == lossFast {
 		if !c.ownsRecovery() {
 			s.Cwnd = s.Ssthresh
-			c.rate.exited = true
+			c.rate.cur.exited = true
 		}
 		c.cc.OnRecoveryExit(s)
 	}

@@ -28,9 +28,6 @@ type scoreboard struct {
 	// every record ending at or below it.
 	lostScan, lossMarked Seq
 
-	cache  [segment.MaxSACKBlocks]segment.SACKBlock // the previous ACK's valid blocks
-	ncache int
-
 	newlySacked uint32 // this ACK: bytes newly SACKed
 	rescued     bool   // RFC 6675 NextSeg rule 4 used in this recovery (RescueRxt)
 	ltBytes     uint32 // new data sent by limited transmit (RFC 3042) since the duplicate ACKs began
@@ -76,7 +73,10 @@ func (c *Conn) ackRecords(now time.Time, ack Seq) {
 	}
 	c.recordsAcked(now, ack)
 	if q.n == 0 {
-		sb.sackedBytes, sb.lostBytes, sb.ncache = 0, 0, 0
+		sb.sackedBytes, sb.lostBytes = 0, 0
+		if c.rate.cur != nil {
+			c.rate.cur.ncache = 0
+		}
 	}
 }
 
@@ -84,7 +84,6 @@ func (c *Conn) ackRecords(now time.Time, ack Seq) {
 // SACK blocks of seg (RFC 2018 3), after the cumulative ACK was applied.
 func (c *Conn) sackUpdate(now time.Time, seg *segment.Segment) {
 	o := &seg.Options
-	sb := &c.sb
 	var keep [segment.MaxSACKBlocks]segment.SACKBlock
 	nkeep := 0
 	for i := 0; i < o.NumSACK && i < segment.MaxSACKBlocks; i++ {
@@ -110,17 +109,17 @@ func (c *Conn) sackUpdate(now time.Time, seg *segment.Segment) {
 		keep[nkeep] = b
 		nkeep++
 	}
-	sb.cache, sb.ncache = keep, nkeep
+	c.rate.cur.cache, c.rate.cur.ncache = keep, nkeep
 }
 
 // sackBlock marks the records [s, e) covers whole as SACKed. What a block
 // of the previous ACK covered was marked then and is skipped: the block
 // that grows with each ACK costs only its new part.
 func (c *Conn) sackBlock(now time.Time, s, e Seq) {
-	sb := &c.sb
+	sb, a := &c.sb, c.rate.cur
 	ts, te := s, e // the part to walk; coverage is checked against [s, e)
-	for i := 0; i < sb.ncache; i++ {
-		cb := sb.cache[i]
+	for i := 0; i < a.ncache; i++ {
+		cb := a.cache[i]
 		if cb.Start.LessThanEq(ts) && te.LessThanEq(cb.End) {
 			return
 		}
@@ -170,7 +169,7 @@ func (c *Conn) markLost(r *txRecord) {
 	n := r.len()
 	c.sb.lostBytes += n
 	c.ccs.Lost += uint64(n)
-	c.rate.newlyLost += n
+	c.rate.cur.newlyLost += n
 	c.stats.lostMarked++
 }
 
