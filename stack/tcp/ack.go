@@ -84,7 +84,7 @@ func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
 //  6. sending: output (send.go), from flush at the end of HandleSegment,
 //     after the window update of RFC 9293 3.10.7.4.
 func (c *Conn) senderAck(now time.Time, seg *segment.Segment, oldWnd uint32) {
-	if c.rate.cur == nil {
+	if c.ackState == nil {
 		// No data was ever sent (no records): only SND.UNA can move,
 		// over a SYN or a FIN.
 		if seg.Ack.GreaterThan(c.SndUna) {

@@ -111,14 +111,7 @@ type counters struct {
 	challengeACKs     uint64
 	oooSegs           uint64
 	fastRetransmits   uint64 // fast recoveries entered (each begins with a fast retransmit)
-	sackRecoveries    uint64 // of which SACK-based (RFC 6675)
-	renoRecoveries    uint64 // of which NewReno (RFC 6582)
 	rtoExpiries       uint64
-	rtxFast           uint64 // segments retransmitted in fast recovery
-	rtxRTO            uint64 // segments retransmitted after an RTO
-	rtxOther          uint64 // other retransmissions (TLP, path MTU, outside recovery)
-	sackedBytes       uint64 // bytes newly SACKed
-	lostMarked        uint64 // records marked lost
 	zeroWindowProbes  uint64
 	keepaliveProbes   uint64
 	rackLosses        uint64 // records RACK marked lost (RFC 8985 6.2)
@@ -138,6 +131,7 @@ func NewConn(cfg *Config, t Tuple, sink Sink) *Conn {
 		cfg = &defaultConfig
 	}
 	c := &Conn{cfg: cfg, tuple: t, sink: sink}
+	c.ccBox = new(ccBox)
 	c.opts = cfg.connOpts()
 	c.rto = timers.NewRTOEstimator(cfg.RTO)
 	c.sndMSS = MinMSS
@@ -235,7 +229,9 @@ func (c *Conn) close(now time.Time, err error, seg *segment.Segment) {
 	c.setState(now, StateClosed, seg)
 	c.rtxAt, c.delackAt, c.persistAt, c.kaAt, c.stateAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	c.rackStopTimers()
-	c.pace.at = time.Time{}
+	if c.ackState != nil {
+		c.pace.at = time.Time{}
+	}
 	c.flags &^= flagAckNow
 	// Unsent and unacknowledged data is gone; received data stays readable
 	// after a clean close (it cannot exist after a reset: Read returns the

@@ -130,7 +130,7 @@ func (c *Conn) SendMSS() uint16 { return c.sndMSS }
 
 // Info returns the current counters and variables.
 func (c *Conn) Info() Info {
-	return Info{
+	in := Info{
 		State: c.state, Tuple: c.tuple,
 		ISS: c.ISS, IRS: c.IRS, SndUna: c.SndUna, SndNxt: c.SndNxt, SndMax: c.sndMax, RcvNxt: c.RcvNxt,
 		SndWnd: c.SndWnd, RcvWnd: c.rcvWnd(), SndWndShift: c.sndShift, RcvWndShift: c.rcvShift, SndMSS: c.sndMSS,
@@ -140,7 +140,7 @@ func (c *Conn) Info() Info {
 		SRTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.RTO(),
 		Cwnd: c.ccs.Cwnd, Ssthresh: c.ccs.Ssthresh, InRecovery: c.lossState == lossFast,
 		InLossRTO: c.lossState == lossRTO, CongestionControl: c.cc.Name(),
-		Pipe: c.pipe(), SackedOut: c.sb.sackedBytes, LostOut: c.sb.lostBytes,
+		Pipe:      c.pipe(),
 		Delivered: c.ccs.Delivered, MinRTT: c.ccs.MinRTT, PacingRate: c.pacingRate(),
 		SoftErr:    c.soft,
 		SendQueued: c.sndBuf.n, RecvQueued: c.rcvBuf.n,
@@ -149,9 +149,6 @@ func (c *Conn) Info() Info {
 		BytesIn: c.stats.bytesIn, BytesOut: c.stats.bytesOut,
 		Retransmits: c.stats.retransSegs, RetransBytes: c.stats.retransBytes,
 		FastRetransmits: c.stats.fastRetransmits, RTOExpiries: c.stats.rtoExpiries,
-		SACKRecoveries: c.stats.sackRecoveries, RenoRecoveries: c.stats.renoRecoveries,
-		RetransFast: c.stats.rtxFast, RetransRTO: c.stats.rtxRTO, RetransOther: c.stats.rtxOther,
-		SACKedBytes: c.stats.sackedBytes, LostMarked: c.stats.lostMarked,
 		DupAcksIn: c.stats.dupAcksIn, ChallengeACKs: c.stats.challengeACKs,
 		OutOfOrderSegs: c.stats.oooSegs, ZeroWindowProbes: c.stats.zeroWindowProbes,
 		KeepaliveProbes: c.stats.keepaliveProbes,
@@ -164,4 +161,11 @@ func (c *Conn) Info() Info {
 		OOO:   Ranges{r: c.ooo.r, n: c.ooo.n},
 		RtxAt: c.rtxAt, PersistAt: c.persistAt, DelackAt: c.delackAt, KaAt: c.kaAt, StateAt: c.stateAt,
 	}
+	if a := c.ackState; a != nil {
+		in.SackedOut, in.LostOut = a.sb.sackedBytes, a.sb.lostBytes
+		in.SACKRecoveries, in.RenoRecoveries = a.lstats.sackRecoveries, a.lstats.renoRecoveries
+		in.RetransFast, in.RetransRTO, in.RetransOther = a.lstats.rtxFast, a.lstats.rtxRTO, a.lstats.rtxOther
+		in.SACKedBytes, in.LostMarked = a.lstats.sackedBytes, a.lstats.lostMarked
+	}
+	return in
 }

@@ -18,7 +18,7 @@ func (c *Conn) pacingRate() uint64 { return c.cc.PacingRate(&c.ccs) }
 
 // paceWait reports whether a paced sender must wait before sending at now.
 func (c *Conn) paceWait(now time.Time) bool {
-	if c.pace.at.IsZero() {
+	if c.ackState == nil || c.pace.at.IsZero() {
 		return false
 	}
 	if now.Before(c.pace.at) {

@@ -20,15 +20,17 @@ type rateState struct {
 	firstSentTime int64  // C.first_sent_time
 	appLimited    uint64 // C.app_limited: 0, or the C.delivered beyond which samples are no longer application-limited
 	minRTTAt      int64  // when ccs.MinRTT was taken
-	// cur is the ACK pipeline's working state, allocated when the Conn
-	// first sends data (onRecordSent): an idle or never-sending Conn does
-	// without it (TestManyConns), and it exists whenever records do.
-	cur *ackState
 }
 
-// ackState is what the ACK pipeline builds for each ACK, and the SACK
-// blocks of the previous one.
+// ackState is the sender's loss recovery working state, allocated when
+// the Conn first sends data (sendSegment): the scoreboard, PRR, pacing,
+// their counters, and what the ACK pipeline builds for each ACK.
 type ackState struct {
+	sb     scoreboard   // SACK scoreboard and lost marking (scoreboard.go)
+	prr    prrState     // RFC 6937 (prr.go)
+	pace   paceState    // pacing (pacing.go)
+	lstats lossCounters // Info's loss recovery counters
+
 	rs          RateSample // the sample this ACK builds (draft 3.3), reset by rateStart
 	priorTime   int64      // rs.prior_time; 0: no delivered record seen yet
 	priorXmit   int64      // send time of the record chosen
@@ -50,9 +52,6 @@ func nanos(t time.Time) int64 { return t.UnixNano() }
 // in flight before it, the send and delivery clocks restart now.
 func (c *Conn) onRecordSent(now time.Time, r *txRecord) {
 	rt := &c.rate
-	if rt.cur == nil {
-		rt.cur = new(ackState)
-	}
 	retrans := r.flags&txRetrans != 0
 	if !retrans && c.txq.n == 1 {
 		n := nanos(now)
@@ -80,7 +79,7 @@ func (c *Conn) onRecordSent(now time.Time, r *txRecord) {
 // rateStart resets the per-ACK sample (before step (1) of the ACK
 // pipeline).
 func (c *Conn) rateStart() {
-	a := c.rate.cur
+	a := c.ackState
 	a.rs = RateSample{PriorInFlight: c.pipe()}
 	a.priorTime = 0
 	a.newlyLost = 0
@@ -93,7 +92,7 @@ func (c *Conn) rateStart() {
 // most recently sent of the delivered records (the largest P.delivered,
 // the later send on a tie) gives the sample's starting point.
 func (c *Conn) rateDelivered(now time.Time, r *txRecord, n uint32) {
-	rt, a := &c.rate, c.rate.cur
+	rt, a := &c.rate, c.ackState
 	c.ccs.Delivered += uint64(n)
 	rt.deliveredTime = nanos(now)
 	a.rs.AckedSacked += n
@@ -120,7 +119,7 @@ func (c *Conn) rateDelivered(now time.Time, r *txRecord, n uint32) {
 // rateFinish is draft 3.3's GenerateRateSample, after loss detection ran
 // on this ACK; it also updates the RTT fields of CCState.
 func (c *Conn) rateFinish(now time.Time) {
-	rt, a := &c.rate, c.rate.cur
+	rt, a := &c.rate, c.ackState
 	rs := &a.rs
 	s := &c.ccs
 	if rt.appLimited != 0 && s.Delivered > rt.appLimited {
@@ -156,8 +155,20 @@ func (c *Conn) rateFinish(now time.Time) {
 // the window, so the samples of what is in flight now measure the
 // application, not the network.
 func (c *Conn) markAppLimited() {
-	if c.pipe() >= c.ccs.Cwnd || c.sb.lostBytes > 0 {
+	if c.ackState == nil || c.pipe() >= c.ccs.Cwnd || c.sb.lostBytes > 0 {
 		return
 	}
 	c.rate.appLimited = max(c.ccs.Delivered+uint64(c.pipe()), 1)
+}
+
+// lossCounters are Info's loss recovery counters (kept with ackState: a
+// Conn that never sent data has none).
+type lossCounters struct {
+	sackRecoveries uint64 // fast recoveries with SACK (RFC 6675)
+	renoRecoveries uint64 // fast recoveries without (RFC 6582)
+	rtxFast        uint64 // segments retransmitted in fast recovery
+	rtxRTO         uint64 // segments retransmitted after an RTO
+	rtxOther       uint64 // other retransmissions (TLP, path MTU, outside recovery)
+	sackedBytes    uint64 // bytes newly SACKed
+	lostMarked     uint64 // records marked lost
 }

@@ -44,7 +44,7 @@ func (c *Conn) recoveryOnAck(now time.Time, acked uint32, dup bool) {
 	// in SACKed data; "If SACK is not in use", one SMSS per duplicate
 	// ACK and, on a later ACK, the change in SND.UNA less what those
 	// duplicate ACKs counted.
-	dd := c.rate.cur.rs.AckedSacked
+	dd := c.rs.AckedSacked
 	if acked > 0 {
 		c.dupAcks = 0 // RFC 6675 5: "If the incoming ACK is a cumulative acknowledgment, the TCP MUST reset DupAcks to zero"
 		c.sb.ltBytes = 0
@@ -100,9 +100,9 @@ func (c *Conn) enterRecovery(now time.Time) {
 	c.sb.rescued = false
 	c.stats.fastRetransmits++
 	if c.flags&flagSackOK != 0 {
-		c.stats.sackRecoveries++
+		c.lstats.sackRecoveries++
 	} else {
-		c.stats.renoRecoveries++
+		c.lstats.renoRecoveries++
 	}
 	s := c.ccSync(now)
 	// RFC 6675 5 (4.2): "[RFC5681] requires that any segments sent as
@@ -131,7 +131,7 @@ func (c *Conn) exitRecovery(now time.Time) {
 	if was == lossFast {
 		if !c.ownsRecovery() {
 			s.Cwnd = s.Ssthresh
-			c.rate.cur.exited = true
+			c.exited = true
 		}
 		c.cc.OnRecoveryExit(s)
 	}
@@ -141,7 +141,7 @@ func (c *Conn) exitRecovery(now time.Time) {
 // records lost outside ACK processing: recovery starts as it would on an
 // ACK (RFC 8985 6.2 step 5), and HandleTimer's flush retransmits.
 func (c *Conn) onLossMarked(now time.Time) {
-	if c.lossState != lossNone || c.sb.lostBytes == 0 {
+	if c.ackState == nil || c.lossState != lossNone || c.sb.lostBytes == 0 {
 		return
 	}
 	c.enterRecovery(now)
@@ -196,10 +196,10 @@ func (c *Conn) retransmitLost(now time.Time, i int, limit uint32) uint32 {
 // most one per output (the caller's rule): such a record stays in pipe
 // once, where RFC 6675 would count it twice.
 func (c *Conn) retransmitOther(now time.Time, budget uint32) uint32 {
-	sb := &c.sb
-	if c.flags&flagSackOK == 0 || c.lossState != lossFast || sb.sackedBytes == 0 {
+	if c.ackState == nil || c.flags&flagSackOK == 0 || c.lossState != lossFast || c.sb.sackedBytes == 0 {
 		return 0
 	}
+	sb := &c.sb
 	q := &c.txq
 	lo := 0
 	if sb.lossMarked.GreaterThan(c.SndUna) {
@@ -273,9 +273,12 @@ func (c *Conn) retransmitTimerExpired(now time.Time) {
 	c.rto.Backoff() // RFC 6298 5.5
 	c.dupAcks = 0
 	c.flags &^= flagRTTTiming // Karn
-	if c.rackEnabled() {
+	switch {
+	case c.ackState == nil:
+		// Nothing recorded: the go-back-N below resends it.
+	case c.rackEnabled():
 		c.rackMarkLossesOnRTO(now) // RFC 8985 6.3
-	} else {
+	default:
 		c.markAllLost() // RFC 6675 5.1
 	}
 	// RFC 6298 5.4: the earliest segment not acknowledged goes now,

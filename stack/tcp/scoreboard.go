@@ -39,6 +39,9 @@ type scoreboard struct {
 // packets_out - sacked_out - lost_out + retrans_out).
 func (c *Conn) pipe() uint32 {
 	f := c.flight()
+	if c.ackState == nil {
+		return f // nothing was ever sent (no records)
+	}
 	d := c.sb.sackedBytes + c.sb.lostBytes + c.sb.renoSacked
 	if d >= f {
 		return 0
@@ -51,6 +54,10 @@ func (c *Conn) pipe() uint32 {
 // with the scoreboard's counts.
 func (c *Conn) ackRecords(now time.Time, ack Seq) {
 	q := &c.txq
+	if c.ackState == nil {
+		c.recordsAcked(now, ack) // no records: a SYN or FIN alone
+		return
+	}
 	sb := &c.sb
 	for i := 0; i < q.n; i++ {
 		r := q.at(i)
@@ -73,10 +80,7 @@ func (c *Conn) ackRecords(now time.Time, ack Seq) {
 	}
 	c.recordsAcked(now, ack)
 	if q.n == 0 {
-		sb.sackedBytes, sb.lostBytes = 0, 0
-		if c.rate.cur != nil {
-			c.rate.cur.ncache = 0
-		}
+		sb.sackedBytes, sb.lostBytes, c.ncache = 0, 0, 0
 	}
 }
 
@@ -109,14 +113,14 @@ func (c *Conn) sackUpdate(now time.Time, seg *segment.Segment) {
 		keep[nkeep] = b
 		nkeep++
 	}
-	c.rate.cur.cache, c.rate.cur.ncache = keep, nkeep
+	c.cache, c.ncache = keep, nkeep
 }
 
 // sackBlock marks the records [s, e) covers whole as SACKed. What a block
 // of the previous ACK covered was marked then and is skipped: the block
 // that grows with each ACK costs only its new part.
 func (c *Conn) sackBlock(now time.Time, s, e Seq) {
-	sb, a := &c.sb, c.rate.cur
+	sb, a := &c.sb, c.ackState
 	ts, te := s, e // the part to walk; coverage is checked against [s, e)
 	for i := 0; i < a.ncache; i++ {
 		cb := a.cache[i]
@@ -147,7 +151,7 @@ func (c *Conn) sackBlock(now time.Time, s, e Seq) {
 		c.rackDelivered(now, r) // RFC 8985 6.2 steps 1-3
 		sb.sackedBytes += n
 		sb.newlySacked += n
-		c.stats.sackedBytes += uint64(n)
+		c.lstats.sackedBytes += uint64(n)
 		if sb.sackedBytes == n || r.end.GreaterThan(sb.highSacked) {
 			sb.highSacked = r.end
 		}
@@ -169,8 +173,8 @@ func (c *Conn) markLost(r *txRecord) {
 	n := r.len()
 	c.sb.lostBytes += n
 	c.ccs.Lost += uint64(n)
-	c.rate.cur.newlyLost += n
-	c.stats.lostMarked++
+	c.newlyLost += n
+	c.lstats.lostMarked++
 }
 
 // markLostBySACK is step (3) of the ACK pipeline for RFC 6675: after new
@@ -241,15 +245,18 @@ func (c *Conn) markAllLost() {
 // sent again (go-back-N), recorded afresh in the new size.
 func (c *Conn) resetScoreboard() {
 	c.txq.release()
-	c.sb = scoreboard{}
+	if c.ackState != nil {
+		c.sb = scoreboard{}
+		c.ncache = 0
+	}
 }
 
 // firstLost returns the index of the oldest lost record, or -1.
 func (c *Conn) firstLost() int {
-	sb := &c.sb
-	if sb.lostBytes == 0 {
+	if c.ackState == nil || c.sb.lostBytes == 0 {
 		return -1
 	}
+	sb := &c.sb
 	q := &c.txq
 	for i := q.search(segment.Max(sb.lostScan, c.SndUna)); i < q.n; i++ {
 		if r := q.at(i); r.flags&txLost != 0 {

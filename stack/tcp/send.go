@@ -233,6 +233,9 @@ func (c *Conn) sendSegment(now time.Time, seq Seq, n uint32, allowFin bool) uint
 	if n == 0 && !fin {
 		return 0
 	}
+	if c.ackState == nil {
+		c.ackState = new(ackState) // the first data: loss recovery state (ratesample.go)
+	}
 	flags := segment.FlagACK
 	if fin {
 		flags |= segment.FlagFIN
@@ -256,11 +259,11 @@ func (c *Conn) sendSegment(now time.Time, seq Seq, n uint32, allowFin bool) uint
 		c.stats.retransSegs++
 		switch c.lossState {
 		case lossFast:
-			c.stats.rtxFast++
+			c.lstats.rtxFast++
 		case lossRTO:
-			c.stats.rtxRTO++
+			c.lstats.rtxRTO++
 		default:
-			c.stats.rtxOther++
+			c.lstats.rtxOther++
 		}
 		c.stats.retransBytes += uint64(n)
 		if end := seq.Add(n); c.flags&flagRtxHigh == 0 || end.GreaterThan(c.rtxHigh) {

@@ -59,8 +59,18 @@ type sender struct {
 	txq  txq       // transmission records, SND.UNA to snd.max (txq.go)
 	rack rackState // RACK-TLP loss detection (rack.go, tlp.go)
 
-	cc  CongestionControl // from Config.CongestionControl (cc.go)
-	ccs CCState           // the congestion state the algorithm works on
+	cc CongestionControl // from Config.CongestionControl (cc.go)
+	// The congestion and loss recovery state lives outside the Conn so
+	// that an idle Conn stays small (TestManyConns): ccBox, allocated with
+	// the Conn, and ackState, allocated when the Conn first sends data
+	// (nil until then; it exists whenever transmission records do).
+	*ccBox
+	*ackState
+}
+
+// ccBox is the sender's congestion state (sender_cc.go).
+type ccBox struct {
+	ccs CCState // the congestion state the algorithm works on
 
 	dupAcks int // RFC 5681 2 / RFC 6675 2 duplicate ACKs since SND.UNA last advanced
 
@@ -69,8 +79,5 @@ type sender struct {
 	lossState     lossState
 	recoveryPoint Seq // RFC 6675 RecoveryPoint, RFC 6582 "recover"
 
-	sb   scoreboard // SACK scoreboard and lost marking (scoreboard.go)
-	prr  prrState   // RFC 6937 (prr.go)
-	rate rateState  // delivery-rate estimation (ratesample.go)
-	pace paceState  // pacing (pacing.go)
+	rate rateState // delivery-rate estimation (ratesample.go)
 }

@@ -47,7 +47,7 @@ func (c *Conn) ccSync(now time.Time) *CCState {
 // does not grow the window PRR handed over (cwnd = ssthresh, RFC 6937
 // 3.1; RFC 6582 3.2 step 3 sets it as the full acknowledgment's response).
 func (c *Conn) ccOnAck(now time.Time) {
-	if a := c.rate.cur; a.rs.AckedSacked > 0 && !a.exited {
+	if a := c.ackState; a.rs.AckedSacked > 0 && !a.exited {
 		c.cc.OnAck(c.ccSync(now), &a.rs)
 	}
 }

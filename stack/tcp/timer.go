@@ -15,8 +15,11 @@ import (
 // 7.2), delayed-ACK, persist, keepalive, TIME-WAIT/FIN-WAIT-2 and pacing
 // deadline. The zero time means no timer is armed.
 func (c *Conn) Deadline() time.Time {
-	var d time.Time
-	for _, t := range [...]time.Time{c.rtxAt, c.rack.rackAt, c.rack.tlp.at, c.delackAt, c.persistAt, c.kaAt, c.stateAt, c.pace.at} {
+	var d, paceAt time.Time
+	if c.ackState != nil {
+		paceAt = c.pace.at
+	}
+	for _, t := range [...]time.Time{c.rtxAt, c.rack.rackAt, c.rack.tlp.at, c.delackAt, c.persistAt, c.kaAt, c.stateAt, paceAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -60,7 +63,7 @@ func (c *Conn) HandleTimer(now time.Time) {
 	if due(c.delackAt, now) {
 		c.delayedAckTimerExpired(now)
 	}
-	if due(c.pace.at, now) {
+	if c.ackState != nil && due(c.pace.at, now) {
 		c.pace.at = time.Time{} // flush sends what pacing held back
 	}
 	c.flush(now)
