@@ -85,12 +85,16 @@ func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
 //     after the window update of RFC 9293 3.10.7.4.
 func (c *Conn) senderAck(now time.Time, seg *segment.Segment, oldWnd uint32) {
 	if c.ackState == nil {
-		// No data was ever sent (no records): only SND.UNA can move,
-		// over a SYN or a FIN.
-		if seg.Ack.GreaterThan(c.SndUna) {
-			c.newAck(now, seg.Ack)
+		if seg.Options.NumSACK == 0 && !c.rack.tlp.on {
+			// Nothing in flight (no records): only SND.UNA can move,
+			// over a SYN or a FIN; RACK sees the ACK for its episode.
+			if seg.Ack.GreaterThan(c.SndUna) {
+				c.newAck(now, seg.Ack)
+			}
+			c.rackDetect(now)
+			return
 		}
-		return
+		c.ackStateGet(now) // SACK blocks (a D-SACK for a probe) to process
 	}
 	c.rateStart()
 	var acked uint32
@@ -109,6 +113,7 @@ func (c *Conn) senderAck(now time.Time, seg *segment.Segment, oldWnd uint32) {
 	c.rateFinish(now)
 	c.recoveryOnAck(now, acked, dup) // (4)
 	c.ccOnAck(now)                   // (5)
+	c.ackStatePut()                  // all delivered: the working state goes back to its pool
 }
 
 // newAck is step (1) of the ACK pipeline, an ACK that advances SND.UNA

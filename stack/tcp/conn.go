@@ -131,12 +131,10 @@ func NewConn(cfg *Config, t Tuple, sink Sink) *Conn {
 		cfg = &defaultConfig
 	}
 	c := &Conn{cfg: cfg, tuple: t, sink: sink}
-	c.ccBox = new(ccBox)
 	c.opts = cfg.connOpts()
 	c.rto = timers.NewRTOEstimator(cfg.RTO)
 	c.sndMSS = MinMSS
 	c.rcvMSSEst = MinMSS
-	c.cc = newCC(cfg.CongestionControl)
 	if cfg.Timestamps {
 		c.tsOffset = cfg.tsOffset(t)
 	}
@@ -232,6 +230,9 @@ func (c *Conn) close(now time.Time, err error, seg *segment.Segment) {
 	if c.ackState != nil {
 		c.pace.at = time.Time{}
 	}
+	if c.ccBox != nil {
+		c.lossState = lossNone
+	}
 	c.flags &^= flagAckNow
 	// Unsent and unacknowledged data is gone; received data stays readable
 	// after a clean close (it cannot exist after a reset: Read returns the
@@ -250,6 +251,10 @@ func (c *Conn) releaseBuffers() {
 	c.sndBuf.n = 0
 	c.sndBuf.release()
 	c.txq.release()
+	if a := c.ackState; a != nil {
+		c.ackState = nil
+		ackStatePool.Put(a)
+	}
 	c.ooo.reset()
 	if c.rcvBuf.n == 0 {
 		c.rcvBuf.release()

@@ -130,6 +130,7 @@ func (c *Conn) SendMSS() uint16 { return c.sndMSS }
 
 // Info returns the current counters and variables.
 func (c *Conn) Info() Info {
+	c.ccSync(time.Time{}) // the congestion state, created if the Conn has not needed it yet
 	in := Info{
 		State: c.state, Tuple: c.tuple,
 		ISS: c.ISS, IRS: c.IRS, SndUna: c.SndUna, SndNxt: c.SndNxt, SndMax: c.sndMax, RcvNxt: c.RcvNxt,
@@ -163,9 +164,10 @@ func (c *Conn) Info() Info {
 	}
 	if a := c.ackState; a != nil {
 		in.SackedOut, in.LostOut = a.sb.sackedBytes, a.sb.lostBytes
-		in.SACKRecoveries, in.RenoRecoveries = a.lstats.sackRecoveries, a.lstats.renoRecoveries
-		in.RetransFast, in.RetransRTO, in.RetransOther = a.lstats.rtxFast, a.lstats.rtxRTO, a.lstats.rtxOther
-		in.SACKedBytes, in.LostMarked = a.lstats.sackedBytes, a.lstats.lostMarked
 	}
+	l := &c.lstats
+	in.SACKRecoveries, in.RenoRecoveries = l.sackRecoveries, l.renoRecoveries
+	in.RetransFast, in.RetransRTO, in.RetransOther = l.rtxFast, l.rtxRTO, l.rtxOther
+	in.SACKedBytes, in.LostMarked = l.sackedBytes, l.lostMarked
 	return in
 }

@@ -14,7 +14,7 @@ type paceState struct {
 }
 
 // pacingRate returns the algorithm's pacing rate in bytes per second.
-func (c *Conn) pacingRate() uint64 { return c.cc.PacingRate(&c.ccs) }
+func (c *Conn) pacingRate() uint64 { return c.cc.PacingRate(&c.ccs) } // after ccAlloc
 
 // paceWait reports whether a paced sender must wait before sending at now.
 func (c *Conn) paceWait(now time.Time) bool {

@@ -212,7 +212,7 @@ func (c *Conn) rackRecoveryExited() {
 
 // rackInRecovery reports fast or RTO recovery, in which RACK uses no
 // reordering window until reordering has been seen.
-func (c *Conn) rackInRecovery() bool { return c.lossState != lossNone }
+func (c *Conn) rackInRecovery() bool { return c.ccBox != nil && c.lossState != lossNone }
 
 // reoWnd is RFC 8985 6.2 step 4's RACK_reo_wnd(): zero while no reordering
 // has been seen and the sender is in recovery or DupThresh records are

@@ -22,14 +22,13 @@ type rateState struct {
 	minRTTAt      int64  // when ccs.MinRTT was taken
 }
 
-// ackState is the sender's loss recovery working state, allocated when
-// the Conn first sends data (sendSegment): the scoreboard, PRR, pacing,
-// their counters, and what the ACK pipeline builds for each ACK.
+// ackState is the sender's loss recovery working state while data is in
+// flight (ackStateGet, ackStatePut): the scoreboard, PRR, pacing, and what
+// the ACK pipeline builds for each ACK.
 type ackState struct {
-	sb     scoreboard   // SACK scoreboard and lost marking (scoreboard.go)
-	prr    prrState     // RFC 6937 (prr.go)
-	pace   paceState    // pacing (pacing.go)
-	lstats lossCounters // Info's loss recovery counters
+	sb   scoreboard // SACK scoreboard and lost marking (scoreboard.go)
+	prr  prrState   // RFC 6937 (prr.go)
+	pace paceState  // pacing (pacing.go)
 
 	rs          RateSample // the sample this ACK builds (draft 3.3), reset by rateStart
 	priorTime   int64      // rs.prior_time; 0: no delivered record seen yet
@@ -51,6 +50,9 @@ func nanos(t time.Time) int64 { return t.UnixNano() }
 // (draft 3.2 "Transmitting or retransmitting a data packet"). With nothing
 // in flight before it, the send and delivery clocks restart now.
 func (c *Conn) onRecordSent(now time.Time, r *txRecord) {
+	if c.ackState == nil {
+		c.ackStateGet(now) // a record made other than by sendSegment (tests)
+	}
 	rt := &c.rate
 	retrans := r.flags&txRetrans != 0
 	if !retrans && c.txq.n == 1 {
@@ -155,14 +157,14 @@ func (c *Conn) rateFinish(now time.Time) {
 // the window, so the samples of what is in flight now measure the
 // application, not the network.
 func (c *Conn) markAppLimited() {
-	if c.ackState == nil || c.pipe() >= c.ccs.Cwnd || c.sb.lostBytes > 0 {
+	if c.pipe() >= c.ccs.Cwnd || c.ackState != nil && c.sb.lostBytes > 0 {
 		return
 	}
 	c.rate.appLimited = max(c.ccs.Delivered+uint64(c.pipe()), 1)
 }
 
-// lossCounters are Info's loss recovery counters (kept with ackState: a
-// Conn that never sent data has none).
+// lossCounters are Info's loss recovery counters (kept in ccBox: a Conn
+// that never sent data has none).
 type lossCounters struct {
 	sackRecoveries uint64 // fast recoveries with SACK (RFC 6675)
 	renoRecoveries uint64 // fast recoveries without (RFC 6582)

@@ -82,6 +82,13 @@ func (c *Conn) unsent() uint32 {
 // recovery), the send window the new data (RFC 9293 3.8.6.2.1), and a
 // pacing algorithm the timing (pacing.go).
 func (c *Conn) output(now time.Time) {
+	if c.ccBox == nil {
+		if c.unsent() == 0 && (c.flags&flagFinQueued == 0 || c.SndNxt != c.dataEnd()) {
+			c.armPersist(now)
+			return // nothing to send yet: no congestion state needed
+		}
+		c.ccAlloc(now)
+	}
 	mss := uint32(c.sndMSS)
 	if c.SndUna == c.sndMax && !c.lastDataAt.IsZero() && now.Sub(c.lastDataAt) > c.rto.RTO() && c.unsent() > 0 {
 		// RFC 5681 4.1: restart from at most the initial window after
@@ -234,7 +241,7 @@ func (c *Conn) sendSegment(now time.Time, seq Seq, n uint32, allowFin bool) uint
 		return 0
 	}
 	if c.ackState == nil {
-		c.ackState = new(ackState) // the first data: loss recovery state (ratesample.go)
+		c.ackStateGet(now) // data goes out: loss recovery state (sender_cc.go)
 	}
 	flags := segment.FlagACK
 	if fin {
@@ -368,7 +375,7 @@ func (c *Conn) persistTimerExpired(now time.Time) {
 	if c.SndNxt != c.SndUna || c.unsent() == 0 {
 		return
 	}
-	if w := min(c.SndWnd, c.ccs.Cwnd); w > 0 {
+	if w := min(c.SndWnd, c.ccSync(now).Cwnd); w > 0 {
 		c.transmit(now, min(w, uint32(c.sndMSS)), true)
 		return
 	}

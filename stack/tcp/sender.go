@@ -59,18 +59,20 @@ type sender struct {
 	txq  txq       // transmission records, SND.UNA to snd.max (txq.go)
 	rack rackState // RACK-TLP loss detection (rack.go, tlp.go)
 
-	cc CongestionControl // from Config.CongestionControl (cc.go)
 	// The congestion and loss recovery state lives outside the Conn so
-	// that an idle Conn stays small (TestManyConns): ccBox, allocated with
-	// the Conn, and ackState, allocated when the Conn first sends data
-	// (nil until then; it exists whenever transmission records do).
+	// that a Conn that sends nothing stays small (TestManyConns): ccBox,
+	// allocated when the sender first needs it (ccSync), and ackState,
+	// taken from a pool when data is sent and given back when all of it
+	// is acknowledged (nil meanwhile; it exists whenever transmission
+	// records do).
 	*ccBox
 	*ackState
 }
 
 // ccBox is the sender's congestion state (sender_cc.go).
 type ccBox struct {
-	ccs CCState // the congestion state the algorithm works on
+	cc  CongestionControl // from Config.CongestionControl (cc.go)
+	ccs CCState           // the congestion state the algorithm works on
 
 	dupAcks int // RFC 5681 2 / RFC 6675 2 duplicate ACKs since SND.UNA last advanced
 
@@ -79,5 +81,6 @@ type ccBox struct {
 	lossState     lossState
 	recoveryPoint Seq // RFC 6675 RecoveryPoint, RFC 6582 "recover"
 
-	rate rateState // delivery-rate estimation (ratesample.go)
+	rate   rateState    // delivery-rate estimation (ratesample.go)
+	lstats lossCounters // Info's loss recovery counters
 }

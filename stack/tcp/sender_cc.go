@@ -1,6 +1,9 @@
 package tcp
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // The sender's side of the congestion control interface (cc.go): the
 // algorithm instance, and the CCState the sender maintains for it.
@@ -17,8 +20,12 @@ func newCC(name string) CongestionControl {
 }
 
 // ccInit (re)starts congestion control once the send MSS is known (the
-// handshake) with no loss recovery in progress.
+// handshake) with no loss recovery in progress. Before the state exists
+// there is nothing to do: ccAlloc initialises it when it is first needed.
 func (c *Conn) ccInit() {
+	if c.ccBox == nil {
+		return
+	}
 	c.lossState = lossNone
 	c.recoveryPoint = c.ISS
 	c.dupAcks = 0
@@ -26,9 +33,22 @@ func (c *Conn) ccInit() {
 	c.cc.Init(&c.ccs)
 }
 
+// ccAlloc creates the congestion state and the algorithm when the sender
+// first needs them (a Conn that never sends, as most idle ones in a large
+// server, carries neither), and initialises it for the send MSS.
+func (c *Conn) ccAlloc(now time.Time) {
+	c.ccBox = &ccBox{cc: newCC(c.cfg.CongestionControl), recoveryPoint: c.SndUna}
+	c.ccs.Now = now
+	c.ccs.MSS = uint32(c.sndMSS)
+	c.cc.Init(&c.ccs)
+}
+
 // ccSync brings the sender-maintained fields of CCState up to date before
-// a call into the algorithm, and returns it.
+// a call into the algorithm, and returns it (creating it on first use).
 func (c *Conn) ccSync(now time.Time) *CCState {
+	if c.ccBox == nil {
+		c.ccAlloc(now)
+	}
 	s := &c.ccs
 	s.Now = now
 	s.MSS = uint32(c.sndMSS)
@@ -49,5 +69,30 @@ func (c *Conn) ccSync(now time.Time) *CCState {
 func (c *Conn) ccOnAck(now time.Time) {
 	if a := c.ackState; a.rs.AckedSacked > 0 && !a.exited {
 		c.cc.OnAck(c.ccSync(now), &a.rs)
+	}
+}
+
+// ackStatePool holds the loss recovery working state of Conns with nothing
+// in flight: it is taken when data is sent and given back once all of it
+// is acknowledged, so an idle Conn holds none (TestUnitIdleConnHeap) and a
+// request/response Conn does not allocate.
+var ackStatePool = sync.Pool{New: func() any { return new(ackState) }}
+
+// ackStateGet gives the Conn its loss recovery state (sendSegment).
+func (c *Conn) ackStateGet(now time.Time) {
+	if c.ccBox == nil {
+		c.ccAlloc(now)
+	}
+	a := ackStatePool.Get().(*ackState)
+	*a = ackState{}
+	c.ackState = a
+}
+
+// ackStatePut gives it back when nothing is left to track: no records, no
+// recovery, no pacing deadline.
+func (c *Conn) ackStatePut() {
+	if a := c.ackState; a != nil && c.txq.n == 0 && c.lossState == lossNone && a.pace.at.IsZero() && !c.rack.tlp.on {
+		c.ackState = nil
+		ackStatePool.Put(a)
 	}
 }

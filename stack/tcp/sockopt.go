@@ -98,7 +98,11 @@ func (c *Conn) sndLimit() int {
 	if c.opts.sndFixed {
 		return n
 	}
-	want := 2 * int(max(c.ccs.Cwnd, uint32(c.sndMax.Sub(c.SndUna))))
+	cwnd := initialWindow(uint32(c.sndMSS)) // before the congestion state exists (ccAlloc)
+	if c.ccBox != nil {
+		cwnd = c.ccs.Cwnd
+	}
+	want := 2 * int(max(cwnd, uint32(c.sndMax.Sub(c.SndUna))))
 	return max(n, min(want, c.cfg.sendBufferMax()))
 }
 
