@@ -35,6 +35,11 @@ func TestSimMatrixSmoke(t *testing.T) {
 			if c.Loss > 0 && (r.AB.Lost == 0 || r.Sender.Retransmits < r.AB.Lost) {
 				t.Errorf("%s %v: %d lost, %d retransmitted", a.Name, c, r.AB.Lost, r.Sender.Retransmits)
 			}
+			// A column is in effect, not merely configured: SACK
+			// blocks flow exactly when the configuration asks for SACK.
+			if sack := c.Config(a).SACK; c.Loss > 0 && (r.BA.SACKSegs > 0) != sack {
+				t.Errorf("%s %v: SACK %v but %d ACKs carried SACK blocks", a.Name, c, sack, r.BA.SACKSegs)
+			}
 			t.Logf("%s %v: %.1f Mbit/s, %d retransmitted, %d RTOs", a.Name, c, r.Goodput()/mbit, r.Sender.Retransmits, r.Sender.RTOExpiries)
 		}
 	}
