@@ -54,15 +54,15 @@ func (c Cell) Paths(seed uint64) (ab, ba Path) {
 }
 
 // Config returns the engines' configuration for this cell and algorithm:
-// the defaults, with the limits of the send buffer's auto-tuning
-// (SendBufferMax) and of the receive buffer raised to twice the path's
+// the defaults, with the limits of the send and receive buffers' auto-
+// tuning (SendBufferMax, RecvBufferMax) raised to twice the path's
 // bandwidth-delay product with a full queue if that is more (so the
 // window, not a buffer, limits the sender), then the algorithm's changes.
 func (c Cell) Config(a Algo) *tcp.Config {
 	cfg := tcp.DefaultConfig()
 	bdp2 := 2 * int(c.Rate/8*int64(c.RTT+DefaultQueue)/int64(time.Second))
 	cfg.SendBufferMax = max(cfg.SendBufferMax, bdp2)
-	cfg.RecvBufferSize = max(cfg.RecvBufferSize, bdp2)
+	cfg.RecvBufferMax = max(cfg.RecvBufferMax, tcp.DefaultRecvBufferMax, bdp2)
 	if a.Apply != nil {
 		a.Apply(&cfg)
 	}

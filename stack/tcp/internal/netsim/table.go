@@ -45,7 +45,7 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 		"independent random loss; a %s drop-tail queue in front of the bottleneck; serialisation at the rate, counting Ethernet frames "+
 		"(so TCP payload tops out at 100 x 1448/1514 = 95.6 Mbit/s with timestamps, 96.4 without); a one-way delay of RTT/2; "+
 		"reordering (a share of packets held back %s more, so later ones overtake them). "+
-		"The limits of the send buffer's auto-tuning and of the receive buffer are the defaults or, if more, twice the bandwidth-delay product with a full queue, so a buffer does not cap the window.\n\n",
+		"The limits of the send and receive buffers' auto-tuning are the defaults or, if more, twice the bandwidth-delay product with a full queue, so a buffer does not cap the window.\n\n",
 		ms(DefaultQueue), ms(DefaultReorderDelay))
 	if len(t.Seeds) > 1 {
 		fmt.Fprintf(&b, "Each cell with loss or reordering runs with %d seeds of the loss and reordering draws (%v) and shows the run with the median goodput, its counters too.\n\n", len(t.Seeds), t.Seeds)
