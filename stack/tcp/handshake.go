@@ -165,13 +165,13 @@ func (c *Conn) initRecv(irs Seq, wnd uint16) {
 func (c *Conn) synWindow() uint16 { return c.cfg.synWindow() }
 
 // senderUsesSACK says the sender processes the SACK blocks it receives (the
-// scoreboard, RFC 6675, and RACK-TLP's D-SACK input). Until it does, a
-// negotiated SACK only makes the receiver report blocks (flagSackRcv) and
-// flagSackOK, which switches RACK-TLP on (rackEnabled), stays off: without
-// the peer's SACK and D-SACK information every tail loss probe counts as a
-// repaired loss and halves cwnd (TestUnitSendBufferGrowsByDoubling). Set it
-// when the ACK path feeds the scoreboard.
-const senderUsesSACK = false
+// scoreboard, RFC 6675, and RACK-TLP's D-SACK input: senderAck in ack.go
+// feeds them). A negotiated SACK then sets flagSackOK as well as
+// flagSackRcv (we report blocks), which switches the scoreboard and
+// RACK-TLP (rackEnabled) on. Without the peer's SACK and D-SACK information
+// every tail loss probe would count as a repaired loss and halve cwnd
+// (TestUnitSendBufferGrowsByDoubling).
+const senderUsesSACK = true
 
 // peerOptions applies the options of the peer's SYN: MSS (RFC 9293 3.7.1:
 // 536 when absent), window scaling (RFC 7323 2.2: used only if both sides
