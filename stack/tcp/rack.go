@@ -163,9 +163,11 @@ func (c *Conn) rackUnsacked() {
 
 // ackForEarlierXmit reports whether the ACK being processed echoes a
 // timestamp older than r's latest transmission (RFC 8985 6.2 step 2, RFC
-// 7323 4): it acknowledges an earlier transmission of r.
+// 7323 4): it acknowledges an earlier transmission of r. Within one tick
+// of the timestamp clock (1 ms) it cannot tell; the min_RTT heuristic
+// covers that.
 func (c *Conn) ackForEarlierXmit(r *txRecord) bool {
-	return false // timestamps are not on main yet: the min_RTT heuristic decides
+	return c.flags&flagTSOK != 0 && c.ackTSecr != 0 && tsBefore(c.ackTSecr, c.tsVal(r.xmitTime))
 }
 
 // sentAfter is RFC 8985 6.2's RACK_sent_after: t1 later than t2, ties

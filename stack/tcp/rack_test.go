@@ -418,3 +418,43 @@ func TestRACKSackedCountAfterReset(t *testing.T) {
 		t.Fatalf("segs_sacked %d after the records went", k.c.sacked())
 	}
 }
+
+// With timestamps, an ACK whose TSecr echoes the original transmission
+// gives no RACK sample from the retransmission, even when the min_RTT
+// heuristic would have taken it (RFC 8985 6.2 step 2).
+func TestRACKTimestampsRejectEarlierTransmission(t *testing.T) {
+	const rtt = 10 * time.Millisecond
+	k := newRK(t, rtt)
+	k.c.flags |= flagTSOK
+	k.write(1000)
+	t0 := k.now
+	k.at(t0, rtt)
+	k.ack(1000) // RACK.min_RTT = 10 ms (no TSopt on this ACK)
+	t1 := k.now
+	k.write(1000)
+	k.at(t1, 25*time.Millisecond)
+	k.c.sendSegment(k.now, seq(1000), 1000, false) // retransmitted 25 ms later
+	k.at(t1, 40*time.Millisecond)
+	a := k.ackSeg(seq(2000))
+	a.Options.HasTimestamp, a.Options.TSVal, a.Options.TSEcr = true, 100, k.c.tsVal(t1)
+	k.c.HandleSegment(k.now, a)
+	if k.c.SndUna != seq(2000) {
+		t.Fatalf("ACK not taken: SND.UNA %d", k.c.SndUna.Sub(seq(0)))
+	}
+	// The retransmission's 15 ms would pass the min_RTT heuristic.
+	if k.c.rack.rtt != rtt || k.c.rack.xmitTime != t0 {
+		t.Fatalf("RACK.rtt %v, xmit_ts %v after t0: the ACK of the original was taken for the retransmission's",
+			k.c.rack.rtt, k.c.rack.xmitTime.Sub(t0))
+	}
+	// An ACK echoing the retransmission's TSval is a sample.
+	k.write(1000)
+	k.c.sendSegment(k.now, seq(2000), 1000, false)
+	t2 := k.now
+	k.at(t2, 12*time.Millisecond)
+	a = k.ackSeg(seq(3000))
+	a.Options.HasTimestamp, a.Options.TSVal, a.Options.TSEcr = true, 101, k.c.tsVal(t2)
+	k.c.HandleSegment(k.now, a)
+	if k.c.rack.rtt != 12*time.Millisecond || k.c.rack.xmitTime != t2 {
+		t.Fatalf("RACK.rtt %v, xmit_ts %v after t2", k.c.rack.rtt, k.c.rack.xmitTime.Sub(t2))
+	}
+}
