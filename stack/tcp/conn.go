@@ -120,6 +120,7 @@ type counters struct {
 	reoWndAdapts      uint64 // reordering window widened or reset (RFC 8985 6.2 step 4)
 	spuriousRetrans   uint64 // D-SACK blocks received (RFC 2883)
 	pawsDrops         uint64 // RFC 7323 5.3: segments dropped for an old TSval
+	oooDropped        uint64 // out-of-order segments dropped: every range of the queue in use
 	tsMissing         uint64 // RFC 7323 3.2: segments without TSopt (processed, see tsCheck)
 }
 

@@ -77,6 +77,7 @@ type Info struct {
 	ReoWndAdapts    uint64 // reordering window adaptations (D-SACK widenings, resets)
 	SpuriousRetrans uint64 // D-SACK blocks received: segments that arrived twice
 	PAWSDrops       uint64 // RFC 7323 5.3: segments with an old TSval, dropped
+	OOODropped      uint64 // out-of-order segments dropped because MaxOOORanges ranges were in use
 	TSMissing       uint64 // RFC 7323 3.2: segments without TSopt after negotiation (processed anyway, as Linux)
 
 	// What a stalled connection's dump needs (a progress watchdog): the
@@ -137,7 +138,7 @@ func (c *Conn) Info() Info {
 		SndWnd: c.SndWnd, RcvWnd: c.rcvWnd(), SndWndShift: c.sndShift, RcvWndShift: c.rcvShift, SndMSS: c.sndMSS,
 		SACKOK: c.flags&flagSackRcv != 0, TimestampsOK: c.flags&flagTSOK != 0, TSRecent: c.tsRecent, RTTLatest: c.rttLatest,
 		RecvBufLimit: c.opts.rcvBuf, RcvRTT: c.rcvRTT, RcvSpace: c.rcvSpace,
-		PAWSDrops: c.stats.pawsDrops, TSMissing: c.stats.tsMissing,
+		PAWSDrops: c.stats.pawsDrops, OOODropped: c.stats.oooDropped, TSMissing: c.stats.tsMissing,
 		SRTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.RTO(),
 		Cwnd: c.ccs.Cwnd, Ssthresh: c.ccs.Ssthresh, InRecovery: c.lossState == lossFast,
 		InLossRTO: c.lossState == lossRTO, CongestionControl: c.cc.Name(),
@@ -159,7 +160,7 @@ func (c *Conn) Info() Info {
 		SndWL1: c.SndWL1, SndWL2: c.SndWL2, MaxSndWnd: c.maxSndWnd,
 		Retries: c.retries, PersistBackoff: c.persistBackoff, ProbesUnanswered: c.probesUnanswered,
 		ProbeOut: c.flags&flagProbe != 0, DupAcks: c.dupAcks,
-		OOO:   Ranges{r: c.ooo.r, n: c.ooo.n},
+		OOO:   c.ooo.ranges(),
 		RtxAt: c.rtxAt, PersistAt: c.persistAt, DelackAt: c.delackAt, KaAt: c.kaAt, StateAt: c.stateAt,
 	}
 	if a := c.ackState; a != nil {

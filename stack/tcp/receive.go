@@ -135,6 +135,8 @@ func (c *Conn) receiveText(now time.Time, seq Seq, payload []byte) {
 		c.stats.oooSegs++
 		if c.ooo.add(seq, end, c.cfg.maxOOO()) {
 			c.sackNote(seq)
+		} else {
+			c.stats.oooDropped++ // no range left: the sender sends it again
 		}
 		c.flags |= flagAckNow
 		return
@@ -282,68 +284,4 @@ func (c *Conn) windowUpdate(now time.Time) {
 	if w := c.window(); w > cur && w >= 2*cur {
 		c.sendAck(now)
 	}
-}
-
-// seqRange is a half-open range [start, end) of sequence numbers.
-type seqRange struct{ start, end Seq }
-
-// assembler tracks the out-of-order ranges held in the receive ring,
-// sorted, disjoint and not touching, in a fixed array (no allocation).
-type assembler struct {
-	r [maxOOORanges]seqRange
-	n int
-}
-
-func (a *assembler) reset() { a.n = 0 }
-
-// extent returns how far beyond nxt the held ranges reach.
-func (a *assembler) extent(nxt Seq) int {
-	if a.n == 0 {
-		return 0
-	}
-	return int(uint32(a.r[a.n-1].end.Sub(nxt)))
-}
-
-// add records [s, e), merging with ranges it overlaps or touches. When the
-// range would need a new slot and limit slots are in use, it is dropped
-// (the sender retransmits it) and add returns false.
-func (a *assembler) add(s, e Seq, limit int) bool {
-	i := 0
-	for i < a.n && a.r[i].end.LessThan(s) {
-		i++
-	}
-	j := i
-	for j < a.n && a.r[j].start.LessThanEq(e) {
-		s = segment.Min(s, a.r[j].start)
-		e = segment.Max(e, a.r[j].end)
-		j++
-	}
-	if i == j {
-		if a.n >= limit {
-			return false
-		}
-		copy(a.r[i+1:a.n+1], a.r[i:a.n])
-		a.r[i] = seqRange{s, e}
-		a.n++
-		return true
-	}
-	a.r[i] = seqRange{s, e}
-	copy(a.r[i+1:], a.r[j:a.n])
-	a.n -= j - i - 1
-	return true
-}
-
-// advance consumes the ranges that start at or before nxt and returns the
-// new RCV.NXT.
-func (a *assembler) advance(nxt Seq) Seq {
-	k := 0
-	for k < a.n && a.r[k].start.LessThanEq(nxt) {
-		nxt = segment.Max(nxt, a.r[k].end)
-		k++
-	}
-	if k > 0 {
-		copy(a.r[:], a.r[k:a.n])
-		a.n -= k
-	}
-	return nxt
 }
