@@ -35,17 +35,25 @@ func TestSimMatrixSmoke(t *testing.T) {
 			if c.Loss > 0 && (r.AB.Lost == 0 || r.Sender.Retransmits < r.AB.Lost) {
 				t.Errorf("%s %v: %d lost, %d retransmitted", a.Name, c, r.AB.Lost, r.Sender.Retransmits)
 			}
-			// A column is in effect, not merely configured: SACK
-			// blocks flow exactly when the configuration asks for SACK.
-			if sack := c.Config(a).SACK; c.Loss > 0 && (r.BA.SACKSegs > 0) != sack {
-				t.Errorf("%s %v: SACK %v but %d ACKs carried SACK blocks", a.Name, c, sack, r.BA.SACKSegs)
+			// A column is in effect, not merely configured: the
+			// algorithm runs, and the sender uses the peer's SACK
+			// blocks (with RACK-TLP) exactly when the column says so.
+			if r.Sender.CongestionControl != a.CC {
+				t.Errorf("%s %v: the sender ran %q", a.Name, c, r.Sender.CongestionControl)
+			}
+			if sack := r.Sender.SACKedBytes > 0 || r.Sender.SACKRecoveries > 0; c.Loss > 0 && sack != a.SACK {
+				t.Errorf("%s %v: SACK %v, but %d bytes SACKed, %d SACK recoveries", a.Name, c, a.SACK, r.Sender.SACKedBytes, r.Sender.SACKRecoveries)
+			}
+			if rack := r.Sender.RACKLosses > 0 || r.Sender.TLPProbes > 0; c.Loss >= 0.01 && rack != a.SACK {
+				t.Errorf("%s %v: SACK %v, but RACK marked %d lost and TLP sent %d probes", a.Name, c, a.SACK, r.Sender.RACKLosses, r.Sender.TLPProbes)
 			}
 			t.Logf("%s %v: %.1f Mbit/s, %d retransmitted, %d RTOs", a.Name, c, r.Goodput()/mbit, r.Sender.Retransmits, r.Sender.RTOExpiries)
 		}
 	}
 }
 
-// The configurations are distinct and each sets what its name says.
+// The configurations are distinct, name registered algorithms and start
+// with NewReno without SACK (the baseline).
 func TestSimAlgos(t *testing.T) {
 	seen := map[string]bool{}
 	for _, a := range Algos {
@@ -53,16 +61,16 @@ func TestSimAlgos(t *testing.T) {
 			t.Fatalf("%s listed twice", a.Name)
 		}
 		seen[a.Name] = true
-		cfg := Cell{}.Config(a)
-		if want := strings.ToLower(strings.Split(a.Name, "+")[0]); cfg.CongestionControl != want {
-			t.Errorf("%s: CongestionControl %q, want %q", a.Name, cfg.CongestionControl, want)
+		if _, err := tcp.NewCongestionControl(a.CC); err != nil {
+			t.Errorf("%s: %v", a.Name, err)
 		}
-		if sack := strings.Contains(a.Name, "SACK") || !strings.HasPrefix(a.Name, "NewReno"); cfg.SACK != sack {
-			t.Errorf("%s: SACK %v, want %v", a.Name, cfg.SACK, sack)
+		cfg := Cell{}.Config(a)
+		if cfg.CongestionControl != a.CC || cfg.SACK != a.SACK {
+			t.Errorf("%s: Config has %q SACK %v", a.Name, cfg.CongestionControl, cfg.SACK)
 		}
 	}
-	if !seen["NewReno"] {
-		t.Fatal("NewReno is not in the matrix")
+	if a := Algos[0]; a.Name != "NewReno" || a.CC != "newreno" || a.SACK {
+		t.Fatalf("the first column is %+v, want NewReno without SACK", a)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -24,19 +25,58 @@ func main() {
 	jobs := flag.Int("j", runtime.GOMAXPROCS(0), "cells simulated in parallel (each simulation is single-threaded and deterministic)")
 	seeds := flag.Int("seeds", 3, "runs per cell with loss or reordering (seeds 1..N); the table shows the median")
 	readme := flag.String("readme", "", "also put the first section's goodput table into this file, between the lines "+beginMark+" and "+endMark)
+	only := flag.String("only", "", "debugging: run only the cells whose \"<cell> <configuration>\" matches this regexp, print each seed's full counters and write nothing")
 	flag.Parse()
+	if *only != "" {
+		if err := debug(*only, *seeds); err != nil {
+			fmt.Fprintln(os.Stderr, "simtable:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*out, *readme, *jobs, *seeds); err != nil {
 		fmt.Fprintln(os.Stderr, "simtable:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, readme string, jobs, nseeds int) error {
-	start := time.Now()
-	seeds := make([]uint64, max(nseeds, 1))
+func seedList(n int) []uint64 {
+	seeds := make([]uint64, max(n, 1))
 	for i := range seeds {
 		seeds[i] = uint64(i + 1)
 	}
+	return seeds
+}
+
+// debug runs the matching cells one seed at a time and prints everything
+// a run measured.
+func debug(pattern string, nseeds int) error {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return err
+	}
+	for _, sec := range netsim.Matrix() {
+		for _, c := range sec.Cells {
+			for _, a := range netsim.Algos {
+				name := c.String() + " " + a.Name
+				if !re.MatchString(name) {
+					continue
+				}
+				for _, seed := range seedList(nseeds) {
+					t0 := time.Now()
+					r := c.Run(a, netsim.DefaultBudget, seed)
+					fmt.Printf("%s seed %d: %.2f Mbit/s, %d bytes in %v, done %v, err %v (%.2fs)\n  A->B %+v\n  B->A %+v\n  sender %+v\n  receiver %+v\n",
+						name, seed, r.Goodput()/1e6, r.Delivered, r.Elapsed, r.Done, r.Err, time.Since(t0).Seconds(), r.AB, r.BA, r.Sender, r.Receiver)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func run(out, readme string, jobs, nseeds int) error {
+	start := time.Now()
+	seeds := seedList(nseeds)
 	t := &netsim.Table{Algos: netsim.Algos, Sections: netsim.Matrix(), Budget: netsim.DefaultBudget, Seeds: seeds, Command: command}
 	type job struct{ s, c, a int }
 	var work []job
