@@ -105,14 +105,14 @@ func (c *Conn) senderAck(now time.Time, seg *segment.Segment, oldWnd uint32) {
 	if c.flags&flagSackOK != 0 && seg.Options.NumSACK > 0 { // (2)
 		c.sackUpdate(now, seg)
 	}
-	dup := acked == 0 && c.isDupAck(seg, oldWnd)
+	dup := c.isDupAck(seg, oldWnd, acked)
 	c.rackDetect(now) // (3)
 	if !c.rackEnabled() {
 		c.markLostBySACK() // RFC 6675's IsLost when RACK is off
 	}
 	c.rateFinish(now)
 	c.recoveryOnAck(now, acked, dup) // (4)
-	c.ccOnAck(now)                   // (5)
+	c.ccOnAck(now, acked)            // (5)
 	c.ackStatePut()                  // all delivered: the working state goes back to its pool
 }
 

@@ -65,9 +65,11 @@ type CongestionControl interface {
 	// (again if the handshake changes it).
 	Init(s *CCState)
 	// OnAck is called for every ACK that delivered data (advanced SND.UNA
-	// or SACKed new data), after loss detection ran on it. Algorithms
-	// without RecoveryOwner must not grow Cwnd while s.InRecovery (the
-	// sender's PRR sets it).
+	// or SACKed new data), after loss detection ran on it; for algorithms
+	// without RecoveryOwner only if it advanced SND.UNA (as Linux's
+	// tcp_may_raise_cwnd: the duplicate ACKs that SACK new data do not
+	// grow cwnd, RFC 3042). Algorithms without RecoveryOwner must not grow
+	// Cwnd while s.InRecovery (the sender's PRR sets it).
 	OnAck(s *CCState, rs *RateSample)
 	// OnCongestionEvent is called when the sender enters fast recovery
 	// (at most once per window of data, RFC 5681 3.2, RFC 6675 5, RFC

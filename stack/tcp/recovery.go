@@ -22,16 +22,18 @@ const (
 	lossRTO            // after an RTO, until recoveryPoint is acknowledged (RFC 6675 5.1)
 )
 
-// isDupAck reports whether an ACK that did not advance SND.UNA is a
-// duplicate: RFC 5681 2 (outstanding data, no data, no SYN or FIN, same
-// acknowledgment number and window), or, with SACK, one that SACKs data
-// not SACKed before (RFC 6675 2).
-func (c *Conn) isDupAck(seg *segment.Segment, oldWnd uint32) bool {
-	if seg.Ack != c.SndUna || c.SndNxt == c.SndUna || len(seg.Payload) != 0 ||
-		seg.Flags&(segment.FlagSYN|segment.FlagFIN) != 0 {
-		return false
+// isDupAck reports whether an ACK is a duplicate. With SACK, RFC 6675 2:
+// one "carrying a SACK block that identifies previously unacknowledged and
+// un-SACKed octets ... even if it carries new data, changes the advertised
+// window, or moves the cumulative acknowledgment point". Without, RFC 5681
+// 2: outstanding data, no data, no SYN or FIN, the same acknowledgment
+// number (acked 0) and window.
+func (c *Conn) isDupAck(seg *segment.Segment, oldWnd, acked uint32) bool {
+	if c.flags&flagSackOK != 0 {
+		return c.sb.newlySacked > 0
 	}
-	return c.sb.newlySacked > 0 || uint32(seg.Window)<<c.sndShift == oldWnd
+	return acked == 0 && seg.Ack == c.SndUna && c.SndNxt != c.SndUna && len(seg.Payload) == 0 &&
+		seg.Flags&(segment.FlagSYN|segment.FlagFIN) == 0 && uint32(seg.Window)<<c.sndShift == oldWnd
 }
 
 // recoveryOnAck is step (4) of the ACK pipeline: duplicate ACK counting,

@@ -63,13 +63,19 @@ func (c *Conn) ccSync(now time.Time) *CCState {
 }
 
 // ccOnAck is step (5) of the ACK pipeline: the algorithm sees the ACK's
-// rate sample if it delivered data. The ACK that ended fast recovery
-// does not grow the window PRR handed over (cwnd = ssthresh, RFC 6937
-// 3.1; RFC 6582 3.2 step 3 sets it as the full acknowledgment's response).
-func (c *Conn) ccOnAck(now time.Time) {
-	if a := c.ackState; a.rs.AckedSacked > 0 && !a.exited {
-		c.cc.OnAck(c.ccSync(now), &a.rs)
+// rate sample if it delivered data. An algorithm that does not own
+// recovery (a window-growing one) sees only ACKs that advanced SND.UNA, as
+// Linux calls cong_avoid only for FLAG_DATA_ACKED (tcp_may_raise_cwnd):
+// RFC 5681 grows cwnd on cumulative acknowledgments, and RFC 3042 keeps it
+// unchanged on the duplicate ACKs that SACK new data. The ACK that ended
+// fast recovery does not grow the window PRR handed over (cwnd =
+// ssthresh, RFC 6937 3.1; RFC 6582 3.2 step 3).
+func (c *Conn) ccOnAck(now time.Time, acked uint32) {
+	a := c.ackState
+	if a.rs.AckedSacked == 0 || a.exited || acked == 0 && !c.ownsRecovery() {
+		return
 	}
+	c.cc.OnAck(c.ccSync(now), &a.rs)
 }
 
 // ackStatePool holds the loss recovery working state of Conns with nothing
