@@ -162,5 +162,8 @@ type SynParams struct {
 //	func (tw *TimeWait) HandleSegment(now time.Time, seg *segment.Segment, sink Sink) TimeWaitVerdict
 //	func ResetFor(in *segment.Segment, out *segment.Segment) bool // RST for a segment that reached nothing (RFC 9293 3.10.7.1)
 //	type ISNGenerator; func NewISNGenerator(secret [16]byte) *ISNGenerator; func (g *ISNGenerator) ISN(t Tuple, now time.Time) segment.Seq
+//	func (g *ISNGenerator) TSOffset(t Tuple) uint32 // the timestamp clock's per-4-tuple offset (RFC 7323 5.4); set Config.TSOffsets
+//	func SynAckFor(cfg *Config, now time.Time, iss segment.Seq, syn, out *segment.Segment) // the SYN-ACK a cookie answer sends
+//	func (c *Conn) SetRecvBufferSize(n int) int // fixes the receive buffer (stops auto-tuning, as SO_RCVBUF)
 //	type Tracer, type BufferReleaser // optional Sink extensions for a runtime that writes after releasing its lock
 //	func PutBuffer(b []byte)        // returns a block given to BufferReleaser.ReleaseBuffer

@@ -1,7 +1,9 @@
 // Package tcp is tunstack's TCP engine: a deterministic, sans-IO state
 // machine per connection implementing RFC 9293 with RFC 6298 (RTO), RFC 5681
-// and RFC 6582 (NewReno), RFC 6928 (initial window), RFC 7323 section 2
-// (window scaling), RFC 5961 (blind-attack defences), RFC 6528 (ISNs),
+// and RFC 6582 (NewReno), RFC 6928 (initial window), RFC 7323 (window
+// scaling, timestamps with PAWS), RFC 2018 and RFC 2883 (SACK, D-SACK),
+// receive-buffer auto-tuning (autotune.go), RFC 5961 (blind-attack
+// defences), RFC 6528 (ISNs),
 // RFC 1337 and RFC 6191 (TIME-WAIT), RFC 1191 (path MTU: PathMTU) and RFC
 // 1122 4.2.3.9 (ICMP soft and hard errors: SoftError, HardError). Passive
 // opens come from a listener's SYN (AcceptSYN) or a SYN cookie
