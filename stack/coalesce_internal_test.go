@@ -93,6 +93,51 @@ func TestHeldAckNotSupersededByRetransmission(t *testing.T) {
 	}
 }
 
+// An ACK carrying SACK blocks (a hole, or a D-SACK reported only once,
+// RFC 2883) is never held: a later ACK would supersede what only it said.
+func TestHeldAckNotForSACKBlocks(t *testing.T) {
+	l := &recLink{closed: make(chan struct{})}
+	s, err := New(l, Options{Addr: netip.MustParseAddr("198.18.0.2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // the test plays the input goroutine (see above)
+	tu := tcp.Tuple{LocalAddr: s.addr, LocalPort: 80, RemoteAddr: netip.MustParseAddr("198.18.0.1"), RemotePort: 40000}
+	c := s.newConn(tu)
+	k := (*connSink)(c)
+	ack := func(a segment.Seq, blocks ...segment.Seq) *segment.Segment {
+		sg := &segment.Segment{Src: tu.LocalAddr, Dst: tu.RemoteAddr, SrcPort: 80, DstPort: 40000,
+			Seq: 5000, Ack: a, Flags: segment.FlagACK, Window: 1000}
+		for i := 0; i+1 < len(blocks); i += 2 {
+			sg.Options.SACK[sg.Options.NumSACK] = segment.SACKBlock{Start: blocks[i], End: blocks[i+1]}
+			sg.Options.NumSACK++
+		}
+		return sg
+	}
+	c.mu.Lock()
+	c.coalesce = true
+	k.Output(ack(100))
+	k.Output(ack(200, 100, 150, 300, 400)) // new data acknowledged, with a D-SACK: sent at once
+	k.Output(ack(300))                     // held
+	k.Output(ack(400))                     // supersedes it, held
+	held := k.hasHeld && k.held.Ack == 400
+	c.coalesce = false
+	c.unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var acks []segment.Seq
+	for _, p := range l.pkts {
+		var sg segment.Segment
+		if err := segment.ParseIPv4TCP(p, &sg); err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, sg.Ack)
+	}
+	if len(acks) != 2 || acks[0] != 100 || acks[1] != 200 || !held {
+		t.Fatalf("ACKs written %v (ACK 400 held: %v), want 100 and 200 (with its SACK blocks) written, 400 held", acks, held)
+	}
+}
+
 // TestPollGate: the busy-poll gate parks the input goroutine's read only
 // when another goroutine is writing output now and was at most of the
 // recent looks (a bulk sender); output written now and then (a ping-pong

@@ -94,7 +94,10 @@ func (l *connLock) Lock() { l.m.Lock() }
 func (k *connSink) Output(seg *segment.Segment) {
 	isAck := seg.Flags&segment.FlagACK != 0
 	pure := seg.Flags == segment.FlagACK && len(seg.Payload) == 0
-	if pure && k.coalesce && k.ackValid && seg.Ack.GreaterThan(k.lastAck) {
+	// An ACK carrying SACK blocks reports a hole or a duplicate (D-SACK,
+	// RFC 2883, reported once): like a duplicate ACK it goes out at once,
+	// or a later ACK would supersede what only it carried.
+	if pure && seg.Options.NumSACK == 0 && k.coalesce && k.ackValid && seg.Ack.GreaterThan(k.lastAck) {
 		if k.hasHeld {
 			k.s.ctr.acksCoalesced.Add(1)
 		}
