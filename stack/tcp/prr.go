@@ -19,24 +19,33 @@ func (c *Conn) prrStart() {
 	c.prr = prrState{recoverFS: max(c.flight(), 1)}
 }
 
-// prrOnAck is RFC 6937 3.1 "On every ACK during recovery": sndcnt from
-// DeliveredData, and cwnd = pipe + sndcnt.
+// prrOnAck is RFC 6937 3.1 "On every ACK during recovery": cwnd = pipe +
+// sndcnt.
 func (c *Conn) prrOnAck(deliveredData uint32) {
-	p := &c.prr
-	s := &c.ccs
-	mss := uint32(c.sndMSS)
-	p.delivered += deliveredData
+	c.prr.delivered += deliveredData
 	pipe := c.pipe()
+	c.ccs.Cwnd = pipe + prrSndcnt(&c.prr, deliveredData, pipe, c.ccs.Ssthresh, uint32(c.sndMSS))
+}
+
+// prrSndcnt is RFC 6937 3.1's sndcnt for an ACK that delivered
+// deliveredData (already added to prr_delivered) with pipe in flight.
+func prrSndcnt(p *prrState, deliveredData, pipe, ssthresh, mss uint32) uint32 {
 	var sndcnt int64
-	if pipe > s.Ssthresh {
+	if pipe > ssthresh {
 		// Proportional rate reduction:
-		// sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
-		sndcnt = int64((uint64(p.delivered)*uint64(s.Ssthresh)+uint64(p.recoverFS)-1)/uint64(p.recoverFS)) - int64(p.out)
+		// sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out,
+		// the CEIL taken to a whole MSS (Linux counts segments): the
+		// sender sends whole segments, and a byte-exact target would
+		// hold each one back an ACK longer than the proportion says.
+		target := (uint64(p.delivered)*uint64(ssthresh) + uint64(p.recoverFS) - 1) / uint64(p.recoverFS)
+		target = (target + uint64(mss) - 1) / uint64(mss) * uint64(mss)
+		sndcnt = int64(target) - int64(p.out)
 	} else {
 		// PRR-SSRB (slow start reduction bound):
 		// limit = MAX(prr_delivered - prr_out, DeliveredData) + MSS
+		// sndcnt = MIN(ssthresh - pipe, limit)
 		limit := max(int64(p.delivered)-int64(p.out), int64(deliveredData)) + int64(mss)
-		sndcnt = min(int64(s.Ssthresh)-int64(pipe), limit)
+		sndcnt = min(int64(ssthresh)-int64(pipe), limit)
 	}
 	sndcnt = max(sndcnt, 0)
 	if p.out == 0 && sndcnt < int64(mss) {
@@ -45,5 +54,5 @@ func (c *Conn) prrOnAck(deliveredData uint32) {
 		// the proportion would hold it back.
 		sndcnt = int64(mss)
 	}
-	s.Cwnd = pipe + uint32(sndcnt)
+	return uint32(sndcnt)
 }

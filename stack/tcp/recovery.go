@@ -68,6 +68,7 @@ func (c *Conn) recoveryOnAck(now time.Time, acked uint32, dup bool) {
 	if c.lossState != lossNone && c.SndUna.GreaterThanEq(c.recoveryPoint) {
 		c.exitRecovery(now)
 	}
+	partial := false
 	switch c.lossState {
 	case lossNone:
 		// RFC 6675 5 (1), (2) and RFC 5681 3.2 step 2: DupThresh
@@ -86,10 +87,17 @@ func (c *Conn) recoveryOnAck(now time.Time, acked uint32, dup bool) {
 			// RFC 6582 3.2 step 3, partial acknowledgment: retransmit
 			// the first unacknowledged segment.
 			c.markHeadLost()
+			partial = true
 		}
 	}
 	if c.lossState == lossFast && !c.ownsRecovery() {
 		c.prrOnAck(dd)
+		if p := c.pipe(); partial && c.ccs.Cwnd < p+mss {
+			// RFC 6582's partial ACK retransmits the hole now, even
+			// when PRR's sndcnt is zero (Linux would wait for the next
+			// ACK): a deliberate addition to RFC 6937.
+			c.ccs.Cwnd = p + mss
+		}
 	}
 }
 

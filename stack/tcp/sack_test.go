@@ -84,15 +84,17 @@ func TestSACK_RFC6675_RetransmitsExactlyTheHoles(t *testing.T) {
 	}
 	h.sackAck(103*ms, 1, 5, 6, 2, 3)
 	h.expectSegs(103*ms, "segment 6 SACKed: PRR holds back")
+	// PRR: sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out
+	// (in whole segments) while pipe > ssthresh, RecoverFS 12 segments.
 	h.sackAck(104*ms, 1, 8, 8, 5, 6, 2, 3)
-	h.expectSegs(104*ms, "segment 8 SACKed: 4 is lost, PRR allows 365 bytes")
-	if in := h.c.Info(); in.LostOut != smss || in.Pipe != 6*smss {
-		h.fatalf("lost %d, pipe %d; want %d, %d", in.LostOut, in.Pipe, smss, 6*smss)
+	h.expectSegs(104*ms, "segment 8 SACKed: 4 is lost, CEIL(3*5/12) - 1 = 1", sk(4))
+	if in := h.c.Info(); in.LostOut != 0 || in.Pipe != 7*smss || in.Cwnd != 7*smss {
+		h.fatalf("lost %d, pipe %d, cwnd %d; want 0, %d, %d", in.LostOut, in.Pipe, in.Cwnd, 7*smss, 7*smss)
 	}
 	h.sackAck(105*ms, 1, 8, 9, 5, 6, 2, 3)
-	h.expectSegs(105*ms, "segment 9 SACKed: pipe = ssthresh")
+	h.expectSegs(105*ms, "segment 9 SACKed: CEIL(4*5/12) - 2 = 0")
 	h.sackAck(106*ms, 1, 8, 10, 5, 6, 2, 3)
-	h.expectSegs(106*ms, "segment 10 SACKed: 7 is lost; PRR-SSRB sends two", sk(4), sk(7))
+	h.expectSegs(106*ms, "segment 10 SACKed: 7 is lost, pipe 4: PRR-SSRB sends ssthresh - pipe", sk(7))
 	h.sackAck(107*ms, 1, 8, 11, 5, 6, 2, 3)
 	h.expectSegs(107*ms, "segment 11 SACKed", sk(13))
 	h.sackAck(108*ms, 1, 8, 12, 5, 6, 2, 3)

@@ -279,28 +279,28 @@ func TestEstablished_RFC5681_3_2_FastRetransmitNewReno(t *testing.T) {
 			info.Ssthresh, info.Cwnd, info.InRecovery, info.RenoRecoveries, 5*mss, 9*mss)
 	}
 	// Five more duplicates. PRR while pipe > ssthresh: sndcnt =
-	// CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out with RecoverFS
-	// 12 MSS: 2, 3, 4 MSS delivered allow 0, 365 and 974 bytes, less than
-	// a segment; at the 7th duplicate pipe = ssthresh and PRR-SSRB allows
-	// ssthresh - pipe = 0, at the 8th pipe is 4 MSS: one new segment.
-	for i, want := range []int{0, 0, 0, 0, 1} {
+	// CEIL(prr_delivered * ssthresh / RecoverFS) - prr_out in whole
+	// segments, RecoverFS 12 MSS: one new segment for every 12/5 ACKs,
+	// here at the 5th and 7th duplicate.
+	for i, want := range []int{0, 1, 0, 1, 0} {
 		at := time.Duration(103+i) * ms
 		dup(at)
 		o := h.drainOut(at)
-		if _, k := h.sentData(o, 1+12*mss); k != want {
+		if _, k := h.sentData(o, 1+int64(12+i/2)*mss); k != want {
 			h.fatalf("duplicate ACK %d in recovery sent %d new segments, want %d (RFC 6937)", 4+i, k, want)
 		}
 	}
 	// The retransmission arrives: partial ACK up to the second hole, which
-	// is resent at once (pipe 4 MSS, PRR-SSRB: one segment).
+	// is resent at once (RFC 6582 3.2 step 3; pipe = 11 - 5 duplicates - 1
+	// lost = ssthresh, so PRR alone would wait).
 	h.send(200*ms, h.in(".", seq(1), ack(1+3*mss)))
 	h.expect(200*ms, h.out(".", seq(1+3*mss), data(mss)))
-	if info := h.c.Info(); info.Ssthresh != 5*mss || !info.InRecovery || info.Cwnd != 5*mss {
-		h.fatalf("after the partial ACK ssthresh %d cwnd %d recovery %v, want %d, %d, true", info.Ssthresh, info.Cwnd, info.InRecovery, 5*mss, 5*mss)
+	if info := h.c.Info(); info.Ssthresh != 5*mss || !info.InRecovery || info.Cwnd != 6*mss {
+		h.fatalf("after the partial ACK ssthresh %d cwnd %d recovery %v, want %d, %d, true", info.Ssthresh, info.Cwnd, info.InRecovery, 5*mss, 6*mss)
 	}
 	// Everything arrives: the full ACK covers all sent and ends recovery
 	// with cwnd = ssthresh (RFC 6937 3.1, RFC 6582 3.2 step 3 (1)).
-	h.send(300*ms, h.in(".", seq(1), ack(1+13*mss)))
+	h.send(300*ms, h.in(".", seq(1), ack(1+14*mss)))
 	info = h.c.Info()
 	if info.Cwnd != 5*mss || info.InRecovery || info.FastRetransmits != 1 || info.RetransFast != 2 {
 		h.fatalf("cwnd %d recovery %v fast retransmits %d segments %d after the full ACK, want %d, false, 1, 2",

@@ -1,0 +1,164 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tunstack/tunstack/segment"
+)
+
+// RFC 6937 6's example: a single loss in a window of 20 segments, a Reno
+// sender (ssthresh 10); each duplicate ACK delivers one segment. While
+// pipe > ssthresh PRR sends one segment for every second ACK
+// (ssthresh/RecoverFS = 1/2), the first being the fast retransmit, so
+// pipe comes down to ssthresh evenly, not in one step as RFC 6675 would;
+// then PRR-SSRB holds it there.
+func TestPRR_RFC6937_ProportionalReduction(t *testing.T) {
+	const mss = 1000
+	p := prrState{recoverFS: 20 * mss}
+	pipe := uint32(19 * mss) // one segment lost
+	total := uint32(0)
+	for k := uint32(1); k <= 19; k++ {
+		pipe -= mss // the ACK's segment left the network
+		p.delivered += mss
+		proportional := pipe > 10*mss
+		n := prrSndcnt(&p, mss, pipe, 10*mss, mss) / mss * mss // whole segments
+		p.out += n
+		pipe += n
+		total += n / mss
+		if proportional && total != (k+1)/2 {
+			t.Fatalf("after %d ACKs %d segments sent, want %d (one per two ACKs)", k, total, (k+1)/2)
+		}
+		if pipe < 10*mss {
+			t.Fatalf("after %d ACKs pipe %d below ssthresh", k, pipe)
+		}
+	}
+	if pipe != 10*mss {
+		t.Fatalf("pipe %d at the end, want ssthresh %d", pipe, 10*mss)
+	}
+}
+
+// RFC 6937 3.1, PRR-SSRB: with pipe below ssthresh (further losses), sndcnt
+// = MIN(ssthresh - pipe, MAX(prr_delivered - prr_out, DeliveredData) +
+// MSS): slow start back towards ssthresh, at most one MSS more than was
+// delivered.
+func TestPRR_RFC6937_SlowStartReductionBound(t *testing.T) {
+	const mss = 1000
+	p := prrState{recoverFS: 20 * mss, delivered: 4 * mss, out: 2 * mss}
+	if got := prrSndcnt(&p, mss, 5*mss, 10*mss, mss); got != 3*mss {
+		t.Fatalf("sndcnt %d, want %d (prr_delivered - prr_out + MSS)", got, 3*mss)
+	}
+	if got := prrSndcnt(&p, mss, 9*mss, 10*mss, mss); got != mss {
+		t.Fatalf("sndcnt %d, want %d (ssthresh - pipe)", got, mss)
+	}
+	p.out = 6 * mss // sent more than delivered: DeliveredData + MSS bounds it
+	if got := prrSndcnt(&p, 2*mss, 5*mss, 10*mss, mss); got != 3*mss {
+		t.Fatalf("sndcnt %d, want %d (DeliveredData + MSS)", got, 3*mss)
+	}
+}
+
+// ccRecorder is a congestion control for tests: a fixed window, an
+// optional pacing rate, and the last rate sample it was given.
+type ccRecorder struct {
+	rate uint64
+	rs   RateSample
+	n    int
+}
+
+func (r *ccRecorder) Name() string { return "test-recorder" }
+func (r *ccRecorder) Init(s *CCState) {
+	s.Cwnd, s.Ssthresh = 20*s.MSS, 1<<30
+}
+func (r *ccRecorder) OnAck(s *CCState, rs *RateSample) { r.rs, r.n = *rs, r.n+1 }
+func (r *ccRecorder) OnCongestionEvent(s *CCState)     { s.Ssthresh = s.Cwnd / 2 }
+func (r *ccRecorder) OnRecoveryExit(s *CCState)        {}
+func (r *ccRecorder) OnRTO(s *CCState)                 { s.Cwnd = s.MSS }
+func (r *ccRecorder) OnIdleRestart(s *CCState)         {}
+func (r *ccRecorder) OnHandshakeLoss(s *CCState)       {}
+func (r *ccRecorder) PacingRate(s *CCState) uint64     { return r.rate }
+
+func init() { registerCC("test-recorder", func() CongestionControl { return new(ccRecorder) }) }
+
+// newRecConn is an ESTABLISHED Conn (MSS 1460) using ccRecorder.
+func newRecConn(t *testing.T, mod func(*Config)) (*Conn, *ccRecorder, *uSink, time.Time) {
+	cfg := DefaultConfig()
+	cfg.CongestionControl = "test-recorder"
+	if mod != nil {
+		mod(&cfg)
+	}
+	sink := &uSink{}
+	c, now := uEstablished(t, &cfg, sink)
+	sink.out = nil
+	return c, c.ccSync(now).cc(c), sink, now
+}
+
+func (s *CCState) cc(c *Conn) *ccRecorder { return c.cc.(*ccRecorder) }
+
+func ackAt(c *Conn, now time.Time, ack Seq) {
+	seg := segment.Segment{Src: uAddrA, Dst: uAddrB, SrcPort: 40000, DstPort: 80, Seq: c.RcvNxt, Ack: ack,
+		Flags: segment.FlagACK, Window: 2048}
+	c.HandleSegment(now, &seg)
+}
+
+// Delivery-rate samples (draft-cheng-iccrg-delivery-rate-estimation 3):
+// the data delivered between the send of the newest delivered packet and
+// its ACK, over the longer of the send and ACK intervals; application-
+// limited once the sender ran out of data with room in the window (3.4).
+func TestRateSample_DeliveryRateAndAppLimited(t *testing.T) {
+	c, rec, _, t1 := newRecConn(t, nil)
+	c.Write(t1, make([]byte, 4*1460))
+	ackAt(c, t1.Add(10*time.Millisecond), c.sndMax)
+	rs := rec.rs
+	if rec.n != 1 || rs.Delivered != 4*1460 || rs.Interval != 10*time.Millisecond || rs.RTT != 10*time.Millisecond ||
+		rs.PriorDelivered != 0 || rs.AckedSacked != 4*1460 || rs.IsAppLimited || rs.PriorInFlight != 4*1460 {
+		t.Fatalf("first sample %+v (%d calls)", rs, rec.n)
+	}
+	if s := &c.ccs; s.Delivered != 4*1460 || s.MinRTT != 10*time.Millisecond || !s.AppLimited {
+		t.Fatalf("CCState delivered %d, min RTT %v, app-limited %v; want %d, 10ms, true", s.Delivered, s.MinRTT, s.AppLimited, 4*1460)
+	}
+	// The next flight is sent while application-limited (the first
+	// ACK delivered no more than was in flight when the sender ran dry).
+	t2 := t1.Add(10 * time.Millisecond)
+	c.Write(t2, make([]byte, 2*1460))
+	ackAt(c, t2.Add(15*time.Millisecond), c.sndMax)
+	rs = rec.rs
+	if rs.Delivered != 2*1460 || rs.PriorDelivered != 4*1460 || rs.Interval != 15*time.Millisecond || !rs.IsAppLimited || rs.RTT != 15*time.Millisecond {
+		t.Fatalf("second sample %+v", rs)
+	}
+	if c.ccs.MinRTT != 10*time.Millisecond {
+		t.Fatalf("min RTT %v, want 10ms", c.ccs.MinRTT)
+	}
+}
+
+// Pacing: with a rate of 1 MB/s a send carries 2 segments (1 ms worth,
+// at least 2 MSS), the next one going 2.92 ms later on the pacing
+// deadline (Deadline, HandleTimer); nothing is sent early.
+func TestPacing_SpacesBursts(t *testing.T) {
+	c, rec, sink, now := newRecConn(t, func(cfg *Config) { cfg.GSOMaxSize = 65536 })
+	rec.rate = 1000000
+	c.Write(now, make([]byte, 10*1460))
+	if len(sink.out) != 1 || len(sink.out[0].Payload) != 2*1460 {
+		t.Fatalf("first send: %d segments, want one of 2 MSS", len(sink.out))
+	}
+	gap := time.Duration(2*1460) * time.Second / 1000000
+	if d := c.Deadline(); !d.Equal(now.Add(gap)) {
+		t.Fatalf("deadline %v after the burst, want %v", d.Sub(now), gap)
+	}
+	c.HandleTimer(now.Add(gap - time.Nanosecond))
+	if len(sink.out) != 1 {
+		t.Fatalf("sent before the pacing deadline")
+	}
+	for i := 1; i < 5; i++ {
+		at := now.Add(time.Duration(i) * gap)
+		c.HandleTimer(at)
+		if len(sink.out) != i+1 || len(sink.out[i].Payload) != 2*1460 {
+			t.Fatalf("burst %d: %d sends", i, len(sink.out))
+		}
+	}
+	// Without a rate the whole window goes at once, as one GSO segment.
+	c2, _, sink2, now2 := newRecConn(t, func(cfg *Config) { cfg.GSOMaxSize = 65536 })
+	c2.Write(now2, make([]byte, 10*1460))
+	if len(sink2.out) != 1 || len(sink2.out[0].Payload) != 10*1460 {
+		t.Fatalf("unpaced: %d sends", len(sink2.out))
+	}
+}
