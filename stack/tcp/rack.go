@@ -7,11 +7,13 @@ import "time"
 // a record sent after it has been delivered and it is older than the
 // latest RTT plus a reordering window. Times are the injected clock's
 // time.Time, kept to the nanosecond: nothing here rounds to milliseconds,
-// so a 20 us round trip gives a 5 us reordering window and a timer that
-// many microseconds away (the runtime's clock fires it when it can).
+// so a 20 us round trip gives a 5 us reordering window. Detection on an
+// ACK is exact; the reordering timer is as fine as the runtime's clock
+// (a real clock runs sub-millisecond timers up to about 1 ms late,
+// timers.BenchmarkShortTimerLateness).
 //
-// Entry points for the ACK path (send.go), in the order RFC 8985 6.2
-// processes an ACK:
+// Entry points for the ACK pipeline (ack.go, scoreboard.go), in the order
+// RFC 8985 6.2 processes an ACK:
 //   - rackDelivered(now, r) for every record newly delivered by the ACK,
 //     cumulatively (recordsAcked does it before dropping the record) or
 //     selectively (the SACK scoreboard, right after it sets txSacked):
@@ -23,7 +25,9 @@ import "time"
 //   - rackDetect(now) once for every acceptable ACK, after the scoreboard
 //     update and before recovery entry: the TLP episode (RFC 8985 7.4) and
 //     step 5 (loss marking and the reordering timer). It marks records
-//     lost with markLost; the sender's recovery then retransmits them.
+//     lost with markLost (scoreboard.go); the sender's recovery then
+//     retransmits them. When the reordering timer marks records, it
+//     starts that recovery itself (onLossMarked, recovery.go).
 //   - rackRecoveryExited() when fast or RTO recovery ends: step 4's
 //     RACK.reo_wnd_persist.
 //   - rackMarkLossesOnRTO(now) when the retransmission timer expires: RFC
