@@ -54,8 +54,12 @@ type Options struct {
 	// SendBufferSize and ReceiveBufferSize are per-connection maxima in
 	// bytes; the engine allocates buffers lazily. Zero: the engine's
 	// defaults (tcp.DefaultSendBufferSize, tcp.DefaultRecvBufferSize: 256
-	// KiB), except GSOSendBufferSize for the send buffer on a link that
-	// segments for the stack (OffloadLink.GSOMaxSize, NoGSO unset).
+	// KiB; GSOSendBufferSize for the send buffer on a link that segments
+	// for the stack, OffloadLink.GSOMaxSize, NoGSO unset), from which the
+	// engine auto-tunes each buffer with the connection's needs up to
+	// tcp.DefaultSendBufferMax and tcp.DefaultRecvBufferMax (4 and 6 MiB,
+	// as Linux's tcp_wmem[2] and tcp_rmem[2]). A size set here is fixed:
+	// no auto-tuning beyond it (as SO_SNDBUF/SO_RCVBUF on Linux).
 	SendBufferSize, ReceiveBufferSize int
 	// MinRTO and MaxRTO bound the retransmission timeout (RFC 6298 2.4,
 	// 2.5). Zero: timers.DefaultMinRTO (200 ms, as Linux) and

@@ -172,11 +172,13 @@ func engineConfig(o *Options) tcp.Config {
 		mss = 64
 	}
 	c.MSS = uint16(mss)
+	// A size set in Options is a maximum: it also caps the engine's
+	// auto-tuning of that buffer.
 	if o.SendBufferSize > 0 {
-		c.SendBufferSize = o.SendBufferSize
+		c.SendBufferSize, c.SendBufferMax = o.SendBufferSize, o.SendBufferSize
 	}
 	if o.ReceiveBufferSize > 0 {
-		c.RecvBufferSize = o.ReceiveBufferSize
+		c.RecvBufferSize, c.RecvBufferMax = o.ReceiveBufferSize, o.ReceiveBufferSize
 	}
 	c.MSL = o.MSL
 	if o.MinRTO > 0 {
