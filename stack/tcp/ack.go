@@ -113,7 +113,6 @@ func (c *Conn) senderAck(now time.Time, seg *segment.Segment, oldWnd uint32) {
 	c.rateFinish(now)
 	c.recoveryOnAck(now, acked, dup) // (4)
 	c.ccOnAck(now, acked)            // (5)
-	c.ackStatePut()                  // all delivered: the working state goes back to its pool
 }
 
 // newAck is step (1) of the ACK pipeline, an ACK that advances SND.UNA

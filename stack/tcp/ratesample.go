@@ -60,8 +60,8 @@ func (c *Conn) onRecordSent(now time.Time, r *txRecord) {
 		rt.firstSentTime, rt.deliveredTime = n, n
 	}
 	r.delivered = c.ccs.Delivered
-	r.deliveredTime = time.Unix(0, rt.deliveredTime)
-	r.firstSentTime = time.Unix(0, rt.firstSentTime)
+	r.deliveredTime = rt.deliveredTime
+	r.firstSentTime = rt.firstSentTime
 	r.lostAtSend = c.ccs.Lost
 	if retrans {
 		r.txInFlight = c.pipe()
@@ -96,7 +96,8 @@ func (c *Conn) rateStart() {
 func (c *Conn) rateDelivered(now time.Time, r *txRecord, n uint32) {
 	rt, a := &c.rate, c.ackState
 	c.ccs.Delivered += uint64(n)
-	rt.deliveredTime = nanos(now)
+	nowN := nanos(now)
+	rt.deliveredTime = nowN
 	a.rs.AckedSacked += n
 	xmit := nanos(r.xmitTime)
 	if a.priorTime != 0 && (r.delivered < a.rs.PriorDelivered ||
@@ -104,17 +105,17 @@ func (c *Conn) rateDelivered(now time.Time, r *txRecord, n uint32) {
 		return
 	}
 	a.rs.PriorDelivered = r.delivered
-	a.priorTime = nanos(r.deliveredTime)
+	a.priorTime = r.deliveredTime
 	a.priorXmit = xmit
 	a.priorLost = r.lostAtSend
 	a.rs.IsAppLimited = r.flags&txAppLimited != 0
 	a.rs.TxInFlight = r.txInFlight
-	a.sendElapsed = r.xmitTime.Sub(r.firstSentTime)
-	a.ackElapsed = now.Sub(r.deliveredTime)
+	a.sendElapsed = time.Duration(xmit - r.firstSentTime)
+	a.ackElapsed = time.Duration(nowN - r.deliveredTime)
 	rt.firstSentTime = xmit
 	a.rs.RTT = 0
 	if r.flags&txRetrans == 0 {
-		a.rs.RTT = now.Sub(r.xmitTime) // Karn: only from data sent once
+		a.rs.RTT = time.Duration(nowN - xmit) // Karn: only from data sent once
 	}
 }
 

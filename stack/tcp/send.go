@@ -90,10 +90,15 @@ func (c *Conn) output(now time.Time) {
 		c.ccAlloc(now)
 	}
 	mss := uint32(c.sndMSS)
-	if c.SndUna == c.sndMax && !c.lastDataAt.IsZero() && now.Sub(c.lastDataAt) > c.rto.RTO() && c.unsent() > 0 {
-		// RFC 5681 4.1: restart from at most the initial window after
-		// an idle period longer than the RTO.
-		c.cc.OnIdleRestart(c.ccSync(now))
+	if c.SndUna == c.sndMax && !c.lastDataAt.IsZero() && (c.ackState != nil || c.unsent() > 0) &&
+		now.Sub(c.lastDataAt) > c.rto.RTO() {
+		// Idle for longer than the RTO: the loss recovery working
+		// state goes back to its pool (sender_cc.go), and RFC 5681 4.1:
+		// restart from at most the initial window.
+		c.ackStatePut()
+		if c.unsent() > 0 {
+			c.cc.OnIdleRestart(c.ccSync(now))
+		}
 	}
 	rate := c.pacingRate()
 	limit := c.cfg.segmentBytes(mss)

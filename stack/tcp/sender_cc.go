@@ -78,10 +78,11 @@ func (c *Conn) ccOnAck(now time.Time, acked uint32) {
 	c.cc.OnAck(c.ccSync(now), &a.rs)
 }
 
-// ackStatePool holds the loss recovery working state of Conns with nothing
-// in flight: it is taken when data is sent and given back once all of it
-// is acknowledged, so an idle Conn holds none (TestUnitIdleConnHeap) and a
-// request/response Conn does not allocate.
+// ackStatePool holds the loss recovery working state of idle Conns: it is
+// taken when data is sent and given back when the Conn has had nothing in
+// flight for longer than the RTO (output) or closes, so an idle Conn holds
+// none (TestUnitIdleConnHeap), a request/response Conn does not allocate,
+// and a busy one does not go to the pool at every exchange.
 var ackStatePool = sync.Pool{New: func() any { return new(ackState) }}
 
 // ackStateGet gives the Conn its loss recovery state (sendSegment).
@@ -94,8 +95,8 @@ func (c *Conn) ackStateGet(now time.Time) {
 	c.ackState = a
 }
 
-// ackStatePut gives it back when nothing is left to track: no records, no
-// recovery, no pacing deadline.
+// ackStatePut gives it back if nothing is left to track: no records, no
+// recovery, no pacing deadline, no tail loss probe episode.
 func (c *Conn) ackStatePut() {
 	if a := c.ackState; a != nil && c.txq.n == 0 && c.lossState == lossNone && a.pace.at.IsZero() && !c.rack.tlp.on {
 		c.ackState = nil

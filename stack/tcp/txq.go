@@ -24,8 +24,8 @@ type txRecord struct {
 	// Delivery-rate state when it was last sent (draft-cheng-iccrg-
 	// delivery-rate-estimation 3.2, the packet's "P." fields).
 	delivered     uint64
-	deliveredTime time.Time
-	firstSentTime time.Time
+	deliveredTime int64 // Unix nanoseconds (ratesample.go's clock)
+	firstSentTime int64
 	lostAtSend    uint64 // C.lost at send (BBR's P.lost)
 	txInFlight    uint32 // bytes in flight after it was sent (BBR's P.tx_in_flight)
 	flags         txFlags
