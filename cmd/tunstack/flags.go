@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tunstack/tunstack/stack/tcp"
 )
 
 // Exit codes, documented in --help.
@@ -45,6 +47,7 @@ type linkConfig struct {
 	sndbuf   byteSize
 	rcvbuf   byteSize
 	backlog  int
+	cc       string // --cc: congestion control algorithm
 
 	loss, reorder, dup float64 // percent, each direction
 	delay, jitter      time.Duration
@@ -206,6 +209,7 @@ func registerLink(fs *flag.FlagSet, c *linkConfig) {
 	fs.Var(&c.sndbuf, "sndbuf", "fix each connection's send buffer at `size`, e.g. 256k, 4M (default: auto-tuned up to 4M)")
 	fs.Var(&c.rcvbuf, "rcvbuf", "fix each connection's receive buffer at `size`, e.g. 256k, 4M (default: auto-tuned up to 6M)")
 	fs.IntVar(&c.backlog, "backlog", c.backlog, "accept queue `length` per listener")
+	fs.StringVar(&c.cc, "cc", tcp.DefaultCongestionControl, "congestion control `algorithm`: "+strings.Join(tcp.CongestionControlNames(), ", "))
 	fs.Var(percentValue{&c.loss}, "loss", "drop this `percent`age of packets in each direction (seeded, on the stack's own link)")
 	fs.DurationVar(&c.delay, "delay", 0, "delay every packet in each direction by this `duration`")
 	fs.DurationVar(&c.jitter, "jitter", 0, "add a uniformly random extra delay up to this `duration`")
@@ -237,6 +241,9 @@ func (c *linkConfig) validate() error {
 	}
 	if c.msl < 0 {
 		return fmt.Errorf("--msl must not be negative")
+	}
+	if _, err := tcp.NewCongestionControl(c.cc); err != nil {
+		return fmt.Errorf("--cc: %v", err)
 	}
 	if c.backlog < 1 {
 		return fmt.Errorf("--backlog must be at least 1")

@@ -32,6 +32,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{"serve", "--loss", "101"},
 		{"serve", "--services", "echo,telnet"},
 		{"serve", "--sndbuf", "lots"},
+		{"serve", "--cc", "vegas"},
 		{"serve", "extra"},
 		{"dial"},
 		{"dial", "198.18.0.1"},
@@ -68,7 +69,7 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	_, out, _ := runCLI("serve", "--help")
-	for _, flag := range []string{"--tun", "--addr", "--mtu", "--msl", "--sndbuf", "--rcvbuf", "--services",
+	for _, flag := range []string{"--tun", "--addr", "--mtu", "--msl", "--sndbuf", "--rcvbuf", "--cc", "--services",
 		"--loss", "--delay", "--reorder", "--dup", "--seed", "--pcap", "--trace", "--stats", "--log-level", "--http-root", "Examples:"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("serve --help lacks %s", flag)
@@ -77,13 +78,13 @@ func TestHelp(t *testing.T) {
 }
 
 func TestParseServeFlags(t *testing.T) {
-	c, err := parseServe(strings.Fields("--tun tsut0 --addr 198.18.0.2 --mtu 1500 --msl 1s --sndbuf 256k --rcvbuf 4M "+
+	c, err := parseServe(strings.Fields("--tun tsut0 --addr 198.18.0.2 --mtu 1500 --msl 1s --sndbuf 256k --rcvbuf 4M --cc bbr "+
 		"--loss 1.5 --delay 5ms --reorder 2% --dup 3 --seed 7 --trace --stats 2s --log-level debug --services echo,http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.tun != "tsut0" || c.addr != netip.MustParseAddr("198.18.0.2") || c.mtu != 1500 || c.msl != time.Second ||
-		c.sndbuf != 256<<10 || c.rcvbuf != 4<<20 || c.loss != 1.5 || c.delay != 5*time.Millisecond ||
+		c.sndbuf != 256<<10 || c.rcvbuf != 4<<20 || c.cc != "bbr" || c.loss != 1.5 || c.delay != 5*time.Millisecond ||
 		c.reorder != 2 || c.dup != 3 || c.seed != 7 || !c.trace || c.stats != 2*time.Second ||
 		!c.services["echo"] || !c.services["http"] || c.services["discard"] {
 		t.Fatalf("parsed %+v", c)

@@ -151,6 +151,7 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 		MTU:               c.mtu,
 		MSL:               c.msl,
 		SendBufferSize:    int(c.sndbuf),
+		CongestionControl: c.cc,
 		ReceiveBufferSize: int(c.rcvbuf),
 		Backlog:           c.backlog,
 		Logf: func(format string, args ...any) {
