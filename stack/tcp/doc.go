@@ -2,6 +2,8 @@
 // machine per connection implementing RFC 9293 with RFC 6298 (RTO), RFC 5681
 // and RFC 6582 (NewReno), RFC 6928 (initial window), RFC 7323 (window
 // scaling, timestamps with PAWS), RFC 2018 and RFC 2883 (SACK, D-SACK),
+// RFC 8985 (RACK-TLP loss detection and tail loss probes with SACK:
+// rack.go, tlp.go; Config.RACK),
 // receive-buffer auto-tuning (autotune.go), RFC 5961 (blind-attack
 // defences), RFC 6528 (ISNs),
 // RFC 1337 and RFC 6191 (TIME-WAIT), RFC 1191 (path MTU: PathMTU) and RFC
