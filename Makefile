@@ -12,7 +12,7 @@ UNIT_PKGS := ./segment/... ./timers/... ./stack/... ./cmd/...
 PRIV_PKGS := ./tun/... ./integration/...
 FUZZTIME ?= 10s
 
-.PHONY: help build test test-unit test-integration test-container bench fuzz lint serve simtable clean
+.PHONY: help build test test-unit test-integration test-container bench fuzz lint serve simtable wan clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ lint: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+wan: build ## upload/download of tunstack, the kernel and gVisor through ../shared/bench's emulated WAN paths (root; ~20 min; scripts/wan-compare.sh)
+	bash scripts/wan-compare.sh
 
 simtable: ## regenerate docs/simtable.md and the README's table: goodput of two engines on simulated lossy paths (stack/tcp/internal/netsim; ~10-30 s)
 	$(GO) run ./stack/tcp/internal/netsim/cmd/simtable -o docs/simtable.md -readme README.md

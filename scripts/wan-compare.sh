@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# wan-compare.sh - issue 9's WAN figures: upload and download through the
+# benchmark's emulated paths (../shared/bench/run.sh --path), for tunstack,
+# the kernel over veth and gVisor, one after the other for each path and
+# congestion control, and a markdown table of the results.
+#
+#   scripts/wan-compare.sh [--secs N] [--outdir DIR] [--only-sut] [PATH_CASE ...]
+#
+# A PATH_CASE is NAME=SPEC/CC: the path spec for run.sh --path and the
+# congestion control used on every sender in that case (the kernel client,
+# which drives upload; tunstack's --cc and the kernel server's, which drive
+# download; gVisor has its own, it takes no setting). Defaults: the paths of
+# issue 9. Needs root (run.sh makes network namespaces); takes about a
+# minute per SUT per case. bin/tunstack must be built (make build).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=${BENCH:-$HERE/../shared/bench}
+SECS=10 OUTDIR="" ONLYSUT=0
+CASES=()
+while [[ $# -gt 0 ]]; do
+	case "$1" in
+	--secs) SECS="$2"; shift 2 ;;
+	--outdir) OUTDIR="$2"; shift 2 ;;
+	--only-sut) ONLYSUT=1; shift ;;
+	-h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*=*) CASES+=("$1"); shift ;;
+	*) echo "wan-compare.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+if ((${#CASES[@]} == 0)); then
+	CASES=(
+		"rtt40-loss1-bbr=rtt=40ms,loss=1%/bbr"
+		"rtt40-loss1-cubic=rtt=40ms,loss=1%/cubic"
+		"rtt40-loss0.1-bbr=rtt=40ms,loss=0.1%/bbr"
+		"rtt40-loss0.1-cubic=rtt=40ms,loss=0.1%/cubic"
+		"bottleneck-cubic=rate=100mbit,queue=50ms,rtt=20ms/cubic"
+		"bottleneck-bbr=rate=100mbit,queue=50ms,rtt=20ms/bbr"
+	)
+fi
+[[ -x $HERE/bin/tunstack ]] || { echo "wan-compare.sh: build bin/tunstack first (make build)" >&2; exit 2; }
+[[ -x $BENCH/run.sh ]] || { echo "wan-compare.sh: no $BENCH/run.sh (set BENCH)" >&2; exit 2; }
+OUTDIR=${OUTDIR:-$(mktemp -d /tmp/wan-compare.XXXXXX)}
+mkdir -p "$OUTDIR"
+echo "results in $OUTDIR"
+
+for c in "${CASES[@]}"; do
+	name=${c%%=*} rest=${c#*=}
+	spec=${rest%/*} cc=${rest##*/}
+	suts=(tunstack kernel gvisor)
+	((ONLYSUT)) && suts=(tunstack)
+	for sut in "${suts[@]}"; do
+		out=$OUTDIR/$name-$sut.json
+		case $sut in
+		tunstack) args=(--sut "$HERE/bin/tunstack serve --tun {tun} --addr {addr} --mtu {mtu} --cc $cc") ;;
+		kernel) args=(--kernel) ;;
+		gvisor) args=(--sut gvisor) ;;
+		esac
+		echo "=== $name ($spec, $cc): $sut"
+		bash "$BENCH/run.sh" "${args[@]}" --label "$sut" --path "$spec" --cc "$cc" \
+			--only check,upload,download --secs "$SECS" --out "$out" >"${out%.json}.log" 2>&1 ||
+			echo "run failed, see ${out%.json}.log"
+		grep -E '^\[.*\] (upload|download) ' "${out%.json}.log" || true
+	done
+done
+
+# The table: Mbit/s up / down, and the mean wait in the bottleneck queue of
+# the download's data (s2c) when the path has a queue.
+{
+	echo "| path | cc | tunstack up / down | kernel up / down | gVisor up / down | tunstack / kernel | queue wait down, tunstack / kernel (ms) |"
+	echo "|---|---|---|---|---|---|---|"
+	for c in "${CASES[@]}"; do
+		name=${c%%=*} rest=${c#*=}
+		spec=${rest%/*} cc=${rest##*/}
+		row="| \`$spec\` | $cc"
+		declare -A up=() down=() qw=()
+		for sut in tunstack kernel gvisor; do
+			f=$OUTDIR/$name-$sut.json
+			if [[ -f $f ]]; then
+				up[$sut]=$(jq -r '(.metrics.upload_gbps // 0) * 1000 | floor' "$f")
+				down[$sut]=$(jq -r '(.metrics.download_gbps // 0) * 1000 | floor' "$f")
+				qw[$sut]=$(jq -r '.details.download.path.s2c_qwait_mean_ms // "-"' "$f")
+				row+=" | ${up[$sut]} / ${down[$sut]}"
+			else
+				up[$sut]=0 down[$sut]=0 qw[$sut]=-
+				row+=" | -"
+			fi
+		done
+		ratio=$(awk -v a="${up[tunstack]}" -v b="${up[kernel]}" -v c="${down[tunstack]}" -v d="${down[kernel]}" \
+			'BEGIN { printf "%s / %s", (b > 0 ? sprintf("%.2f", a / b) : "-"), (d > 0 ? sprintf("%.2f", c / d) : "-") }')
+		row+=" | $ratio | ${qw[tunstack]} / ${qw[kernel]} |"
+		echo "$row"
+	done
+} | tee "$OUTDIR/table.md"
