@@ -4,7 +4,7 @@
 # the kernel over veth and gVisor, one after the other for each path and
 # congestion control, and a markdown table of the results.
 #
-#   scripts/wan-compare.sh [--secs N] [--outdir DIR] [--only-sut] [PATH_CASE ...]
+#   scripts/wan-compare.sh [--secs N] [--outdir DIR] [--suts LIST] [PATH_CASE ...]
 #
 # A PATH_CASE is NAME=SPEC/CC: the path spec for run.sh --path and the
 # congestion control used on every sender in that case (the kernel client,
@@ -12,18 +12,20 @@
 # download; gVisor has its own, it takes no setting). Defaults: the paths of
 # issue 9. Needs root (run.sh makes network namespaces); takes about a
 # minute per SUT per case. bin/tunstack must be built (make build).
+# --suts (default tunstack,kernel,gvisor) runs only some of them; results
+# already in --outdir for the others are kept and tabled.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=${BENCH:-$HERE/../shared/bench}
-SECS=10 OUTDIR="" ONLYSUT=0
+SECS=10 OUTDIR="" SUTS=tunstack,kernel,gvisor
 CASES=()
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--secs) SECS="$2"; shift 2 ;;
 	--outdir) OUTDIR="$2"; shift 2 ;;
-	--only-sut) ONLYSUT=1; shift ;;
-	-h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--suts) SUTS="$2"; shift 2 ;;
+	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*=*) CASES+=("$1"); shift ;;
 	*) echo "wan-compare.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -47,14 +49,14 @@ echo "results in $OUTDIR"
 for c in "${CASES[@]}"; do
 	name=${c%%=*} rest=${c#*=}
 	spec=${rest%/*} cc=${rest##*/}
-	suts=(tunstack kernel gvisor)
-	((ONLYSUT)) && suts=(tunstack)
+	IFS=, read -ra suts <<<"$SUTS"
 	for sut in "${suts[@]}"; do
 		out=$OUTDIR/$name-$sut.json
 		case $sut in
 		tunstack) args=(--sut "$HERE/bin/tunstack serve --tun {tun} --addr {addr} --mtu {mtu} --cc $cc") ;;
 		kernel) args=(--kernel) ;;
 		gvisor) args=(--sut gvisor) ;;
+		*) echo "wan-compare.sh: unknown SUT $sut (tunstack, kernel, gvisor)" >&2; exit 2 ;;
 		esac
 		echo "=== $name ($spec, $cc): $sut"
 		bash "$BENCH/run.sh" "${args[@]}" --label "$sut" --path "$spec" --cc "$cc" \
