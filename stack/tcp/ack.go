@@ -105,6 +105,9 @@ func (c *Conn) senderAck(now time.Time, seg *segment.Segment, oldWnd uint32) {
 	if c.flags&flagSackOK != 0 && seg.Options.NumSACK > 0 { // (2)
 		c.sackUpdate(now, seg)
 	}
+	if c.txq.n > 0 && c.txq.at(0).flags&txSacked != 0 {
+		c.sackReneged()
+	}
 	dup := c.isDupAck(seg, oldWnd, acked)
 	c.rackDetect(now) // (3)
 	if !c.rackEnabled() {

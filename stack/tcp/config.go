@@ -169,7 +169,8 @@ type Config struct {
 	// Sink in segments of up to this many payload bytes (a multiple of the
 	// send MSS unless it ends the queued data): the runtime's link cuts
 	// them into MSS-sized segments (TCP segmentation offload). Every piece
-	// then obeys the MSS. Retransmissions stay MSS-sized. 0: off.
+	// then obeys the MSS. Lost data resent in order (contiguous lost
+	// pieces, as after an RTO) goes the same way. 0: off.
 	GSOMaxSize int
 }
 

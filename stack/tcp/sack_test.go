@@ -229,3 +229,20 @@ func TestEstablished_RFC3042_LimitedTransmit(t *testing.T) {
 		h.fatalf("recovery %v (%d), ssthresh %d; want true (1), %d", in.InRecovery, in.RenoRecoveries, in.Ssthresh, 5*smss)
 	}
 }
+
+// RFC 2018 8: a receiver may drop data it SACKed (reneging). When the
+// cumulative ACK stops at a SACKed segment, the sender forgets the SACK
+// marks: the data counts as outstanding again, to be resent if lost.
+func TestSACK_RFC2018_8_Reneging(t *testing.T) {
+	h := newEstablished(t, peerSACKOpt(), withConfig(noRACK))
+	h.write(10*ms, 4*smss)
+	h.drainOut(10 * ms)
+	h.sackAck(50*ms, 1, 2, 4)
+	if in := h.c.Info(); in.SackedOut != 3*smss || in.Pipe != smss {
+		h.fatalf("SACKed %d, pipe %d; want %d, %d", in.SackedOut, in.Pipe, 3*smss, smss)
+	}
+	h.sackAck(60*ms, sk(2)) // segment 1 arrived; 2-4 were dropped
+	if in := h.c.Info(); in.SackedOut != 0 || in.Pipe != 3*smss {
+		h.fatalf("after reneging: SACKed %d, pipe %d; want 0, %d", in.SackedOut, in.Pipe, 3*smss)
+	}
+}

@@ -159,6 +159,23 @@ func (c *Conn) sackBlock(now time.Time, s, e Seq) {
 	}
 }
 
+// sackReneged forgets every SACK mark when the receiver has dropped data
+// it SACKed: the record at SND.UNA is SACKed, yet the ACK stops short of
+// it. RFC 2018 8: "the data sender MUST NOT discard data before it is
+// acknowledged by the normal ACK"; the records count in pipe again and are
+// resent when deemed lost (as Linux's tcp_check_sack_reneging).
+func (c *Conn) sackReneged() {
+	q := &c.txq
+	for i := 0; i < q.n; i++ {
+		if r := q.at(i); r.flags&txSacked != 0 {
+			r.flags &^= txSacked
+			c.rackUnsacked()
+		}
+	}
+	c.sb.sackedBytes, c.ncache = 0, 0
+	c.sb.lossMarked = c.SndUna
+}
+
 // markLost marks a record lost (RFC 6675 IsLost, RFC 8985 6.2, RFC 6675
 // 5.1 after an RTO): it leaves pipe and is retransmitted next (RFC 6675
 // NextSeg rule 1). A SACKed or already lost record is left alone.

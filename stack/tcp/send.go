@@ -124,22 +124,14 @@ func (c *Conn) output(now time.Time) {
 			continue
 		}
 		unsent := c.unsent()
+		if unsent == 0 && c.flags&flagFinQueued != 0 && c.SndNxt == c.dataEnd() {
+			// The FIN needs no window: close must progress even
+			// when the peer's window is zero (gVisor #13393).
+			c.transmit(now, 0, true)
+			continue
+		}
 		if unsent == 0 {
-			if c.flags&flagFinQueued != 0 && c.SndNxt == c.dataEnd() {
-				// The FIN needs no window: close must progress even
-				// when the peer's window is zero (gVisor #13393).
-				c.transmit(now, 0, true)
-				continue
-			}
 			c.markAppLimited()
-			if other && budget >= mss {
-				other = false
-				if sent := c.retransmitOther(now, budget); sent > 0 {
-					c.paceSent(now, rate, sent)
-					continue
-				}
-			}
-			break
 		}
 		flight := c.flight()
 		usable := budget
@@ -150,6 +142,7 @@ func (c *Conn) output(now time.Time) {
 		}
 		n := min(unsent, limit, usable)
 		if n == 0 {
+			// NextSeg rules 3 and 4 when rule 2 has nothing to send.
 			if other && budget >= mss {
 				other = false
 				if sent := c.retransmitOther(now, budget); sent > 0 {
