@@ -13,6 +13,15 @@ func nextSize(need, max int) int {
 	return s
 }
 
+// pow2Ceil returns the smallest power of two >= n (n > 0).
+func pow2Ceil(n int) int {
+	s := 1
+	for s < n {
+		s <<= 1
+	}
+	return s
+}
+
 // ring is a byte ring buffer. The n bytes at logical offsets [0, n) from
 // head are committed (readable, or queued for sending); the receive side
 // also parks out-of-order bytes at offsets beyond n (see assembler). buf is

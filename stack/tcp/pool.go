@@ -9,7 +9,7 @@ import (
 //
 // An idle connection should cost little: a Conn holds no buffer memory while
 // its send and receive buffers are empty. Memory is taken from a small,
-// bounded, package-wide free list of power-of-two blocks (4 KiB .. 1 MiB)
+// bounded, package-wide free list of power-of-two blocks (4 KiB .. 8 MiB)
 // when data arrives or is written, grows by doubling up to the configured
 // bound, and goes back to the free list as soon as the buffer is empty
 // again. The free list makes the empty/non-empty cycle of a streaming
@@ -26,9 +26,13 @@ import (
 
 const (
 	minBufShift = 12 // 4 KiB
-	maxBufShift = 20 // 1 MiB; larger blocks are left to the GC
+	// 8 MiB: a receive buffer auto-tuned to its 6 MiB limit (autotune.go)
+	// cycles through one block of this size without allocating (it used to
+	// be 1 MiB, and each cycle of a bulk receiver allocated its ring anew).
+	maxBufShift = 23
 	numClasses  = maxBufShift - minBufShift + 1
-	// poolBytesPerClass bounds the memory parked in each class.
+	// poolBytesPerClass bounds the memory parked in each class; a class
+	// whose blocks are larger parks one.
 	poolBytesPerClass = 2 << 20
 )
 
@@ -81,7 +85,7 @@ func putBuf(b []byte) {
 	c := classOf(len(b))
 	pool.mu.Lock()
 	pool.held -= len(b)
-	if c >= 0 && (len(pool.free[c])+1)*len(b) <= poolBytesPerClass {
+	if c >= 0 && (len(pool.free[c]) == 0 || (len(pool.free[c])+1)*len(b) <= poolBytesPerClass) {
 		pool.free[c] = append(pool.free[c], b)
 	}
 	pool.mu.Unlock()

@@ -117,7 +117,10 @@ func (c *Conn) receiveText(now time.Time, seq Seq, payload []byte) {
 	off := int(uint32(seq.Sub(c.RcvNxt)))
 	base := c.rcvBuf.n
 	keep := base + c.ooo.extent(c.RcvNxt)
-	if !c.rcvBuf.reserve(base+off+len(payload), keep, c.rcvMax()) {
+	need, limit := base+off+len(payload), c.rcvMax()
+	// The ring grows in powers of two (pooled blocks, pool.go) up to the
+	// one that holds the bound.
+	if need > limit || !c.rcvBuf.reserve(need, keep, pow2Ceil(limit)) {
 		return // cannot happen within the advertised window
 	}
 	end := seq.Add(uint32(len(payload)))
