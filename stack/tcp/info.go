@@ -27,6 +27,7 @@ type Info struct {
 	SACKOK, TimestampsOK bool
 	TSRecent             uint32
 	RTTLatest            time.Duration // the most recent RTT sample
+	RTTAck               time.Duration // the sample the last segment processed gave, 0 if none
 
 	// Receive-buffer auto-tuning: the buffer bound now, the receiver's RTT
 	// estimate and the bytes read in the last round that grew it.
@@ -136,7 +137,7 @@ func (c *Conn) Info() Info {
 		State: c.state, Tuple: c.tuple,
 		ISS: c.ISS, IRS: c.IRS, SndUna: c.SndUna, SndNxt: c.SndNxt, SndMax: c.sndMax, RcvNxt: c.RcvNxt,
 		SndWnd: c.SndWnd, RcvWnd: c.rcvWnd(), SndWndShift: c.sndShift, RcvWndShift: c.rcvShift, SndMSS: c.sndMSS,
-		SACKOK: c.flags&flagSackRcv != 0, TimestampsOK: c.flags&flagTSOK != 0, TSRecent: c.tsRecent, RTTLatest: c.rttLatest,
+		SACKOK: c.flags&flagSackRcv != 0, TimestampsOK: c.flags&flagTSOK != 0, TSRecent: c.tsRecent, RTTLatest: c.rttLatest, RTTAck: c.rttAck,
 		RecvBufLimit: c.opts.rcvBuf, RcvRTT: c.rcvRTT, RcvSpace: c.rcvSpace,
 		PAWSDrops: c.stats.pawsDrops, OOODropped: c.stats.oooDropped, TSMissing: c.stats.tsMissing,
 		SRTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.RTO(),

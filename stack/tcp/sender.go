@@ -51,6 +51,9 @@ type sender struct {
 	// 7323 TSecr; ackRTT in timestamps.go), zero before the first: for
 	// loss detection and congestion control.
 	rttLatest time.Duration
+	// rttAck is the RTT sample the segment being processed gave (0: none;
+	// CCState.RTT "taken on this ACK").
+	rttAck time.Duration
 	// tsRtxVal is the TSval of our latest retransmission (valid while
 	// tsRtxSet): an ACK echoing an older TSval gives no RTT sample (ackRTT).
 	tsRtxVal uint32

@@ -113,9 +113,10 @@ func (c *Conn) tsInit(now time.Time, o *segment.Options) {
 //     is invalid after 24 days without an update (5.5); the segment is
 //     then accepted and its TSval taken (tsUpdate).
 //
-// It also notes the segment's TSecr for ackRTT.
+// It also notes the segment's TSecr for ackRTT, and clears rttAck: every
+// segment in these states passes here first.
 func (c *Conn) tsCheck(now time.Time, seg *segment.Segment) (drop bool) {
-	c.ackTSecr = 0
+	c.ackTSecr, c.rttAck = 0, 0
 	if c.flags&flagTSOK == 0 || seg.Flags&segment.FlagRST != 0 {
 		return false
 	}
@@ -204,6 +205,6 @@ func (c *Conn) ackRTT(now time.Time, ack Seq) {
 		return
 	}
 	c.rto.Sample(r)
-	c.rttLatest = r
+	c.rttLatest, c.rttAck = r, r
 	c.rto.ResetBackoff()
 }

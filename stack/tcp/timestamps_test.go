@@ -177,8 +177,8 @@ func TestTimestamps_RFC7323_4_RTTFromRetransmission(t *testing.T) {
 	// The ACK echoes the retransmission's TSval (TS.Recent at the peer).
 	h.send(240*ms, h.in(".", ack(101), ts(pTSBase+240, h.engTSVal)))
 	info := h.c.Info()
-	if info.RTTLatest != 30*ms {
-		h.fatalf("RTT sample %v, want 30ms from TSecr", info.RTTLatest)
+	if info.RTTLatest != 30*ms || info.RTTAck != 30*ms {
+		h.fatalf("RTT sample %v (this ACK's %v), want 30ms from TSecr", info.RTTLatest, info.RTTAck)
 	}
 	if info.RTO != 200*ms {
 		h.fatalf("RTO %v after a TSecr sample, want the un-backed-off 200ms", info.RTO)
@@ -191,8 +191,8 @@ func TestTimestamps_RFC7323_4_2_NoSampleFromDupAck(t *testing.T) {
 	h.write(10*ms, 100)
 	h.expect(10*ms, h.out("P.", data(100)))
 	h.send(50*ms, h.in(".", ack(1), ts(pTSBase+50, h.engTSVal-5)))
-	if r := h.c.Info().RTTLatest; r != 10*ms {
-		h.fatalf("RTT sample %v from an ACK of nothing new, want the handshake's 10ms", r)
+	if info := h.c.Info(); info.RTTLatest != 10*ms || info.RTTAck != 0 {
+		h.fatalf("RTT sample %v (this ACK's %v) from an ACK of nothing new, want the handshake's 10ms and none", info.RTTLatest, info.RTTAck)
 	}
 }
 
