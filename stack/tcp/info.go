@@ -132,7 +132,15 @@ func (c *Conn) SendMSS() uint16 { return c.sndMSS }
 
 // Info returns the current counters and variables.
 func (c *Conn) Info() Info {
-	c.ccSync(time.Time{}) // the congestion state, created if the Conn has not needed it yet
+	// The congestion state; for a Conn that has not needed it yet, a
+	// freshly initialised one that is not kept (Info must not make an
+	// idle Conn bigger: the runtime's statistics call it for every Conn).
+	b := c.ccBox
+	if b == nil {
+		b = &ccBox{cc: newCC(c.cfg.CongestionControl)}
+		b.ccs.MSS = uint32(c.sndMSS)
+		b.cc.Init(&b.ccs)
+	}
 	in := Info{
 		State: c.state, Tuple: c.tuple,
 		ISS: c.ISS, IRS: c.IRS, SndUna: c.SndUna, SndNxt: c.SndNxt, SndMax: c.sndMax, RcvNxt: c.RcvNxt,
@@ -141,10 +149,10 @@ func (c *Conn) Info() Info {
 		RecvBufLimit: c.opts.rcvBuf, RcvRTT: c.rcvRTT, RcvSpace: c.rcvSpace,
 		PAWSDrops: c.stats.pawsDrops, OOODropped: c.stats.oooDropped, TSMissing: c.stats.tsMissing,
 		SRTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.RTO(),
-		Cwnd: c.ccs.Cwnd, Ssthresh: c.ccs.Ssthresh, InRecovery: c.lossState == lossFast,
-		InLossRTO: c.lossState == lossRTO, CongestionControl: c.cc.Name(),
+		Cwnd: b.ccs.Cwnd, Ssthresh: b.ccs.Ssthresh, InRecovery: b.lossState == lossFast,
+		InLossRTO: b.lossState == lossRTO, CongestionControl: b.cc.Name(),
 		Pipe:      c.pipe(),
-		Delivered: c.ccs.Delivered, MinRTT: c.ccs.MinRTT, PacingRate: c.pacingRate(),
+		Delivered: b.ccs.Delivered, MinRTT: b.ccs.MinRTT, PacingRate: b.cc.PacingRate(&b.ccs),
 		SoftErr:    c.soft,
 		SendQueued: c.sndBuf.n, RecvQueued: c.rcvBuf.n,
 		SendBufCap: len(c.sndBuf.buf), RecvBufCap: len(c.rcvBuf.buf),
@@ -160,14 +168,14 @@ func (c *Conn) Info() Info {
 		RackAt: c.rack.rackAt, TLPAt: c.rack.tlp.at,
 		SndWL1: c.SndWL1, SndWL2: c.SndWL2, MaxSndWnd: c.maxSndWnd,
 		Retries: c.retries, PersistBackoff: c.persistBackoff, ProbesUnanswered: c.probesUnanswered,
-		ProbeOut: c.flags&flagProbe != 0, DupAcks: c.dupAcks,
+		ProbeOut: c.flags&flagProbe != 0, DupAcks: b.dupAcks,
 		OOO:   c.ooo.ranges(),
 		RtxAt: c.rtxAt, PersistAt: c.persistAt, DelackAt: c.delackAt, KaAt: c.kaAt, StateAt: c.stateAt,
 	}
 	if a := c.ackState; a != nil {
 		in.SackedOut, in.LostOut = a.sb.sackedBytes, a.sb.lostBytes
 	}
-	l := &c.lstats
+	l := &b.lstats
 	in.SACKRecoveries, in.RenoRecoveries = l.sackRecoveries, l.renoRecoveries
 	in.RetransFast, in.RetransRTO, in.RetransOther = l.rtxFast, l.rtxRTO, l.rtxOther
 	in.SACKedBytes, in.LostMarked = l.sackedBytes, l.lostMarked

@@ -162,3 +162,21 @@ func TestPacing_SpacesBursts(t *testing.T) {
 		t.Fatalf("unpaced: %d sends", len(sink2.out))
 	}
 }
+
+// A Conn that has sent nothing carries no congestion or loss recovery
+// state, and Info (which the runtime's statistics call for every Conn)
+// reports the algorithm's initial window without creating it.
+func TestIdleConnHasNoSenderState(t *testing.T) {
+	cfg := DefaultConfig()
+	c, _ := uEstablished(t, &cfg, &uSink{})
+	in := c.Info()
+	if c.ccBox != nil || c.ackState != nil {
+		t.Fatalf("congestion state %v, loss recovery state %v after the handshake and Info", c.ccBox != nil, c.ackState != nil)
+	}
+	cc, _ := NewCongestionControl("")
+	s := CCState{MSS: uint32(c.sndMSS)}
+	cc.Init(&s)
+	if in.Cwnd != s.Cwnd || in.Cwnd == 0 || in.CongestionControl != cc.Name() {
+		t.Fatalf("Info: cwnd %d, algorithm %q; want the initial window %d, %q", in.Cwnd, in.CongestionControl, s.Cwnd, cc.Name())
+	}
+}
