@@ -129,7 +129,22 @@ func (c *Conn) rateFinish(now time.Time) {
 		rt.appLimited = 0 // the application-limited data is delivered
 	}
 	rs.NewlyLost = a.newlyLost
-	s.RTT = 0
+	// CCState.RTT: this ACK's sample from the newest delivered record if
+	// it was sent once (Karn; to the nanosecond), else the one the
+	// timestamps or the timed segment gave (RFC 7323 4, RFC 6298;
+	// timestamps.go, 1 ms granularity with timestamps).
+	s.RTT = rs.RTT
+	if s.RTT == 0 {
+		s.RTT = c.rttAck
+	}
+	if s.RTT > 0 {
+		// A windowed minimum (rack.go's minRTTWindow, Linux's
+		// tcp_min_rtt_wlen), expire-and-replace.
+		n := nanos(now)
+		if s.MinRTT == 0 || s.RTT <= s.MinRTT || time.Duration(n-rt.minRTTAt) > minRTTWindow {
+			s.MinRTT, rt.minRTTAt = s.RTT, n
+		}
+	}
 	if a.priorTime == 0 {
 		rs.Interval = 0
 		return
@@ -137,15 +152,6 @@ func (c *Conn) rateFinish(now time.Time) {
 	rs.Delivered = s.Delivered - rs.PriorDelivered
 	rs.Lost = s.Lost - a.priorLost
 	rs.Interval = max(a.sendElapsed, a.ackElapsed)
-	if rs.RTT > 0 {
-		s.RTT = rs.RTT
-		n := nanos(now)
-		// A windowed minimum (rack.go's minRTTWindow, Linux's
-		// tcp_min_rtt_wlen), expire-and-replace.
-		if s.MinRTT == 0 || rs.RTT <= s.MinRTT || time.Duration(n-rt.minRTTAt) > minRTTWindow {
-			s.MinRTT, rt.minRTTAt = rs.RTT, n
-		}
-	}
 	// "Normally we expect interval >= MinRTT. Note that rate may still be
 	// overestimated when a spuriously retransmitted skb was first (s)acked
 	// because the interval is underestimated": such samples are invalid.
