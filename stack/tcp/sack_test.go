@@ -246,3 +246,31 @@ func TestSACK_RFC2018_8_Reneging(t *testing.T) {
 		h.fatalf("after reneging: SACKed %d, pipe %d; want 0, %d", in.SackedOut, in.Pipe, 3*smss)
 	}
 }
+
+// RFC 6675 NextSeg rule 4, the rescue retransmission: with no lost data
+// left to resend, no new data and nothing unSACKed below the highest
+// SACKed segment that was not resent, one segment holding the highest
+// unSACKed sequence number goes out once per recovery (a tail loss that no
+// later segment can reveal).
+func TestSACK_RFC6675_NextSegRule4Rescue(t *testing.T) {
+	h := newEstablished(t, peerSACKOpt(), withConfig(noRACK))
+	h.write(10*ms, 10*smss)
+	h.drainOut(10 * ms)
+	// 1 and 10 are lost; 2..9 arrive one by one.
+	h.sackAck(50*ms, 1, 2, 2)
+	h.sackAck(51*ms, 1, 2, 3)
+	h.sackAck(52*ms, 1, 2, 4)
+	h.expectSegs(52*ms, "three SACKed: fast retransmit", sk(1))
+	h.sackAck(53*ms, 1, 2, 5)
+	h.sackAck(54*ms, 1, 2, 6)
+	h.expectSegs(54*ms, "pipe down to ssthresh")
+	h.sackAck(55*ms, 1, 2, 7)
+	h.expectSegs(55*ms, "rule 4: the highest unSACKed segment", sk(10))
+	h.sackAck(56*ms, 1, 2, 8)
+	h.sackAck(57*ms, 1, 2, 9)
+	h.expectSegs(57*ms, "one rescue per recovery")
+	h.sackAck(80*ms, sk(11))
+	if in := h.c.Info(); in.InRecovery || in.RetransFast != 2 || in.RTOExpiries != 0 {
+		h.fatalf("recovery %v, fast retransmissions %d, RTOs %d; want false, 2, 0", in.InRecovery, in.RetransFast, in.RTOExpiries)
+	}
+}
