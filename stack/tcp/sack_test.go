@@ -274,3 +274,27 @@ func TestSACK_RFC6675_NextSegRule4Rescue(t *testing.T) {
 		h.fatalf("recovery %v, fast retransmissions %d, RTOs %d; want false, 2, 0", in.InRecovery, in.RetransFast, in.RTOExpiries)
 	}
 }
+
+// RFC 6675 NextSeg rule 3: with no segment deemed lost and no new data,
+// an unSACKed segment below the highest SACKed one that was not resent yet
+// goes out (here segment 8, with only one segment SACKed above it, which
+// IsLost does not call lost).
+func TestSACK_RFC6675_NextSegRule3(t *testing.T) {
+	h := newEstablished(t, peerSACKOpt(), withConfig(noRACK))
+	h.write(10*ms, 10*smss)
+	h.drainOut(10 * ms)
+	// 1 and 8 are lost.
+	h.sackAck(50*ms, 1, 2, 2)
+	h.sackAck(51*ms, 1, 2, 3)
+	h.sackAck(52*ms, 1, 2, 4)
+	h.expectSegs(52*ms, "three SACKed: fast retransmit", sk(1))
+	h.sackAck(53*ms, 1, 2, 5)
+	h.sackAck(54*ms, 1, 2, 6)
+	h.sackAck(55*ms, 1, 2, 7)
+	h.expectSegs(55*ms, "rule 4 first (nothing below the highest SACKed)", sk(10))
+	h.sackAck(56*ms, 1, 9, 9, 2, 7)
+	h.expectSegs(56*ms, "rule 3: segment 8", sk(8))
+	if in := h.c.Info(); in.LostOut != 0 || in.RetransFast != 3 {
+		h.fatalf("lost %d, fast retransmissions %d; want 0 (8 not deemed lost), 3", in.LostOut, in.RetransFast)
+	}
+}
