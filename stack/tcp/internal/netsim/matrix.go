@@ -9,35 +9,34 @@ import (
 )
 
 // Algo is one configuration compared in the matrix (a column of the
-// table): the congestion control algorithm and whether SACK is offered
-// (RACK-TLP, Config.RACK, is on by default and works with SACK), set on
-// both engines over tcp.DefaultConfig.
+// table): the congestion control algorithm, whether SACK is offered and
+// whether RACK-TLP detects losses (with SACK only), set on both engines
+// over tcp.DefaultConfig.
 type Algo struct {
 	Name string
 	CC   string // Config.CongestionControl
 	SACK bool   // Config.SACK
+	RACK bool   // Config.RACK
 }
 
 // Apply sets a's fields in cfg.
 func (a Algo) Apply(cfg *tcp.Config) {
 	cfg.CongestionControl = a.CC
 	cfg.SACK = a.SACK
+	cfg.RACK = a.RACK
 }
 
-// Algos are the configurations of the matrix, in column order. One is
-// added here as soon as the engine implements it (not merely has the
-// Config field), so that no column shows a configuration that is not in
-// effect (TestSimMatrixSmoke checks the algorithm's name in Conn.Info and
-// that the sender uses SACK exactly when the column says so).
+// Algos are the configurations of the matrix, in column order: NewReno
+// alone (RFC 6582), with SACK-based recovery (RFC 6675, PRR), CUBIC with
+// RACK-TLP (the default) and BBR (with SACK and RACK-TLP). One is added
+// here only once the engine implements it (not merely has the Config
+// field): TestSimMatrixSmoke checks the algorithm's name in Conn.Info and
+// that the sender uses SACK and RACK exactly when the column says so.
 var Algos = []Algo{
 	{Name: "NewReno", CC: "newreno"},
-	// TODO(netsim): "NewReno+SACK" {CC: "newreno", SACK: true} once the
-	// sender uses SACK (RFC 6675 recovery; stack/tcp/handshake.go
-	// senderUsesSACK is false: blocks are reported, not used).
-	// TODO(netsim): "CUBIC" becomes "CUBIC+RACK" {CC: "cubic", SACK:
-	// true} then (RACK-TLP needs SACK), and "BBR" gets SACK true.
-	{Name: "CUBIC", CC: "cubic"},
-	{Name: "BBR", CC: "bbr"},
+	{Name: "NewReno+SACK", CC: "newreno", SACK: true},
+	{Name: "CUBIC+RACK", CC: "cubic", SACK: true, RACK: true},
+	{Name: "BBR", CC: "bbr", SACK: true, RACK: true},
 }
 
 // Cell is one simulated path (a row of the table), the same in both

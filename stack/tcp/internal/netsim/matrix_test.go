@@ -44,8 +44,8 @@ func TestSimMatrixSmoke(t *testing.T) {
 			if sack := r.Sender.SACKedBytes > 0 || r.Sender.SACKRecoveries > 0; c.Loss > 0 && sack != a.SACK {
 				t.Errorf("%s %v: SACK %v, but %d bytes SACKed, %d SACK recoveries", a.Name, c, a.SACK, r.Sender.SACKedBytes, r.Sender.SACKRecoveries)
 			}
-			if rack := r.Sender.RACKLosses > 0 || r.Sender.TLPProbes > 0; c.Loss >= 0.01 && rack != a.SACK {
-				t.Errorf("%s %v: SACK %v, but RACK marked %d lost and TLP sent %d probes", a.Name, c, a.SACK, r.Sender.RACKLosses, r.Sender.TLPProbes)
+			if rack := r.Sender.RACKLosses > 0 || r.Sender.TLPProbes > 0; c.Loss >= 0.01 && rack != (a.SACK && a.RACK) {
+				t.Errorf("%s %v: SACK %v RACK %v, but RACK marked %d lost and TLP sent %d probes", a.Name, c, a.SACK, a.RACK, r.Sender.RACKLosses, r.Sender.TLPProbes)
 			}
 			t.Logf("%s %v: %.1f Mbit/s, %d retransmitted, %d RTOs", a.Name, c, r.Goodput()/mbit, r.Sender.Retransmits, r.Sender.RTOExpiries)
 		}
@@ -65,11 +65,11 @@ func TestSimAlgos(t *testing.T) {
 			t.Errorf("%s: %v", a.Name, err)
 		}
 		cfg := Cell{}.Config(a)
-		if cfg.CongestionControl != a.CC || cfg.SACK != a.SACK {
-			t.Errorf("%s: Config has %q SACK %v", a.Name, cfg.CongestionControl, cfg.SACK)
+		if cfg.CongestionControl != a.CC || cfg.SACK != a.SACK || cfg.RACK != a.RACK {
+			t.Errorf("%s: Config has %q SACK %v RACK %v", a.Name, cfg.CongestionControl, cfg.SACK, cfg.RACK)
 		}
 	}
-	if a := Algos[0]; a.Name != "NewReno" || a.CC != "newreno" || a.SACK {
+	if a := Algos[0]; a.Name != "NewReno" || a.CC != "newreno" || a.SACK || a.RACK {
 		t.Fatalf("the first column is %+v, want NewReno without SACK", a)
 	}
 }

@@ -121,7 +121,7 @@ func (t *Table) goodputTable(b *strings.Builder, si int) {
 
 // describe spells out the Config fields an algorithm sets.
 func describe(a Algo) string {
-	return fmt.Sprintf("CongestionControl %q, SACK %v", a.CC, a.SACK)
+	return fmt.Sprintf("CongestionControl %q, SACK %v, RACK %v", a.CC, a.SACK, a.RACK)
 }
 
 func header(b *strings.Builder, names []string) {
