@@ -88,12 +88,18 @@ func (b Budget) bytes(rate int64) int64 {
 
 // Run runs the transfer of this cell with algorithm a under budget b.
 func (c Cell) Run(a Algo, b Budget, seed uint64) Result {
+	return Run(c.Options(a, b, seed))
+}
+
+// Options returns the simulation Run runs for this cell, algorithm,
+// budget and seed.
+func (c Cell) Options(a Algo, b Budget, seed uint64) Options {
 	ab, ba := c.Paths(seed)
-	return Run(Options{
+	return Options{
 		AB: ab, BA: ba, Config: c.Config(a),
 		Bytes: b.bytes(c.Rate),
 		Limit: b.Limit, Seed: seed,
-	})
+	}
 }
 
 // RunMedian runs the cell with each seed and returns the run with the

@@ -26,6 +26,11 @@ type Options struct {
 	Close bool
 	// Seed selects the stream's content and the initial sequence numbers.
 	Seed uint64
+	// Trace, for debugging, is called every TraceEvery of simulated time
+	// (0: never) with the time since the Connect, A's counters and the
+	// A->B link's.
+	Trace      func(t time.Duration, sender tcp.Info, ab LinkStats)
+	TraceEvery time.Duration
 }
 
 // Result is what a run measured.
@@ -131,10 +136,15 @@ func Run(o Options) Result {
 func (s *sim) run() {
 	s.a.c.Connect(s.now, s.a.iss)
 	limit := epoch.Add(s.o.Limit)
+	nextTrace := epoch
 	for ev := 0; ev < maxEvents; ev++ {
 		if err := s.settle(); err != nil {
 			s.res.Err = err
 			return
+		}
+		for s.o.Trace != nil && s.o.TraceEvery > 0 && !s.now.Before(nextTrace) {
+			s.o.Trace(s.now.Sub(epoch), s.a.c.Info(), s.ab.Stats())
+			nextTrace = nextTrace.Add(s.o.TraceEvery)
 		}
 		if s.finished() {
 			s.res.Done = true

@@ -134,3 +134,38 @@ func TestSimStreamCheck(t *testing.T) {
 		t.Fatal("another seed's stream matches")
 	}
 }
+
+// Options.Trace only observes: a run that reads A's counters every 10 ms
+// from before the first data segment is the same run, byte for byte and
+// to the nanosecond, as one that does not. (Conn.Info used to create the
+// congestion state when the Conn had not sent yet, at the zero time: BBR
+// then started in ProbeRTT, 4 segments for 200 ms.)
+func TestSimTraceOnlyObserves(t *testing.T) {
+	for _, cc := range []string{"bbr", "cubic", "newreno"} {
+		c := Cell{Rate: 100 * mbit, RTT: 40 * time.Millisecond}
+		o := c.Options(Algo{Name: cc, CC: cc, SACK: true}, Budget{Seconds: 1, MaxBytes: 4 << 20}, 1)
+		plain := Run(o)
+		var calls int
+		var first tcp.Info
+		o.Trace = func(_ time.Duration, i tcp.Info, _ LinkStats) {
+			if calls == 0 {
+				first = i
+			}
+			calls++
+		}
+		o.TraceEvery = 10 * time.Millisecond
+		traced := Run(o)
+		if plain.Err != nil || !plain.Done || traced.Err != nil || !traced.Done {
+			t.Fatalf("%s: plain %v done=%v, traced %v done=%v", cc, plain.Err, plain.Done, traced.Err, traced.Done)
+		}
+		if calls < 10 || first.CongestionControl != cc || first.Cwnd == 0 {
+			t.Fatalf("%s: %d trace calls, first %s cwnd %d", cc, calls, first.CongestionControl, first.Cwnd)
+		}
+		if plain.Elapsed != traced.Elapsed || plain.Sender.SegsOut != traced.Sender.SegsOut ||
+			plain.Sender.Cwnd != traced.Sender.Cwnd || plain.Sender.PacingRate != traced.Sender.PacingRate {
+			t.Errorf("%s: tracing changed the run: %v, %d segments, cwnd %d, pacing %d; traced %v, %d, %d, %d", cc,
+				plain.Elapsed, plain.Sender.SegsOut, plain.Sender.Cwnd, plain.Sender.PacingRate,
+				traced.Elapsed, traced.Sender.SegsOut, traced.Sender.Cwnd, traced.Sender.PacingRate)
+		}
+	}
+}

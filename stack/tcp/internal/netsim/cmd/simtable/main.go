@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tunstack/tunstack/stack/tcp"
 	"github.com/tunstack/tunstack/stack/tcp/internal/netsim"
 )
 
@@ -26,9 +27,10 @@ func main() {
 	seeds := flag.Int("seeds", 3, "runs per cell with loss or reordering (seeds 1..N); the table shows the median")
 	readme := flag.String("readme", "", "also put the first section's goodput table into this file, between the lines "+beginMark+" and "+endMark)
 	only := flag.String("only", "", "debugging: run only the cells whose \"<cell> <configuration>\" matches this regexp, print each seed's full counters and write nothing")
+	trace := flag.Duration("trace", 0, "with -only: also print the sender's congestion state every `interval` of simulated time")
 	flag.Parse()
 	if *only != "" {
-		if err := debug(*only, *seeds); err != nil {
+		if err := debug(*only, *seeds, *trace); err != nil {
 			fmt.Fprintln(os.Stderr, "simtable:", err)
 			os.Exit(1)
 		}
@@ -50,7 +52,7 @@ func seedList(n int) []uint64 {
 
 // debug runs the matching cells one seed at a time and prints everything
 // a run measured.
-func debug(pattern string, nseeds int) error {
+func debug(pattern string, nseeds int, trace time.Duration) error {
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		return err
@@ -64,7 +66,11 @@ func debug(pattern string, nseeds int) error {
 				}
 				for _, seed := range seedList(nseeds) {
 					t0 := time.Now()
-					r := c.Run(a, netsim.DefaultBudget, seed)
+					o := c.Options(a, netsim.DefaultBudget, seed)
+					if trace > 0 {
+						o.Trace, o.TraceEvery = printTrace, trace
+					}
+					r := netsim.Run(o)
 					fmt.Printf("%s seed %d: %.2f Mbit/s, %d bytes in %v, done %v, err %v (%.2fs)\n  A->B %+v\n  B->A %+v\n  sender %+v\n  receiver %+v\n",
 						name, seed, r.Goodput()/1e6, r.Delivered, r.Elapsed, r.Done, r.Err, time.Since(t0).Seconds(), r.AB, r.BA, r.Sender, r.Receiver)
 				}
@@ -72,6 +78,13 @@ func debug(pattern string, nseeds int) error {
 		}
 	}
 	return nil
+}
+
+// printTrace prints one line of the sender's congestion state (-trace).
+func printTrace(t time.Duration, i tcp.Info, ab netsim.LinkStats) {
+	fmt.Printf("  t=%-8v cwnd=%-8d ssthresh=%-10d pipe=%-8d pacing=%.1fMbit/s srtt=%v minrtt=%v delivered=%d rtx=%d rto=%d recov=%v lossRTO=%v queue: drops=%d wait=%v\n",
+		t.Round(time.Millisecond), i.Cwnd, i.Ssthresh, i.Pipe, float64(i.PacingRate)*8/1e6, i.SRTT.Round(time.Microsecond), i.MinRTT,
+		i.Delivered, i.Retransmits, i.RTOExpiries, i.InRecovery, i.InLossRTO, ab.QueueDrops, ab.MeanWait().Round(time.Microsecond))
 }
 
 func run(out, readme string, jobs, nseeds int) error {
