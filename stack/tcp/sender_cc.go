@@ -30,6 +30,7 @@ func (c *Conn) ccInit() {
 	c.recoveryPoint = c.ISS
 	c.dupAcks = 0
 	c.ccs.MSS = uint32(c.sndMSS)
+	c.ccs.SRTT = c.rto.SRTT()
 	c.cc.Init(&c.ccs)
 }
 
@@ -40,6 +41,10 @@ func (c *Conn) ccAlloc(now time.Time) {
 	c.ccBox = &ccBox{cc: newCC(c.cfg.CongestionControl), recoveryPoint: c.SndUna}
 	c.ccs.Now = now
 	c.ccs.MSS = uint32(c.sndMSS)
+	// The handshake's RTT sample (RFC 6298 3), if any: BBR's initial
+	// pacing rate is InitialCwnd/SRTT (draft-ietf-ccwg-bbr 5.6.2), not
+	// the 1 ms fallback meant for a connection without one.
+	c.ccs.SRTT = c.rto.SRTT()
 	c.cc.Init(&c.ccs)
 }
 
