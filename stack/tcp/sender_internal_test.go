@@ -136,7 +136,7 @@ func TestRateSample_DeliveryRateAndAppLimited(t *testing.T) {
 func TestPacing_SpacesBursts(t *testing.T) {
 	c, rec, sink, now := newRecConn(t, func(cfg *Config) { cfg.GSOMaxSize = 65536 })
 	rec.rate = 1000000
-	c.Write(now, make([]byte, 10*1460))
+	c.Write(now, make([]byte, 16*1460))
 	if len(sink.out) != 1 || len(sink.out[0].Payload) != 2*1460 {
 		t.Fatalf("first send: %d segments, want one of 2 MSS", len(sink.out))
 	}
@@ -154,6 +154,13 @@ func TestPacing_SpacesBursts(t *testing.T) {
 		if len(sink.out) != i+1 || len(sink.out[i].Payload) != 2*1460 {
 			t.Fatalf("burst %d: %d sends", i, len(sink.out))
 		}
+	}
+	// A timer that fires late is caught up with: the next deadline counts
+	// from the schedule, not from the late send.
+	late := now.Add(5*gap + 500*time.Microsecond)
+	c.HandleTimer(late)
+	if d := c.Deadline(); len(sink.out) != 6 || !d.Equal(now.Add(6*gap)) {
+		t.Fatalf("after a send 0.5 ms late: %d sends, deadline %v, want 6 and %v", len(sink.out), d.Sub(now), 6*gap)
 	}
 	// Without a rate the whole window goes at once, as one GSO segment.
 	c2, _, sink2, now2 := newRecConn(t, func(cfg *Config) { cfg.GSOMaxSize = 65536 })
