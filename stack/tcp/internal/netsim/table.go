@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // Row is one cell's results, one per algorithm (in the order of the
@@ -39,8 +40,8 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "Two tunstack engines (stack/tcp) talk over a simulated path (stack/tcp/internal/netsim) on a manual clock. "+
 		"Engine A connects to B and sends %g s worth of the bottleneck rate, at most %s (%s at 100 Mbit/s, %s at 1 Gbit/s); B's application reads at once and checks every byte against the stream sent. "+
 		"**Goodput** (Mbit/s) is the bytes B read, times 8, over the time from A's Connect to the last byte read, handshake and slow start included. "+
-		"A run still going after %v of simulated time stops there; its goodput, over what it delivered, is marked `*`.\n\n",
-		t.Budget.Seconds, mbytes(t.Budget.MaxBytes), mbytes(t.Budget.bytes(100*mbit)), mbytes(t.Budget.bytes(1000*mbit)), t.Budget.Limit)
+		"A run still going after %s of simulated time stops there; its goodput, over what it delivered, is marked `*`.\n\n",
+		t.Budget.Seconds, mbytes(t.Budget.MaxBytes), mbytes(t.Budget.bytes(100*mbit)), mbytes(t.Budget.bytes(1000*mbit)), secs(t.Budget.Limit))
 	fmt.Fprintf(&b, "Each direction of the path, in this order (as the benchmark's WAN emulator, ../shared/bench/CONTRACT.md section 6): "+
 		"independent random loss; a %s drop-tail queue in front of the bottleneck; serialisation at the rate, counting Ethernet frames "+
 		"(so TCP payload tops out at 100 x 1448/1514 = 95.6 Mbit/s with timestamps, 96.4 without); a one-way delay of RTT/2; "+
@@ -49,8 +50,6 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 		ms(DefaultQueue), ms(DefaultReorderDelay))
 	if len(t.Seeds) > 1 {
 		fmt.Fprintf(&b, "Each cell with loss or reordering runs with %d seeds of the loss and reordering draws (%v) and shows the run with the median goodput, its counters too.\n\n", len(t.Seeds), t.Seeds)
-	} else if len(t.Seeds) == 1 {
-		fmt.Fprintf(&b, "One run per cell, seed %d of the loss and reordering draws.\n\n", t.Seeds[0])
 	}
 	b.WriteString("Configurations (both engines; everything else is tcp.DefaultConfig):\n\n")
 	for i, a := range t.Algos {
@@ -98,7 +97,8 @@ func (t *Table) WriteMarkdown(w io.Writer) error {
 // the README.
 func (t *Table) WriteSummary(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Goodput in Mbit/s, %s (`*`: not finished after %v of simulated time):\n\n", t.Sections[0].Title, t.Budget.Limit)
+	fmt.Fprintf(&b, "Goodput in Mbit/s, %s: %s sent, checked byte for byte, over the time from Connect to the last byte read (`*`: not finished after %s of simulated time, goodput of what arrived)%s.\n\n",
+		t.Sections[0].Title, mbytes(t.Budget.bytes(100*mbit)), secs(t.Budget.Limit), t.seedNote())
 	t.goodputTable(&b, 0)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -142,5 +142,15 @@ func goodput(r *Result) string {
 	}
 	return s
 }
+
+// seedNote says how many runs a cell is, for the README's summary.
+func (t *Table) seedNote() string {
+	if len(t.Seeds) > 1 {
+		return fmt.Sprintf("; a lossy cell is the median of %d seeds", len(t.Seeds))
+	}
+	return ""
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%g s", d.Seconds()) }
 
 func mbytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
