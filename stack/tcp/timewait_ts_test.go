@@ -39,6 +39,16 @@ func TestTimeWait_RFC6191_TimestampRecord(t *testing.T) {
 		t.Fatalf("SYN with an old TSval: verdict %v, %d segments; want keep and an ACK", v, len(rec.out))
 	}
 	rec.out = nil
+	// A SYN with TS.Recent's own TSval (sent in the millisecond tick of
+	// the FIN) is new only above RCV.NXT (RFC 6191 2; Linux's
+	// tcp_timewait_state_process wants a strictly newer TSval too).
+	if v := tw.HandleSegment(h.at(300*ms), h.in("S", seq(0), ts(pTSBase+100, 0)), rec); v != tcp.TimeWaitKeep || len(rec.out) != 1 {
+		t.Fatalf("SYN with TS.Recent's TSval below RCV.NXT: verdict %v, %d segments; want keep and an ACK", v, len(rec.out))
+	}
+	rec.out = nil
+	if v := tw.HandleSegment(h.at(300*ms), h.in("S", seq(5000), ts(pTSBase+100, 0)), rec); v != tcp.TimeWaitReopen || len(rec.out) != 0 {
+		t.Fatalf("SYN with TS.Recent's TSval above RCV.NXT: verdict %v, %d segments; want reopen", v, len(rec.out))
+	}
 	// A SYN with a newer TSval is, even below RCV.NXT (RFC 6191 2).
 	if v := tw.HandleSegment(h.at(400*ms), h.in("S", seq(0), ts(pTSBase+400, 0)), rec); v != tcp.TimeWaitReopen || len(rec.out) != 0 {
 		t.Fatalf("SYN with a newer TSval: verdict %v, %d segments; want reopen", v, len(rec.out))
