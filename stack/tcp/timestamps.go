@@ -111,7 +111,8 @@ func (c *Conn) tsInit(now time.Time, o *segment.Options) {
 //     bit is not set, then treat the arriving segment as not acceptable:
 //     Send an acknowledgment in reply ... and drop the segment." TS.Recent
 //     is invalid after 24 days without an update (5.5); the segment is
-//     then accepted and its TSval taken (tsUpdate).
+//     then accepted and its TSval taken (tsUpdate). A duplicate ACK
+//     overtaken by a later one is exempt (disorderedAck).
 //
 // It also notes the segment's TSecr for ackRTT, and clears rttAck: every
 // segment in these states passes here first.
@@ -125,7 +126,7 @@ func (c *Conn) tsCheck(now time.Time, seg *segment.Segment) (drop bool) {
 		c.stats.tsMissing++
 		return false
 	}
-	if tsBefore(o.TSVal, c.tsRecent) && now.Sub(c.tsRecentAt) <= pawsIdle {
+	if tsBefore(o.TSVal, c.tsRecent) && now.Sub(c.tsRecentAt) <= pawsIdle && !c.disorderedAck(seg) {
 		c.stats.pawsDrops++
 		c.flags |= flagAckNow
 		return true
@@ -134,6 +135,48 @@ func (c *Conn) tsCheck(now time.Time, seg *segment.Segment) (drop bool) {
 		c.ackTSecr = o.TSEcr
 	}
 	return false
+}
+
+// disorderedAck reports whether seg, which fails RFC 7323 5.3 R1 (its TSval
+// is older than TS.Recent), is a duplicate ACK that the path reordered
+// behind a later one, to be processed all the same. A deliberate deviation
+// from RFC 7323 5.3, as Linux (tcp_disordered_ack, net/ipv4/tcp_input.c):
+// the peer stamps each ACK with its clock, so of two ACKs that overtake
+// each other the second to arrive carries the older TSval, and R1 would
+// drop it with its SACK and D-SACK blocks (RFC 2018, RFC 2883), which
+// RFC 6675's loss detection and RACK's reordering window (RFC 8985 6.2
+// step 4) live on. PAWS guards against old data being taken for new after
+// the sequence space wraps; a segment that cannot change the connection's
+// state but through its SACK information carries no such risk. (An older
+// cumulative ACK, SEG.ACK < SND.UNA, is still dropped, as in Linux.) It is
+// exempt only if:
+//
+//  1. it is a pure ACK (no data, SYN or FIN) at SEG.SEQ = RCV.NXT;
+//  2. it is a duplicate ACK: SEG.ACK = SND.UNA;
+//  3. it would not change the send window: the window update of RFC 9293
+//     3.10.7.4 (ackArrived) would set SND.WND to SEG.WND, so SEG.WND must
+//     be the current SND.WND (stricter than Linux, whose update rule
+//     ignores a window no larger, so it lets through any such window);
+//  4. its TSval is within one RTO of TS.Recent, counted at 1200 ticks a
+//     second as Linux does (RFC 7323 5.4 allows 1 ms to 1 s a tick; some
+//     stacks tick at 1200 Hz): older ones were not sent during the
+//     current round trips.
+//
+// The ACK takes no RTT sample (it acknowledges nothing new, RFC 7323 4.2)
+// and does not move TS.Recent back (tsUpdate).
+func (c *Conn) disorderedAck(seg *segment.Segment) bool {
+	if seg.Flags&(segment.FlagACK|segment.FlagSYN|segment.FlagFIN) != segment.FlagACK ||
+		len(seg.Payload) != 0 || seg.Seq != c.RcvNxt {
+		return false // 1
+	}
+	if seg.Ack != c.SndUna { // 2
+		return false
+	}
+	if uint32(seg.Window)<<c.sndShift != c.SndWnd { // 3
+		return false
+	}
+	replay := int64(c.rto.RTO() * 1200 / time.Second) // 4
+	return int64(c.tsRecent-seg.Options.TSVal) <= replay
 }
 
 // tsUpdate is RFC 7323 5.3 R3 (4.3 (2)) for an acceptable segment: "If

@@ -240,3 +240,45 @@ func TestTimestamps_RFC6691_SegmentsFitMSS(t *testing.T) {
 		}
 	}
 }
+
+// RFC 7323 5.3 R1 with Linux's exemption for disordered ACKs (timestamps.go
+// disorderedAck, a documented deviation): two duplicate ACKs overtake each
+// other on the way, so the second to arrive carries the older TSval. It is
+// processed, its SACK block counted, and not answered; an old duplicate ACK
+// that would change the window, or is older than the replay window (one
+// RTO at 1200 ticks a second), is still dropped and answered.
+func TestPAWS_RFC7323_5_3_DisorderedDupAckProcessed(t *testing.T) {
+	const seg = smss - 12 // MSS less the TSopt (RFC 6691)
+	h := newEstablished(t, peerTSOpt(), peerSACKOpt(), handshakeRTT(10*ms))
+	h.write(10*ms, 4*seg)
+	if got := sentSegs(h.drainOut(10 * ms)); len(got) != 4 {
+		h.fatalf("sent %v, want 4 segments", got)
+	}
+	block := func(k int64) mod { return sackBlock(1+(k-1)*seg, 1+k*seg) }
+	ecr := h.engTSVal
+	// The peer ACKed segment 2's arrival at 19 ms and segment 3's at 20
+	// ms; the second ACK arrives first.
+	h.send(30*ms, h.in(".", seq(1), ack(1), block(3), ts(pTSBase+20, ecr)))
+	h.send(30*ms, h.in(".", seq(1), ack(1), block(2), block(3), ts(pTSBase+19, ecr)))
+	for _, o := range h.drainOut(30 * ms) {
+		if len(o.seg.Payload) == 0 {
+			h.fatalf("answered a disordered duplicate ACK: %s", h.fmtOut(&o.seg))
+		}
+	}
+	if in := h.c.Info(); in.PAWSDrops != 0 || in.SackedOut != 2*seg {
+		h.fatalf("PAWS drops %d, SACKed %d; want 0, %d (both ACKs' blocks)", in.PAWSDrops, in.SackedOut, 2*seg)
+	}
+	// Not exempt: another window (the window update would take it), or a
+	// TSval more than RTO (200 ms: 240 ticks at 1200 Hz) behind.
+	h.send(31*ms, h.in(".", seq(1), ack(1), win(h.pWnd-1), block(2), ts(pTSBase+19, ecr)))
+	h.send(32*ms, h.in(".", seq(1), ack(1), block(2), ts(pTSBase+20-241, ecr)))
+	var acks int
+	for _, o := range h.drainOut(32 * ms) {
+		if len(o.seg.Payload) == 0 && o.seg.Ack == h.c.Info().RcvNxt {
+			acks++
+		}
+	}
+	if in := h.c.Info(); in.PAWSDrops != 2 || acks != 2 || in.SndWnd != uint32(h.pWnd) {
+		h.fatalf("PAWS drops %d, ACKs sent %d, SND.WND %d; want 2, 2, %d", in.PAWSDrops, acks, in.SndWnd, h.pWnd)
+	}
+}
