@@ -14,11 +14,13 @@ type paceState struct {
 	next time.Time // the schedule: when the last send's successor was due
 }
 
-// paceCatchUp is how late a send may be against the schedule and still
-// count from it: a timer that fires late (the runtime's clock, a busy
-// machine) does not lower the rate, and an idle sender does not earn a
-// burst of more than this.
-const paceCatchUp = time.Millisecond
+// paceCatchUp is how far behind the schedule a send may count from: a
+// timer that fires late (the runtime's clock, a busy machine) does not
+// lower the rate, and an idle sender does not earn a burst of more than
+// this. The runtime's short timers fire up to about 1.1 ms late
+// (timers.BenchmarkShortTimerLateness), so a 1 ms limit that dropped the
+// schedule for a later send paced at about half the rate.
+const paceCatchUp = 2 * time.Millisecond
 
 // pacingRate returns the algorithm's pacing rate in bytes per second.
 func (c *Conn) pacingRate() uint64 { return c.cc.PacingRate(&c.ccs) } // after ccAlloc
@@ -44,15 +46,19 @@ func paceBurst(rate uint64, mss, limit uint32) uint32 {
 }
 
 // paceSent moves the pacing deadline past n bytes sent at now: n/rate
-// after the schedule's previous deadline if now is less than paceCatchUp
-// late for it, otherwise after now.
+// after the schedule's previous deadline, or after now - paceCatchUp if
+// that is later (a send far behind the schedule catches up at most that
+// much).
 func (c *Conn) paceSent(now time.Time, rate uint64, n uint32) {
 	if rate == 0 || n == 0 {
 		return
 	}
 	base := now
-	if late := now.Sub(c.pace.next); !c.pace.next.IsZero() && late > 0 && late < paceCatchUp {
+	if !c.pace.next.IsZero() && c.pace.next.Before(now) {
 		base = c.pace.next
+		if floor := now.Add(-paceCatchUp); base.Before(floor) {
+			base = floor
+		}
 	}
 	next := base.Add(time.Duration(uint64(n) * uint64(time.Second) / rate))
 	c.pace.next = next

@@ -170,6 +170,43 @@ func TestPacing_SpacesBursts(t *testing.T) {
 	}
 }
 
+// Pacing keeps its schedule when every timer fires late, even later than
+// 1 ms (the runtime's short timers fire up to about 1.1 ms late): each
+// burst goes at its deadline plus the lateness, and the next deadline
+// counts from the schedule. Counting from the late send instead (as for
+// any send more than 1 ms late before) paced 10 bursts over 9 x (gap +
+// 1.2 ms): 0.71 of the rate at 1 MB/s.
+func TestPacing_LateTimersKeepTheRate(t *testing.T) {
+	c, rec, sink, now := newRecConn(t, func(cfg *Config) { cfg.GSOMaxSize = 65536 })
+	rec.rate = 1000000
+	c.Write(now, make([]byte, 20*1460))
+	gap := time.Duration(2*1460) * time.Second / 1000000 // one burst of 2 MSS at the rate
+	const late = 1200 * time.Microsecond
+	at := now
+	for i := 1; i <= 9; i++ {
+		d := c.Deadline()
+		c.HandleTimer(d.Add(late))
+		at = d.Add(late)
+		if len(sink.out) != i+1 || len(sink.out[i].Payload) != 2*1460 {
+			t.Fatalf("burst %d: %d sends", i, len(sink.out))
+		}
+	}
+	if got := at.Sub(now); got != 9*gap+late {
+		t.Fatalf("10 bursts took %v, want %v (9 x %v + %v)", got, 9*gap+late, gap, late)
+	}
+	// A sender that waited long (here for the application) catches up at
+	// most paceCatchUp: the burst after the wait is followed paceCatchUp early, not by a window.
+	c2, rec2, sink2, now2 := newRecConn(t, func(cfg *Config) { cfg.GSOMaxSize = 65536 })
+	rec2.rate = 1000000
+	c2.Write(now2, make([]byte, 2*1460))
+	idle := now2.Add(50 * time.Millisecond)
+	c2.HandleTimer(idle)
+	c2.Write(idle, make([]byte, 16*1460))
+	if len(sink2.out) != 2 || c2.Deadline().Sub(idle) != gap-paceCatchUp {
+		t.Fatalf("after 50 ms: %d sends, next deadline in %v, want 2 and %v", len(sink2.out), c2.Deadline().Sub(idle), gap-paceCatchUp)
+	}
+}
+
 // A Conn that has sent nothing carries no congestion or loss recovery
 // state, and Info (which the runtime's statistics call for every Conn)
 // reports the algorithm's initial window without creating it.
