@@ -205,6 +205,14 @@ func (c *Conn) retransmitLost(now time.Time, i int, limit uint32) uint32 {
 // recovery the "rescue" retransmission of the highest unSACKed record. At
 // most one per output (the caller's rule): such a record stays in pipe
 // once, where RFC 6675 would count it twice.
+//
+// Rule 4 does not take a record whose retransmission is in flight
+// (txRetrans, not deemed lost since): the rescue is for data that nothing
+// else will resend (RFC 6675 4: rules 1 and 3 take only data above
+// HighRxt, and the rescue leaves HighRxt alone), and that record was just
+// resent by rule 1 (RACK found the tail lost) or earlier in the recovery,
+// where RACK watches that copy (RFC 8985 6.2). Taking it sent the same
+// segment twice back to back. The rescue stays unused.
 func (c *Conn) retransmitOther(now time.Time, budget uint32) uint32 {
 	if c.ackState == nil || c.flags&flagSackOK == 0 || c.lossState != lossFast || c.sb.sackedBytes == 0 {
 		return 0
@@ -229,7 +237,7 @@ func (c *Conn) retransmitOther(now time.Time, budget uint32) uint32 {
 	}
 	for i := q.n - 1; i >= 0; i-- {
 		if r := q.at(i); r.flags&txSacked == 0 {
-			if r.flags&txLost != 0 || r.len() > budget {
+			if r.flags&(txLost|txRetrans) != 0 || r.len() > budget {
 				return 0
 			}
 			sb.rescued = true
