@@ -85,7 +85,7 @@ func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
 //     after the window update of RFC 9293 3.10.7.4.
 func (c *Conn) senderAck(now time.Time, seg *segment.Segment, oldWnd uint32) {
 	if c.ackState == nil {
-		if seg.Options.NumSACK == 0 && !c.rack.tlp.on {
+		if seg.Options.NumSACK == 0 && (c.ccBox == nil || !c.rack.tlp.on) {
 			// Nothing in flight (no records): only SND.UNA can move,
 			// over a SYN or a FIN; RACK sees the ACK for its episode.
 			if seg.Ack.GreaterThan(c.SndUna) {

@@ -165,7 +165,7 @@ func (c *Conn) Info() Info {
 		KeepaliveProbes: c.stats.keepaliveProbes,
 		RACKLosses:      c.stats.rackLosses, TLPProbes: c.stats.tlpProbes, TLPRecoveries: c.stats.tlpRecoveries,
 		ReoWndAdapts: c.stats.reoWndAdapts, SpuriousRetrans: c.stats.spuriousRetrans,
-		RackAt: c.rack.rackAt, TLPAt: c.rack.tlp.at,
+		RackAt: b.rack.rackAt, TLPAt: b.rack.tlp.at,
 		SndWL1: c.SndWL1, SndWL2: c.SndWL2, MaxSndWnd: c.maxSndWnd,
 		Retries: c.retries, PersistBackoff: c.persistBackoff, ProbesUnanswered: c.probesUnanswered,
 		ProbeOut: c.flags&flagProbe != 0, DupAcks: b.dupAcks,

@@ -240,6 +240,9 @@ func (c *Conn) reoWnd() time.Duration {
 // records RACK deems lost, arming the reordering timer for the rest (RFC
 // 8985 6.2 step 5). It reports how many records it marked lost.
 func (c *Conn) rackDetect(now time.Time) int {
+	if c.ccBox == nil {
+		return 0 // nothing was ever sent: nothing delivered, no episode
+	}
 	rk := &c.rack
 	rk.fack = rk.fackNext
 	if rk.ackValid {

@@ -59,15 +59,14 @@ type sender struct {
 	tsRtxVal uint32
 	tsRtxSet bool
 
-	txq  txq       // transmission records, SND.UNA to snd.max (txq.go)
-	rack rackState // RACK-TLP loss detection (rack.go, tlp.go)
+	txq txq // transmission records, SND.UNA to snd.max (txq.go)
 
-	// The congestion and loss recovery state lives outside the Conn so
-	// that a Conn that sends nothing stays small (TestManyConns): ccBox,
-	// allocated when the sender first needs it (ccSync), and ackState,
-	// taken from a pool when data is sent and given back when all of it
-	// is acknowledged (nil meanwhile; it exists whenever transmission
-	// records do).
+	// The congestion, RACK-TLP and loss recovery state lives outside the
+	// Conn so that a Conn that sends nothing stays small (TestManyConns,
+	// TestUnitIdleConnHeap): ccBox, allocated when the sender first needs
+	// it (ccSync, output), and ackState, taken from a pool when data is
+	// sent and given back after an RTO with nothing in flight (nil
+	// meanwhile; it exists whenever transmission records do).
 	*ccBox
 	*ackState
 }
@@ -86,4 +85,11 @@ type ccBox struct {
 
 	rate   rateState    // delivery-rate estimation (ratesample.go)
 	lstats lossCounters // Info's loss recovery counters
+
+	// RACK-TLP loss detection (rack.go, tlp.go). It is here, not in the
+	// Conn, because a Conn that has sent nothing has no RACK state to
+	// keep (its timers read as not armed: rackTimers); it is not in
+	// ackState because it outlives a flight (RACK.min_RTT, the
+	// reordering window's adaptation, RFC 8985 6.2 step 4).
+	rack rackState
 }

@@ -19,7 +19,8 @@ func (c *Conn) Deadline() time.Time {
 	if c.ackState != nil {
 		paceAt = c.pace.at
 	}
-	for _, t := range [...]time.Time{c.rtxAt, c.rack.rackAt, c.rack.tlp.at, c.delackAt, c.persistAt, c.kaAt, c.stateAt, paceAt} {
+	rackAt, tlpAt := c.rackTimers()
+	for _, t := range [...]time.Time{c.rtxAt, rackAt, tlpAt, c.delackAt, c.persistAt, c.kaAt, c.stateAt, paceAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -37,10 +38,10 @@ func (c *Conn) HandleTimer(now time.Time) {
 	if c.state == StateClosed {
 		return
 	}
-	if due(c.rack.rackAt, now) {
+	if rackAt, _ := c.rackTimers(); due(rackAt, now) {
 		c.rackTimerExpired(now)
 	}
-	if due(c.rack.tlp.at, now) {
+	if _, tlpAt := c.rackTimers(); due(tlpAt, now) {
 		// Before the RTO: a probe due with it re-arms it (RFC 8985 7.3).
 		c.tlpTimerExpired(now)
 	}

@@ -32,7 +32,7 @@ type tlpState struct {
 // flight. As Linux (tcp_send_loss_probe), one probe at a time: none while
 // a TLP episode is in progress.
 func (c *Conn) tlpEligible() bool {
-	return c.rackEnabled() && c.SndUna != c.sndMax && !c.synUnacked() &&
+	return c.ccBox != nil && c.rackEnabled() && c.SndUna != c.sndMax && !c.synUnacked() &&
 		c.sacked() == 0 && !c.rackInRecovery() && c.retries == 0 &&
 		!c.rack.tlp.on
 }
@@ -42,6 +42,9 @@ func (c *Conn) tlpEligible() bool {
 // acknowledged new data (RFC 8985 7.2), and disarms it when a probe is
 // not allowed.
 func (c *Conn) tlpSchedule(now time.Time) {
+	if c.ccBox == nil {
+		return // nothing sent yet: no probe to arm (tlpEligible)
+	}
 	t := &c.rack.tlp
 	if c.rackInRecovery() {
 		// RFC 8985 7.1: fast recovery (or RTO recovery) resets
@@ -174,12 +177,27 @@ func (c *Conn) tlpCongestionResponse(now time.Time) {
 // tlpOnRTO ends a TLP episode when the retransmission timer expires: RTO
 // recovery takes over.
 func (c *Conn) tlpOnRTO() {
+	if c.ccBox == nil {
+		return // a SYN's timeout: no TLP state
+	}
 	c.rack.tlp.on = false
 	c.rack.tlp.at = time.Time{}
 }
 
+// rackTimers returns RACK's reordering and TLP's probe deadlines (zero:
+// not armed, as always before the sender has its state, ccBox).
+func (c *Conn) rackTimers() (rackAt, tlpAt time.Time) {
+	if c.ccBox == nil {
+		return time.Time{}, time.Time{}
+	}
+	return c.rack.rackAt, c.rack.tlp.at
+}
+
 // rackStopTimers disarms RACK's and TLP's timers (CLOSED, TIME-WAIT).
 func (c *Conn) rackStopTimers() {
+	if c.ccBox == nil {
+		return
+	}
 	c.rack.rackAt = time.Time{}
 	c.rack.tlp.at = time.Time{}
 }
