@@ -521,6 +521,12 @@ type synOpts struct {
 
 var linuxSyn = synOpts{mss: 1460, wscale: 7, sackPerm: true, timestamp: true, window: 64240}
 
+// linuxSynNoSACK is linuxSyn without SACK-permitted (net.ipv4.tcp_sack=0):
+// the stack's sender then recovers as RFC 5681/6582 and RFC 6298 say, with
+// no RACK-TLP probe (RFC 8985, used only with SACK) ahead of the RTO. The
+// conformance tests of those RFCs' sender rules use it.
+var linuxSynNoSACK = synOpts{mss: 1460, wscale: 7, timestamp: true, window: 64240}
+
 // syn sends our SYN.
 func (p *peer) syn(o synOpts) {
 	p.t.Helper()

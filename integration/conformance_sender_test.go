@@ -18,7 +18,7 @@ import (
 // sub-millisecond RTT the RTO is the minimum: 200 ms like Linux (RFC 6298
 // 2.4 would say 1 s; the stack documents the deviation).
 func confRFC6298_5_5_RTOBackoff(t *testing.T, n *rawNet) {
-	p := established(t, n, linuxSyn)
+	p := established(t, n, linuxSynNoSACK)
 	msg := []byte("retransmit me\n")
 	p.sendData(msg)
 	first := p.expect(prompt, want{flags: segment.FlagACK, seq: p.rcvNxt, ack: p.nxt, n: len(msg)}, "the echo")
@@ -61,7 +61,7 @@ func confRFC6298_5_5_RTOBackoff(t *testing.T, n *rawNet) {
 func confRFC5681_3_2_FastRetransmit(t *testing.T, n *rawNet) {
 	p := n.newPeer(t, portEcho)
 	p.wnd = 64240 >> 7
-	p.syn(linuxSyn)
+	p.syn(linuxSynNoSACK)
 	p.expectSynAck(prompt)
 	time.Sleep(400 * time.Millisecond)
 	p.ack()
@@ -423,7 +423,7 @@ func (l *lossyReceiver) run(timeout time.Duration) {
 func slowRTOEcho(t *testing.T, n *rawNet) *peer {
 	p := n.newPeer(t, portEcho)
 	p.wnd = 64240 >> 7
-	p.syn(linuxSyn)
+	p.syn(linuxSynNoSACK)
 	p.expectSynAck(prompt)
 	time.Sleep(400 * time.Millisecond)
 	p.ack()
@@ -517,7 +517,7 @@ func confRFC5681_3_1_LossWindow(t *testing.T, n *rawNet) {
 func confRFC6298_2_2_FirstSampleRTO(t *testing.T, n *rawNet) {
 	p := n.newPeer(t, portEcho)
 	p.wnd = 64240 >> 7
-	p.syn(linuxSyn)
+	p.syn(linuxSynNoSACK)
 	sa := p.expectSynAck(prompt)
 	time.Sleep(400 * time.Millisecond)
 	rtt := time.Since(sa.at) // as the stack measures it, give or take the link
@@ -548,7 +548,7 @@ func confRFC6298_2_2_FirstSampleRTO(t *testing.T, n *rawNet) {
 func confRFC6298_5_7_RTOAfterSynAckTimeout(t *testing.T, n *rawNet) {
 	p := n.newPeer(t, portEcho)
 	p.wnd = 64240 >> 7
-	p.syn(linuxSyn)
+	p.syn(linuxSynNoSACK)
 	sa := p.expectSynAck(prompt)
 	r := p.next(2 * time.Second)
 	if r == nil || r.seg.Seq != sa.seg.Seq || !r.seg.Flags.Has(segment.FlagSYN) {
