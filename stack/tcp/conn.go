@@ -60,23 +60,23 @@ type Conn struct {
 	tuple Tuple
 	sink  Sink
 	state State
+	flags connFlags
 	err   error // terminal error
 	soft  error // last ICMP soft error since new data was last acknowledged
 
 	sender   // send sequence variables, send buffer, retransmission, congestion control (sender.go)
 	receiver // receive sequence variables, receive buffer, reassembly, delayed ACK (receiver.go)
 
-	flags connFlags
-	opts  connOpts // per-connection settings (sockopt.go)
+	opts connOpts // per-connection settings (sockopt.go)
 
 	// Deadlines; zero means not armed (the sender's and receiver's own
 	// are in their halves).
 	kaAt    time.Time
 	stateAt time.Time // TIME-WAIT or FIN-WAIT-2 expiry
 
-	kaProbes int
 	chalFrom time.Time
-	chalN    int
+	kaProbes int32
+	chalN    int32
 
 	out   segment.Segment // scratch for Sink.Output
 	stats counters

@@ -437,7 +437,7 @@ func (c *Conn) synRetransmit(now time.Time) {
 	if c.state != StateSynSent {
 		limit = c.cfg.synAckRetries()
 	}
-	if c.retries >= limit {
+	if int(c.retries) >= limit {
 		c.close(now, c.timeoutErr(), nil)
 		return
 	}

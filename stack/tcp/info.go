@@ -167,7 +167,7 @@ func (c *Conn) Info() Info {
 		ReoWndAdapts: c.stats.reoWndAdapts, SpuriousRetrans: c.stats.spuriousRetrans,
 		RackAt: b.rack.rackAt, TLPAt: b.rack.tlp.at,
 		SndWL1: c.SndWL1, SndWL2: c.SndWL2, MaxSndWnd: c.maxSndWnd,
-		Retries: c.retries, PersistBackoff: c.persistBackoff, ProbesUnanswered: c.probesUnanswered,
+		Retries: int(c.retries), PersistBackoff: int(c.persistBackoff), ProbesUnanswered: int(c.probesUnanswered),
 		ProbeOut: c.flags&flagProbe != 0, DupAcks: b.dupAcks,
 		OOO:   c.ooo.ranges(),
 		RtxAt: c.rtxAt, PersistAt: c.persistAt, DelackAt: c.delackAt, KaAt: c.kaAt, StateAt: c.stateAt,

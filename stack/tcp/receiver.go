@@ -18,14 +18,14 @@ type receiver struct {
 	rcvAdv Seq // RCV.NXT+RCV.WND as last advertised (see Conn)
 
 	rcvShift  uint8  // shift applied to our window field
+	dsackSet  bool   // dsack is valid (with the other small fields: no padding)
 	rcvMSSEst uint16 // largest payload seen, for "full-sized" (delayed ACK)
 
-	rcvBuf    ring
-	ooo       assembler
-	rcvFinSeq Seq // valid when flagRcvFinPending
-
+	rcvBuf     ring
+	ooo        assembler
+	rcvFinSeq  Seq   // valid when flagRcvFinPending
+	delackSegs int32 // full-sized segments received since our last ACK
 	delackAt   time.Time
-	delackSegs int // full-sized segments received since our last ACK
 
 	// Timestamps (RFC 7323 4.3, timestamps.go), valid while flagTSOK.
 	tsOffset    uint32    // per-connection offset of our timestamp clock (RFC 7323 5.4)
@@ -38,7 +38,6 @@ type receiver struct {
 	sackHist  [segment.MaxSACKBlocks]Seq // a sequence number in each recently reported block, most recent first
 	sackHistN int
 	dsack     seqRange // a duplicate to report once (D-SACK), valid while dsackSet
-	dsackSet  bool
 
 	// Receive-buffer auto-tuning (autotune.go).
 	rcvRTT       time.Duration // receiver's RTT estimate, from TSecr of arriving data

@@ -276,7 +276,7 @@ func (c *Conn) retransmitTimerExpired(now time.Time) {
 	if c.unackedSince.IsZero() {
 		c.unackedSince = now
 	}
-	if c.retries >= c.cfg.maxRetries() ||
+	if int(c.retries) >= c.cfg.maxRetries() ||
 		c.cfg.UserTimeout > 0 && now.Sub(c.unackedSince) >= c.cfg.UserTimeout {
 		c.close(now, c.timeoutErr(), nil)
 		return

@@ -80,7 +80,7 @@ func (c *Conn) challengeAck(now time.Time) {
 		c.chalFrom = now
 		c.chalN = 0
 	}
-	if c.chalN >= c.cfg.challengeLimit() {
+	if int(c.chalN) >= c.cfg.challengeLimit() {
 		return
 	}
 	c.chalN++

@@ -353,7 +353,7 @@ func (c *Conn) armPersist(now time.Time) {
 func (c *Conn) persistInterval() time.Duration {
 	d := c.rto.RTO()
 	ceil := c.rto.Config().Max
-	for i := 0; i < c.persistBackoff && d < ceil; i++ {
+	for i := int32(0); i < c.persistBackoff && d < ceil; i++ {
 		d *= 2
 	}
 	return min(d, ceil)
@@ -380,7 +380,7 @@ func (c *Conn) persistTimerExpired(now time.Time) {
 	// MUST-35 forbids giving up while the peer answers; a peer that
 	// answers nothing is dead, and is given up on like unacknowledged data
 	// (after MaxRetries probes, or the user timeout), as Linux does.
-	if c.probesUnanswered >= c.cfg.maxRetries() ||
+	if int(c.probesUnanswered) >= c.cfg.maxRetries() ||
 		c.cfg.UserTimeout > 0 && c.probesUnanswered > 0 && now.Sub(c.unackedSince) >= c.cfg.UserTimeout {
 		c.close(now, c.timeoutErr(), nil)
 		return

@@ -24,10 +24,11 @@ type sender struct {
 	maxSndWnd uint32 // largest window the peer offered (RFC 9293 3.8.6.2.1, RFC 5961 5.2)
 
 	sndShift uint8 // shift applied to the peer's window field (RFC 7323 2.3)
+	tsRtxSet bool  // tsRtxVal is valid (with the other small fields: no padding)
 	sndMSS   uint16
 
-	sndBuf    ring
 	sndBufSeq Seq
+	sndBuf    ring
 
 	// Deadlines; zero means not armed.
 	rtxAt        time.Time // retransmission (also SYN, SYN-ACK, FIN)
@@ -35,18 +36,22 @@ type sender struct {
 	unackedSince time.Time // when the oldest unacknowledged data went out (or last made progress), for UserTimeout
 	lastDataAt   time.Time // when data (or a FIN) was last sent, for the idle restart (RFC 5681 4.1)
 
-	retries          int // consecutive retransmission timeouts
-	persistBackoff   int
-	probesUnanswered int // zero-window probes since the peer last sent an acceptable ACK
+	// Small counters, int32 to pack with the other 4-byte fields.
+	retries          int32 // consecutive retransmission timeouts
+	persistBackoff   int32
+	probesUnanswered int32 // zero-window probes since the peer last sent an acceptable ACK
+	rttSeq           Seq   // with rttStart: the segment being timed (flagRTTTiming)
 
 	rto      timers.RTOEstimator
-	rttSeq   Seq
 	rttStart time.Time
 	// rtxHigh, valid while flagRtxHigh, is the end of the highest data
 	// retransmitted since the RTO's backoff was last removed; it lies in
 	// [SND.UNA, sndMax]. An ACK beyond it acknowledges data sent only once
 	// (RFC 8961 4 (4)(a), see newAck).
 	rtxHigh Seq
+	// tsRtxVal is the TSval of our latest retransmission (valid while
+	// tsRtxSet): an ACK echoing an older TSval gives no RTT sample (ackRTT).
+	tsRtxVal uint32
 	// rttLatest is the most recent RTT sample (RFC 6298 3 timing or RFC
 	// 7323 TSecr; ackRTT in timestamps.go), zero before the first: for
 	// loss detection and congestion control.
@@ -54,10 +59,6 @@ type sender struct {
 	// rttAck is the RTT sample the segment being processed gave (0: none;
 	// CCState.RTT "taken on this ACK").
 	rttAck time.Duration
-	// tsRtxVal is the TSval of our latest retransmission (valid while
-	// tsRtxSet): an ACK echoing an older TSval gives no RTT sample (ackRTT).
-	tsRtxVal uint32
-	tsRtxSet bool
 
 	txq txq // transmission records, SND.UNA to snd.max (txq.go)
 

@@ -9,11 +9,11 @@ import "time"
 type connOpts struct {
 	nagle           bool
 	keepalive       bool
-	kaIdle, kaIntvl time.Duration
-	kaCount         int
-	sndBuf, rcvBuf  int  // buffer bounds in bytes
 	sndFixed        bool // SetSendBufferSize was called: no send-buffer auto-tuning
 	rcvBufLocked    bool // SetRecvBufferSize set rcvBuf: no auto-tuning (autotune.go)
+	kaIdle, kaIntvl time.Duration
+	kaCount         int
+	sndBuf, rcvBuf  int // buffer bounds in bytes
 }
 
 // connOpts returns the per-connection settings c prescribes.

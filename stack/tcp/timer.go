@@ -96,7 +96,7 @@ func (c *Conn) keepaliveTimerExpired(now time.Time) {
 		c.kaAt = now.Add(c.opts.kaIdle)
 		return
 	}
-	if c.kaProbes >= c.opts.kaCount {
+	if int(c.kaProbes) >= c.opts.kaCount {
 		// As Linux (tcp_keepalive_timer): tell the peer, should it still
 		// be there, that the connection is gone.
 		c.sendRst(now, c.sndMax)
