@@ -161,6 +161,12 @@ func confRFC1122_4_2_2_13_DataAfterClose(t *testing.T, n *rawNet) {
 	p.waitState("FIN-WAIT-2", prompt)
 	p.sendData([]byte("GET / HTTP/1.1\r\n\r\n"))
 	r := p.next(prompt)
+	// A tail loss probe (RFC 8985 7) sent before our ACK of the FIN
+	// arrived may still be on its way: a copy of what we already have.
+	for r != nil && !r.seg.Flags.Has(segment.FlagRST) && r.seg.Seq.Add(r.seg.Len()).LessThanEq(p.rcvNxt) {
+		t.Logf("skipping a retransmission of data already received: %v", p.show(r))
+		r = p.next(prompt)
+	}
 	if r == nil || !r.seg.Flags.Has(segment.FlagRST) || r.seg.Flags&^(segment.FlagRST|segment.FlagACK) != 0 || r.seg.Seq != p.rcvNxt {
 		t.Fatalf("data after the application closed got %v, want a RST with seq=%d", r, uint32(p.rcvNxt))
 	}
