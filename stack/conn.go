@@ -23,9 +23,8 @@ import (
 // keepalives give up (or the ICMP soft error seen meanwhile, e.g.
 // EHOSTUNREACH), and net.ErrClosed after Close.
 type Conn struct {
-	s            *Stack
-	tuple        tcp.Tuple
-	laddr, raddr *net.TCPAddr
+	s     *Stack
+	tuple tcp.Tuple // never changes: LocalAddr and RemoteAddr are made from it
 
 	wmu sync.Mutex // held for a whole Write call: one writer at a time
 
@@ -106,8 +105,6 @@ func (s *Stack) newConn(t tcp.Tuple) *Conn {
 	c := &Conn{
 		s:        s,
 		tuple:    t,
-		laddr:    &net.TCPAddr{IP: t.LocalAddr.AsSlice(), Port: int(t.LocalPort)},
-		raddr:    &net.TCPAddr{IP: t.RemoteAddr.AsSlice(), Port: int(t.RemotePort)},
 		readCh:   make(chan struct{}, 1),
 		writeCh:  make(chan struct{}, 1),
 		closedCh: make(chan struct{}),
@@ -531,10 +528,21 @@ func (c *Conn) CloseRead() error {
 }
 
 // LocalAddr returns the local address, a *net.TCPAddr.
-func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+func (c *Conn) LocalAddr() net.Addr { return c.laddr() }
 
 // RemoteAddr returns the remote address, a *net.TCPAddr.
-func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr() }
+
+// laddr and raddr make the addresses from the tuple when asked, rather
+// than keep two *net.TCPAddr (128 bytes of heap) in every idle Conn
+// (TestManyConns): only errors, LocalAddr/RemoteAddr and Info need them.
+func (c *Conn) laddr() *net.TCPAddr {
+	return &net.TCPAddr{IP: c.tuple.LocalAddr.AsSlice(), Port: int(c.tuple.LocalPort)}
+}
+
+func (c *Conn) raddr() *net.TCPAddr {
+	return &net.TCPAddr{IP: c.tuple.RemoteAddr.AsSlice(), Port: int(c.tuple.RemotePort)}
+}
 
 // SetDeadline sets the read and write deadlines (see net.Conn). The time is
 // read on the stack's Clock.
@@ -572,5 +580,5 @@ func (c *Conn) Info() ConnInfo {
 	c.mu.Lock()
 	in, held := c.tc.Info(), c.hasHeld
 	c.unlock()
-	return ConnInfo{Info: in, LocalAddr: c.laddr, RemoteAddr: c.raddr, AckHeld: held}
+	return ConnInfo{Info: in, LocalAddr: c.laddr(), RemoteAddr: c.raddr(), AckHeld: held}
 }

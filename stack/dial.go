@@ -113,14 +113,14 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 				err = syscall.ECONNREFUSED
 			}
 			c.shutdownByStack()
-			return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr, Addr: c.raddr, Err: err}
+			return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr(), Addr: c.raddr(), Err: err}
 		}
 		select {
 		case <-c.writeCh:
 		case <-ctx.Done():
 			c.abort()
 			c.shutdownByStack()
-			return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr, Addr: c.raddr, Err: ctx.Err()}
+			return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr(), Addr: c.raddr(), Err: ctx.Err()}
 		case <-s.done:
 			c.shutdownByStack()
 			return nil, ErrStackClosed
@@ -129,7 +129,7 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 			// so the next look reports it), or Close is under way.
 			c.shutdownByStack()
 			if err := s.Err(); err != nil {
-				return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr, Addr: c.raddr, Err: err}
+				return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr(), Addr: c.raddr(), Err: err}
 			}
 			return nil, ErrStackClosed
 		}

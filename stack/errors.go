@@ -59,16 +59,16 @@ func (c *Conn) opError(op string, err error) error {
 	if errors.As(err, &oe) {
 		return err
 	}
-	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr(), Addr: c.raddr(), Err: err}
 }
 
 // errTimeout is the deadline error as package net builds it (Timeout()
 // reports true through os.ErrDeadlineExceeded).
 func (c *Conn) timeoutError(op string) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: os.ErrDeadlineExceeded}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr(), Addr: c.raddr(), Err: os.ErrDeadlineExceeded}
 }
 
 // closedError is what calls on a closed Conn return, as net does.
 func (c *Conn) closedError(op string) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: net.ErrClosed}
+	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr(), Addr: c.raddr(), Err: net.ErrClosed}
 }
