@@ -54,10 +54,62 @@ func FuzzEstablished(f *testing.F) {
 	// A small window, a large write, time: SWS override, then RTOs (an
 	// RTO once resent a full MSS past the window).
 	f.Add([]byte{0, 0, 0x10, 0, 0, 0, 0x01, 0x2c, 0, 7, 32, 5, 100, 5, 100, 5, 100})
-	f.Fuzz(fuzzEstablished)
+	f.Fuzz(func(t *testing.T, in []byte) { fuzzEstablished(t, in, false) })
 }
 
-func fuzzEstablished(t *testing.T, in []byte) {
+// FuzzEstablishedSACKTS is FuzzEstablished on a connection that negotiated
+// SACK (RFC 2018) and timestamps (RFC 7323): peer segments carry random
+// SACK blocks around SND.UNA (malformed, stale, beyond SND.MAX, up to
+// four beside TSopt) and TSvals/TSecrs off the peer's clock (old ones that
+// PAWS drops, wrapped ones, zero, or none at all), so the scoreboard,
+// RACK-TLP, PRR, D-SACK and PAWS run on hostile input. Engine segments must
+// carry TSopt on every non-SYN segment and their options must fit in 40
+// bytes.
+//
+// Run: go test ./stack/tcp -run '^$' -fuzz FuzzEstablishedSACKTS -fuzztime 60s
+func FuzzEstablishedSACKTS(f *testing.F) {
+	// Data out, SACKs of parts of it, time for RACK/TLP/RTO.
+	f.Add([]byte{0, 7, 100, 0x10, 0x10, 0, 0, 0, 0xff, 0xff, 0, 0x22, 0, 0x05, 0xb4, 0x0b, 0x68, 0, 0, 5, 30, 5, 255})
+	f.Add([]byte{0, 7, 255, 7, 255, 0x10, 0x10, 0, 0, 0, 0xff, 0xff, 0, 0x43, 0x16, 0xd0, 0x1c, 0x84, 0, 0, 0x10, 0x10, 0, 0, 0, 0xff, 0xff, 0, 0x41, 0x05, 0xb4, 0x0b, 0x68, 0, 0, 5, 10, 5, 100, 5, 255})
+	f.Add([]byte{0, 0x10, 0x10, 0x80, 0, 0, 0xff, 0xff, 5, 0x83, 0x80, 0, 0, 0, 0, 0x80, 0, 0xff, 0xff, 0, 0x10, 0x10, 0x05, 0xb5, 0, 0, 0xff, 0xff, 5, 0x10, 0, 0x01, 0x80, 0, 6, 40})
+	f.Fuzz(func(t *testing.T, in []byte) { fuzzEstablished(t, in, true) })
+}
+
+// fuzzSACKTS returns the options of a fuzzed peer segment on a connection
+// with SACK and timestamps: up to four SACK blocks relative to SND.UNA
+// (each end a signed 16-bit offset, so blocks may be empty, reversed,
+// stale or beyond SND.MAX) and a TSopt whose TSval is off the peer's clock
+// by a signed 16-bit amount, or absent, with a TSecr that echoes ours, is
+// zero or is arbitrary.
+func fuzzSACKTS(h *harness, r *fuzzReader) []mod {
+	var mods []mod
+	m := r.u8()
+	una := int64(int32(h.c.SndUna - engISS))
+	for range int(m & 7 % 5) {
+		s, e := int64(int16(r.u16())), int64(int16(r.u16()))
+		mods = append(mods, sackBlock(una+s, una+e))
+	}
+	switch m >> 3 & 3 {
+	case 0: // the harness stamps it from the peer's clock
+	case 1:
+		d := int32(int16(r.u16()))
+		ecr := h.engTSVal
+		switch r.u8() % 3 {
+		case 1:
+			ecr = 0
+		case 2:
+			ecr = binary.BigEndian.Uint32([]byte{r.u8(), r.u8(), r.u8(), r.u8()})
+		}
+		mods = append(mods, ts(h.peerTSVal()+uint32(d), ecr))
+	case 2: // wrapped: half the clock space away
+		mods = append(mods, ts(h.peerTSVal()+1<<31+uint32(r.u8()), h.engTSVal))
+	default:
+		mods = append(mods, noTS())
+	}
+	return mods
+}
+
+func fuzzEstablished(t *testing.T, in []byte, sackTS bool) {
 	{
 		r := &fuzzReader{b: in}
 		// Connection setup from the first byte: peer MSS, window
@@ -72,16 +124,27 @@ func fuzzEstablished(t *testing.T, in []byte) {
 			if small {
 				c.RecvBufferSize = 4096
 				c.SendBufferSize = 4096
+				c.SendBufferMax = 4096 // no auto-tuning beyond them
+				c.RecvBufferMax = 4096
 			}
 			c.Nagle = setup&0x40 != 0
 			c.Keepalive = setup&0x80 != 0
 			c.KeepaliveIdle = time.Minute
 			c.KeepaliveInterval = 10 * time.Second
 		}))
+		if sackTS {
+			opts = append(opts, peerSACKOpt(), peerTSOpt())
+		}
 		h := newEstablished(t, opts...)
+		if info := h.c.Info(); sackTS && (!info.SACKOK || !info.TimestampsOK) {
+			h.fatalf("SACK %v, timestamps %v: not negotiated", info.SACKOK, info.TimestampsOK)
+		}
 		h.log = h.log[:0] // keep failure output short: the steps only
 		h.maxLog = 400
-		rcvBuf, sndBuf := h.cfg.RecvBufferSize, h.cfg.SendBufferSize
+		// Auto-tuning grows the buffers up to their Max (autotune.go,
+		// sockopt.go sndLimit).
+		rcvBuf := max(h.cfg.RecvBufferSize, h.cfg.RecvBufferMax)
+		sndBuf := max(h.cfg.SendBufferSize, h.cfg.SendBufferMax)
 		lastRcvNxt := h.c.RcvNxt
 		prevSndMax := h.c.Info().SndMax
 		at := h.now.Sub(t0)
@@ -128,6 +191,12 @@ func fuzzEstablished(t *testing.T, in []byte) {
 				h.fatalf("step %d (%s): CLOSED with a timer armed", step, what)
 			}
 			for _, o := range h.sink.out {
+				if d := h.checkNegotiated(&o.seg); len(d) > 0 {
+					h.fatalf("step %d (%s): %s", step, what, d[0])
+				}
+				if n := optionBytes(&o.seg.Options); n > 40 {
+					h.fatalf("step %d (%s): %d bytes of options", step, what, n)
+				}
 				if len(o.seg.Payload) > int(info.SndMSS) && info.SndMSS > 0 {
 					h.fatalf("step %d (%s): %d-byte segment, MSS %d", step, what, len(o.seg.Payload), info.SndMSS)
 				}
@@ -185,7 +254,10 @@ func fuzzEstablished(t *testing.T, in []byte) {
 				n := int(r.u8()) * 6 // up to 1530 bytes
 				rel := int64(int32(h.c.RcvNxt-peerISS)) + seqOff
 				mods := []mod{seq(rel), ack(int64(int32(h.c.SndUna-engISS)) + ackOff), win(wnd), data(n)}
-				if op&0x10 != 0 {
+				switch {
+				case sackTS && op&0x10 != 0:
+					mods = append(mods, fuzzSACKTS(h, r)...)
+				case op&0x10 != 0:
 					mods = append(mods, ts(uint32(step), 1), sackBlock(1, 2))
 				}
 				if op&0x20 != 0 {
@@ -253,4 +325,18 @@ func fuzzEstablished(t *testing.T, in []byte) {
 		h.advance(at)
 		check(fuzzMaxSteps, "drain")
 	}
+}
+
+// optionBytes is the option space o takes on the wire, NOP padding
+// included, laid out as the segment package does for a non-SYN segment
+// (NOP, NOP, TSopt; NOP, NOP, SACK).
+func optionBytes(o *segment.Options) int {
+	n := 0
+	if o.HasTimestamp {
+		n += 12
+	}
+	if o.NumSACK > 0 {
+		n += 4 + 8*o.NumSACK
+	}
+	return n
 }

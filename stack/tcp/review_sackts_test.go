@@ -1,0 +1,64 @@
+package tcp_test
+
+// A second reading of the SACK, timestamps and loss recovery code against
+// RFC 2018, RFC 2883, RFC 6675, RFC 7323 and RFC 8985, with the hostile or
+// unusual inputs a conformance suite sends: options that were not
+// negotiated, the timestamp clock wrapping, malformed SACK blocks.
+
+import (
+	"testing"
+
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// RFC 7323 3.2: "If a TSopt is received on a connection where TSopt was
+// not negotiated in the initial three-way handshake, the TSopt MUST be
+// ignored and the packet processed normally." No PAWS (a TSval going
+// back is no reason to drop), and no TSopt in our answers.
+func TestReview_RFC7323_3_2_TSoptNotNegotiatedIgnored(t *testing.T) {
+	h := newEstablished(t, handshakeRTT(10*ms))
+	h.send(20*ms, h.in("P.", seq(1), data(100), ts(5000, 1)))
+	h.send(21*ms, h.in("P.", seq(101), data(100), ts(4000, 1)))
+	h.expectWithin(21*ms, 250*ms, h.out(".", ack(201)))
+	h.expectRead(250*ms, 200)
+	if in := h.c.Info(); in.PAWSDrops != 0 || in.TimestampsOK {
+		h.fatalf("PAWS drops %d, timestamps %v; want 0, false", in.PAWSDrops, in.TimestampsOK)
+	}
+}
+
+// RFC 2018 2: SACK blocks on a connection that did not negotiate SACK are
+// not used: the sender keeps no scoreboard, and the duplicate ACKs are
+// RFC 5681's.
+func TestReview_RFC2018_2_SACKNotNegotiatedIgnored(t *testing.T) {
+	h := newEstablished(t)
+	h.write(10*ms, 10*smss)
+	h.drainOut(10 * ms)
+	h.send(100*ms, h.in(".", seq(1), ack(1), sackBlock(sk(2), sk(5))))
+	if in := h.c.Info(); in.SackedOut != 0 || in.InRecovery || in.LostOut != 0 {
+		h.fatalf("SACKed %d, recovery %v, lost %d; want 0, false, 0", in.SackedOut, in.InRecovery, in.LostOut)
+	}
+}
+
+// RFC 7323 5.2: timestamps compare modulo 2^32 ("s < t if 0 < (t - s) <
+// 2^31"): a TSval that wrapped past zero is newer than TS.Recent near
+// 2^32, passes PAWS and becomes TS.Recent (5.3 R3); one just below
+// TS.Recent is still old.
+func TestReview_RFC7323_5_2_TSvalWraps(t *testing.T) {
+	const base uint32 = 0xffff_fff0
+	h := newEstablished(t, handshakeRTT(10*ms), peerSYNMods(ts(base, 0)))
+	info := h.c.Info()
+	if !info.TimestampsOK || info.TSRecent != base {
+		h.fatalf("timestamps %v, TS.Recent %#x; want true, %#x", info.TimestampsOK, info.TSRecent, uint32(base))
+	}
+	h.send(20*ms, h.in("P.", seq(1), data(100), ts(wrap(base, 0x20), h.engTSVal))) // wrapped: 0x10
+	h.expectWithin(20*ms, 60*ms, h.out(".", ack(101), echo(wrap(base, 0x20))))
+	h.send(100*ms, h.in("P.", seq(101), data(100), ts(wrap(base, 0x10), h.engTSVal))) // 0x0: older
+	h.expect(100*ms, h.out(".", ack(101), echo(wrap(base, 0x20))))
+	if in := h.c.Info(); in.PAWSDrops != 1 || in.RecvQueued != 100 {
+		h.fatalf("PAWS drops %d, queued %d; want 1, 100", in.PAWSDrops, in.RecvQueued)
+	}
+	h.expectState(tcp.StateEstablished)
+}
+
+// wrap adds d to a timestamp modulo 2^32.
+func wrap(v, d uint32) uint32 { return v + d }
