@@ -31,10 +31,16 @@ func init() { registerCC("cubic", func() CongestionControl { return newCubic() }
 
 type cubic struct {
 	hs hystart
+	// The congestion avoidance state, created at the first congestion
+	// event or the end of slow start: a Conn that has only sent a little
+	// (most of a large server's idle ones) carries 32 bytes of CUBIC, not
+	// 192 (TestUnitIdleConnHeap).
+	*cubicCA
+}
 
+type cubicCA struct {
 	wMax      float64   // W_max (segments): window before the last reduction, after fast convergence
 	cwndPrior float64   // cwnd_prior (segments): window when ssthresh was last set (RFC 9438 4.6)
-	epochOn   bool      // a congestion avoidance stage is running
 	epoch     time.Time // its start, shifted forward over app-limited time (RFC 9438 5.8)
 	lastAck   time.Time // previous OnAck in congestion avoidance
 	k         float64   // K (s), RFC 9438 4.2
@@ -42,8 +48,18 @@ type cubic struct {
 	wEst      float64   // W_est (segments), RFC 9438 4.3
 	alpha     float64   // alpha_cubic in use (RFC 9438 4.3)
 	frac      float64   // fractional bytes of growth not yet in Cwnd
+	epochOn   bool      // a congestion avoidance stage is running
 	afterRTO  bool      // the next stage is the first after a timeout (RFC 9438 4.8)
 	rtoLoss   bool      // an RTO set the loss window and no ACK has arrived since
+}
+
+// ca returns the congestion avoidance state, creating it on first use
+// (once per connection, when slow start first ends).
+func (c *cubic) ca() *cubicCA {
+	if c.cubicCA == nil {
+		c.cubicCA = new(cubicCA)
+	}
+	return c.cubicCA
 }
 
 func newCubic() *cubic { return &cubic{} }
@@ -73,7 +89,9 @@ func (c *cubic) OnAck(s *CCState, rs *RateSample) {
 	if rs == nil || s.MSS == 0 {
 		return
 	}
-	c.rtoLoss = false
+	if c.cubicCA != nil {
+		c.rtoLoss = false
+	}
 	if s.InRecovery {
 		// The sender's PRR owns cwnd in recovery (cc.go).
 		return
@@ -84,7 +102,7 @@ func (c *cubic) OnAck(s *CCState, rs *RateSample) {
 		// (the epoch moves forward by the time spent). This is also the
 		// "other measure" RFC 9438 4.6 asks of implementations that
 		// compute ssthresh from cwnd rather than flight_size.
-		if c.epochOn {
+		if c.cubicCA != nil && c.epochOn {
 			c.epoch = c.epoch.Add(s.Now.Sub(c.lastAck))
 			c.lastAck = s.Now
 		}
@@ -137,7 +155,7 @@ func (c *cubic) startEpoch(s *CCState) {
 
 // congestionAvoidance is RFC 9438 4.2-4.5 for one ACK of acked bytes.
 func (c *cubic) congestionAvoidance(s *CCState, acked uint32) {
-	if !c.epochOn {
+	if !c.ca().epochOn {
 		c.startEpoch(s)
 	}
 	c.lastAck = s.Now
@@ -186,6 +204,7 @@ func (c *cubic) congestionAvoidance(s *CCState, acked uint32) {
 // lowers W_max when the window did not reach the previous W_max, and
 // ssthresh = max(cwnd * beta_cubic, 2 SMSS).
 func (c *cubic) reduce(s *CCState) {
+	c.ca()
 	cwnd := segs(s.Cwnd, s.MSS)
 	// RFC 9438 4.7: if cwnd < W_max and fast convergence is on,
 	// W_max = cwnd * (1 + beta_cubic) / 2; else W_max = cwnd.
@@ -213,7 +232,7 @@ func (c *cubic) OnCongestionEvent(s *CCState) {
 
 // OnRecoveryExit: the sender has set cwnd = ssthresh (RFC 6937); the
 // congestion avoidance stage starts on the next ACK.
-func (c *cubic) OnRecoveryExit(s *CCState) { c.epochOn = false }
+func (c *cubic) OnRecoveryExit(s *CCState) { c.ca().epochOn = false }
 
 // OnRTO is RFC 9438 4.8: ssthresh as in 4.6 (with W_max and cwnd_prior),
 // cwnd = 1 SMSS (RFC 5681 3.1, the loss window), and the first congestion
@@ -223,7 +242,7 @@ func (c *cubic) OnRecoveryExit(s *CCState) { c.epochOn = false }
 // otherwise be computed from the 1-segment loss window.
 func (c *cubic) OnRTO(s *CCState) {
 	c.hs.stop()
-	if !c.rtoLoss {
+	if !c.ca().rtoLoss {
 		c.reduce(s)
 	}
 	c.rtoLoss = true
@@ -239,8 +258,10 @@ func (c *cubic) OnRTO(s *CCState) {
 // t).
 func (c *cubic) OnIdleRestart(s *CCState) {
 	s.Cwnd = min(s.Cwnd, initialWindow(s.MSS))
-	c.epochOn = false
-	c.frac = 0
+	if c.cubicCA != nil {
+		c.epochOn = false
+		c.frac = 0
+	}
 }
 
 // OnHandshakeLoss is RFC 5681 3.1: after a lost SYN or SYN-ACK the

@@ -1,6 +1,9 @@
 package tcp
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // HyStart++ (RFC 9406): slow start that leaves early, into Conservative
 // Slow Start (CSS), when the round trip time rises, instead of doubling the
@@ -17,9 +20,9 @@ const (
 	hsNRTTSample    = 8
 	hsCSSGrowthDiv  = 4
 	hsCSSRounds     = 5
-	hsNonPacedL     = 8                // L for a sender that does not pace
-	hsInfiniteL     = 0                // L = infinity (a paced sender)
-	hsNoRTT         = time.Duration(0) // "infinity": no sample yet
+	hsNonPacedL     = 8       // L for a sender that does not pace
+	hsInfiniteL     = 0       // L = infinity (a paced sender)
+	hsNoRTT         = usec(0) // "infinity": no sample yet
 )
 
 // maxCwnd bounds every algorithm's window (bytes), far from uint32 overflow.
@@ -28,29 +31,42 @@ const maxCwnd = 1 << 30
 // hystart is RFC 9406 4.2's state. The zero value is inactive; start
 // arms it for the initial slow start.
 type hystart struct {
+	// Laid out small (24 bytes, RTTs in microseconds): every Conn that
+	// has sent data carries one in its cubic state (TestUnitIdleConnHeap).
+	windowEnd Seq // SND.NXT when the current round started
+
+	lastRoundMinRTT    usec // hsNoRTT = infinity
+	currentRoundMinRTT usec // hsNoRTT = infinity
+	cssBaselineMinRTT  usec
+	rttSampleCount     uint16 // saturates
+
 	// limitL is L (RFC 9406 4.2): an ACK grows cwnd by at most L*SMSS;
 	// hsInfiniteL for no limit. RFC 9406 4.3: "A paced TCP implementation
 	// SHOULD use L = infinity", a non-paced one L = 8.
-	limitL uint32
+	limitL uint8
 
+	cssRounds uint8
 	active    bool // in the initial slow start (standard or CSS)
 	roundOpen bool // windowEnd is valid
-	windowEnd Seq  // SND.NXT when the current round started
-
-	lastRoundMinRTT    time.Duration // hsNoRTT = infinity
-	currentRoundMinRTT time.Duration // hsNoRTT = infinity
-	rttSampleCount     int
-
-	inCSS             bool
-	cssBaselineMinRTT time.Duration
-	cssRounds         int
+	inCSS     bool
 }
+
+// usec is an RTT in microseconds (0: none, "infinity" for the minima).
+type usec uint32
+
+// toUsec rounds d up to whole microseconds (a positive sample stays
+// one), saturating.
+func toUsec(d time.Duration) usec {
+	return usec(min((d+time.Microsecond-1)/time.Microsecond, math.MaxUint32))
+}
+
+func (u usec) dur() time.Duration { return time.Duration(u) * time.Microsecond }
 
 // start arms HyStart++ for the initial slow start (RFC 9406 4.2). A slow
 // start after an RTO or idle period runs without it: the ssthresh the loss
 // set already bounds that one.
 func (h *hystart) start(limitL uint32) {
-	*h = hystart{limitL: limitL, active: true}
+	*h = hystart{limitL: uint8(limitL), active: true}
 }
 
 // stop ends HyStart++ (RFC 9406 4.2: loss or ECN-CE in standard slow
@@ -65,7 +81,7 @@ func (h *hystart) stop() { h.active = false; h.inCSS = false }
 func (h *hystart) growth(acked, mss uint32) uint32 {
 	inc := acked
 	if h.limitL != hsInfiniteL {
-		inc = min(inc, h.limitL*mss)
+		inc = min(inc, uint32(h.limitL)*mss)
 	}
 	if h.active && h.inCSS {
 		inc /= hsCSSGrowthDiv
@@ -128,10 +144,12 @@ func (h *hystart) sample(rtt time.Duration) {
 	if rtt <= 0 {
 		return
 	}
-	if h.currentRoundMinRTT == hsNoRTT || rtt < h.currentRoundMinRTT {
-		h.currentRoundMinRTT = rtt
+	if r := toUsec(rtt); h.currentRoundMinRTT == hsNoRTT || r < h.currentRoundMinRTT {
+		h.currentRoundMinRTT = r
 	}
-	h.rttSampleCount++
+	if h.rttSampleCount < math.MaxUint16 {
+		h.rttSampleCount++
+	}
 	if h.rttSampleCount < hsNRTTSample {
 		return
 	}
@@ -144,8 +162,9 @@ func (h *hystart) sample(rtt time.Duration) {
 		if h.lastRoundMinRTT == hsNoRTT {
 			return
 		}
-		thresh := max(hsMinRTTThresh, min(h.lastRoundMinRTT/hsMinRTTDivisor, hsMaxRTTThresh))
-		if h.currentRoundMinRTT >= h.lastRoundMinRTT+thresh {
+		last := h.lastRoundMinRTT.dur()
+		thresh := max(hsMinRTTThresh, min(last/hsMinRTTDivisor, hsMaxRTTThresh))
+		if h.currentRoundMinRTT.dur() >= last+thresh {
 			h.cssBaselineMinRTT = h.currentRoundMinRTT
 			h.inCSS = true
 			h.cssRounds = 0

@@ -72,8 +72,8 @@ func TestHyStartEntersCSSWhenRoundMinRTTRisesByThreshold(t *testing.T) {
 		if m.h.inCSS != tc.wantCSS {
 			t.Fatalf("rounds at 100ms then %v: inCSS=%v, want %v", tc.next, m.h.inCSS, tc.wantCSS)
 		}
-		if tc.wantCSS && m.h.cssBaselineMinRTT != tc.next {
-			t.Fatalf("cssBaselineMinRtt = %v, want %v", m.h.cssBaselineMinRTT, tc.next)
+		if tc.wantCSS && m.h.cssBaselineMinRTT.dur() != tc.next {
+			t.Fatalf("cssBaselineMinRtt = %v, want %v", m.h.cssBaselineMinRTT.dur(), tc.next)
 		}
 		// Growth: min(N, L*SMSS) in slow start, a quarter of it in CSS.
 		before := m.s.Cwnd
@@ -119,8 +119,8 @@ func TestHyStartIgnoresZeroRTTSamples(t *testing.T) {
 		}
 		return time.Millisecond
 	})
-	if m.h.lastRoundMinRTT != time.Millisecond {
-		t.Fatalf("lastRoundMinRTT = %v, want 1ms", m.h.lastRoundMinRTT)
+	if m.h.lastRoundMinRTT.dur() != time.Millisecond {
+		t.Fatalf("lastRoundMinRTT = %v, want 1ms", m.h.lastRoundMinRTT.dur())
 	}
 	m.round(fixed(2 * time.Millisecond)) // +1 ms < 4 ms: no CSS
 	if m.h.inCSS {
@@ -141,7 +141,7 @@ func TestHyStartIgnoresZeroRTTSamples(t *testing.T) {
 	m = newHSSim(hsNonPacedL)
 	m.round(fixed(0))
 	if m.h.lastRoundMinRTT != hsNoRTT {
-		t.Fatalf("a round of 0 samples has minimum %v", m.h.lastRoundMinRTT)
+		t.Fatalf("a round of 0 samples has minimum %v", m.h.lastRoundMinRTT.dur())
 	}
 	m.round(fixed(100 * time.Millisecond))
 	if m.h.inCSS {
@@ -167,7 +167,7 @@ func TestHyStartReturnsToSlowStartWhenRTTFalls(t *testing.T) {
 		m.ack(ccMSS, 110*time.Millisecond)
 	}
 	if m.h.inCSS || !m.h.active || m.h.cssBaselineMinRTT != hsNoRTT {
-		t.Fatalf("after the RTT fell below the baseline: inCSS=%v active=%v baseline=%v", m.h.inCSS, m.h.active, m.h.cssBaselineMinRTT)
+		t.Fatalf("after the RTT fell below the baseline: inCSS=%v active=%v baseline=%v", m.h.inCSS, m.h.active, m.h.cssBaselineMinRTT.dur())
 	}
 	before := m.s.Cwnd
 	m.ack(ccMSS, 110*time.Millisecond)
