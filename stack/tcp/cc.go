@@ -103,7 +103,7 @@ type RecoveryOwner interface {
 
 // DefaultCongestionControl is the algorithm used when
 // Config.CongestionControl is empty.
-const DefaultCongestionControl = "newreno"
+const DefaultCongestionControl = "cubic"
 
 var ccRegistry = map[string]func() CongestionControl{}
 

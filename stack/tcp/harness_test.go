@@ -278,6 +278,11 @@ func buildOpts(opts []hopt) *hopts {
 func newHarness(t testing.TB, o *hopts) *harness {
 	t.Helper()
 	cfg := tcp.DefaultConfig()
+	// The scripted-peer tests check RFC 5681's window arithmetic (initial
+	// window, slow start, fast recovery) segment by segment: they run
+	// NewReno unless a test picks another algorithm (the default, CUBIC,
+	// has its own tests in cc_cubic_test.go).
+	cfg.CongestionControl = "newreno"
 	for _, f := range o.cfgMods {
 		f(&cfg)
 	}

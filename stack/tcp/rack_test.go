@@ -24,6 +24,9 @@ type rkT struct {
 // with SACK in use and one RTT sample of rtt from the handshake.
 func newRK(t *testing.T, rtt time.Duration) *rkT {
 	cfg := DefaultConfig()
+	// NewReno's halving: what recovery sends besides the RACK-marked
+	// segments (lost() lists those too) depends on the algorithm's cwnd.
+	cfg.CongestionControl = "newreno"
 	k := &rkT{t: t, sink: &uSink{}, now: time.Unix(1000, 0)}
 	k.c = NewConn(&cfg, Tuple{uAddrB, 80, uAddrA, 40000}, k.sink)
 	syn := segment.Segment{Src: uAddrA, Dst: uAddrB, SrcPort: 40000, DstPort: 80, Seq: 1000,
