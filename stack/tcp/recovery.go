@@ -259,6 +259,36 @@ func (c *Conn) resend(now time.Time, r *txRecord) uint32 {
 	return r.len()
 }
 
+// rtoGiveUp decides, at an expiry of the retransmission timer, whether
+// to give up (RFC 9293 3.8.3 R2: after MaxRetries timeouts, or the user
+// timeout) and otherwise counts the expiry. When the peer's window is zero
+// it shrank on data in flight (RFC 9293 3.8.6, MUST-34: the sender must be
+// robust against it), and the retransmission is the window probe of 3.8.6.1:
+// "As long as the receiving TCP peer continues to send acknowledgments in
+// response to the probe segments, the sending TCP peer MUST allow the
+// connection to stay open" (MUST-36). It then counts as a probe, reset by
+// every acceptable ACK, as in persistTimerExpired (Linux alike:
+// tcp_retransmit_timer's "Receiver dastardly shrinks window" case). The
+// user timeout still applies: the data stays unacknowledged (RFC 5482;
+// Linux's tcp_rtx_probe0_timed_out honours TCP_USER_TIMEOUT too).
+func (c *Conn) rtoGiveUp(now time.Time) bool {
+	if ut := c.cfg.UserTimeout; ut > 0 && now.Sub(c.unackedSince) >= ut {
+		return true
+	}
+	if c.SndWnd == 0 {
+		if int(c.probesUnanswered) >= c.cfg.maxRetries() {
+			return true
+		}
+		c.probesUnanswered++
+		return false
+	}
+	if int(c.retries) >= c.cfg.maxRetries() {
+		return true
+	}
+	c.retries++
+	return false
+}
+
 // retransmitTimerExpired is RFC 6298 5.4-5.6 with RFC 9293 3.8.3's R2:
 // retransmit the earliest unacknowledged segment, back off, and give up
 // with ETIMEDOUT after MaxRetries timeouts or UserTimeout. Everything not
@@ -276,12 +306,10 @@ func (c *Conn) retransmitTimerExpired(now time.Time) {
 	if c.unackedSince.IsZero() {
 		c.unackedSince = now
 	}
-	if int(c.retries) >= c.cfg.maxRetries() ||
-		c.cfg.UserTimeout > 0 && now.Sub(c.unackedSince) >= c.cfg.UserTimeout {
+	if c.rtoGiveUp(now) {
 		c.close(now, c.timeoutErr(), nil)
 		return
 	}
-	c.retries++
 	c.stats.rtoExpiries++
 	// RFC 6675 5.1: an RTO ends fast recovery; RecoveryPoint = HighData,
 	// and no new recovery starts before it is acknowledged.

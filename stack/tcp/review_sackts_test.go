@@ -6,6 +6,7 @@ package tcp_test
 // negotiated, the timestamp clock wrapping, malformed SACK blocks.
 
 import (
+	"syscall"
 	"testing"
 
 	"github.com/tunstack/tunstack/stack/tcp"
@@ -62,3 +63,52 @@ func TestReview_RFC7323_5_2_TSvalWraps(t *testing.T) {
 
 // wrap adds d to a timestamp modulo 2^32.
 func wrap(v, d uint32) uint32 { return v + d }
+
+// RFC 9293 3.8.6.1 (MUST-36): "As long as the receiving TCP peer continues
+// to send acknowledgments in response to the probe segments, the sending
+// TCP peer MUST allow the connection to stay open", and 3.8.6 (MUST-34):
+// the sender must be robust against a peer that shrinks its window. Here
+// the peer closes its window on data already in flight; the retransmission
+// timer's resends are then its window probes, and the peer answers each
+// with a zero-window ACK. The connection stays open (Linux alike:
+// tcp_retransmit_timer's "Receiver dastardly shrinks window" case) for far
+// longer than MaxRetries timeouts (~9 minutes), and the data goes once the
+// window opens. A peer that stops answering is still given up on.
+func TestReview_RFC9293_3_8_6_1_ShrunkWindowStaysOpen(t *testing.T) {
+	const seg = 1448 // the MSS less TSopt
+	h := newEstablished(t, peerSACKOpt(), peerTSOpt(), handshakeRTT(10*ms))
+	h.write(10*ms, 4*seg)
+	h.drainOut(10 * ms)
+	h.send(20*ms, h.in(".", seq(1), ack(1+seg), win(0)))
+	at := 20 * ms
+	probes := 0
+	for at < 30*60*s {
+		at += 30 * s
+		h.advance(at)
+		for _, o := range h.drainOut(at) {
+			if len(o.seg.Payload) > 0 {
+				probes++
+			}
+		}
+		h.send(at, h.in(".", seq(1), ack(1+seg), win(0)))
+		if err := h.c.Err(); err != nil {
+			h.fatalf("at %v, after %d retransmissions answered with a zero window: %v", at, probes, err)
+		}
+	}
+	if probes < 20 {
+		h.fatalf("%d retransmissions in 30 minutes, want more than MaxRetries (15)", probes)
+	}
+	h.send(at+ms, h.in(".", seq(1), ack(1+seg), win(65535)))
+	h.advance(at + 2*s)
+	h.send(at+2*s, h.in(".", seq(1), ack(1+4*seg)))
+	if in := h.c.Info(); in.State != tcp.StateEstablished || in.SndUna != in.SndMax {
+		h.fatalf("state %v, SND.UNA %d SND.MAX %d: want ESTABLISHED with everything acknowledged", in.State, in.SndUna, in.SndMax)
+	}
+	// A silent peer behind a zero window: given up on.
+	h.write(at+3*s, seg)
+	h.drainOut(at + 3*s)
+	h.send(at+3*s+10*ms, h.in(".", seq(1), ack(1+4*seg), win(0)))
+	h.advance(at + 3*s + 60*60*s)
+	h.expectState(tcp.StateClosed)
+	h.expectErr(syscall.ETIMEDOUT)
+}
