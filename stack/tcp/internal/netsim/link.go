@@ -41,6 +41,11 @@ type Path struct {
 	// DefaultReorderDelay) more than the rest after the delay stage.
 	Reorder      float64
 	ReorderDelay time.Duration
+	// Jitter adds a uniformly random extra delay in [0, Jitter) to each
+	// packet after the delay stage, never reordering (a packet leaves no
+	// earlier than the one before it), as the contract's emulator's
+	// wake-up lateness and the endpoints' own.
+	Jitter time.Duration
 	// Seed seeds the loss and reordering draws.
 	Seed uint64
 }
@@ -94,6 +99,7 @@ type Link struct {
 	limit  time.Duration // queue bound as time at Rate; 0 without Rate
 	rng    *rand.Rand
 	txFree time.Time // when the bottleneck finishes serialising what it was given
+	lastAt time.Time // the latest arrival time given to a packet (Jitter keeps order)
 	q      []*packet // min-heap on (at, id)
 	free   []*packet
 	nextID uint64
@@ -164,6 +170,15 @@ func (l *Link) Send(now time.Time, seg *segment.Segment) {
 		at = done
 	}
 	at = at.Add(l.p.Delay)
+	if l.p.Jitter > 0 {
+		// A third draw only with jitter: the other draws of a seed stay
+		// those of a path without it.
+		at = at.Add(time.Duration(l.rng.Float64() * float64(l.p.Jitter)))
+		if at.Before(l.lastAt) {
+			at = l.lastAt
+		}
+		l.lastAt = at
+	}
 	if reorderR < l.p.Reorder {
 		l.stats.Reordered++
 		at = at.Add(l.p.ReorderDelay)

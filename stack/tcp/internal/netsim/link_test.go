@@ -164,6 +164,38 @@ func TestSimLinkReorder(t *testing.T) {
 	}
 }
 
+// Jitter delays each packet by a random extra in [0, Jitter) and never
+// reorders: a packet whose draw would overtake the one before waits for
+// it. The extras spread over the range.
+func TestSimLinkJitter(t *testing.T) {
+	const n, gap = 20_000, 100 * time.Microsecond
+	delay, jitter := 10*time.Millisecond, time.Millisecond
+	l := NewLink(Path{Delay: delay, Jitter: jitter, Seed: 5})
+	got := offer(l, n, 10, gap)
+	if len(got) != n {
+		t.Fatalf("%d of %d arrived", len(got), n)
+	}
+	var sum time.Duration
+	for i, a := range got {
+		if a.id != uint32(i) {
+			t.Fatalf("arrival %d is packet %d: jitter reordered", i, a.id)
+		}
+		if i > 0 && a.at.Before(got[i-1].at) {
+			t.Fatalf("packet %d arrived before packet %d", i, i-1)
+		}
+		extra := a.at.Sub(epoch.Add(time.Duration(a.id)*gap)) - delay
+		if extra < 0 || extra >= jitter {
+			t.Fatalf("packet %d: extra delay %v, want [0, %v)", a.id, extra, jitter)
+		}
+		sum += extra
+	}
+	// Uniform draws, some raised to the previous arrival: the mean extra
+	// is a little over half the jitter.
+	if mean := sum / n; mean < jitter*45/100 || mean > jitter*70/100 {
+		t.Fatalf("mean extra delay %v for jitter %v", mean, jitter)
+	}
+}
+
 // The same seed gives the same fate to every packet; another seed does not.
 func TestSimLinkDeterministic(t *testing.T) {
 	p := Path{Loss: 0.05, Reorder: 0.05, Delay: 3 * time.Millisecond, Rate: 50 * mbit, Seed: 9}
