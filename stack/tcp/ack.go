@@ -33,6 +33,13 @@ func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
 		c.challengeAck(now)
 		return false
 	}
+	// RFC 7323 5.3 R3 for the acceptable segment, once its ACK is known
+	// to be acceptable too (as Linux's tcp_ack, FLAG_UPDATE_TS_RECENT): a
+	// segment dropped above (or an in-window SYN, or one without ACK)
+	// leaves TS.Recent alone, so a blind segment with an in-window
+	// sequence number cannot move it far ahead and make PAWS drop the
+	// peer's genuine segments.
+	c.tsUpdate(now, seg)
 	oldWnd := c.SndWnd
 	c.senderAck(now, seg, oldWnd)
 	// Window update: "If SND.UNA =< SEG.ACK =< SND.NXT ... If (SND.WL1 <

@@ -308,9 +308,7 @@ func (c *Conn) otherSegment(now time.Time, seg *segment.Segment) {
 	}
 	// First: check the sequence number.
 	seq, payload, fin, ok := c.acceptable(seg)
-	if ok {
-		c.tsUpdate(now, seg) // RFC 7323 5.3 R3
-	} else {
+	if !ok {
 		// "If an incoming segment is not acceptable, an acknowledgment
 		// should be sent in reply (unless the RST bit is set, if so drop
 		// the segment and return)".

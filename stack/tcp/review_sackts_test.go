@@ -112,3 +112,39 @@ func TestReview_RFC9293_3_8_6_1_ShrunkWindowStaysOpen(t *testing.T) {
 	h.expectState(tcp.StateClosed)
 	h.expectErr(syscall.ETIMEDOUT)
 }
+
+// RFC 7323 5.3 R3 records the TSval of an acceptable segment in TS.Recent;
+// a segment whose ACK RFC 9293 3.10.7.4 and RFC 5961 5.2 then reject (it
+// acknowledges data never sent, or is older than SND.UNA - MAX.SND.WND) is
+// dropped and must leave TS.Recent alone, as must an in-window SYN (RFC
+// 5961 4.2) — as Linux, which updates ts_recent only once the ACK is
+// validated (tcp_ack, FLAG_UPDATE_TS_RECENT). Otherwise a blind segment
+// that only needs an in-window sequence number (RFC 5961's threat) with a
+// TSval far ahead poisons TS.Recent, and PAWS (5.3 R1) then drops every
+// genuine segment of the peer.
+func TestReview_RFC7323_5_3_InvalidAckLeavesTSRecent(t *testing.T) {
+	h := newEstablished(t, peerTSOpt(), handshakeRTT(10*ms))
+	h.send(20*ms, h.in("P.", seq(1), data(100)))
+	h.expectWithin(20*ms, 60*ms, h.out(".", ack(101), echo(pTSBase+20)))
+	h.expectRead(60*ms, 100)
+	far := uint32(pTSBase + 1<<30)
+	// An ACK of data never sent: challenge ACK with the old TS.Recent.
+	h.send(100*ms, h.in(".", seq(101), ack(5000), ts(far, h.engTSVal)))
+	h.expect(100*ms, h.out(".", ack(101), echo(pTSBase+20)))
+	// An ACK far older than SND.UNA - MAX.SND.WND.
+	h.send(1100*ms, h.in(".", seq(101), ack(-1<<20), ts(far, h.engTSVal)))
+	h.expect(1100*ms, h.out(".", ack(101), echo(pTSBase+20)))
+	// An in-window SYN.
+	h.send(2100*ms, h.in("S.", seq(101), ack(1), ts(far, h.engTSVal)))
+	h.expect(2100*ms, h.out(".", ack(101), echo(pTSBase+20)))
+	if in := h.c.Info(); in.TSRecent != pTSBase+20 {
+		h.fatalf("TS.Recent %d after rejected segments, want %d", in.TSRecent, pTSBase+20)
+	}
+	// The peer's next genuine segment passes PAWS.
+	h.send(3100*ms, h.in("P.", seq(101), data(100)))
+	h.expectWithin(3100*ms, 3200*ms, h.out(".", ack(201), echo(pTSBase+3100)))
+	h.expectRead(3200*ms, 100)
+	if in := h.c.Info(); in.PAWSDrops != 0 {
+		h.fatalf("PAWS drops %d, want 0", in.PAWSDrops)
+	}
+}
