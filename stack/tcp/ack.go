@@ -52,7 +52,7 @@ func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
 			c.maxSndWnd = c.SndWnd
 		}
 		if c.SndWnd > 0 && oldWnd == 0 {
-			c.persistAt = time.Time{}
+			c.persistAt = 0
 			c.persistBackoff = 0
 		}
 	}
@@ -61,7 +61,7 @@ func (c *Conn) ackArrived(now time.Time, seg *segment.Segment) bool {
 		if c.finAcked() {
 			c.setState(now, StateFinWait2, seg)
 			if c.flags&flagReadClosed != 0 {
-				c.stateAt = now.Add(c.cfg.finWait2Timeout())
+				c.stateAt = c.inst(now.Add(c.cfg.finWait2Timeout()))
 			}
 		}
 	case StateClosing:
@@ -157,9 +157,9 @@ func (c *Conn) newAck(now time.Time, ack Seq) {
 	c.ackRTT(now, ack)
 	c.dropBackoff(ack)
 	c.retries = 0
-	c.unackedSince = time.Time{}
+	c.unackedSince = 0
 	if c.SndUna != c.sndMax {
-		c.unackedSince = now // progress: the user timeout starts again
+		c.unackedSince = c.inst(now) // progress: the user timeout starts again
 	}
 	c.persistBackoff = 0
 	// RFC 6298 5.2/5.3: stop the timer when all is acknowledged,
@@ -167,7 +167,7 @@ func (c *Conn) newAck(now time.Time, ack Seq) {
 	// sndMax may lie beyond SND.NXT: what was sent since is acknowledged,
 	// and output re-arms the timer for what it sends next.)
 	if c.SndNxt == c.SndUna {
-		c.rtxAt = time.Time{}
+		c.rtxAt = 0
 	} else {
 		c.armRtx(now)
 	}

@@ -77,8 +77,8 @@ func (c *Conn) Close(now time.Time) error {
 	}
 	c.flags |= flagReadClosed
 	err := c.CloseWrite(now)
-	if c.state == StateFinWait2 && c.stateAt.IsZero() {
-		c.stateAt = now.Add(c.cfg.finWait2Timeout())
+	if c.state == StateFinWait2 && c.stateAt == 0 {
+		c.stateAt = c.inst(now.Add(c.cfg.finWait2Timeout()))
 	}
 	return err
 }
@@ -149,9 +149,9 @@ func (c *Conn) enterTimeWait(now time.Time, seg *segment.Segment) {
 		c.sendAck(now)
 	}
 	c.setState(now, StateTimeWait, seg)
-	c.rtxAt, c.delackAt, c.persistAt, c.kaAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.rtxAt, c.delackAt, c.persistAt, c.kaAt = 0, 0, 0, 0
 	c.rackStopTimers()
-	c.stateAt = now.Add(2 * c.cfg.msl())
+	c.stateAt = c.inst(now.Add(2 * c.cfg.msl()))
 	c.releaseBuffers()
 	c.sink.Notify(EventTimeWait)
 }
@@ -159,7 +159,7 @@ func (c *Conn) enterTimeWait(now time.Time, seg *segment.Segment) {
 // stateTimerExpired ends TIME-WAIT (2*MSL elapsed) or an orphaned
 // FIN-WAIT-2.
 func (c *Conn) stateTimerExpired(now time.Time) {
-	c.stateAt = time.Time{}
+	c.stateAt = 0
 	switch c.state {
 	case StateTimeWait, StateFinWait2:
 		c.close(now, nil, nil)
@@ -221,7 +221,7 @@ func (c *Conn) TimeWait() TimeWait {
 		SndNxt:   c.sndMax,
 		RcvNxt:   c.RcvNxt,
 		Window:   uint16(min(c.rcvWnd()>>c.rcvShift, 0xffff)),
-		Expiry:   c.stateAt,
+		Expiry:   c.time(c.stateAt),
 		Duration: 2 * c.cfg.msl(),
 		TSOK:     c.flags&flagTSOK != 0,
 		TSOffset: c.tsOffset,
@@ -352,7 +352,7 @@ func (c *Conn) timeWaitSegment(now time.Time, seg *segment.Segment) {
 	tw.AckedSYN = c.flags&flagTWAckedSYN != 0
 	switch tw.handle(now, seg, c.sink, &c.out) {
 	case TimeWaitKeep:
-		c.stateAt = tw.Expiry
+		c.stateAt = c.inst(tw.Expiry)
 		c.tsRecent = tw.TSRecent
 		c.flags &^= flagTWAckedSYN
 		if tw.AckedSYN {

@@ -70,11 +70,12 @@ type Conn struct {
 	opts connOpts // per-connection settings (sockopt.go)
 
 	// Deadlines; zero means not armed (the sender's and receiver's own
-	// are in their halves).
-	kaAt    time.Time
-	stateAt time.Time // TIME-WAIT or FIN-WAIT-2 expiry
+	// are in their halves). Instants count from epoch (instant.go).
+	kaAt    instant
+	stateAt instant // TIME-WAIT or FIN-WAIT-2 expiry
+	epoch   time.Time
 
-	chalFrom time.Time
+	chalFrom instant
 	kaProbes int32
 	chalN    int32
 
@@ -226,7 +227,7 @@ func (c *Conn) close(now time.Time, err error, seg *segment.Segment) {
 		c.err = err
 	}
 	c.setState(now, StateClosed, seg)
-	c.rtxAt, c.delackAt, c.persistAt, c.kaAt, c.stateAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	c.rtxAt, c.delackAt, c.persistAt, c.kaAt, c.stateAt = 0, 0, 0, 0, 0
 	c.rackStopTimers()
 	if c.ackState != nil {
 		c.pace.at = time.Time{}

@@ -20,7 +20,7 @@ func (c *Conn) Connect(now time.Time, iss Seq) {
 	c.initSend(iss)
 	c.setState(now, StateSynSent, nil)
 	c.sendSyn(now)
-	c.rtxAt = now.Add(c.rto.RTO())
+	c.rtxAt = c.inst(now.Add(c.rto.RTO()))
 }
 
 // AcceptSYN performs the passive open for a SYN that reached a listener
@@ -41,7 +41,7 @@ func (c *Conn) AcceptSYN(now time.Time, iss Seq, syn *segment.Segment) {
 	c.tsInit(now, &syn.Options)
 	c.setState(now, StateSynReceived, syn)
 	c.sendSyn(now)
-	c.rtxAt = now.Add(c.rto.RTO())
+	c.rtxAt = c.inst(now.Add(c.rto.RTO()))
 }
 
 // AcceptCookie completes a passive open without a SYN-RECEIVED Conn (RFC
@@ -232,7 +232,7 @@ func (c *Conn) sendSyn(now time.Time) {
 	if c.SndNxt == c.ISS {
 		c.SndNxt = c.ISS.Add(1)
 		c.sndMax = c.SndNxt
-		c.rttSeq, c.rttStart = c.ISS, now
+		c.rttSeq, c.rttStart = c.ISS, c.inst(now)
 		c.flags |= flagRTTTiming
 	}
 }
@@ -296,7 +296,7 @@ func (c *Conn) synSentSegment(now time.Time, seg *segment.Segment) {
 	c.SndNxt = c.ISS // resend the SYN with the ACK
 	c.sendSyn(now)
 	c.flags &^= flagRTTTiming // Karn: our SYN now went out twice
-	c.rtxAt = now.Add(c.rto.RTO())
+	c.rtxAt = c.inst(now.Add(c.rto.RTO()))
 }
 
 // trimSynData limits data carried on a SYN-ACK to the window we offered.
@@ -310,7 +310,7 @@ func (c *Conn) trimSynData(p []byte) []byte {
 // ackedSyn is called when our SYN (or SYN-ACK) has been acknowledged.
 func (c *Conn) ackedSyn(now time.Time) {
 	if c.flags&flagRTTTiming != 0 && c.retries == 0 {
-		c.rttLatest = now.Sub(c.rttStart)
+		c.rttLatest = now.Sub(c.time(c.rttStart))
 		c.rto.Sample(c.rttLatest)
 	} else if r, ok := c.tsRTT(now, c.ackTSecr); ok && c.flags&flagTSOK != 0 {
 		// RFC 7323 4: TSecr times even a retransmitted SYN.
@@ -331,16 +331,16 @@ func (c *Conn) ackedSyn(now time.Time) {
 		c.cc.OnHandshakeLoss(c.ccSync(now)) // RFC 5681 3.1: IW of one segment
 	}
 	c.retries = 0
-	c.unackedSince = time.Time{}
+	c.unackedSince = 0
 	if c.SndNxt.LessThan(c.SndUna) {
 		c.SndNxt = c.SndUna
 	}
 	if c.sndMax.LessThan(c.SndNxt) {
 		c.sndMax = c.SndNxt
 	}
-	c.rtxAt = time.Time{}
+	c.rtxAt = 0
 	if c.sndMax != c.SndUna { // a FIN sent in FIN-WAIT-1 before the SYN was acked
-		c.unackedSince = now
+		c.unackedSince = c.inst(now)
 		c.armRtx(now)
 	}
 }
@@ -448,5 +448,5 @@ func (c *Conn) synRetransmit(now time.Time) {
 	c.SndNxt = c.ISS
 	c.sendSyn(now)
 	c.flags &^= flagRTTTiming // Karn: no sample from a retransmitted SYN
-	c.rtxAt = now.Add(c.rto.RTO())
+	c.rtxAt = c.inst(now.Add(c.rto.RTO()))
 }

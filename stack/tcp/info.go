@@ -170,7 +170,7 @@ func (c *Conn) Info() Info {
 		Retries: int(c.retries), PersistBackoff: int(c.persistBackoff), ProbesUnanswered: int(c.probesUnanswered),
 		ProbeOut: c.flags&flagProbe != 0, DupAcks: b.dupAcks,
 		OOO:   c.ooo.ranges(),
-		RtxAt: c.rtxAt, PersistAt: c.persistAt, DelackAt: c.delackAt, KaAt: c.kaAt, StateAt: c.stateAt,
+		RtxAt: c.time(c.rtxAt), PersistAt: c.time(c.persistAt), DelackAt: c.time(c.delackAt), KaAt: c.time(c.kaAt), StateAt: c.time(c.stateAt),
 	}
 	if a := c.ackState; a != nil {
 		in.SackedOut, in.LostOut = a.sb.sackedBytes, a.sb.lostBytes

@@ -185,14 +185,14 @@ func (c *Conn) ackData(now time.Time, n int) {
 		c.flags |= flagAckNow
 		return
 	}
-	if c.delackAt.IsZero() {
-		c.delackAt = now.Add(d)
+	if c.delackAt == 0 {
+		c.delackAt = c.inst(now.Add(d))
 	}
 }
 
 // delayedAckTimerExpired sends the ACK that was being held.
 func (c *Conn) delayedAckTimerExpired(now time.Time) {
-	c.delackAt = time.Time{}
+	c.delackAt = 0
 	c.flags |= flagAckNow
 }
 

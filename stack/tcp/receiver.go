@@ -25,7 +25,7 @@ type receiver struct {
 	ooo        assembler
 	rcvFinSeq  Seq   // valid when flagRcvFinPending
 	delackSegs int32 // full-sized segments received since our last ACK
-	delackAt   time.Time
+	delackAt   instant
 
 	// Timestamps (RFC 7323 4.3, timestamps.go), valid while flagTSOK.
 	tsOffset    uint32    // per-connection offset of our timestamp clock (RFC 7323 5.4)

@@ -272,7 +272,7 @@ func (c *Conn) resend(now time.Time, r *txRecord) uint32 {
 // user timeout still applies: the data stays unacknowledged (RFC 5482;
 // Linux's tcp_rtx_probe0_timed_out honours TCP_USER_TIMEOUT too).
 func (c *Conn) rtoGiveUp(now time.Time) bool {
-	if ut := c.cfg.UserTimeout; ut > 0 && now.Sub(c.unackedSince) >= ut {
+	if ut := c.cfg.UserTimeout; ut > 0 && now.Sub(c.time(c.unackedSince)) >= ut {
 		return true
 	}
 	if c.SndWnd == 0 {
@@ -295,7 +295,7 @@ func (c *Conn) rtoGiveUp(now time.Time) bool {
 // SACKed is then deemed lost (RFC 6675 5.1) and resent, holes only, as the
 // window reopens.
 func (c *Conn) retransmitTimerExpired(now time.Time) {
-	c.rtxAt = time.Time{}
+	c.rtxAt = 0
 	if c.state == StateSynSent || c.synUnacked() {
 		c.synRetransmit(now)
 		return
@@ -303,8 +303,8 @@ func (c *Conn) retransmitTimerExpired(now time.Time) {
 	if c.SndUna == c.sndMax {
 		return
 	}
-	if c.unackedSince.IsZero() {
-		c.unackedSince = now
+	if c.unackedSince == 0 {
+		c.unackedSince = c.inst(now)
 	}
 	if c.rtoGiveUp(now) {
 		c.close(now, c.timeoutErr(), nil)

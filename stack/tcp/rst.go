@@ -76,8 +76,8 @@ func (c *Conn) synInWindow(now time.Time, seg *segment.Segment) {
 // Config.ChallengeACKLimit of them in the current one-second interval
 // (RFC 5961 7; the limit is per Conn, see DefaultChallengeACKLimit).
 func (c *Conn) challengeAck(now time.Time) {
-	if now.Sub(c.chalFrom) >= time.Second || now.Before(c.chalFrom) {
-		c.chalFrom = now
+	if now.Sub(c.time(c.chalFrom)) >= time.Second || now.Before(c.time(c.chalFrom)) {
+		c.chalFrom = c.inst(now)
 		c.chalN = 0
 	}
 	if int(c.chalN) >= c.cfg.challengeLimit() {

@@ -90,8 +90,8 @@ func (c *Conn) output(now time.Time) {
 		c.ccAlloc(now)
 	}
 	mss := uint32(c.sndMSS)
-	if c.SndUna == c.sndMax && !c.lastDataAt.IsZero() && (c.ackState != nil || c.unsent() > 0) &&
-		now.Sub(c.lastDataAt) > c.rto.RTO() {
+	if c.SndUna == c.sndMax && c.lastDataAt != 0 && (c.ackState != nil || c.unsent() > 0) &&
+		now.Sub(c.time(c.lastDataAt)) > c.rto.RTO() {
 		// Idle for longer than the RTO: the loss recovery working
 		// state goes back to its pool (sender_cc.go), and RFC 5681 4.1:
 		// restart from at most the initial window.
@@ -191,18 +191,18 @@ func (c *Conn) transmit(now time.Time, n uint32, allowFin bool) {
 	}
 	if seq.GreaterThanEq(c.sndMax) && c.flags&flagRTTTiming == 0 {
 		// Time one new segment per round trip (RFC 6298 3).
-		c.rttSeq, c.rttStart = seq, now
+		c.rttSeq, c.rttStart = seq, c.inst(now)
 		c.flags |= flagRTTTiming
 	}
 	if c.SndUna == c.sndMax {
-		c.unackedSince = now // the start of the user timeout (RFC 5482)
+		c.unackedSince = c.inst(now) // the start of the user timeout (RFC 5482)
 	}
 	c.SndNxt = seq.Add(used)
 	c.flags &^= flagProbe
 	if c.SndNxt.GreaterThan(c.sndMax) {
 		c.sndMax = c.SndNxt
 	}
-	if c.rtxAt.IsZero() {
+	if c.rtxAt == 0 {
 		c.armRtx(now) // RFC 6298 5.1
 	}
 }
@@ -213,15 +213,15 @@ func (c *Conn) transmit(now time.Time, n uint32, allowFin bool) {
 // tcp_clamp_rto_to_user_timeout does.
 func (c *Conn) armRtx(now time.Time) {
 	d := now.Add(c.rto.RTO())
-	if ut := c.cfg.UserTimeout; ut > 0 && !c.unackedSince.IsZero() {
-		if limit := c.unackedSince.Add(ut); limit.Before(d) {
+	if ut := c.cfg.UserTimeout; ut > 0 && c.unackedSince != 0 {
+		if limit := c.time(c.unackedSince).Add(ut); limit.Before(d) {
 			d = limit
 			if d.Before(now) {
 				d = now
 			}
 		}
 	}
-	c.rtxAt = d
+	c.rtxAt = c.inst(d)
 }
 
 // sendSegment emits the segment starting at seq with up to n bytes of
@@ -279,7 +279,7 @@ func (c *Conn) sendSegment(now time.Time, seq Seq, n uint32, allowFin bool) uint
 		c.stats.bytesOut += uint64(n)
 	}
 	c.emit(now, o)
-	c.lastDataAt = now
+	c.lastDataAt = c.inst(now)
 	used := n
 	if fin {
 		used++
@@ -316,7 +316,7 @@ func (c *Conn) emit(now time.Time, o *segment.Segment) {
 	c.stampOptions(now, o) // timestamps and SACK blocks (timestamps.go)
 	if o.Flags&segment.FlagACK != 0 {
 		c.delackSegs = 0
-		c.delackAt = time.Time{}
+		c.delackAt = 0
 		c.flags &^= flagAckNow
 	}
 	c.sink.Output(o)
@@ -342,11 +342,11 @@ func (c *Conn) sendAck(now time.Time) {
 // the "override timeout" of sender SWS avoidance (RFC 9293 3.8.6.2.1).
 func (c *Conn) armPersist(now time.Time) {
 	if c.SndNxt != c.SndUna || c.unsent() == 0 {
-		c.persistAt = time.Time{}
+		c.persistAt = 0
 		return
 	}
-	if c.persistAt.IsZero() {
-		c.persistAt = now.Add(c.persistInterval())
+	if c.persistAt == 0 {
+		c.persistAt = c.inst(now.Add(c.persistInterval()))
 	}
 }
 
@@ -369,7 +369,7 @@ func (c *Conn) persistInterval() time.Duration {
 // Probing continues as long as the peer answers (MUST-35); the interval
 // backs off like the RTO.
 func (c *Conn) persistTimerExpired(now time.Time) {
-	c.persistAt = time.Time{}
+	c.persistAt = 0
 	if c.SndNxt != c.SndUna || c.unsent() == 0 {
 		return
 	}
@@ -381,17 +381,17 @@ func (c *Conn) persistTimerExpired(now time.Time) {
 	// answers nothing is dead, and is given up on like unacknowledged data
 	// (after MaxRetries probes, or the user timeout), as Linux does.
 	if int(c.probesUnanswered) >= c.cfg.maxRetries() ||
-		c.cfg.UserTimeout > 0 && c.probesUnanswered > 0 && now.Sub(c.unackedSince) >= c.cfg.UserTimeout {
+		c.cfg.UserTimeout > 0 && c.probesUnanswered > 0 && now.Sub(c.time(c.unackedSince)) >= c.cfg.UserTimeout {
 		c.close(now, c.timeoutErr(), nil)
 		return
 	}
 	if c.probesUnanswered == 0 {
-		c.unackedSince = now
+		c.unackedSince = c.inst(now)
 	}
 	c.probesUnanswered++
 	c.stats.zeroWindowProbes++
 	c.sendSegment(now, c.SndNxt, 1, false)
 	c.flags |= flagProbe
 	c.persistBackoff++
-	c.persistAt = now.Add(c.persistInterval())
+	c.persistAt = c.inst(now.Add(c.persistInterval()))
 }

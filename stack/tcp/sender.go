@@ -30,11 +30,11 @@ type sender struct {
 	sndBufSeq Seq
 	sndBuf    ring
 
-	// Deadlines; zero means not armed.
-	rtxAt        time.Time // retransmission (also SYN, SYN-ACK, FIN)
-	persistAt    time.Time
-	unackedSince time.Time // when the oldest unacknowledged data went out (or last made progress), for UserTimeout
-	lastDataAt   time.Time // when data (or a FIN) was last sent, for the idle restart (RFC 5681 4.1)
+	// Deadlines; zero means not armed (instants: instant.go).
+	rtxAt        instant // retransmission (also SYN, SYN-ACK, FIN)
+	persistAt    instant
+	unackedSince instant // when the oldest unacknowledged data went out (or last made progress), for UserTimeout
+	lastDataAt   instant // when data (or a FIN) was last sent, for the idle restart (RFC 5681 4.1)
 
 	// Small counters, int32 to pack with the other 4-byte fields.
 	retries          int32 // consecutive retransmission timeouts
@@ -43,7 +43,7 @@ type sender struct {
 	rttSeq           Seq   // with rttStart: the segment being timed (flagRTTTiming)
 
 	rto      timers.RTOEstimator
-	rttStart time.Time
+	rttStart instant
 	// rtxHigh, valid while flagRtxHigh, is the end of the highest data
 	// retransmitted since the RTO's backoff was last removed; it lies in
 	// [SND.UNA, sndMax]. An ACK beyond it acknowledges data sent only once

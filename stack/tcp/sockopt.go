@@ -67,11 +67,11 @@ func (c *Conn) SetKeepalive(now time.Time, k Keepalive) {
 		o.kaCount = k.Count
 	}
 	c.kaProbes = 0
-	c.kaAt = time.Time{}
+	c.kaAt = 0
 	if k.Enable {
 		switch c.state {
 		case StateEstablished, StateCloseWait, StateFinWait2:
-			c.kaAt = now.Add(o.kaIdle)
+			c.kaAt = c.inst(now.Add(o.kaIdle))
 		}
 	}
 }

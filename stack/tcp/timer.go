@@ -20,7 +20,7 @@ func (c *Conn) Deadline() time.Time {
 		paceAt = c.pace.at
 	}
 	rackAt, tlpAt := c.rackTimers()
-	for _, t := range [...]time.Time{c.rtxAt, rackAt, tlpAt, c.delackAt, c.persistAt, c.kaAt, c.stateAt, paceAt} {
+	for _, t := range [...]time.Time{c.time(c.rtxAt), rackAt, tlpAt, c.time(c.delackAt), c.time(c.persistAt), c.time(c.kaAt), c.time(c.stateAt), paceAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -32,7 +32,7 @@ func due(t, now time.Time) bool { return !t.IsZero() && !now.Before(t) }
 
 // HandleTimer runs every timer that is due at now.
 func (c *Conn) HandleTimer(now time.Time) {
-	if due(c.stateAt, now) {
+	if due(c.time(c.stateAt), now) {
 		c.stateTimerExpired(now)
 	}
 	if c.state == StateClosed {
@@ -45,23 +45,23 @@ func (c *Conn) HandleTimer(now time.Time) {
 		// Before the RTO: a probe due with it re-arms it (RFC 8985 7.3).
 		c.tlpTimerExpired(now)
 	}
-	if due(c.rtxAt, now) {
+	if due(c.time(c.rtxAt), now) {
 		c.tlpOnRTO()
 		c.retransmitTimerExpired(now)
 	}
 	if c.state == StateClosed {
 		return
 	}
-	if due(c.persistAt, now) {
+	if due(c.time(c.persistAt), now) {
 		c.persistTimerExpired(now)
 	}
-	if due(c.kaAt, now) {
+	if due(c.time(c.kaAt), now) {
 		c.keepaliveTimerExpired(now)
 	}
 	if c.state == StateClosed {
 		return
 	}
-	if due(c.delackAt, now) {
+	if due(c.time(c.delackAt), now) {
 		c.delayedAckTimerExpired(now)
 	}
 	if c.ackState != nil && due(c.pace.at, now) {
@@ -77,7 +77,7 @@ func (c *Conn) lastHeard(now time.Time) {
 		return
 	}
 	c.kaProbes = 0
-	c.kaAt = now.Add(c.opts.kaIdle)
+	c.kaAt = c.inst(now.Add(c.opts.kaIdle))
 }
 
 // keepaliveTimerExpired sends a keep-alive probe (RFC 9293 3.8.4, RFC 1122
@@ -86,14 +86,14 @@ func (c *Conn) lastHeard(now time.Time) {
 // with ETIMEDOUT and a RST. While data is outstanding the retransmission timer
 // watches the peer instead.
 func (c *Conn) keepaliveTimerExpired(now time.Time) {
-	c.kaAt = time.Time{}
+	c.kaAt = 0
 	switch c.state {
 	case StateEstablished, StateCloseWait, StateFinWait2:
 	default:
 		return
 	}
 	if c.SndNxt != c.SndUna || c.unsent() > 0 {
-		c.kaAt = now.Add(c.opts.kaIdle)
+		c.kaAt = c.inst(now.Add(c.opts.kaIdle))
 		return
 	}
 	if int(c.kaProbes) >= c.opts.kaCount {
@@ -106,5 +106,5 @@ func (c *Conn) keepaliveTimerExpired(now time.Time) {
 	c.kaProbes++
 	c.stats.keepaliveProbes++
 	c.emit(now, c.prepare(c.sndMax.Add(^uint32(0)), segment.FlagACK))
-	c.kaAt = now.Add(c.opts.kaIntvl)
+	c.kaAt = c.inst(now.Add(c.opts.kaIntvl))
 }

@@ -237,7 +237,7 @@ func (c *Conn) ackRTT(now time.Time, ack Seq) {
 	var r time.Duration
 	switch {
 	case c.flags&flagRTTTiming != 0 && c.rttSeq.LessThan(ack):
-		r = now.Sub(c.rttStart)
+		r = now.Sub(c.time(c.rttStart))
 		c.flags &^= flagRTTTiming
 	case c.ackTSecr != 0 && !(c.tsRtxSet && tsBefore(c.ackTSecr, c.tsRtxVal)):
 		var ok bool

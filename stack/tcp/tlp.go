@@ -57,8 +57,8 @@ func (c *Conn) tlpSchedule(now time.Time) {
 	}
 	if t.armUna == c.SndUna && t.armMax == c.sndMax {
 		// No progress since the PTO was armed (or fired): it stays.
-		if !t.at.IsZero() && !c.rtxAt.IsZero() && c.rtxAt.Before(t.at) {
-			t.at = c.rtxAt // the RTO moved earlier: the PTO stays within it
+		if !t.at.IsZero() && c.rtxAt != 0 && c.time(c.rtxAt).Before(t.at) {
+			t.at = c.time(c.rtxAt) // the RTO moved earlier: the PTO stays within it
 		}
 		return
 	}
@@ -82,8 +82,8 @@ func (c *Conn) tlpPTO(now time.Time) time.Duration {
 			pto += wcDelAckT
 		}
 	}
-	if !c.rtxAt.IsZero() {
-		if left := c.rtxAt.Sub(now); left < pto {
+	if c.rtxAt != 0 {
+		if left := c.time(c.rtxAt).Sub(now); left < pto {
 			pto = max(left, time.Nanosecond)
 		}
 	}
@@ -103,7 +103,7 @@ func (c *Conn) tlpTimerExpired(now time.Time) {
 	t.at = time.Time{}
 	if !c.tlpEligible() || t.noRTT {
 		t.armUna, t.armMax = c.SndUna, c.sndMax // no PTO again until progress
-		if c.rtxAt.IsZero() {
+		if c.rtxAt == 0 {
 			c.armRtx(now)
 		}
 		return

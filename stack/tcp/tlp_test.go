@@ -122,8 +122,8 @@ func TestTLPSingleSegmentCappedByRTO(t *testing.T) {
 	if 2*rtt+wcDelAckT < rto {
 		t.Fatalf("test assumes the RTO (%v) caps 2*SRTT+WCDelAckT", rto)
 	}
-	if want := t1.Add(rto); k.c.rack.tlp.at != want || k.c.rtxAt != want {
-		t.Fatalf("PTO %v, RTO %v, want both %v", k.c.rack.tlp.at.Sub(t1), k.c.rtxAt.Sub(t1), rto)
+	if want := t1.Add(rto); k.c.rack.tlp.at != want || k.c.time(k.c.rtxAt) != want {
+		t.Fatalf("PTO %v, RTO %v, want both %v", k.c.rack.tlp.at.Sub(t1), k.c.time(k.c.rtxAt).Sub(t1), rto)
 	}
 	k.at(t1, rto)
 	k.timer()
@@ -199,6 +199,6 @@ func TestTLPNeedsRTTSampleSinceLastProbe(t *testing.T) {
 	k.timer()
 	if k.c.Info().TLPProbes != 1 || len(k.sink.out) != 0 || k.c.rtxAt != rtxAt || !k.c.rack.tlp.at.IsZero() {
 		t.Fatalf("probes %d, %d segments, RTO moved %v, PTO %v", k.c.Info().TLPProbes, len(k.sink.out),
-			k.c.rtxAt.Sub(rtxAt), k.c.rack.tlp.at)
+			k.c.time(k.c.rtxAt).Sub(k.c.time(rtxAt)), k.c.rack.tlp.at)
 	}
 }
