@@ -54,7 +54,7 @@ func FuzzEstablished(f *testing.F) {
 	// A small window, a large write, time: SWS override, then RTOs (an
 	// RTO once resent a full MSS past the window).
 	f.Add([]byte{0, 0, 0x10, 0, 0, 0, 0x01, 0x2c, 0, 7, 32, 5, 100, 5, 100, 5, 100})
-	f.Fuzz(func(t *testing.T, in []byte) { fuzzEstablished(t, in, false) })
+	f.Fuzz(func(t *testing.T, in []byte) { fuzzEstablished(t, in, fuzzPlain) })
 }
 
 // FuzzEstablishedSACKTS is FuzzEstablished on a connection that negotiated
@@ -72,8 +72,25 @@ func FuzzEstablishedSACKTS(f *testing.F) {
 	f.Add([]byte{0, 7, 100, 0x10, 0x10, 0, 0, 0, 0xff, 0xff, 0, 0x22, 0, 0x05, 0xb4, 0x0b, 0x68, 0, 0, 5, 30, 5, 255})
 	f.Add([]byte{0, 7, 255, 7, 255, 0x10, 0x10, 0, 0, 0, 0xff, 0xff, 0, 0x43, 0x16, 0xd0, 0x1c, 0x84, 0, 0, 0x10, 0x10, 0, 0, 0, 0xff, 0xff, 0, 0x41, 0x05, 0xb4, 0x0b, 0x68, 0, 0, 5, 10, 5, 100, 5, 255})
 	f.Add([]byte{0, 0x10, 0x10, 0x80, 0, 0, 0xff, 0xff, 5, 0x83, 0x80, 0, 0, 0, 0, 0x80, 0, 0xff, 0xff, 0, 0x10, 0x10, 0x05, 0xb5, 0, 0, 0xff, 0xff, 5, 0x10, 0, 0x01, 0x80, 0, 6, 40})
-	f.Fuzz(func(t *testing.T, in []byte) { fuzzEstablished(t, in, true) })
+	f.Fuzz(func(t *testing.T, in []byte) { fuzzEstablished(t, in, fuzzSACK|fuzzTS) })
 }
+
+// FuzzEstablishedSACK is FuzzEstablishedSACKTS with SACK alone negotiated:
+// four SACK blocks fit (RFC 2018 3), and the peer's stray TSopts must be
+// ignored (RFC 7323 3.2).
+//
+// Run: go test ./stack/tcp -run '^$' -fuzz FuzzEstablishedSACK$ -fuzztime 60s
+func FuzzEstablishedSACK(f *testing.F) {
+	f.Add([]byte{0, 7, 100, 0x10, 0x10, 0, 0, 0, 0xff, 0xff, 0, 0x24, 0, 0x05, 0xb4, 0x0b, 0x68, 0, 0, 0x11, 0x1c, 0x16, 0xd0, 5, 30, 5, 255})
+	f.Fuzz(func(t *testing.T, in []byte) { fuzzEstablished(t, in, fuzzSACK) })
+}
+
+// What a fuzzed connection negotiates.
+const (
+	fuzzPlain = 0
+	fuzzSACK  = 1 << iota
+	fuzzTS
+)
 
 // fuzzSACKTS returns the options of a fuzzed peer segment on a connection
 // with SACK and timestamps: up to four SACK blocks relative to SND.UNA
@@ -109,7 +126,7 @@ func fuzzSACKTS(h *harness, r *fuzzReader) []mod {
 	return mods
 }
 
-func fuzzEstablished(t *testing.T, in []byte, sackTS bool) {
+func fuzzEstablished(t *testing.T, in []byte, neg int) {
 	{
 		r := &fuzzReader{b: in}
 		// Connection setup from the first byte: peer MSS, window
@@ -132,11 +149,15 @@ func fuzzEstablished(t *testing.T, in []byte, sackTS bool) {
 			c.KeepaliveIdle = time.Minute
 			c.KeepaliveInterval = 10 * time.Second
 		}))
+		sackTS := neg&fuzzSACK != 0
 		if sackTS {
-			opts = append(opts, peerSACKOpt(), peerTSOpt())
+			opts = append(opts, peerSACKOpt())
+		}
+		if neg&fuzzTS != 0 {
+			opts = append(opts, peerTSOpt())
 		}
 		h := newEstablished(t, opts...)
-		if info := h.c.Info(); sackTS && (!info.SACKOK || !info.TimestampsOK) {
+		if info := h.c.Info(); info.SACKOK != sackTS || info.TimestampsOK != (neg&fuzzTS != 0) {
 			h.fatalf("SACK %v, timestamps %v: not negotiated", info.SACKOK, info.TimestampsOK)
 		}
 		h.log = h.log[:0] // keep failure output short: the steps only
