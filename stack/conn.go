@@ -32,13 +32,16 @@ type Conn struct {
 	// it (output.go): ready is output handed over while flushing (a
 	// goroutine is writing), spare an empty slice kept for reuse. Taken
 	// with or without mu, and nothing is taken under it.
-	omu   sync.Mutex
-	ready []outItem
 	// flushWait says a Write waits (waitFlushLocked) for flushing to end;
 	// flushDone, made on the first wait, is how the writer tells it.
-	flushWait bool
-	flushDone chan struct{}
+	// (Here and below, small fields sit together so that the struct has
+	// no padding: an idle Conn's memory is one of the README's figures,
+	// TestManyConns.)
+	omu       sync.Mutex
+	ready     []outItem
 	spare     []outItem
+	flushDone chan struct{}
+	flushWait bool
 	flushing  bool
 
 	// mu guards the engine connection and every field below it. Lock
@@ -48,10 +51,10 @@ type Conn struct {
 	mu      connLock
 	tc      *tcp.Conn
 	pend    tcp.Event // events reported by the engine, handled by afterLocked
-	timer   timers.Timer
-	armed   bool      // timer is queued for armedAt
-	armedAt time.Time // engine deadline the timer is armed for
 	ipID    uint16
+	armed   bool // timer is queued for armedAt
+	timer   timers.Timer
+	armedAt time.Time // engine deadline the timer is armed for
 	// listener is the listener of a passive open until the connection is
 	// queued for Accept or gone; queued says it reached the accept queue.
 	// Both are written with mu and Stack.mu held, so either lock suffices
