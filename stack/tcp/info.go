@@ -66,6 +66,7 @@ type Info struct {
 	RetransOther      uint64 // other retransmissions (tail loss probes, path MTU)
 	SACKedBytes       uint64 // bytes newly SACKed by the peer
 	LostMarked        uint64 // transmission records marked lost
+	RecoveryUndos     uint64 // fast recoveries undone: D-SACKs showed every retransmission spurious (RFC 3708)
 	DupAcksIn         uint64
 	ChallengeACKs     uint64
 	OutOfOrderSegs    uint64
@@ -179,5 +180,6 @@ func (c *Conn) Info() Info {
 	in.SACKRecoveries, in.RenoRecoveries = l.sackRecoveries, l.renoRecoveries
 	in.RetransFast, in.RetransRTO, in.RetransOther = l.rtxFast, l.rtxRTO, l.rtxOther
 	in.SACKedBytes, in.LostMarked = l.sackedBytes, l.lostMarked
+	in.RecoveryUndos = l.undos
 	return in
 }

@@ -111,7 +111,14 @@ func (c *Conn) rackDelivered(now time.Time, r *txRecord) {
 	if r.end.GreaterThan(rk.fackNext) {
 		rk.fackNext = r.end
 	}
-	if r.end.LessThan(rk.fack) && !retrans {
+	// A retransmitted record counts too when the ACK's TSecr shows the
+	// original transmission filled the hole (RFC 7323 4's echo: the
+	// original came late, not lost; as Linux's tcp_packet_delayed). RFC
+	// 8985 excludes retransmitted segments because without timestamps a
+	// sender cannot tell which copy arrived; otherwise a reordering that
+	// RACK took for a loss (RACK.reo_wnd is 0 until reordering is seen)
+	// would never be seen, its retransmission always coming first.
+	if r.end.LessThan(rk.fack) && (!retrans || c.ackForEarlierXmit(r)) {
 		rk.reorderingSeen = true
 	}
 	rtt := now.Sub(r.xmitTime)
@@ -188,6 +195,7 @@ func sentAfter(t1 time.Time, seq1 Seq, t2 time.Time, seq2 Seq) bool {
 func (c *Conn) onDSACK(start, end Seq) {
 	rk := &c.rack
 	c.stats.spuriousRetrans++
+	c.undoOnDSACK(start, end)
 	if t := &rk.tlp; t.on && t.isRetrans && start.LessThan(t.endSeq) && end.GreaterThanEq(t.endSeq) {
 		rk.ackDSACK = true
 	}

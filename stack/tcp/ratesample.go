@@ -180,4 +180,5 @@ type lossCounters struct {
 	rtxOther       uint64 // other retransmissions (TLP, path MTU, outside recovery)
 	sackedBytes    uint64 // bytes newly SACKed
 	lostMarked     uint64 // records marked lost
+	undos          uint64 // fast recoveries undone as spurious (undo.go)
 }

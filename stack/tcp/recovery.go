@@ -119,6 +119,7 @@ func (c *Conn) enterRecovery(now time.Time) {
 	// part of the Limited Transmit mechanism not be counted in FlightSize
 	// for the purpose of the above equation."
 	s.SndNxt = s.SndNxt.Add(-c.sb.ltBytes)
+	c.undoStart(s)
 	c.cc.OnCongestionEvent(s)
 	s.SndNxt = c.sndMax
 	c.sb.ltBytes = 0
@@ -315,6 +316,7 @@ func (c *Conn) retransmitTimerExpired(now time.Time) {
 	// and no new recovery starts before it is acknowledged.
 	c.lossState = lossRTO
 	c.recoveryPoint = c.sndMax
+	c.undo = undoState{} // an RTO is not undone (undo.go)
 	c.cc.OnRTO(c.ccSync(now))
 	c.rto.Backoff() // RFC 6298 5.5
 	c.dupAcks = 0

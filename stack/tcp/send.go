@@ -271,6 +271,7 @@ func (c *Conn) sendSegment(now time.Time, seq Seq, n uint32, allowFin bool) uint
 			c.lstats.rtxOther++
 		}
 		c.stats.retransBytes += uint64(n)
+		c.undoRetransmitted(n)
 		if end := seq.Add(n); c.flags&flagRtxHigh == 0 || end.GreaterThan(c.rtxHigh) {
 			c.rtxHigh = segment.Min(end, c.sndMax)
 			c.flags |= flagRtxHigh

@@ -93,4 +93,6 @@ type ccBox struct {
 	// ackState because it outlives a flight (RACK.min_RTT, the
 	// reordering window's adaptation, RFC 8985 6.2 step 4).
 	rack rackState
+
+	undo undoState // undoing a spurious fast recovery (undo.go)
 }
