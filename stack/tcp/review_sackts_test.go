@@ -148,3 +148,21 @@ func TestReview_RFC7323_5_3_InvalidAckLeavesTSRecent(t *testing.T) {
 		h.fatalf("PAWS drops %d, want 0", in.PAWSDrops)
 	}
 }
+
+// RFC 2018 3: a block's right edge is "the sequence number immediately
+// following the last sequence number of this block"; a FIN held beyond a
+// gap occupies the block's last sequence number (RFC 9293 3.4), and Linux
+// reports it so (the queued segment's end_seq counts the FIN). Without it
+// a Linux sender never sees its data+FIN segment SACKed whole (its
+// tcp_match_skb_to_sack requires the block to cover end_seq) and keeps
+// it in flight as unSACKed, to be resent as lost.
+func TestReview_RFC2018_3_BlockCoversHeldFIN(t *testing.T) {
+	h := newEstablished(t, peerSACKOpt())
+	h.send(10*ms, h.in("P.", seq(1), data(100)))
+	h.send(20*ms, h.in("FP.", seq(201), data(100)))
+	h.expect(20*ms, h.out(".", ack(101), sacks(201, 302)))
+	h.send(30*ms, h.in("P.", seq(101), data(100)))
+	h.expect(30*ms, h.out(".", ack(302), sacks()))
+	h.expectState(tcp.StateCloseWait)
+	h.expectRead(30*ms, 300)
+}

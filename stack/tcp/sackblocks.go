@@ -85,15 +85,15 @@ func (c *Conn) putSACKBlocks(o *segment.Segment) {
 	}
 	opts := &o.Options
 	n := 0
-	put := func(r seqRange) {
+	put := func(b segment.SACKBlock) {
 		if n < limit {
-			opts.SACK[n] = segment.SACKBlock{Start: r.start, End: r.end}
+			opts.SACK[n] = b
 			n++
 		}
 	}
 	has := func(r seqRange) bool {
 		for i := range n {
-			if opts.SACK[i].Start == r.start && opts.SACK[i].End == r.end {
+			if opts.SACK[i] == c.sackBlockOf(r) {
 				return true
 			}
 		}
@@ -101,22 +101,35 @@ func (c *Conn) putSACKBlocks(o *segment.Segment) {
 	}
 	if c.dsackSet && limit > 0 {
 		c.dsackSet = false
-		put(c.dsack)
+		put(segment.SACKBlock{Start: c.dsack.start, End: c.dsack.end})
 		if r, ok := c.ooo.find(c.dsack.start); ok {
-			put(r) // RFC 2883 4 (2): the block holding the duplicate, second
+			put(c.sackBlockOf(r)) // RFC 2883 4 (2): the block holding the duplicate, second
 		}
 	}
 	for i := range c.sackHistN {
 		if r, ok := c.ooo.find(c.sackHist[i]); ok && !has(r) {
-			put(r)
+			put(c.sackBlockOf(r))
 		}
 	}
 	for i := c.ooo.n - 1; i >= 0 && n < limit; i-- {
 		if r := c.ooo.r[i]; !has(r) {
-			put(r)
+			put(c.sackBlockOf(r))
 		}
 	}
 	opts.NumSACK = n
+}
+
+// sackBlockOf is the SACK block reporting held range r. A FIN held beyond
+// a gap (flagRcvFinPending) right after r is reported with it: RFC 2018 3's
+// right edge is "the sequence number immediately following the last
+// sequence number of this block", and the FIN occupies one (RFC 9293 3.4),
+// as in Linux's blocks (the queued segment's end_seq counts the FIN), which
+// a Linux sender needs to see its data+FIN segment SACKed whole.
+func (c *Conn) sackBlockOf(r seqRange) segment.SACKBlock {
+	if c.flags&flagRcvFinPending != 0 && r.end == c.rcvFinSeq {
+		r.end = r.end.Add(1)
+	}
+	return segment.SACKBlock{Start: r.start, End: r.end}
 }
 
 // find returns the held range that contains s.
