@@ -166,3 +166,27 @@ func TestReview_RFC2018_3_BlockCoversHeldFIN(t *testing.T) {
 	h.expectState(tcp.StateCloseWait)
 	h.expectRead(30*ms, 300)
 }
+
+// RFC 2883 4 (1) with RFC 7323 5.3 R1: a duplicate of data already
+// received that PAWS rejects (its TSval is older than TS.Recent: the
+// delayed original of a segment whose retransmission arrived first) is
+// answered with an ACK that reports it as a D-SACK, as Linux does
+// (tcp_send_dupack from its PAWS check). That D-SACK is how the sender
+// learns its retransmission was spurious and widens RACK's reordering
+// window (RFC 8985 6.2 step 4); without it, timestamps hide every such
+// reordering from it.
+func TestReview_RFC2883_4_DSACKForPAWSRejectedDuplicate(t *testing.T) {
+	h := newEstablished(t, peerSACKOpt(), peerTSOpt(), handshakeRTT(10*ms))
+	// The retransmission (TSval 30) arrives before the original (TSval 20).
+	h.send(30*ms, h.in("P.", seq(1), data(100)))
+	h.expectWithin(30*ms, 70*ms, h.out(".", ack(101), echo(pTSBase+30), sacks()))
+	h.send(100*ms, h.in("P.", seq(1), data(100), ts(pTSBase+20, h.engTSVal)))
+	h.expect(100*ms, h.out(".", ack(101), echo(pTSBase+30), sacks(1, 101)))
+	if in := h.c.Info(); in.PAWSDrops != 1 {
+		h.fatalf("PAWS drops %d, want 1", in.PAWSDrops)
+	}
+	// A PAWS-rejected segment above RCV.NXT is no duplicate: no D-SACK.
+	h.send(110*ms, h.in("P.", seq(201), data(100), ts(pTSBase+20, h.engTSVal)))
+	h.expect(110*ms, h.out(".", ack(101), echo(pTSBase+30), sacks()))
+	h.expectRead(110*ms, 100)
+}

@@ -129,6 +129,14 @@ func (c *Conn) tsCheck(now time.Time, seg *segment.Segment) (drop bool) {
 	if tsBefore(o.TSVal, c.tsRecent) && now.Sub(c.tsRecentAt) <= pawsIdle && !c.disorderedAck(seg) {
 		c.stats.pawsDrops++
 		c.flags |= flagAckNow
+		if n := uint32(len(seg.Payload)); n > 0 && seg.Seq.LessThan(c.RcvNxt) && seg.Flags&segment.FlagSYN == 0 {
+			// Data already received (the delayed original of a
+			// retransmission that came first): the ACK reports it as
+			// a D-SACK (RFC 2883 4 (1)), as Linux's tcp_send_dupack
+			// does here, so the sender sees the spurious
+			// retransmission (RFC 8985 6.2 step 4).
+			c.noteDup(seg.Seq, segment.Min(seg.Seq.Add(n), c.RcvNxt))
+		}
 		return true
 	}
 	if seg.Flags&segment.FlagACK != 0 {
