@@ -64,17 +64,17 @@ func (c *Conn) rcvRTTEstimate() time.Duration {
 // buffer bound (see the top of this file).
 func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
 	c.rcvCopied += uint64(n)
-	if c.rcvSpaceAt.IsZero() {
+	if c.rcvSpaceAt == 0 {
 		c.rcvSpace = min(c.opts.rcvBuf, rcvSpaceInitSegs*c.cfg.mss())
-		c.rcvSpaceMark, c.rcvSpaceAt = c.rcvCopied-uint64(n), now
+		c.rcvSpaceMark, c.rcvSpaceAt = c.rcvCopied-uint64(n), c.inst(now)
 		return
 	}
 	rtt := c.rcvRTTEstimate()
-	if rtt <= 0 || now.Sub(c.rcvSpaceAt) < rtt {
+	if rtt <= 0 || now.Sub(c.time(c.rcvSpaceAt)) < rtt {
 		return
 	}
 	copied := int(c.rcvCopied - c.rcvSpaceMark)
-	c.rcvSpaceMark, c.rcvSpaceAt = c.rcvCopied, now
+	c.rcvSpaceMark, c.rcvSpaceAt = c.rcvCopied, c.inst(now)
 	if copied <= c.rcvSpace {
 		return
 	}

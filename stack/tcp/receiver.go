@@ -28,11 +28,11 @@ type receiver struct {
 	delackAt   instant
 
 	// Timestamps (RFC 7323 4.3, timestamps.go), valid while flagTSOK.
-	tsOffset    uint32    // per-connection offset of our timestamp clock (RFC 7323 5.4)
-	tsRecent    uint32    // TS.Recent: the TSval to echo and to check PAWS against
-	tsRecentAt  time.Time // when TS.Recent was last set (RFC 7323 5.5)
-	lastAckSent Seq       // Last.ACK.sent: the ACK field of our last segment
-	ackTSecr    uint32    // TSecr of the segment being processed (0: none), for the RTT
+	tsOffset    uint32  // per-connection offset of our timestamp clock (RFC 7323 5.4)
+	tsRecent    uint32  // TS.Recent: the TSval to echo and to check PAWS against
+	tsRecentAt  instant // when TS.Recent was last set (RFC 7323 5.5)
+	lastAckSent Seq     // Last.ACK.sent: the ACK field of our last segment
+	ackTSecr    uint32  // TSecr of the segment being processed (0: none), for the RTT
 
 	// SACK blocks to report (RFC 2018 4, RFC 2883; sackblocks.go).
 	sackHist  [segment.MaxSACKBlocks]Seq // a sequence number in each recently reported block, most recent first
@@ -43,6 +43,6 @@ type receiver struct {
 	rcvRTT       time.Duration // receiver's RTT estimate, from TSecr of arriving data
 	rcvCopied    uint64        // bytes the application has read
 	rcvSpaceMark uint64        // rcvCopied when the current round began
-	rcvSpaceAt   time.Time     // when it began
+	rcvSpaceAt   instant       // when it began
 	rcvSpace     int           // bytes read in the last round that grew
 }

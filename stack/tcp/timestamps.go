@@ -91,7 +91,7 @@ func (c *Conn) stampOptions(now time.Time, o *segment.Segment) {
 // SYN-ACK).
 func (c *Conn) tsInit(now time.Time, o *segment.Options) {
 	if o.HasTimestamp {
-		c.tsRecent, c.tsRecentAt = o.TSVal, now
+		c.tsRecent, c.tsRecentAt = o.TSVal, c.inst(now)
 	}
 }
 
@@ -126,7 +126,7 @@ func (c *Conn) tsCheck(now time.Time, seg *segment.Segment) (drop bool) {
 		c.stats.tsMissing++
 		return false
 	}
-	if tsBefore(o.TSVal, c.tsRecent) && now.Sub(c.tsRecentAt) <= pawsIdle && !c.disorderedAck(seg) {
+	if tsBefore(o.TSVal, c.tsRecent) && now.Sub(c.time(c.tsRecentAt)) <= pawsIdle && !c.disorderedAck(seg) {
 		c.stats.pawsDrops++
 		c.flags |= flagAckNow
 		if n := uint32(len(seg.Payload)); n > 0 && seg.Seq.LessThan(c.RcvNxt) && seg.Flags&segment.FlagSYN == 0 {
@@ -201,8 +201,8 @@ func (c *Conn) tsUpdate(now time.Time, seg *segment.Segment) {
 	if seg.Seq.GreaterThan(c.lastAckSent) {
 		return
 	}
-	if !tsBefore(o.TSVal, c.tsRecent) || now.Sub(c.tsRecentAt) > pawsIdle {
-		c.tsRecent, c.tsRecentAt = o.TSVal, now
+	if !tsBefore(o.TSVal, c.tsRecent) || now.Sub(c.time(c.tsRecentAt)) > pawsIdle {
+		c.tsRecent, c.tsRecentAt = o.TSVal, c.inst(now)
 	}
 }
 
