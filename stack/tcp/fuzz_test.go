@@ -85,11 +85,21 @@ func FuzzEstablishedSACK(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) { fuzzEstablished(t, in, fuzzSACK) })
 }
 
-// What a fuzzed connection negotiates.
+// FuzzEstablishedBBR is FuzzEstablishedSACKTS with BBR, whose pacing
+// (pacing.go) and model (cc_bbr*.go) then see the fuzzed ACKs and losses.
+//
+// Run: go test ./stack/tcp -run '^$' -fuzz FuzzEstablishedBBR -fuzztime 60s
+func FuzzEstablishedBBR(f *testing.F) {
+	f.Add([]byte{0, 7, 255, 7, 255, 0x10, 0x10, 0, 0, 0, 0xff, 0xff, 0, 0x43, 0x16, 0xd0, 0x1c, 0x84, 0, 0, 5, 10, 5, 100, 5, 255})
+	f.Fuzz(func(t *testing.T, in []byte) { fuzzEstablished(t, in, fuzzSACK|fuzzTS|fuzzBBR) })
+}
+
+// What a fuzzed connection negotiates, and its congestion control.
 const (
 	fuzzPlain = 0
 	fuzzSACK  = 1 << iota
 	fuzzTS
+	fuzzBBR
 )
 
 // fuzzSACKTS returns the options of a fuzzed peer segment on a connection
@@ -146,6 +156,9 @@ func fuzzEstablished(t *testing.T, in []byte, neg int) {
 			}
 			c.Nagle = setup&0x40 != 0
 			c.Keepalive = setup&0x80 != 0
+			if neg&fuzzBBR != 0 {
+				c.CongestionControl = "bbr"
+			}
 			c.KeepaliveIdle = time.Minute
 			c.KeepaliveInterval = 10 * time.Second
 		}))
