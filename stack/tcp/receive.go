@@ -81,8 +81,15 @@ func (c *Conn) acceptable(seg *segment.Segment) (seq Seq, payload []byte, fin, o
 			c.flags |= flagAckNow
 			return seq, nil, fin, true
 		}
-		if end := seq.Add(uint32(len(payload))); end.LessThanEq(c.RcvNxt) {
-			c.noteDup(seq, end) // RFC 2883 4 (1): an old duplicate
+		// RFC 2883 4 (1): an old duplicate. A FIN counts in it (its
+		// sequence number, as Linux's end_seq), so a retransmitted FIN
+		// is reported too.
+		end := seq.Add(uint32(len(payload)))
+		if fin {
+			end = end.Add(1)
+		}
+		if end.LessThanEq(c.RcvNxt) {
+			c.noteDup(seq, end)
 		}
 		return seq, nil, false, false
 	}

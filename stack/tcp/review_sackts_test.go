@@ -190,3 +190,16 @@ func TestReview_RFC2883_4_DSACKForPAWSRejectedDuplicate(t *testing.T) {
 	h.expect(110*ms, h.out(".", ack(101), echo(pTSBase+30), sacks()))
 	h.expectRead(110*ms, 100)
 }
+
+// RFC 2883 4 (1): a retransmitted FIN that was already received is a
+// duplicate segment and is reported as a D-SACK of the FIN's sequence
+// number, as Linux does (its end_seq counts the FIN): the peer learns its
+// FIN retransmission was spurious.
+func TestReview_RFC2883_4_DSACKForDuplicateFIN(t *testing.T) {
+	h := newEstablished(t, peerSACKOpt())
+	h.send(10*ms, h.in("FP.", seq(1), data(100)))
+	h.expect(10*ms, h.out(".", ack(102), sacks()))
+	h.expectState(tcp.StateCloseWait)
+	h.send(300*ms, h.in("F.", seq(101)))
+	h.expect(300*ms, h.out(".", ack(102), sacks(101, 102)))
+}
