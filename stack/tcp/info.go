@@ -166,7 +166,7 @@ func (c *Conn) Info() Info {
 		KeepaliveProbes: c.stats.keepaliveProbes,
 		RACKLosses:      c.stats.rackLosses, TLPProbes: c.stats.tlpProbes, TLPRecoveries: c.stats.tlpRecoveries,
 		ReoWndAdapts: c.stats.reoWndAdapts, SpuriousRetrans: c.stats.spuriousRetrans,
-		RackAt: b.rack.rackAt, TLPAt: b.rack.tlp.at,
+		RackAt: c.time(b.rack.rackAt), TLPAt: c.time(b.rack.tlp.at),
 		SndWL1: c.SndWL1, SndWL2: c.SndWL2, MaxSndWnd: c.maxSndWnd,
 		Retries: int(c.retries), PersistBackoff: int(c.persistBackoff), ProbesUnanswered: int(c.probesUnanswered),
 		ProbeOut: c.flags&flagProbe != 0, DupAcks: b.dupAcks,

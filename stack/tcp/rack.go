@@ -47,21 +47,23 @@ const reoWndPersistRecoveries = 16
 const minRTTWindow = 300 * time.Second
 
 // rackState is RACK-TLP's per-connection state (RFC 8985 6.1, 7.4), kept
-// in the sender.
+// in the sender's ccBox. Its small fields sit together (no padding: every
+// Conn that has sent carries one) and its times that are not compared
+// with the records' are instants (instant.go).
 type rackState struct {
 	xmitTime   time.Time     // RACK.xmit_ts: latest transmission time of a delivered record
 	endSeq     Seq           // RACK.end_seq: its end
-	segsSacked int           // RACK.segs_sacked: records SACKed and not yet cumulatively acknowledged
+	segsSacked int32         // RACK.segs_sacked: records SACKed and not yet cumulatively acknowledged
 	fack       Seq           // RACK.fack: highest end delivered before this ACK
 	fackNext   Seq           // RACK.fack including this ACK's deliveries (committed by rackDetect)
 	rtt        time.Duration // RACK.rtt
 	minRTT     time.Duration // RACK.min_RTT
-	minRTTAt   time.Time     // when minRTT was sampled (the window of minRTTWindow)
+	minRTTAt   instant       // when minRTT was sampled (the window of minRTTWindow)
 
 	// Reordering window adaptation (RFC 8985 6.2 step 4).
-	reoWndMult    int // RACK.reo_wnd_mult (0 means 1: the zero value is usable)
-	reoWndPersist int // RACK.reo_wnd_persist
-	dsackRound    Seq // RACK.dsack_round, while dsackRoundOn
+	reoWndMult    int32 // RACK.reo_wnd_mult (0 means 1: the zero value is usable)
+	reoWndPersist int32 // RACK.reo_wnd_persist
+	dsackRound    Seq   // RACK.dsack_round, while dsackRoundOn
 
 	valid          bool // xmitTime, endSeq and rtt come from a delivered record
 	fackValid      bool
@@ -69,19 +71,19 @@ type rackState struct {
 	reorderingSeen bool // RACK.reordering_seen
 
 	// What the ACK being processed did, for the TLP episode (RFC 8985
-	// 7.4); reset by rackDetect.
+	// 7.4); reset by rackDetect. The most recently sent record it
+	// delivered and that record's RTT: RFC 8985 6.2 step 2 takes the
+	// records in ascending transmission order, so RACK.rtt ends as this
+	// one's.
+	ackXmit   time.Time
+	ackRTT    time.Duration
+	ackEnd    Seq
+	prevUna   Seq  // SND.UNA before it
 	ackSacked bool // it SACKed new data
-	// The most recently sent record it delivered and that record's RTT:
-	// RFC 8985 6.2 step 2 takes the records in ascending transmission
-	// order, so RACK.rtt ends as this one's.
-	ackXmit  time.Time
-	ackEnd   Seq
-	ackRTT   time.Duration
-	ackValid bool
-	ackDSACK bool // it carried a D-SACK block covering the TLP probe
-	prevUna  Seq  // SND.UNA before it
+	ackValid  bool
+	ackDSACK  bool // it carried a D-SACK block covering the TLP probe
 
-	rackAt time.Time // the reordering timer (RFC 8985 6.2 step 5); zero: not armed
+	rackAt instant // the reordering timer (RFC 8985 6.2 step 5); zero: not armed
 
 	tlp tlpState // tail loss probe (tlp.go)
 }
@@ -135,8 +137,8 @@ func (c *Conn) rackDelivered(now time.Time, r *txRecord) {
 	}
 	rk.tlp.noRTT = false
 	// Step 1: RACK.min_RTT, windowed (minRTTWindow).
-	if rk.minRTT == 0 || rtt <= rk.minRTT || now.Sub(rk.minRTTAt) > minRTTWindow {
-		rk.minRTT, rk.minRTTAt = rtt, now
+	if rk.minRTT == 0 || rtt <= rk.minRTT || now.Sub(c.time(rk.minRTTAt)) > minRTTWindow {
+		rk.minRTT, rk.minRTTAt = rtt, c.inst(now)
 	}
 	if !rk.ackValid || sentAfter(r.xmitTime, r.end, rk.ackXmit, rk.ackEnd) {
 		rk.ackXmit, rk.ackEnd, rk.ackRTT, rk.ackValid = r.xmitTime, r.end, rtt, true
@@ -161,7 +163,7 @@ func (c *Conn) sacked() int {
 	if c.txq.n == 0 {
 		c.rack.segsSacked = 0
 	}
-	return min(c.rack.segsSacked, c.txq.n)
+	return min(int(c.rack.segsSacked), c.txq.n)
 }
 
 // rackUnsacked notes that the scoreboard cleared txSacked on a record (SACK
@@ -283,7 +285,7 @@ func (c *Conn) rackAckDone() {
 // retransmitted data (rtxHigh) only such records remain.
 func (c *Conn) rackDetectLoss(now time.Time) int {
 	rk := &c.rack
-	rk.rackAt = time.Time{}
+	rk.rackAt = 0
 	if !rk.valid {
 		return 0
 	}
@@ -311,7 +313,7 @@ func (c *Conn) rackDetectLoss(now time.Time) int {
 		timeout = max(timeout, r.xmitTime.Sub(deadline))
 	}
 	if timeout > 0 {
-		rk.rackAt = now.Add(timeout)
+		rk.rackAt = c.inst(now.Add(timeout))
 	}
 	if marked > 0 {
 		c.stats.rackLosses += uint64(marked)
@@ -323,7 +325,7 @@ func (c *Conn) rackDetectLoss(now time.Time) int {
 // records it waited for are old enough now; the sender's recovery then
 // retransmits what was marked (HandleTimer's flush).
 func (c *Conn) rackTimerExpired(now time.Time) {
-	c.rack.rackAt = time.Time{}
+	c.rack.rackAt = 0
 	if !c.rackEnabled() {
 		return
 	}
@@ -344,5 +346,5 @@ func (c *Conn) rackMarkLossesOnRTO(now time.Time) {
 			c.markLost(r)
 		}
 	}
-	c.rack.rackAt = time.Time{}
+	c.rack.rackAt = 0
 }

@@ -124,8 +124,8 @@ func TestRACKMarksLostAfterReorderingWindow(t *testing.T) {
 	k.ack(0, 1000, 2000) // the second segment arrived, the first did not (yet)
 	k.wantLost("at the SACK")
 	want := t1.Add(rtt + rtt/4)
-	if k.c.rack.rackAt != want || k.c.Deadline() != want {
-		t.Fatalf("reordering timer %v, deadline %v, want %v", k.c.rack.rackAt.Sub(t1), k.c.Deadline().Sub(t1), want.Sub(t1))
+	if k.c.time(k.c.rack.rackAt) != want || k.c.Deadline() != want {
+		t.Fatalf("reordering timer %v, deadline %v, want %v", k.c.time(k.c.rack.rackAt).Sub(t1), k.c.Deadline().Sub(t1), want.Sub(t1))
 	}
 	k.now = want.Add(-time.Nanosecond)
 	k.timer()
@@ -152,8 +152,8 @@ func TestRACKReorderingWithinWindowIsNotLoss(t *testing.T) {
 	k.at(t1, rtt+rtt/4-time.Microsecond)
 	k.ack(4000) // the first segment arrives late: cumulative ACK
 	k.wantLost("after the late segment")
-	if !k.c.rack.reorderingSeen || !k.c.rack.rackAt.IsZero() || k.c.Info().RACKLosses != 0 {
-		t.Fatalf("reorderingSeen %v, rackAt %v, losses %d", k.c.rack.reorderingSeen, k.c.rack.rackAt, k.c.Info().RACKLosses)
+	if !k.c.rack.reorderingSeen || !k.c.time(k.c.rack.rackAt).IsZero() || k.c.Info().RACKLosses != 0 {
+		t.Fatalf("reorderingSeen %v, rackAt %v, losses %d", k.c.rack.reorderingSeen, k.c.time(k.c.rack.rackAt), k.c.Info().RACKLosses)
 	}
 	// Having seen reordering, three SACKed segments no longer shrink the
 	// window to zero: RACK still waits min_RTT/4.
@@ -162,8 +162,8 @@ func TestRACKReorderingWithinWindowIsNotLoss(t *testing.T) {
 	k.at(t2, rtt)
 	k.ack(4000, 5000, 8000)
 	k.wantLost("three SACKed, reordering seen")
-	if want := t2.Add(rtt + rtt/4); k.c.rack.rackAt != want {
-		t.Fatalf("reordering timer %v after t2, want %v", k.c.rack.rackAt.Sub(t2), want.Sub(t2))
+	if want := t2.Add(rtt + rtt/4); k.c.time(k.c.rack.rackAt) != want {
+		t.Fatalf("reordering timer %v after t2, want %v", k.c.time(k.c.rack.rackAt).Sub(t2), want.Sub(t2))
 	}
 }
 
@@ -242,8 +242,8 @@ func TestRACKDSACKDelaysMarking(t *testing.T) {
 	k.write(3000)
 	k.at(t1, rtt)
 	k.ack(1000, 2000, 3000)
-	if want := t1.Add(rtt + 2*rtt/4); k.c.rack.rackAt != want {
-		t.Fatalf("reordering timer %v, want %v", k.c.rack.rackAt.Sub(t1), want.Sub(t1))
+	if want := t1.Add(rtt + 2*rtt/4); k.c.time(k.c.rack.rackAt) != want {
+		t.Fatalf("reordering timer %v, want %v", k.c.time(k.c.rack.rackAt).Sub(t1), want.Sub(t1))
 	}
 	k.at(t1, rtt+2*rtt/4-time.Nanosecond)
 	k.timer()
@@ -319,8 +319,8 @@ func TestRACKMicrosecondRTT(t *testing.T) {
 	k := newRK(t, rtt)
 	t1 := k.now
 	k.write(3000)
-	if want := t1.Add(time.Millisecond); k.c.rack.tlp.at != want {
-		t.Fatalf("PTO at %v, want %v", k.c.rack.tlp.at.Sub(t1), want.Sub(t1))
+	if want := t1.Add(time.Millisecond); k.c.time(k.c.rack.tlp.at) != want {
+		t.Fatalf("PTO at %v, want %v", k.c.time(k.c.rack.tlp.at).Sub(t1), want.Sub(t1))
 	}
 	k.at(t1, rtt)
 	k.ack(0, 1000, 2000)
@@ -343,7 +343,7 @@ func TestRACKOffWithoutSACK(t *testing.T) {
 	k.c.flags &^= flagSackOK
 	t1 := k.now
 	k.write(4000)
-	if !k.c.rack.tlp.at.IsZero() {
+	if !k.c.time(k.c.rack.tlp.at).IsZero() {
 		t.Fatalf("PTO armed without SACK")
 	}
 	k.at(t1, rtt)
@@ -351,7 +351,7 @@ func TestRACKOffWithoutSACK(t *testing.T) {
 	k.at(t1, time.Second/10)
 	k.timer()
 	k.wantLost("without SACK")
-	if !k.c.rack.rackAt.IsZero() {
+	if !k.c.time(k.c.rack.rackAt).IsZero() {
 		t.Fatalf("reordering timer armed without SACK")
 	}
 }
@@ -380,8 +380,8 @@ func TestRACKSendAllocs(t *testing.T) {
 		t.Fatalf("send path with RACK-TLP: %v allocs per segment", allocs)
 	}
 	k.c.Write(k.now, data)
-	if !k.c.rack.valid || k.c.rack.tlp.at.IsZero() {
-		t.Fatalf("RACK not running: valid %v, PTO %v", k.c.rack.valid, k.c.rack.tlp.at)
+	if !k.c.rack.valid || k.c.time(k.c.rack.tlp.at).IsZero() {
+		t.Fatalf("RACK not running: valid %v, PTO %v", k.c.rack.valid, k.c.time(k.c.rack.tlp.at))
 	}
 }
 

@@ -17,11 +17,11 @@ const wcDelAckT = 200 * time.Millisecond
 
 // tlpState is the TLP part of rackState.
 type tlpState struct {
-	at        time.Time // the PTO timer; zero: not armed
-	endSeq    Seq       // TLP.end_seq: SND.NXT when the probe went out, while on
-	on        bool      // a TLP episode is in progress (TLP.end_seq is not None)
-	isRetrans bool      // TLP.is_retrans: the probe was a retransmission
-	noRTT     bool      // no RTT sample came in since the last probe (RFC 8985 7.3)
+	at        instant // the PTO timer; zero: not armed (instant.go)
+	endSeq    Seq     // TLP.end_seq: SND.NXT when the probe went out, while on
+	on        bool    // a TLP episode is in progress (TLP.end_seq is not None)
+	isRetrans bool    // TLP.is_retrans: the probe was a retransmission
+	noRTT     bool    // no RTT sample came in since the last probe (RFC 8985 7.3)
 	// SND.UNA and snd.max when the PTO was last armed: the PTO restarts
 	// when new data goes out or new data is acknowledged (RFC 8985 7.2).
 	armUna, armMax Seq
@@ -52,18 +52,18 @@ func (c *Conn) tlpSchedule(now time.Time) {
 		t.on = false
 	}
 	if !c.tlpEligible() {
-		t.at = time.Time{}
+		t.at = 0
 		return
 	}
 	if t.armUna == c.SndUna && t.armMax == c.sndMax {
 		// No progress since the PTO was armed (or fired): it stays.
-		if !t.at.IsZero() && c.rtxAt != 0 && c.time(c.rtxAt).Before(t.at) {
-			t.at = c.time(c.rtxAt) // the RTO moved earlier: the PTO stays within it
+		if t.at != 0 && c.rtxAt != 0 && c.rtxAt < t.at {
+			t.at = c.rtxAt // the RTO moved earlier: the PTO stays within it
 		}
 		return
 	}
 	t.armUna, t.armMax = c.SndUna, c.sndMax
-	t.at = now.Add(c.tlpPTO(now))
+	t.at = c.inst(now.Add(c.tlpPTO(now)))
 }
 
 // tlpPTO is RFC 8985 7.2's TLP_calc_PTO: 2*SRTT, plus WCDelAckT when one
@@ -100,7 +100,7 @@ func (c *Conn) tlpPTO(now time.Time) time.Duration {
 // the RTO timer"; the RTO is already armed and keeps its expiry).
 func (c *Conn) tlpTimerExpired(now time.Time) {
 	t := &c.rack.tlp
-	t.at = time.Time{}
+	t.at = 0
 	if !c.tlpEligible() || t.noRTT {
 		t.armUna, t.armMax = c.SndUna, c.sndMax // no PTO again until progress
 		if c.rtxAt == 0 {
@@ -181,7 +181,7 @@ func (c *Conn) tlpOnRTO() {
 		return // a SYN's timeout: no TLP state
 	}
 	c.rack.tlp.on = false
-	c.rack.tlp.at = time.Time{}
+	c.rack.tlp.at = 0
 }
 
 // rackTimers returns RACK's reordering and TLP's probe deadlines (zero:
@@ -190,7 +190,7 @@ func (c *Conn) rackTimers() (rackAt, tlpAt time.Time) {
 	if c.ccBox == nil {
 		return time.Time{}, time.Time{}
 	}
-	return c.rack.rackAt, c.rack.tlp.at
+	return c.time(c.rack.rackAt), c.time(c.rack.tlp.at)
 }
 
 // rackStopTimers disarms RACK's and TLP's timers (CLOSED, TIME-WAIT).
@@ -198,6 +198,6 @@ func (c *Conn) rackStopTimers() {
 	if c.ccBox == nil {
 		return
 	}
-	c.rack.rackAt = time.Time{}
-	c.rack.tlp.at = time.Time{}
+	c.rack.rackAt = 0
+	c.rack.tlp.at = 0
 }

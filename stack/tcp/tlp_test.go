@@ -17,8 +17,8 @@ func TestTLPProbeRetransmitsLastSegment(t *testing.T) {
 	t1 := k.now
 	k.write(3500)
 	want := t1.Add(2 * rtt)
-	if k.c.rack.tlp.at != want || k.c.Deadline() != want {
-		t.Fatalf("PTO at %v, deadline %v, want %v", k.c.rack.tlp.at.Sub(t1), k.c.Deadline().Sub(t1), want.Sub(t1))
+	if k.c.time(k.c.rack.tlp.at) != want || k.c.Deadline() != want {
+		t.Fatalf("PTO at %v, deadline %v, want %v", k.c.time(k.c.rack.tlp.at).Sub(t1), k.c.Deadline().Sub(t1), want.Sub(t1))
 	}
 	k.now = want.Add(-time.Nanosecond)
 	k.timer()
@@ -47,7 +47,7 @@ func TestTLPProbeRetransmitsLastSegment(t *testing.T) {
 	// No second probe while the episode lasts.
 	t2 := k.now
 	k.write(1000)
-	if !k.c.rack.tlp.at.IsZero() {
+	if !k.c.time(k.c.rack.tlp.at).IsZero() {
 		t.Fatalf("PTO armed during a TLP episode")
 	}
 	k.at(t2, rtt)
@@ -122,8 +122,8 @@ func TestTLPSingleSegmentCappedByRTO(t *testing.T) {
 	if 2*rtt+wcDelAckT < rto {
 		t.Fatalf("test assumes the RTO (%v) caps 2*SRTT+WCDelAckT", rto)
 	}
-	if want := t1.Add(rto); k.c.rack.tlp.at != want || k.c.time(k.c.rtxAt) != want {
-		t.Fatalf("PTO %v, RTO %v, want both %v", k.c.rack.tlp.at.Sub(t1), k.c.time(k.c.rtxAt).Sub(t1), rto)
+	if want := t1.Add(rto); k.c.time(k.c.rack.tlp.at) != want || k.c.time(k.c.rtxAt) != want {
+		t.Fatalf("PTO %v, RTO %v, want both %v", k.c.time(k.c.rack.tlp.at).Sub(t1), k.c.time(k.c.rtxAt).Sub(t1), rto)
 	}
 	k.at(t1, rto)
 	k.timer()
@@ -148,11 +148,11 @@ func TestTLPRearmAndSackedBlocks(t *testing.T) {
 	k.write(4000)
 	k.at(t1, rtt)
 	k.ack(1000)
-	if want := k.now.Add(2 * k.c.rto.SRTT()); k.c.rack.tlp.at != want {
-		t.Fatalf("PTO %v after the ACK, want %v", k.c.rack.tlp.at.Sub(k.now), 2*k.c.rto.SRTT())
+	if want := k.now.Add(2 * k.c.rto.SRTT()); k.c.time(k.c.rack.tlp.at) != want {
+		t.Fatalf("PTO %v after the ACK, want %v", k.c.time(k.c.rack.tlp.at).Sub(k.now), 2*k.c.rto.SRTT())
 	}
 	k.ack(1000, 2000, 3000)
-	if !k.c.rack.tlp.at.IsZero() {
+	if !k.c.time(k.c.rack.tlp.at).IsZero() {
 		t.Fatalf("PTO armed with SACKed data")
 	}
 }
@@ -163,8 +163,8 @@ func TestTLPZeroSRTT(t *testing.T) {
 	k := newRK(t, 0)
 	t1 := k.now
 	k.write(3000)
-	if want := t1.Add(k.c.rto.Config().Granularity); k.c.Deadline() != want || k.c.rack.tlp.at != want {
-		t.Fatalf("deadline %v, PTO %v after the write, want %v", k.c.Deadline().Sub(t1), k.c.rack.tlp.at.Sub(t1), want.Sub(t1))
+	if want := t1.Add(k.c.rto.Config().Granularity); k.c.Deadline() != want || k.c.time(k.c.rack.tlp.at) != want {
+		t.Fatalf("deadline %v, PTO %v after the write, want %v", k.c.Deadline().Sub(t1), k.c.time(k.c.rack.tlp.at).Sub(t1), want.Sub(t1))
 	}
 }
 
@@ -179,7 +179,7 @@ func TestTLPNeedsRTTSampleSinceLastProbe(t *testing.T) {
 	k.at(k.now, rtt)
 	k.ack(1000) // RACK.min_RTT = 10 ms
 	k.write(1000)
-	k.now = k.c.rack.tlp.at
+	k.now = k.c.time(k.c.rack.tlp.at)
 	k.timer()
 	if k.c.Info().TLPProbes != 1 {
 		t.Fatalf("no probe")
@@ -192,13 +192,13 @@ func TestTLPNeedsRTTSampleSinceLastProbe(t *testing.T) {
 	}
 	k.write(2000)
 	rtxAt := k.c.rtxAt
-	if k.c.rack.tlp.at.IsZero() {
+	if k.c.time(k.c.rack.tlp.at).IsZero() {
 		t.Fatalf("PTO not armed after new data")
 	}
-	k.now = k.c.rack.tlp.at
+	k.now = k.c.time(k.c.rack.tlp.at)
 	k.timer()
-	if k.c.Info().TLPProbes != 1 || len(k.sink.out) != 0 || k.c.rtxAt != rtxAt || !k.c.rack.tlp.at.IsZero() {
+	if k.c.Info().TLPProbes != 1 || len(k.sink.out) != 0 || k.c.rtxAt != rtxAt || !k.c.time(k.c.rack.tlp.at).IsZero() {
 		t.Fatalf("probes %d, %d segments, RTO moved %v, PTO %v", k.c.Info().TLPProbes, len(k.sink.out),
-			k.c.time(k.c.rtxAt).Sub(k.c.time(rtxAt)), k.c.rack.tlp.at)
+			k.c.time(k.c.rtxAt).Sub(k.c.time(rtxAt)), k.c.time(k.c.rack.tlp.at))
 	}
 }
