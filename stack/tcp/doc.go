@@ -3,7 +3,11 @@
 // and RFC 6582 (NewReno), RFC 6928 (initial window), RFC 7323 (window
 // scaling, timestamps with PAWS), RFC 2018 and RFC 2883 (SACK, D-SACK),
 // RFC 8985 (RACK-TLP loss detection and tail loss probes with SACK:
-// rack.go, tlp.go; Config.RACK),
+// rack.go, tlp.go; Config.RACK), RFC 6675 and RFC 6937 (SACK recovery,
+// PRR), RFC 3708 with RFC 4015's response (undoing a spurious recovery:
+// undo.go), congestion control behind an interface (cc.go): RFC 9438
+// (CUBIC, the default) with RFC 9406 (HyStart++), NewReno, and
+// draft-ietf-ccwg-bbr (BBRv3, paced: pacing.go),
 // receive-buffer auto-tuning (autotune.go), RFC 5961 (blind-attack
 // defences), RFC 6528 (ISNs),
 // RFC 1337 and RFC 6191 (TIME-WAIT), RFC 1191 (path MTU: PathMTU) and RFC
