@@ -68,6 +68,9 @@ func (p *peer) acceptSyn(timeout time.Duration) *rawPkt {
 	return r
 }
 
+// pathProbeID is the ICMP echo identifier of waitPath's probes.
+const pathProbeID = 0x7a17
+
 // waitPath returns once packets from the kernel reach the stack through
 // the TUN: right after tunstack (re)attaches to the device the kernel may
 // drop them for a moment (seen as lost first packets). It pings the stack
@@ -75,14 +78,14 @@ func (p *peer) acceptSyn(timeout time.Duration) *rawPkt {
 // retransmitted.
 func (n *rawNet) waitPath(t *testing.T) {
 	t.Helper()
-	for len(n.icmp) > 0 {
-		<-n.icmp
+	for len(n.pathEcho) > 0 {
+		<-n.pathEcho
 	}
 	deadline := time.Now().Add(900 * time.Millisecond)
 	for k := 0; time.Now().Before(deadline); k++ {
-		n.write(t, icmpEcho(0x7a17, uint16(k), []byte("path?")))
+		n.write(t, icmpEcho(pathProbeID, uint16(k), []byte("path?")))
 		select {
-		case <-n.icmp:
+		case <-n.pathEcho:
 			return
 		case <-time.After(10 * time.Millisecond):
 		}

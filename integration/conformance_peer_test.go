@@ -85,6 +85,8 @@ type rawNet struct {
 	queues map[uint16]chan *rawPkt // TCP by destination (peer) port
 	toTUN  map[netip.Addr]int      // packets the kernel wrote to the TUN, by destination
 	icmp   chan *rawPkt
+	// pathEcho receives the echo replies to waitPath's probes.
+	pathEcho chan *rawPkt
 
 	stop     atomic.Bool
 	done     chan struct{}
@@ -120,12 +122,13 @@ func conformance(t *testing.T, m linkMode, flags ...string) *rawNet {
 func newRawNet(t *testing.T, dev string) *rawNet {
 	t.Helper()
 	n := &rawNet{
-		t:      t,
-		queues: map[uint16]chan *rawPkt{},
-		toTUN:  map[netip.Addr]int{},
-		icmp:   make(chan *rawPkt, 64),
-		done:   make(chan struct{}),
-		sendFD: -1, recvFD: -1,
+		t:        t,
+		queues:   map[uint16]chan *rawPkt{},
+		toTUN:    map[netip.Addr]int{},
+		icmp:     make(chan *rawPkt, 64),
+		pathEcho: make(chan *rawPkt, 64),
+		done:     make(chan struct{}),
+		sendFD:   -1, recvFD: -1,
 	}
 	ifi, err := netInterfaceIndex(dev)
 	if err != nil {
@@ -256,7 +259,7 @@ func (n *rawNet) reader() {
 				n.routeTCP(at, w)
 			}
 		case segment.ProtocolICMP:
-			ip, _, err := segment.ParseIPv4ICMP(pkt)
+			ip, m, err := segment.ParseIPv4ICMP(pkt)
 			if err != nil {
 				n.t.Errorf("the stack sent a malformed ICMP packet (%v): % x", err, pkt)
 				continue
@@ -264,8 +267,15 @@ func (n *rawNet) reader() {
 			if netip.AddrFrom4([4]byte(ip[12:16])) == hostIP {
 				continue
 			}
+			ch := n.icmp
+			if m.Type() == 0 && m.ID() == pathProbeID {
+				// An answer to waitPath's probes, which go out every
+				// 10 ms: on a loaded machine several answers come, and
+				// they must not reach the next test reading n.icmp.
+				ch = n.pathEcho
+			}
 			select {
-			case n.icmp <- &rawPkt{at: at, raw: pkt}:
+			case ch <- &rawPkt{at: at, raw: pkt}:
 			default:
 			}
 		}

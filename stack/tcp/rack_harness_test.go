@@ -54,8 +54,12 @@ func TestRACK_RFC8985_6_2_ReorderingIsNotLoss(t *testing.T) {
 	}
 }
 
+// tlpSlack is what the engine adds to 2*SRTT in its probe timeout, as
+// Linux adds TCP_TIMEOUT_MIN (tlp.go).
+const tlpSlack = 2 * ms
+
 // RFC 8985 7: a tail loss. Five segments, the peer acknowledges three (two
-// in flight: no WCDelAckT); the probe goes out 2*SRTT after that ACK and is
+// in flight: no WCDelAckT); the probe goes out 2*SRTT + 2 ms after that ACK and is
 // the last segment again; its ACK completes the transfer with no RTO. The
 // next ACK beyond TLP.end_seq confirms the probe repaired a loss: one
 // congestion response (7.4).
@@ -65,7 +69,7 @@ func TestTLP_RFC8985_7_TailLossProbe(t *testing.T) {
 	h.drainOut(20 * ms)
 	h.send(30*ms, h.in(".", ack(4381)))
 	srtt := h.c.Info().SRTT
-	pto := 30*ms + 2*srtt
+	pto := 30*ms + 2*srtt + tlpSlack
 	if got := h.c.Info().TLPAt; !got.Equal(h.at(pto)) {
 		h.fatalf("PTO at %s, want %s", h.ts(got), h.ts(h.at(pto)))
 	}
@@ -94,7 +98,7 @@ func TestTLP_RFC8985_7_4_SpuriousProbeDSACK(t *testing.T) {
 	h.write(20*ms, 5*1460)
 	h.drainOut(20 * ms)
 	h.send(30*ms, h.in(".", ack(4381)))
-	pto := 30*ms + 2*h.c.Info().SRTT
+	pto := 30*ms + 2*h.c.Info().SRTT + tlpSlack
 	h.expect(pto, h.out("P.", seq(5841), data(1460)))
 	cwnd := h.c.Info().Cwnd
 	h.send(pto+10*ms, h.in(".", ack(7301), sackBlock(5841, 7301)))

@@ -313,13 +313,13 @@ func TestRACKIgnoresAmbiguousRetransmission(t *testing.T) {
 
 // 20 us round trips: nothing rounds to milliseconds. The window is 5 us
 // and the timer fires at the nanosecond it is due; only the probe timeout
-// has a floor, the clock granularity (1 ms, tlpPTO).
+// has a floor, 2*SRTT + tlpSlack (tlpPTO).
 func TestRACKMicrosecondRTT(t *testing.T) {
 	const rtt = 20 * time.Microsecond
 	k := newRK(t, rtt)
 	t1 := k.now
 	k.write(3000)
-	if want := t1.Add(time.Millisecond); k.c.time(k.c.rack.tlp.at) != want {
+	if want := t1.Add(2*rtt + tlpSlack); k.c.time(k.c.rack.tlp.at) != want {
 		t.Fatalf("PTO at %v, want %v", k.c.time(k.c.rack.tlp.at).Sub(t1), want.Sub(t1))
 	}
 	k.at(t1, rtt)

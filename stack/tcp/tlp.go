@@ -15,6 +15,10 @@ import "time"
 // says (Linux's TCP_DELACK_MAX; Linux receivers usually ACK within 40 ms).
 const wcDelAckT = 200 * time.Millisecond
 
+// tlpSlack is added to 2*SRTT in the PTO: Linux's TCP_TIMEOUT_MIN at
+// HZ=1000 (2 ms).
+const tlpSlack = 2 * time.Millisecond
+
 // tlpState is the TLP part of rackState.
 type tlpState struct {
 	at        instant // the PTO timer; zero: not armed (instant.go)
@@ -68,16 +72,18 @@ func (c *Conn) tlpSchedule(now time.Time) {
 
 // tlpPTO is RFC 8985 7.2's TLP_calc_PTO: 2*SRTT, plus WCDelAckT when one
 // segment is in flight, 1 s before any RTT sample; never beyond the RTO's
-// expiry. A deliberate deviation: 2*SRTT is at least the clock
-// granularity G of RFC 6298 (RTOConfig.Granularity, 1 ms by default), as
-// Linux adds TCP_TIMEOUT_MIN (two jiffies) to it. A sub-millisecond PTO
-// would only probe ACKs delayed by the receiver's or our own scheduling
-// (and the runtime's timers do not fire sooner than about 1 ms anyway);
-// an SRTT of zero (a manual clock) would make a PTO of zero.
+// expiry. A deliberate deviation, as Linux (tcp_schedule_loss_probe adds
+// TCP_TIMEOUT_MIN, two jiffies): 2*SRTT is extended by tlpSlack. On a
+// local path 2*SRTT is tens of microseconds, and a bare 2*SRTT probes
+// every ACK that the peer's or our own scheduling delays by more than
+// that (the runtime's timers do not fire sooner than about 1 ms anyway):
+// spurious retransmissions that the conformance peers saw crossing their
+// ACKs. An SRTT of zero (a manual clock) must not make a PTO of zero
+// either.
 func (c *Conn) tlpPTO(now time.Time) time.Duration {
 	pto := time.Second
 	if c.rto.HasSample() {
-		pto = max(2*c.rto.SRTT(), c.rto.Config().Granularity)
+		pto = 2*c.rto.SRTT() + tlpSlack
 		if c.txq.len() == 1 {
 			pto += wcDelAckT
 		}

@@ -7,7 +7,7 @@ import (
 
 // Tail loss probe tests (RFC 8985 7), with the rkT harness of rack_test.go.
 
-// A tail loss: the probe goes out at 2*SRTT and is the last segment again
+// A tail loss: the probe goes out at 2*SRTT + tlpSlack and is the last segment again
 // (nothing new to send); the RTO is re-armed from the probe, not fired.
 // The ACK at TLP.end_seq alone says nothing; the next ACK beyond it says
 // the probe repaired a loss: one congestion response (RFC 8985 7.4).
@@ -16,7 +16,7 @@ func TestTLPProbeRetransmitsLastSegment(t *testing.T) {
 	k := newRK(t, rtt)
 	t1 := k.now
 	k.write(3500)
-	want := t1.Add(2 * rtt)
+	want := t1.Add(2*rtt + tlpSlack)
 	if k.c.time(k.c.rack.tlp.at) != want || k.c.Deadline() != want {
 		t.Fatalf("PTO at %v, deadline %v, want %v", k.c.time(k.c.rack.tlp.at).Sub(t1), k.c.Deadline().Sub(t1), want.Sub(t1))
 	}
@@ -65,12 +65,12 @@ func TestTLPDuplicateAckEndsEpisode(t *testing.T) {
 	k := newRK(t, rtt)
 	t1 := k.now
 	k.write(2000)
-	k.at(t1, 2*rtt)
+	k.at(t1, 2*rtt+tlpSlack)
 	k.timer()
 	if k.c.Info().TLPProbes != 1 {
 		t.Fatalf("no probe")
 	}
-	k.at(t1, 2*rtt+time.Millisecond)
+	k.at(t1, 2*rtt+tlpSlack+time.Millisecond)
 	k.ack(2000) // the (late) ACK of the originals
 	cwnd := k.c.Info().Cwnd
 	k.at(t1, 3*rtt)
@@ -94,7 +94,7 @@ func TestTLPProbeSendsNewData(t *testing.T) {
 	if sent >= 30000 {
 		t.Fatalf("everything went out (%d bytes): the congestion window should hold some back", sent)
 	}
-	k.at(t1, 2*rtt)
+	k.at(t1, 2*rtt+tlpSlack)
 	k.timer()
 	if len(k.sink.out) != 1 || k.sink.out[0].Seq != seq(sent) || len(k.sink.out[0].Payload) != 1000 {
 		t.Fatalf("probe %+v, want new data at %d", k.sink.out, sent)
@@ -148,8 +148,8 @@ func TestTLPRearmAndSackedBlocks(t *testing.T) {
 	k.write(4000)
 	k.at(t1, rtt)
 	k.ack(1000)
-	if want := k.now.Add(2 * k.c.rto.SRTT()); k.c.time(k.c.rack.tlp.at) != want {
-		t.Fatalf("PTO %v after the ACK, want %v", k.c.time(k.c.rack.tlp.at).Sub(k.now), 2*k.c.rto.SRTT())
+	if want := k.now.Add(2*k.c.rto.SRTT() + tlpSlack); k.c.time(k.c.rack.tlp.at) != want {
+		t.Fatalf("PTO %v after the ACK, want %v", k.c.time(k.c.rack.tlp.at).Sub(k.now), 2*k.c.rto.SRTT()+tlpSlack)
 	}
 	k.ack(1000, 2000, 3000)
 	if !k.c.time(k.c.rack.tlp.at).IsZero() {
@@ -158,12 +158,12 @@ func TestTLPRearmAndSackedBlocks(t *testing.T) {
 }
 
 // An SRTT of zero (a manual clock, or a round trip below its resolution)
-// gives a PTO of the clock granularity, not a timer due at once.
+// gives a PTO of tlpSlack, not a timer due at once.
 func TestTLPZeroSRTT(t *testing.T) {
 	k := newRK(t, 0)
 	t1 := k.now
 	k.write(3000)
-	if want := t1.Add(k.c.rto.Config().Granularity); k.c.Deadline() != want || k.c.time(k.c.rack.tlp.at) != want {
+	if want := t1.Add(tlpSlack); k.c.Deadline() != want || k.c.time(k.c.rack.tlp.at) != want {
 		t.Fatalf("deadline %v, PTO %v after the write, want %v", k.c.Deadline().Sub(t1), k.c.time(k.c.rack.tlp.at).Sub(t1), want.Sub(t1))
 	}
 }
