@@ -97,8 +97,12 @@ type Conn struct {
 	// token ("look again"); a woken caller that leaves data or space
 	// behind passes the token on. Close puts a token in each, and a call
 	// that finds the Conn closed passes it on, so every blocked call
-	// returns (no third channel closed by Close: 112 bytes of heap per
-	// idle Conn, TestManyConns).
+	// returns (no third channel closed by Close). Each is made when a
+	// call first has to wait (wakeChLocked), so a Conn whose calls never
+	// blocked holds neither (112 bytes of heap each, TestManyConns). They
+	// are read and made with mu held; a signal sent after mu is released
+	// goes to the channel read before, and one sent while none exists
+	// is not needed: a call checks under mu before it makes one and waits.
 	readCh, writeCh chan struct{}
 	rd, wd          deadline
 }
@@ -108,10 +112,8 @@ var _ net.Conn = (*Conn)(nil)
 // newConn makes a connection for tuple t, not yet in the demux table.
 func (s *Stack) newConn(t tcp.Tuple) *Conn {
 	c := &Conn{
-		s:       s,
-		tuple:   t,
-		readCh:  make(chan struct{}, 1),
-		writeCh: make(chan struct{}, 1),
+		s:     s,
+		tuple: t,
 	}
 	c.rd.clock, c.wd.clock = s.clock, s.clock
 	c.tc = tcp.NewConn(&s.cfg, t, (*connSink)(c))
@@ -126,6 +128,17 @@ type connSink Conn
 // must not be re-entered) and handled by afterLocked.
 func (k *connSink) Notify(ev tcp.Event) { k.pend |= ev }
 
+// wakeChLocked returns the wake-up channel *p, made on first use (mu
+// held): a call about to wait takes it before it releases mu.
+func wakeChLocked(p *chan struct{}) chan struct{} {
+	if *p == nil {
+		*p = make(chan struct{}, 1)
+	}
+	return *p
+}
+
+// signal puts a token in ch unless it holds one; a nil ch (no call ever
+// waited) needs none.
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
@@ -330,8 +343,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		c.mu.Lock()
 		if c.closed {
+			rch := c.readCh
 			c.unlock()
-			signal(c.readCh) // wake the next blocked reader (Close)
+			signal(rch) // wake the next blocked reader (Close)
 			return 0, c.closedError("read")
 		}
 		if err := c.failErr; err != nil {
@@ -358,19 +372,23 @@ func (c *Conn) Read(p []byte) (int, error) {
 				err = io.EOF
 			}
 		}
+		rch := c.readCh
+		if n == 0 && err == nil {
+			rch = wakeChLocked(&c.readCh) // it waits below
+		}
 		c.unlock()
 		if n > 0 {
 			if more {
-				signal(c.readCh)
+				signal(rch)
 			}
 			return n, nil
 		}
 		if err != nil {
-			signal(c.readCh) // let other blocked readers see it too
+			signal(rch) // let other blocked readers see it too
 			return 0, c.opError("read", err)
 		}
 		select {
-		case <-c.readCh:
+		case <-rch:
 		case <-c.rd.wait():
 		}
 	}
@@ -389,8 +407,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		}
 		c.mu.Lock()
 		if c.closed {
+			wch := c.writeCh
 			c.unlock()
-			signal(c.writeCh) // wake the next blocked writer (Close)
+			signal(wch) // wake the next blocked writer (Close)
 			return written, c.closedError("write")
 		}
 		if err := c.failErr; err != nil {
@@ -411,15 +430,19 @@ func (c *Conn) Write(p []byte) (int, error) {
 			}
 		}
 		space := c.tc.Writable() > 0
+		wch := c.writeCh
+		if n == 0 && err == nil {
+			wch = wakeChLocked(&c.writeCh) // it waits below (n < len(p) here)
+		}
 		c.unlock()
 		written += n
 		if err != nil {
-			signal(c.writeCh)
+			signal(wch)
 			return written, c.opError("write", err)
 		}
 		if written == len(p) {
 			if space {
-				signal(c.writeCh)
+				signal(wch)
 			}
 			return written, nil
 		}
@@ -427,7 +450,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 			continue
 		}
 		select {
-		case <-c.writeCh:
+		case <-wch:
 		case <-c.wd.wait():
 		}
 	}
@@ -454,9 +477,10 @@ func (c *Conn) Close() error {
 		}
 		c.afterLocked(now)
 	}
+	rch, wch := c.readCh, c.writeCh
 	c.unlock()
-	signal(c.readCh) // blocked Read and Write calls find it closed
-	signal(c.writeCh)
+	signal(rch) // blocked Read and Write calls find it closed
+	signal(wch)
 	c.rd.stop()
 	c.wd.stop()
 	return nil
@@ -477,10 +501,11 @@ func (c *Conn) shutdownByStack() {
 		c.leaveLocked(now, nil)
 	}
 	c.stopTimerLocked()
+	rch, wch := c.readCh, c.writeCh
 	c.unlock()
 	if first {
-		signal(c.readCh) // as Close
-		signal(c.writeCh)
+		signal(rch) // as Close
+		signal(wch)
 	}
 	c.rd.stop()
 	c.wd.stop()
@@ -528,8 +553,9 @@ func (c *Conn) CloseRead() error {
 	if !c.gone {
 		c.discardLocked(c.s.now())
 	}
+	rch := c.readCh
 	c.unlock()
-	signal(c.readCh)
+	signal(rch)
 	return nil
 }
 

@@ -99,12 +99,17 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 	for {
 		c.mu.Lock()
 		st, err, gone, failErr := c.tc.State(), c.tc.Err(), c.gone, c.failErr
-		c.unlock()
+		var wch chan struct{}
 		switch st {
 		case tcp.StateClosed, tcp.StateListen, tcp.StateSynSent, tcp.StateSynReceived:
+			if err == nil && !gone {
+				wch = wakeChLocked(&c.writeCh) // it waits below for the handshake's end
+			}
 		default:
+			c.unlock()
 			return c, nil // synchronized: the handshake completed
 		}
+		c.unlock()
 		if err != nil || gone {
 			if err == nil {
 				err = failErr // the link failed (linkFailed)
@@ -116,7 +121,7 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 			return nil, &net.OpError{Op: "dial", Net: network, Source: c.laddr(), Addr: c.raddr(), Err: err}
 		}
 		select {
-		case <-c.writeCh:
+		case <-wch:
 		case <-ctx.Done():
 			c.abort()
 			c.shutdownByStack()

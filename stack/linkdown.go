@@ -27,9 +27,10 @@ func (s *Stack) linkFailed(err error) {
 			c.leaveLocked(now, nil)
 		}
 		c.stopTimerLocked()
+		rch, wch := c.readCh, c.writeCh
 		c.unlock()
-		signal(c.readCh)
-		signal(c.writeCh)
+		signal(rch)
+		signal(wch)
 	}
 }
 
