@@ -46,7 +46,7 @@ lint: ## gofmt check and go vet
 	$(GO) vet ./...
 
 wan: build ## upload/download of tunstack, the kernel and gVisor through ../shared/bench's emulated WAN paths (root; ~20 min; scripts/wan-compare.sh)
-	bash scripts/wan-compare.sh
+	bash scripts/wan-compare.sh --readme README.md
 
 simtable: ## regenerate docs/simtable.md and the README's table: goodput of two engines on simulated lossy paths (stack/tcp/internal/netsim; 30-60 s on 2 cores)
 	$(GO) run ./stack/tcp/internal/netsim/cmd/simtable -o docs/simtable.md -readme README.md

@@ -4,7 +4,7 @@
 # the kernel over veth and gVisor, one after the other for each path and
 # congestion control, and a markdown table of the results.
 #
-#   scripts/wan-compare.sh [--secs N] [--outdir DIR] [--suts LIST] [PATH_CASE ...]
+#   scripts/wan-compare.sh [--secs N] [--outdir DIR] [--suts LIST] [--readme FILE] [PATH_CASE ...]
 #
 # A PATH_CASE is NAME=SPEC/CC: the path spec for run.sh --path and the
 # congestion control used on every sender in that case (the kernel client,
@@ -13,19 +13,21 @@
 # issue 9. Needs root (run.sh makes network namespaces); takes about a
 # minute per SUT per case. bin/tunstack must be built (make build).
 # --suts (default tunstack,kernel,gvisor) runs only some of them; results
-# already in --outdir for the others are kept and tabled.
+# already in --outdir for the others are kept and tabled. --readme FILE
+# puts the table between FILE's "<!-- wan:begin" and "<!-- wan:end -->" lines.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=${BENCH:-$HERE/../shared/bench}
-SECS=10 OUTDIR="" SUTS=tunstack,kernel,gvisor
+SECS=10 OUTDIR="" SUTS=tunstack,kernel,gvisor README=""
 CASES=()
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--secs) SECS="$2"; shift 2 ;;
 	--outdir) OUTDIR="$2"; shift 2 ;;
 	--suts) SUTS="$2"; shift 2 ;;
-	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--readme) README="$2"; shift 2 ;;
+	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*=*) CASES+=("$1"); shift ;;
 	*) echo "wan-compare.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -69,8 +71,8 @@ done
 # The table: Mbit/s up / down, and the mean wait in the bottleneck queue of
 # the download's data (s2c) when the path has a queue.
 {
-	echo "| path | cc | tunstack up / down | kernel up / down | gVisor up / down | tunstack / kernel | queue wait down, tunstack / kernel (ms) |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| path | cc | tunstack up / down | kernel up / down | gVisor up / down | tunstack / kernel | tunstack / gVisor | queue wait down, tunstack / kernel (ms) |"
+	echo "|---|---|---|---|---|---|---|---|"
 	for c in "${CASES[@]}"; do
 		name=${c%%=*} rest=${c#*=}
 		spec=${rest%/*} cc=${rest##*/}
@@ -79,18 +81,39 @@ done
 		for sut in tunstack kernel gvisor; do
 			f=$OUTDIR/$name-$sut.json
 			if [[ -f $f ]]; then
-				up[$sut]=$(jq -r '(.metrics.upload_gbps // 0) * 1000 | floor' "$f")
-				down[$sut]=$(jq -r '(.metrics.download_gbps // 0) * 1000 | floor' "$f")
-				qw[$sut]=$(jq -r '.details.download.path.s2c_qwait_mean_ms // "-"' "$f")
+				up[$sut]=$(jq -r 'if .details.upload.secs then .details.upload.bytes * 8 / .details.upload.secs / 1e5 | round / 10 else 0 end' "$f")
+				down[$sut]=$(jq -r 'if .details.download.secs then .details.download.bytes * 8 / .details.download.secs / 1e5 | round / 10 else 0 end' "$f")
+				qw[$sut]=$(jq -r '.details.download.path.s2c_qwait_mean_ms // "-" | if type == "number" then (. * 10 | round / 10) else . end' "$f")
 				row+=" | ${up[$sut]} / ${down[$sut]}"
 			else
 				up[$sut]=0 down[$sut]=0 qw[$sut]=-
 				row+=" | -"
 			fi
 		done
+		[[ -f $OUTDIR/$name-tunstack.json ]] || up[tunstack]=- down[tunstack]=-
 		ratio=$(awk -v a="${up[tunstack]}" -v b="${up[kernel]}" -v c="${down[tunstack]}" -v d="${down[kernel]}" \
-			'BEGIN { printf "%s / %s", (b > 0 ? sprintf("%.2f", a / b) : "-"), (d > 0 ? sprintf("%.2f", c / d) : "-") }')
-		row+=" | $ratio | ${qw[tunstack]} / ${qw[kernel]} |"
+			'BEGIN { printf "%s / %s", (a != "-" && b > 0 ? sprintf("%.2f", a / b) : "-"), (c != "-" && d > 0 ? sprintf("%.2f", c / d) : "-") }')
+		ratio2=$(awk -v a="${up[tunstack]}" -v b="${up[gvisor]}" -v c="${down[tunstack]}" -v d="${down[gvisor]}" \
+			'BEGIN { printf "%s / %s", (a != "-" && b > 0 ? sprintf("%.2f", a / b) : "-"), (c != "-" && d > 0 ? sprintf("%.2f", c / d) : "-") }')
+		row+=" | $ratio | $ratio2 | ${qw[tunstack]} / ${qw[kernel]} |"
 		echo "$row"
 	done
 } | tee "$OUTDIR/table.md"
+
+if [[ -n $README ]]; then
+	{
+		echo "($(date -u +%Y-%m-%d), commit $(git -C "$HERE" rev-parse --short HEAD), \`make wan\`, --secs $SECS)"
+		echo
+		cat "$OUTDIR/table.md"
+	} >"$OUTDIR/readme-block.md"
+	python3 - "$README" "$OUTDIR/readme-block.md" <<'PY'
+import sys
+path, block = sys.argv[1], open(sys.argv[2]).read()
+s = open(path).read()
+a = s.index("<!-- wan:begin")
+a = s.index("\n", a) + 1
+b = s.index("<!-- wan:end -->")
+open(path, "w").write(s[:a] + "\n" + block + "\n" + s[b:])
+PY
+	echo "table written into $README"
+fi
