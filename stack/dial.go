@@ -92,7 +92,7 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 	}
 	s.ctr.activeOpens.Add(1)
 	now := s.now()
-	c.tc.Connect(now, s.isn.ISN(c.tuple, now))
+	c.tc.Connect(now, s.isn.ISN(c.tuple(), now))
 	c.afterLocked(now)
 	c.unlock()
 

@@ -111,7 +111,7 @@ func testDialReusingServerTimeWaitTuple(t *testing.T, ts bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := c.tuple.LocalPort
+	port := c.tuple().LocalPort
 	if _, err := c.Write(make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +153,8 @@ func testDialReusingServerTimeWaitTuple(t *testing.T, ts bool) {
 		t.Fatalf("dial reusing the server's TIME-WAIT 4-tuple: %v (server %+v)", err, b.Stats())
 	}
 	defer c2.Close()
-	if c2.tuple.LocalPort != port {
-		t.Fatalf("dial used port %d, want the forced %d", c2.tuple.LocalPort, port)
+	if c2.tuple().LocalPort != port {
+		t.Fatalf("dial used port %d, want the forced %d", c2.tuple().LocalPort, port)
 	}
 	if ts {
 		// The SYN's retransmissions are the new connection's (the first

@@ -378,17 +378,18 @@ func (s *Stack) insertConnLocked(c *Conn) bool {
 	if s.closed {
 		return false
 	}
-	if _, ok := s.conns[c.tuple]; ok {
+	t := c.tuple()
+	if _, ok := s.conns[t]; ok {
 		return false
 	}
-	s.conns[c.tuple] = c
+	s.conns[t] = c
 	return true
 }
 
 // removeConnLocked takes c out of the demux table (on CLOSED or TIME-WAIT).
 func (s *Stack) removeConnLocked(c *Conn) {
-	if s.conns[c.tuple] == c {
-		delete(s.conns, c.tuple)
+	if t := c.tuple(); s.conns[t] == c {
+		delete(s.conns, t)
 		if s.draining != nil && len(s.conns) == 0 {
 			select {
 			case <-s.draining:
