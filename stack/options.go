@@ -57,8 +57,8 @@ type Options struct {
 	// KiB; GSOSendBufferSize for the send buffer on a link that segments
 	// for the stack, OffloadLink.GSOMaxSize, NoGSO unset), from which the
 	// engine auto-tunes each buffer with the connection's needs up to
-	// tcp.DefaultSendBufferMax and tcp.DefaultRecvBufferMax (4 and 6 MiB,
-	// as Linux's tcp_wmem[2] and tcp_rmem[2]). A size set here is fixed:
+	// tcp.DefaultSendBufferMax and tcp.DefaultRecvBufferMax (8 and 6 MiB;
+	// Linux: 4 and 6 MiB, tcp_wmem[2] and tcp_rmem[2]). A size set here is fixed:
 	// no auto-tuning beyond it (as SO_SNDBUF/SO_RCVBUF on Linux).
 	SendBufferSize, ReceiveBufferSize int
 	// MinRTO and MaxRTO bound the retransmission timeout (RFC 6298 2.4,

@@ -206,7 +206,7 @@ func registerLink(fs *flag.FlagSet, c *linkConfig) {
 	fs.Var(prefixValue{&c.hostAddr}, "host-addr", "`prefix` put on the kernel side of a TUN device tunstack creates")
 	fs.IntVar(&c.mtu, "mtu", 0, "MTU in `bytes`, set on a device tunstack creates; on an existing device only the stack's\nlargest packet, at most the device's MTU (default: the device's, 1500 for a new one)")
 	fs.DurationVar(&c.msl, "msl", 0, "maximum segment `lifetime`; TIME-WAIT lasts 2*MSL (default 2m, RFC 9293 3.4.2)")
-	fs.Var(&c.sndbuf, "sndbuf", "fix each connection's send buffer at `size`, e.g. 256k, 4M (default: auto-tuned up to 4M)")
+	fs.Var(&c.sndbuf, "sndbuf", "fix each connection's send buffer at `size`, e.g. 256k, 4M (default: auto-tuned up to 8M)")
 	fs.Var(&c.rcvbuf, "rcvbuf", "fix each connection's receive buffer at `size`, e.g. 256k, 4M (default: auto-tuned up to 6M)")
 	fs.IntVar(&c.backlog, "backlog", c.backlog, "accept queue `length` per listener")
 	fs.StringVar(&c.cc, "cc", tcp.DefaultCongestionControl, "congestion control `algorithm`: "+strings.Join(tcp.CongestionControlNames(), ", "))

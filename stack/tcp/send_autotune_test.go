@@ -54,3 +54,59 @@ func TestUnitSendBufferGrowsByDoubling(t *testing.T) {
 		t.Fatalf("the send ring grew %d times on its way to %d bytes, want at most 9 (doubling)", grew, last)
 	}
 }
+
+// sendBufferPair is a connected pair whose sender, with congestion
+// control cc, has sent and had acknowledged a first Write, so its
+// congestion state exists and nothing is in flight.
+func sendBufferPair(t *testing.T, cc string) *uPair {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.CongestionControl = cc
+	p := uNewPair(t, &cfg, &cfg)
+	p.connect()
+	if _, err := p.a.Write(p.now, make([]byte, 10000)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100 && (p.a.ccBox == nil || p.a.sndMax != p.a.SndUna); i++ {
+		p.step(10 * time.Millisecond)
+	}
+	if p.a.ccBox == nil || p.a.sndMax != p.a.SndUna {
+		t.Fatalf("the first Write was not acknowledged: %+v", p.a.Info())
+	}
+	return p
+}
+
+// Send-buffer auto-tuning only grows the bound, as Linux's
+// tcp_sndbuf_expand only raises sk_sndbuf: a window cut after a loss
+// (BBR's inflight_shortterm in every lossy round) must not cut the buffer
+// the data behind a hole at SND.UNA sits in.
+func TestUnitSendBufferBoundOnlyGrows(t *testing.T) {
+	p := sendBufferPair(t, "cubic")
+	p.a.ccs.Cwnd = 1 << 20
+	if got := p.a.sndLimit(); got != 2<<20 {
+		t.Fatalf("send buffer bound with cwnd 1 MiB: %d, want 2 MiB (2 x cwnd)", got)
+	}
+	p.a.ccs.Cwnd = 100 << 10
+	if got := p.a.sndLimit(); got != 2<<20 {
+		t.Fatalf("send buffer bound after cwnd fell to 100 KiB: %d, want the 2 MiB it reached", got)
+	}
+	if got := p.a.Writable(); got != 2<<20-p.a.sndBuf.n {
+		t.Fatalf("Writable %d, want %d", got, 2<<20-p.a.sndBuf.n)
+	}
+}
+
+// With BBR the bound is three times the window (Linux's bbr_sndbuf_expand:
+// BBR may keep sending at its model's rate during recovery); with CUBIC
+// twice (tcp_sndbuf_expand's default).
+func TestUnitSendBufferBBRThreeWindows(t *testing.T) {
+	for _, tc := range []struct {
+		cc   string
+		want int
+	}{{"bbr", 3 << 20}, {"cubic", 2 << 20}} {
+		p := sendBufferPair(t, tc.cc)
+		p.a.ccs.Cwnd = 1 << 20
+		if got := p.a.sndLimit(); got != tc.want {
+			t.Fatalf("%s: send buffer bound with cwnd 1 MiB: %d, want %d", tc.cc, got, tc.want)
+		}
+	}
+}

@@ -89,21 +89,36 @@ func (c *Conn) SetSendBufferSize(n int) {
 
 // sndLimit is the send buffer's bound now: the set size, or with
 // auto-tuning (as Linux's tcp_sndbuf_expand) room for twice the congestion
-// window or what is in flight, whichever is more, between the configured
-// size and Config.SendBufferMax. A window that has grown to a path's
-// bandwidth-delay product can then be kept full by one Write's worth of
-// data more while a round trip of it is outstanding.
+// window or what is in flight, whichever is more (three times with BBR,
+// Linux's bbr_sndbuf_expand: "BBR may slow-start even during recovery"),
+// between the configured size and Config.SendBufferMax. A window that has
+// grown to a path's bandwidth-delay product can then be kept full by one
+// Write's worth of data more while a round trip of it is outstanding.
+//
+// The auto-tuned bound only grows, as Linux's sk_sndbuf (tcp_sndbuf_expand
+// raises it, nothing lowers it): a window that shrinks after a loss (BBR's
+// inflight_shortterm every lossy round, draft-ietf-ccwg-bbr 5.5.10.3) must
+// not shrink the buffer too, or the data behind a hole at SND.UNA fills it
+// and the sender stalls until the hole is repaired.
 func (c *Conn) sndLimit() int {
 	n := c.opts.sndBuf
 	if c.opts.sndFixed {
 		return n
 	}
 	cwnd := initialWindow(uint32(c.sndMSS)) // before the congestion state exists (ccAlloc)
+	expand := 2
 	if c.ccBox != nil {
 		cwnd = c.ccs.Cwnd
+		if _, ok := c.cc.(*bbr); ok {
+			expand = 3
+		}
 	}
-	want := 2 * int(max(cwnd, uint32(c.sndMax.Sub(c.SndUna))))
-	return max(n, min(want, c.cfg.sendBufferMax()))
+	want := expand * int(max(cwnd, uint32(c.sndMax.Sub(c.SndUna))))
+	if want = min(want, c.cfg.sendBufferMax()); want > n {
+		c.opts.sndBuf = want
+		n = want
+	}
+	return n
 }
 
 // SetRecvBufferSize bounds the receive buffer at n bytes (n <= 0: the
