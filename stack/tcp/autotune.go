@@ -70,7 +70,7 @@ func (c *Conn) rcvSpaceAdjust(now time.Time, n int) {
 		return
 	}
 	rtt := c.rcvRTTEstimate()
-	if rtt <= 0 || now.Sub(c.time(c.rcvSpaceAt)) < rtt {
+	if rtt <= 0 || c.since(now, c.rcvSpaceAt) < rtt {
 		return
 	}
 	copied := int(c.rcvCopied - c.rcvSpaceMark)

@@ -101,6 +101,7 @@ const (
 	flagSackOK                              // the sender uses SACK (RFC 2018 2 negotiated, flagSackRcv, and senderUsesSACK): RACK-TLP, scoreboard
 	flagTSOK                                // timestamps are in use: both SYNs carried TSopt (RFC 7323 3.2)
 	flagSackRcv                             // both SYNs carried SACK-permitted: we report SACK blocks (RFC 2018 4); flagSackOK follows once the sender uses SACK (senderUsesSACK)
+	flagEpochWall                           // epoch has no monotonic clock reading (a manual clock): instants are wall differences (instant.go)
 )
 
 type counters struct {

@@ -310,7 +310,7 @@ func (c *Conn) trimSynData(p []byte) []byte {
 // ackedSyn is called when our SYN (or SYN-ACK) has been acknowledged.
 func (c *Conn) ackedSyn(now time.Time) {
 	if c.flags&flagRTTTiming != 0 && c.retries == 0 {
-		c.rttLatest = now.Sub(c.time(c.rttStart))
+		c.rttLatest = c.since(now, c.rttStart)
 		c.rto.Sample(c.rttLatest)
 	} else if r, ok := c.tsRTT(now, c.ackTSecr); ok && c.flags&flagTSOK != 0 {
 		// RFC 7323 4: TSecr times even a retransmitted SYN.

@@ -137,7 +137,7 @@ func (c *Conn) rackDelivered(now time.Time, r *txRecord) {
 	}
 	rk.tlp.noRTT = false
 	// Step 1: RACK.min_RTT, windowed (minRTTWindow).
-	if rk.minRTT == 0 || rtt <= rk.minRTT || now.Sub(c.time(rk.minRTTAt)) > minRTTWindow {
+	if rk.minRTT == 0 || rtt <= rk.minRTT || c.since(now, rk.minRTTAt) > minRTTWindow {
 		rk.minRTT, rk.minRTTAt = rtt, c.inst(now)
 	}
 	if !rk.ackValid || sentAfter(r.xmitTime, r.end, rk.ackXmit, rk.ackEnd) {

@@ -91,7 +91,7 @@ func (c *Conn) output(now time.Time) {
 	}
 	mss := uint32(c.sndMSS)
 	if c.SndUna == c.sndMax && c.lastDataAt != 0 && (c.ackState != nil || c.unsent() > 0) &&
-		now.Sub(c.time(c.lastDataAt)) > c.rto.RTO() {
+		c.since(now, c.lastDataAt) > c.rto.RTO() {
 		// Idle for longer than the RTO: the loss recovery working
 		// state goes back to its pool (sender_cc.go), and RFC 5681 4.1:
 		// restart from at most the initial window.

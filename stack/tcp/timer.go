@@ -15,13 +15,14 @@ import (
 // 7.2), delayed-ACK, persist, keepalive, TIME-WAIT/FIN-WAIT-2 and pacing
 // deadline. The zero time means no timer is armed.
 func (c *Conn) Deadline() time.Time {
-	var d, paceAt time.Time
-	if c.ackState != nil {
-		paceAt = c.pace.at
-	}
 	rackAt, tlpAt := c.rackTimers()
-	for _, t := range [...]time.Time{c.time(c.rtxAt), rackAt, tlpAt, c.time(c.delackAt), c.time(c.persistAt), c.time(c.kaAt), c.time(c.stateAt), paceAt} {
-		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+	var m instant // the earliest armed instant: one conversion, not eight
+	for _, a := range [...]instant{c.rtxAt, rackAt, tlpAt, c.delackAt, c.persistAt, c.kaAt, c.stateAt} {
+		m = earliest(m, a)
+	}
+	d := c.time(m)
+	if c.ackState != nil {
+		if t := c.pace.at; !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
 	}
@@ -32,36 +33,36 @@ func due(t, now time.Time) bool { return !t.IsZero() && !now.Before(t) }
 
 // HandleTimer runs every timer that is due at now.
 func (c *Conn) HandleTimer(now time.Time) {
-	if due(c.time(c.stateAt), now) {
+	if c.due(c.stateAt, now) {
 		c.stateTimerExpired(now)
 	}
 	if c.state == StateClosed {
 		return
 	}
-	if rackAt, _ := c.rackTimers(); due(rackAt, now) {
+	if rackAt, _ := c.rackTimers(); c.due(rackAt, now) {
 		c.rackTimerExpired(now)
 	}
-	if _, tlpAt := c.rackTimers(); due(tlpAt, now) {
+	if _, tlpAt := c.rackTimers(); c.due(tlpAt, now) {
 		// Before the RTO: a probe due with it re-arms it (RFC 8985 7.3).
 		c.tlpTimerExpired(now)
 	}
-	if due(c.time(c.rtxAt), now) {
+	if c.due(c.rtxAt, now) {
 		c.tlpOnRTO()
 		c.retransmitTimerExpired(now)
 	}
 	if c.state == StateClosed {
 		return
 	}
-	if due(c.time(c.persistAt), now) {
+	if c.due(c.persistAt, now) {
 		c.persistTimerExpired(now)
 	}
-	if due(c.time(c.kaAt), now) {
+	if c.due(c.kaAt, now) {
 		c.keepaliveTimerExpired(now)
 	}
 	if c.state == StateClosed {
 		return
 	}
-	if due(c.time(c.delackAt), now) {
+	if c.due(c.delackAt, now) {
 		c.delayedAckTimerExpired(now)
 	}
 	if c.ackState != nil && due(c.pace.at, now) {

@@ -126,7 +126,7 @@ func (c *Conn) tsCheck(now time.Time, seg *segment.Segment) (drop bool) {
 		c.stats.tsMissing++
 		return false
 	}
-	if tsBefore(o.TSVal, c.tsRecent) && now.Sub(c.time(c.tsRecentAt)) <= pawsIdle && !c.disorderedAck(seg) {
+	if tsBefore(o.TSVal, c.tsRecent) && c.since(now, c.tsRecentAt) <= pawsIdle && !c.disorderedAck(seg) {
 		c.stats.pawsDrops++
 		c.flags |= flagAckNow
 		if n := uint32(len(seg.Payload)); n > 0 && seg.Seq.LessThan(c.RcvNxt) && seg.Flags&segment.FlagSYN == 0 {
@@ -201,7 +201,7 @@ func (c *Conn) tsUpdate(now time.Time, seg *segment.Segment) {
 	if seg.Seq.GreaterThan(c.lastAckSent) {
 		return
 	}
-	if !tsBefore(o.TSVal, c.tsRecent) || now.Sub(c.time(c.tsRecentAt)) > pawsIdle {
+	if !tsBefore(o.TSVal, c.tsRecent) || c.since(now, c.tsRecentAt) > pawsIdle {
 		c.tsRecent, c.tsRecentAt = o.TSVal, c.inst(now)
 	}
 }
@@ -245,7 +245,7 @@ func (c *Conn) ackRTT(now time.Time, ack Seq) {
 	var r time.Duration
 	switch {
 	case c.flags&flagRTTTiming != 0 && c.rttSeq.LessThan(ack):
-		r = now.Sub(c.time(c.rttStart))
+		r = c.since(now, c.rttStart)
 		c.flags &^= flagRTTTiming
 	case c.ackTSecr != 0 && !(c.tsRtxSet && tsBefore(c.ackTSecr, c.tsRtxVal)):
 		var ok bool

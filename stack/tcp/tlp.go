@@ -89,7 +89,7 @@ func (c *Conn) tlpPTO(now time.Time) time.Duration {
 		}
 	}
 	if c.rtxAt != 0 {
-		if left := c.time(c.rtxAt).Sub(now); left < pto {
+		if left := -c.since(now, c.rtxAt); left < pto {
 			pto = max(left, time.Nanosecond)
 		}
 	}
@@ -192,11 +192,11 @@ func (c *Conn) tlpOnRTO() {
 
 // rackTimers returns RACK's reordering and TLP's probe deadlines (zero:
 // not armed, as always before the sender has its state, ccBox).
-func (c *Conn) rackTimers() (rackAt, tlpAt time.Time) {
+func (c *Conn) rackTimers() (rackAt, tlpAt instant) {
 	if c.ccBox == nil {
-		return time.Time{}, time.Time{}
+		return 0, 0
 	}
-	return c.time(c.rack.rackAt), c.time(c.rack.tlp.at)
+	return c.rack.rackAt, c.rack.tlp.at
 }
 
 // rackStopTimers disarms RACK's and TLP's timers (CLOSED, TIME-WAIT).
