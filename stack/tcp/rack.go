@@ -179,8 +179,19 @@ func (c *Conn) rackUnsacked() {
 // 7323 4): it acknowledges an earlier transmission of r. Within one tick
 // of the timestamp clock (1 ms) it cannot tell; the min_RTT heuristic
 // covers that.
+//
+// Only for a record the cumulative ACK delivered: the receiver echoes
+// TS.Recent, the TSval of the segment that last advanced its left edge
+// (RFC 7323 4.3 case B, "a hole in the sequence space"), so an ACK that
+// SACKs an out-of-order segment echoes an older segment's TSval whichever
+// copy arrived. Taken as "the earlier copy", it denied RACK the sample of
+// every SACKed retransmission (a tail loss probe SACKed after a lost
+// burst: nothing marked lost, the RTO), and claimed reordering for it
+// (step 3). The min_RTT heuristic decides for SACKed records, as Linux's
+// tcp_rack_advance does for all.
 func (c *Conn) ackForEarlierXmit(r *txRecord) bool {
-	return c.flags&flagTSOK != 0 && c.ackTSecr != 0 && tsBefore(c.ackTSecr, c.tsVal(r.xmitTime))
+	return r.flags&txSacked == 0 && c.flags&flagTSOK != 0 && c.ackTSecr != 0 &&
+		tsBefore(c.ackTSecr, c.tsVal(r.xmitTime))
 }
 
 // sentAfter is RFC 8985 6.2's RACK_sent_after: t1 later than t2, ties
