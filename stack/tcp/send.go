@@ -115,8 +115,16 @@ func (c *Conn) output(now time.Time) {
 			budget = c.ccs.Cwnd - p
 		}
 		if i := c.firstLost(); i >= 0 {
-			// NextSeg rule 1: lost data, as cwnd allows.
-			sent := c.retransmitLost(now, i, min(budget, limit))
+			// NextSeg rule 1: lost data, as cwnd allows, one MSS per
+			// segment even on a GSO link (a deliberate choice, not in
+			// RFC 6675): a super-segment is dropped whole, so a lost
+			// burst retransmitted as one was a single packet in flight
+			// that, lost again, left nothing whose delivery RACK could
+			// see (RFC 8985 6.2) and only the RTO. Sent apart, each
+			// retransmission is lost or delivered on its own and draws
+			// its own ACK (RFC 5681 4.2), which PRR (RFC 6937) and RACK
+			// feed on.
+			sent := c.retransmitLost(now, i, min(budget, mss))
 			if sent == 0 {
 				break
 			}
