@@ -33,7 +33,7 @@ type cubic struct {
 	hs hystart
 	// The congestion avoidance state, created at the first congestion
 	// event or the end of slow start: a Conn that has only sent a little
-	// (most of a large server's idle ones) carries 32 bytes of CUBIC, not
+	// (most of a large server's idle ones) carries 40 bytes of CUBIC, not
 	// 192 (TestUnitIdleConnHeap).
 	*cubicCA
 }

@@ -260,3 +260,67 @@ func TestHyStartStopsOnLoss(t *testing.T) {
 		t.Fatalf("after a loss in slow start: hystart active=%v ssthresh=%d", c.hs.active, s.Ssthresh)
 	}
 }
+
+// trainSim is an hsSim past the first round on a path with min RTT and
+// SRTT rtt and a window of segs segments: the next ACK opens a round.
+func trainSim(segs uint32, rtt time.Duration) *hsSim {
+	m := newHSSim(hsNonPacedL)
+	m.s.MinRTT, m.s.SRTT = rtt, rtt
+	m.s.Cwnd = segs * ccMSS
+	m.s.SndNxt = m.s.SndUna.Add(m.s.Cwnd)
+	return m
+}
+
+// trainAcks acknowledges one segment every gap(i), each with an RTT
+// sample of the min RTT (no rise), until slow start ends or the round does; it returns
+// the time from the round's first ACK at which slow start ended, or -1.
+func (m *hsSim) trainAcks(gap func(i int) time.Duration) time.Duration {
+	m.ack(ccMSS, m.s.MinRTT) // opens the round
+	start, end := m.s.Now, m.h.windowEnd
+	for i := 0; m.h.windowEnd == end; i++ {
+		m.s.Now = m.s.Now.Add(gap(i) - time.Microsecond) // ack adds 1 us
+		if m.ack(ccMSS, m.s.MinRTT) {
+			return m.s.Now.Sub(start)
+		}
+	}
+	return -1
+}
+
+// Linux's ACK-train detection (tcp_cubic.c HYSTART_ACK_TRAIN, a deliberate
+// addition to RFC 9406): ACKs at most 2 ms apart for longer than half of
+// min RTT + min(1 ms, 4 * 64 KiB / (2 * cwnd / SRTT)) since the round
+// began end slow start, with no RTT rise at all.
+func TestHyStartACKTrainEndsSlowStart(t *testing.T) {
+	m := trainSim(100, 20*time.Millisecond)
+	// 2 * 144800 B / 20 ms = 14.5 MB/s: 4 * 64 KiB at that rate is 18 ms,
+	// so the ACK delay allowance is 1 ms and the threshold 10.5 ms.
+	got := m.trainAcks(func(int) time.Duration { return 200 * time.Microsecond })
+	if got <= 10500*time.Microsecond || got > 10700*time.Microsecond {
+		t.Fatalf("slow start ended %v into the ACK train, want at the first ACK past 10.5 ms", got)
+	}
+	if m.h.active || m.h.inCSS {
+		t.Fatalf("HyStart still active after the ACK train ended slow start: %+v", m.h)
+	}
+}
+
+// A gap of more than 2 ms breaks the train for the rest of the round
+// (Linux compares each ACK with the train's last one, which a gap leaves
+// behind), and below 16 segments of cwnd the train is not watched.
+func TestHyStartACKTrainBrokenOrSmallWindow(t *testing.T) {
+	m := trainSim(100, 20*time.Millisecond)
+	gap := func(i int) time.Duration {
+		if i == 10 {
+			return 2100 * time.Microsecond
+		}
+		return 200 * time.Microsecond
+	}
+	if got := m.trainAcks(gap); got != -1 {
+		t.Fatalf("slow start ended %v into a round whose ACK train broke after 2 ms", got)
+	}
+	// min RTT 1 ms: the threshold is (1 ms + 1 ms) / 2; a round of 4
+	// segments (cwnd 8 at its end) acknowledged 400 us apart spans 1.2 ms.
+	m = trainSim(4, time.Millisecond)
+	if got := m.trainAcks(func(int) time.Duration { return 400 * time.Microsecond }); got != -1 {
+		t.Fatalf("slow start ended %v into a round with a window below 16 segments", got)
+	}
+}
