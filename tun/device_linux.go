@@ -66,6 +66,7 @@ type Device struct {
 	vnet    bool                        // IFF_VNET_HDR with TUN_F_CSUM|TUN_F_TSO4
 	poll    time.Duration               // Config.BusyPoll
 	gate    atomic.Pointer[func() bool] // SetPollGate
+	spin    spinHistory                 // whether busy polling pays off now (spin.go)
 	closed  atomic.Bool                 // Close was called
 	opsMu   sync.Mutex
 	ops     []*ioOp // free list, so a read or write allocates nothing
@@ -233,7 +234,7 @@ func (d *Device) readPacket(p []byte, idle func(), complete bool) (int, bool, in
 	if err == nil {
 		err = op.err
 	}
-	op.p, op.idle, op.err, op.spinning = nil, nil, nil, false
+	op.p, op.idle, op.err, op.spinning, op.missed = nil, nil, nil, false, false
 	d.putOp(op)
 	if err != nil {
 		return 0, false, 0, d.ioErr(err)
@@ -310,6 +311,7 @@ type ioOp struct {
 	iov             [3][]byte
 	spinning        bool      // a read is busy polling (Config.BusyPoll)...
 	spinFrom        time.Time // ...since then (monotonic clock)
+	missed          bool      // ...and ran its budget out (spinHistory)
 }
 
 // read is the RawConn.Read callback: false means "would block, wait".
@@ -342,6 +344,9 @@ func (op *ioOp) read(fd uintptr) bool {
 		if err != nil {
 			n = 0
 		}
+		if op.spinning && !op.missed && err == nil {
+			op.d.spin.record(true)
+		}
 		op.n, op.err = n, err
 		return true
 	}
@@ -349,7 +354,7 @@ func (op *ioOp) read(fd uintptr) bool {
 
 // keepPolling reports whether a read that found nothing should look again
 // rather than park: Config.BusyPoll has not elapsed since the read first
-// found the device empty. The budget is per call of readPacket, so it
+// found the device empty, and recent spins paid off (spinHistory). The budget is per call of readPacket, so it
 // restarts after every packet read. Close stops it; an expired deadline is
 // noticed by the poller once it runs out.
 func (op *ioOp) keepPolling() bool {
@@ -360,10 +365,20 @@ func (op *ioOp) keepPolling() bool {
 		return false
 	}
 	if !op.spinning {
+		if !op.d.spin.allow() {
+			return false
+		}
 		op.spinning, op.spinFrom = true, time.Now()
 		return true
 	}
-	return time.Since(op.spinFrom) < op.d.poll
+	if time.Since(op.spinFrom) < op.d.poll {
+		return true
+	}
+	if !op.missed {
+		op.missed = true
+		op.d.spin.record(false)
+	}
+	return false
 }
 
 // SetPollGate makes busy polling (Config.BusyPoll) ask gate before each
@@ -405,6 +420,9 @@ func (op *ioOp) write(fd uintptr) bool {
 		}
 		if err != nil {
 			n = 0
+		}
+		if op.spinning && !op.missed && err == nil {
+			op.d.spin.record(true)
 		}
 		op.n, op.err = n, err
 		return true
