@@ -46,18 +46,43 @@ func (r *txRecord) len() uint32 { return uint32(r.end.Sub(r.start)) }
 // txq is a growable ring of transmission records, oldest first.
 type txq struct {
 	buf  []txRecord  // power-of-two length
-	box  *[]txRecord // the pool's box for buf while buf came from txqPool
+	box  *[]txRecord // buf's box for txqPools
 	head int
 	n    int
+	hint uint8  // size class the last use of a ring needed: the next one starts there
+	peak uint32 // most records held since the ring was taken
 }
 
 // txqMin is the smallest ring. An emptied queue gives its ring back (an
-// idle connection holds no records): a ring of txqMin to a shared pool, so
-// that request/response traffic does not allocate, a larger one to the
-// garbage collector.
-const txqMin = 16
+// idle connection holds no records) to a pool per size class, and the
+// next transmission takes one of the size the last one grew to: a bulk
+// sender whose queue empties with every ACK of a burst neither reallocates
+// nor copies records as the ring grows again (that was about a tenth of
+// the CPU of a local download, with the garbage collector's share).
+const (
+	txqMin     = 16
+	txqClasses = 14 // up to txqMin<<13 = 131072 records
+)
 
-var txqPool = sync.Pool{New: func() any { b := make([]txRecord, txqMin); return &b }}
+var txqPools [txqClasses]sync.Pool
+
+// txqGet returns a ring of size class k (txqMin<<k records) in its box.
+func txqGet(k int) *[]txRecord {
+	if b, ok := txqPools[k].Get().(*[]txRecord); ok {
+		return b
+	}
+	b := make([]txRecord, txqMin<<k)
+	return &b
+}
+
+// txqClass returns the size class of a ring of n records.
+func txqClass(n int) int {
+	k := 0
+	for txqMin<<k < n {
+		k++
+	}
+	return k
+}
 
 func (q *txq) len() int { return q.n }
 
@@ -80,24 +105,45 @@ func (q *txq) push() *txRecord {
 	r := q.at(q.n)
 	*r = txRecord{}
 	q.n++
+	q.peak = max(q.peak, uint32(q.n))
 	return r
 }
 
 func (q *txq) grow() {
 	if q.buf == nil {
-		q.box = txqPool.Get().(*[]txRecord)
+		q.box = txqGet(int(q.hint))
 		q.buf, q.head = *q.box, 0
 		return
 	}
-	nb := make([]txRecord, 2*len(q.buf))
-	if q.box != nil {
-		defer txqPool.Put(q.box) // after the copy below
-		q.box = nil
+	k := txqClass(len(q.buf)) + 1
+	if k >= txqClasses {
+		// Beyond the pooled classes (a window of over 100,000
+		// segments): plain allocation.
+		nb := make([]txRecord, 2*len(q.buf))
+		q.copyTo(nb)
+		q.putBox()
+		q.buf, q.head = nb, 0
+		return
 	}
+	box := txqGet(k)
+	q.copyTo(*box)
+	q.putBox()
+	q.buf, q.box, q.head = *box, box, 0
+}
+
+// copyTo copies the records, oldest first, to the start of nb.
+func (q *txq) copyTo(nb []txRecord) {
 	for i := 0; i < q.n; i++ {
 		nb[i] = *q.at(i)
 	}
-	q.buf, q.head = nb, 0
+}
+
+// putBox gives the current ring back to its pool.
+func (q *txq) putBox() {
+	if q.box != nil {
+		txqPools[txqClass(len(*q.box))].Put(q.box)
+		q.box = nil
+	}
 }
 
 // popFront drops the k oldest records.
@@ -109,12 +155,14 @@ func (q *txq) popFront(k int) {
 	}
 }
 
-// release drops every record and gives the ring back.
+// release drops every record and gives the ring back, remembering the
+// size class its use needed.
 func (q *txq) release() {
-	if q.box != nil {
-		txqPool.Put(q.box)
+	if q.buf != nil {
+		q.hint = uint8(min(txqClass(int(q.peak)), txqClasses-1))
 	}
-	q.buf, q.box, q.head, q.n = nil, nil, 0, 0
+	q.putBox()
+	q.buf, q.head, q.n, q.peak = nil, 0, 0, 0
 }
 
 // search returns the index of the first record whose end lies beyond s

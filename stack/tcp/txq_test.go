@@ -92,3 +92,34 @@ func TestTxqGrowsAndWraps(t *testing.T) {
 		}
 	}
 }
+
+// An emptied queue gives its ring back and the next transmission starts
+// with a ring of the size the last one needed: no regrowth (and copying)
+// from txqMin on every burst of a bulk sender; a burst that needed little
+// brings the size back down.
+func TestTxqRingSizeRemembered(t *testing.T) {
+	var q txq
+	fill := func(n int) {
+		for range n {
+			q.push()
+		}
+	}
+	fill(1000)
+	if len(q.buf) != 1024 {
+		t.Fatalf("ring of %d for 1000 records", len(q.buf))
+	}
+	q.popFront(q.len())
+	if q.buf != nil {
+		t.Fatal("an empty queue kept its ring")
+	}
+	fill(1)
+	if len(q.buf) != 1024 {
+		t.Fatalf("after a burst of 1000 the next ring has %d records, want 1024", len(q.buf))
+	}
+	fill(9)
+	q.popFront(q.len())
+	fill(1)
+	if len(q.buf) != txqMin {
+		t.Fatalf("after a burst of 10 the next ring has %d records, want %d", len(q.buf), txqMin)
+	}
+}
