@@ -22,21 +22,11 @@ func TestListenerECNSetupSYN(t *testing.T) {
 			name = "cookie"
 		}
 		t.Run(name, func(t *testing.T) {
-			l := newRawLink()
-			o := stack.Options{Addr: addrB}
+			o := stack.Options{}
 			if cookie {
 				o.SynBacklog = 1
 			}
-			s, err := stack.New(l, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			ln, err := s.Listen(":80")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
+			l, s, ln := rawListener(t, o)
 			if cookie {
 				// One half-open connection fills the SYN queue.
 				l.inject(tcpPacket(t, &segment.Segment{Src: addrA, Dst: addrB, SrcPort: 39999, DstPort: 80, Seq: 1, Flags: segment.FlagSYN, Window: 65535}))

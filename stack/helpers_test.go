@@ -126,6 +126,28 @@ type rawLink struct {
 	once   sync.Once
 }
 
+// rawListener starts a stack with options o (Addr defaults to addrB) on a
+// raw link the test scripts, and a listener on port 80; both close when
+// the test ends.
+func rawListener(t *testing.T, o stack.Options) (*rawLink, *stack.Stack, net.Listener) {
+	t.Helper()
+	if !o.Addr.IsValid() {
+		o.Addr = addrB
+	}
+	l := newRawLink()
+	s, err := stack.New(l, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ln, err := s.Listen(":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return l, s, ln
+}
+
 func newRawLink() *rawLink {
 	return &rawLink{in: make(chan []byte, 64), out: make(chan []byte, 4096), closed: make(chan struct{})}
 }

@@ -286,17 +286,7 @@ func TestSynFlood(t *testing.T) {
 // TestSynCookieForgedAck: an ACK with a made-up cookie gets a RST and no
 // connection.
 func TestSynCookieForgedAck(t *testing.T) {
-	l := newRawLink()
-	s, err := stack.New(l, stack.Options{Addr: addrB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ln, err := s.Listen(":80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	l, s, _ := rawListener(t, stack.Options{})
 	ack := &segment.Segment{Src: addrA, Dst: addrB, SrcPort: 4000, DstPort: 80, Seq: 100, Ack: 0x12345678, Flags: segment.FlagACK, Window: 100}
 	l.inject(tcpPacket(t, ack))
 	rst := l.next(t, 2*time.Second)

@@ -14,17 +14,7 @@ import (
 // higher sequence number reopens the tuple (RFC 9293 3.10.7.4, RFC 6191)
 // with an ISS beyond the old connection's.
 func TestTimeWaitRecord(t *testing.T) {
-	l := newRawLink()
-	s, err := stack.New(l, stack.Options{Addr: addrB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ln, err := s.Listen(":80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	l, s, ln := rawListener(t, stack.Options{})
 
 	peer := func(seq, ack segment.Seq, f segment.Flags) {
 		l.inject(tcpPacket(t, &segment.Segment{Src: addrA, Dst: addrB, SrcPort: 40000, DstPort: 80, Seq: seq, Ack: ack, Flags: f, Window: 65535}))
