@@ -150,27 +150,34 @@ func (r *Reassembler) complete(d *datagram) Result {
 }
 
 // assemble copies the first fragment's header bytes hdr and then every
-// fragment's data into r.out, growing it within the memory bound, and
-// returns the packet, or nil if there is no room.
+// fragment's data into the assembly buffer and returns the packet, or nil if
+// there is no room for it.
 func (r *Reassembler) assemble(d *datagram, hdr []byte) []byte {
-	n := len(hdr) + d.total
-	if cap(r.out) < n {
-		c := max(n, min(2*cap(r.out), 1<<maxClassShift))
-		if !r.makeRoom(c-cap(r.out), d.key.src, d) {
-			return nil
-		}
-		// The assembly buffer is the Reassembler's, not the source's:
-		// only the total is charged.
-		r.mem += c - cap(r.out)
-		r.out = make([]byte, 0, c)
+	out := r.outBuffer(len(hdr)+d.total, d)
+	if out == nil {
+		return nil
 	}
-	out := r.out[:n]
 	copy(out, hdr)
 	for i := range d.spans {
 		s := &d.spans[i]
 		copy(out[len(hdr)+s.off:], s.pkt[s.hdrLen:])
 	}
 	return out
+}
+
+// outBuffer returns the assembly buffer cut to n bytes, growing it within
+// MaxMemory (evicting datagrams other than keep), or nil. It is the
+// Reassembler's, not a source's: only the total is charged.
+func (r *Reassembler) outBuffer(n int, keep *datagram) []byte {
+	if cap(r.out) < n {
+		c := max(n, min(2*cap(r.out), 1<<maxClassShift))
+		if !r.reserve(c-cap(r.out), keep) {
+			return nil
+		}
+		r.mem += c - cap(r.out)
+		r.out = make([]byte, 0, c)
+	}
+	return r.out[:n]
 }
 
 // position returns the index of the first span whose offset is >= off.

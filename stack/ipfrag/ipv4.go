@@ -24,6 +24,7 @@ const (
 // Held, Dropped, or Complete with the reassembled datagram in Packet.
 // Never panics, whatever pkt holds.
 func (r *Reassembler) InputIPv4(pkt []byte, now time.Time) Result {
+	r.Expire(now)
 	ip := segment.IPv4(pkt)
 	switch ip.Validate() {
 	case nil:
@@ -33,7 +34,6 @@ func (r *Reassembler) InputIPv4(pkt []byte, now time.Time) Result {
 		r.stats.Malformed++
 		return drop(ReasonMalformed)
 	}
-	r.Expire(now)
 	hl := ip.HeaderLen()
 	f := frag{
 		pkt:    pkt[:ip.TotalLen()],

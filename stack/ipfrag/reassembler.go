@@ -284,24 +284,34 @@ func (r *Reassembler) oldestFrom(src [16]byte, keep *datagram) *datagram {
 	return best
 }
 
-// makeRoom evicts recycled buffers, then the oldest datagrams other than
-// keep, until need more bytes fit under MaxMemory and, charged to src, under
-// MaxMemoryPerSource. It reports whether they fit.
+// makeRoom makes room for need more bytes charged to src, under MaxMemory
+// (reserve) and MaxMemoryPerSource, evicting the oldest datagrams from src
+// other than keep. It reports whether they fit.
 func (r *Reassembler) makeRoom(need int, src [16]byte, keep *datagram) bool {
-	for r.mem+need > r.cfg.MaxMemory {
-		if r.pool.bytes > 0 {
-			r.mem -= r.pool.drain()
-			continue
-		}
-		v := r.oldest(keep)
+	if !r.reserve(need, keep) {
+		return false
+	}
+	for r.perSrc[src]+need > r.cfg.MaxMemoryPerSource {
+		v := r.oldestFrom(src, keep)
 		if v == nil {
 			return false
 		}
 		r.stats.MemoryEvictions++
 		r.remove(v)
 	}
-	for r.perSrc[src]+need > r.cfg.MaxMemoryPerSource {
-		v := r.oldestFrom(src, keep)
+	return true
+}
+
+// reserve frees recycled buffers, then evicts the oldest datagrams other
+// than keep, until need more bytes fit under MaxMemory. It reports whether
+// they fit.
+func (r *Reassembler) reserve(need int, keep *datagram) bool {
+	for r.mem+need > r.cfg.MaxMemory {
+		if r.pool.bytes > 0 {
+			r.mem -= r.pool.drain()
+			continue
+		}
+		v := r.oldest(keep)
 		if v == nil {
 			return false
 		}
