@@ -22,15 +22,11 @@ func BuildIPv4TCP(buf []byte, seg *Segment, ipID uint16, ttl uint8) (int, error)
 	if !is4(seg.Src) || !is4(seg.Dst) {
 		return 0, ErrAddress
 	}
-	l := layoutOf(&seg.Options)
-	off := IPv4MinHeaderLen + TCPMinHeaderLen + l.length
-	if off+len(seg.Payload) > IPv4MaxTotalLen {
-		return 0, ErrPayloadTooLarge
+	l, hl, err := tcpLayout(buf, seg, len(seg.Payload), IPv4MinHeaderLen, IPv4MaxTotalLen, true)
+	if err != nil {
+		return 0, err
 	}
-	if len(buf) < off+len(seg.Payload) {
-		return 0, ErrBufferTooSmall
-	}
-	copy(buf[off:], seg.Payload)
+	copy(buf[hl:], seg.Payload)
 	return writeIPv4TCP(buf, seg, len(seg.Payload), ipID, ttl, l), nil
 }
 
@@ -43,13 +39,9 @@ func BuildIPv4TCPHeaders(buf []byte, seg *Segment, payloadLen int, ipID uint16, 
 	if !is4(seg.Src) || !is4(seg.Dst) {
 		return 0, ErrAddress
 	}
-	l := layoutOf(&seg.Options)
-	total := IPv4MinHeaderLen + TCPMinHeaderLen + l.length + payloadLen
-	if payloadLen < 0 || total > IPv4MaxTotalLen {
-		return 0, ErrPayloadTooLarge
-	}
-	if len(buf) < total {
-		return 0, ErrBufferTooSmall
+	l, _, err := tcpLayout(buf, seg, payloadLen, IPv4MinHeaderLen, IPv4MaxTotalLen, true)
+	if err != nil {
+		return 0, err
 	}
 	return writeIPv4TCP(buf, seg, payloadLen, ipID, ttl, l), nil
 }
@@ -64,17 +56,33 @@ func BuildIPv4TCPHeadersOnly(buf []byte, seg *Segment, payloadLen int, ipID uint
 	if !is4(seg.Src) || !is4(seg.Dst) {
 		return 0, ErrAddress
 	}
-	l := layoutOf(&seg.Options)
-	tcpHL := TCPMinHeaderLen + l.length
-	hl := IPv4MinHeaderLen + tcpHL
-	if payloadLen < 0 || hl+payloadLen > IPv4MaxTotalLen {
-		return 0, ErrPayloadTooLarge
-	}
-	if len(buf) < hl {
-		return 0, ErrBufferTooSmall
+	l, hl, err := tcpLayout(buf, seg, payloadLen, IPv4MinHeaderLen, IPv4MaxTotalLen, false)
+	if err != nil {
+		return 0, err
 	}
 	putIPv4TCPHeaders(buf[:hl], seg, payloadLen, ipID, ttl, l)
 	return hl, nil
+}
+
+// tcpLayout does the checks every TCP builder does for a packet with an
+// ipHL-byte IP header, seg's TCP header and payloadLen bytes of payload:
+// the packet fits maxLen (ErrPayloadTooLarge) and buf holds it, or only its
+// headers when whole is false (ErrBufferTooSmall). It returns the option
+// layout and the length of both headers, where the payload starts.
+func tcpLayout(buf []byte, seg *Segment, payloadLen, ipHL, maxLen int, whole bool) (optLayout, int, error) {
+	l := layoutOf(&seg.Options)
+	hl := ipHL + TCPMinHeaderLen + l.length
+	if payloadLen < 0 || hl+payloadLen > maxLen {
+		return l, 0, ErrPayloadTooLarge
+	}
+	need := hl
+	if whole {
+		need += payloadLen
+	}
+	if len(buf) < need {
+		return l, 0, ErrBufferTooSmall
+	}
+	return l, hl, nil
 }
 
 // writeIPv4TCP writes both headers in front of the payloadLen bytes already
@@ -84,8 +92,7 @@ func writeIPv4TCP(buf []byte, seg *Segment, payloadLen int, ipID uint16, ttl uin
 	total := IPv4MinHeaderLen + tcpHL + payloadLen
 	putIPv4TCPHeaders(buf, seg, payloadLen, ipID, ttl, l)
 	t := buf[IPv4MinHeaderLen:total]
-	ps := ipv4PseudoSum(buf[ipv4Src:ipv4Src+4], buf[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(t))
-	binary.BigEndian.PutUint16(t[tcpChecksum:], Checksum(t, ps))
+	putTCPChecksum(t, ipv4PseudoSum(buf[ipv4Src:ipv4Src+4], buf[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(t)))
 	return total
 }
 
@@ -96,15 +103,26 @@ func putIPv4TCPHeaders(buf []byte, seg *Segment, payloadLen int, ipID uint16, tt
 	tcpHL := TCPMinHeaderLen + l.length
 	h := IPv4Header{ID: ipID, DF: true, TTL: ttl, Protocol: ProtocolTCP, Src: seg.Src, Dst: seg.Dst}
 	PutIPv4Header(buf, &h, tcpHL+payloadLen)
-	t := buf[IPv4MinHeaderLen : IPv4MinHeaderLen+tcpHL]
+	putTCPHeader(buf[IPv4MinHeaderLen:IPv4MinHeaderLen+tcpHL], seg, l)
+}
+
+// putTCPHeader writes seg's TCP header with options into t, exactly the
+// header's length, with the checksum field zero.
+func putTCPHeader(t []byte, seg *Segment, l optLayout) {
 	binary.BigEndian.PutUint16(t[tcpSrcPort:], seg.SrcPort)
 	binary.BigEndian.PutUint16(t[tcpDstPort:], seg.DstPort)
 	binary.BigEndian.PutUint32(t[tcpSeq:], uint32(seg.Seq))
 	binary.BigEndian.PutUint32(t[tcpAck:], uint32(seg.Ack))
-	t[tcpOffset] = byte(tcpHL/4) << 4
+	t[tcpOffset] = byte(len(t)/4) << 4
 	t[tcpFlags] = byte(seg.Flags)
 	binary.BigEndian.PutUint16(t[tcpWindow:], seg.Window)
 	t[tcpChecksum], t[tcpChecksum+1] = 0, 0
 	binary.BigEndian.PutUint16(t[tcpUrgent:], seg.Urgent)
-	putOptions(t[TCPMinHeaderLen:tcpHL], &seg.Options, l)
+	putOptions(t[TCPMinHeaderLen:], &seg.Options, l)
+}
+
+// putTCPChecksum fills in the checksum of the TCP segment t (header and
+// payload, checksum field zero) given its pseudo-header sum ps.
+func putTCPChecksum(t []byte, ps uint32) {
+	binary.BigEndian.PutUint16(t[tcpChecksum:], Checksum(t, ps))
 }

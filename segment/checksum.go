@@ -99,7 +99,7 @@ func fold64(s uint64) uint16 {
 // pseudo-header (RFC 9293 3.1, "TCP Checksum"; RFC 768): source and
 // destination address, zero, protocol and the transport length. IPv4 and
 // IPv4-mapped addresses use the 12-byte IPv4 form; other addresses use the
-// IPv6 form of RFC 8200 8.1 (for the IPv6 support to come). Pass the result as
+// 40-byte IPv6 form of RFC 8200 8.1. Pass the result as
 // the initial value of Checksum over the transport header and payload.
 func PseudoHeaderSum(src, dst netip.Addr, proto uint8, length int) uint32 {
 	var s uint64
@@ -110,10 +110,17 @@ func PseudoHeaderSum(src, dst netip.Addr, proto uint8, length int) uint32 {
 		s += uint64(proto) + uint64(uint16(length))
 	} else {
 		a, b := src.As16(), dst.As16()
-		s = uint64(sumBE16(a[:])) + uint64(sumBE16(b[:]))
-		s += uint64(proto) + uint64(uint32(length)>>16) + uint64(uint16(length))
+		s = uint64(ipv6PseudoSum(a[:], b[:], proto, length))
 	}
 	return uint32(fold64(s))
+}
+
+// ipv6PseudoSum is PseudoHeaderSum for raw 16-byte addresses as they sit
+// in an IPv6 header (RFC 8200 8.1: source, destination, 32-bit upper-layer
+// length, three zero bytes, next header). The result is not folded.
+func ipv6PseudoSum(src, dst []byte, proto uint8, length int) uint32 {
+	return uint32(sumBE16(src[:16])) + uint32(sumBE16(dst[:16])) +
+		uint32(proto) + uint32(length)>>16 + uint32(uint16(length))
 }
 
 // ipv4PseudoSum is PseudoHeaderSum for raw 4-byte addresses as they sit in

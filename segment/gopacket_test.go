@@ -245,43 +245,55 @@ func TestOursBuildsGopacketDecodes(t *testing.T) {
 			!ip.SrcIP.Equal(net.IP(seg.Src.AsSlice())) || !ip.DstIP.Equal(net.IP(seg.Dst.AsSlice())) {
 			t.Fatalf("seed %d: IPv4 fields differ: %+v", seed, ip)
 		}
-		f := seg.Flags
-		if uint16(tcp.SrcPort) != seg.SrcPort || uint16(tcp.DstPort) != seg.DstPort || Seq(tcp.Seq) != seg.Seq ||
-			Seq(tcp.Ack) != seg.Ack || tcp.Window != seg.Window || tcp.Urgent != seg.Urgent ||
-			tcp.FIN != f.Has(FlagFIN) || tcp.SYN != f.Has(FlagSYN) || tcp.RST != f.Has(FlagRST) ||
-			tcp.PSH != f.Has(FlagPSH) || tcp.ACK != f.Has(FlagACK) || tcp.URG != f.Has(FlagURG) ||
-			tcp.ECE != f.Has(FlagECE) || tcp.CWR != f.Has(FlagCWR) || tcp.NS ||
-			int(tcp.DataOffset)*4 != TCPHeaderLen(&seg.Options) || !bytes.Equal(tcp.Payload, seg.Payload) {
-			t.Fatalf("seed %d: TCP fields differ", seed)
-		}
-		// Options: what gopacket decodes is what we meant to send, less
-		// SACK blocks that did not fit (the first ones are kept).
-		wantOpts := seg.Options
-		_, nsack, _ := optionsLayout(&wantOpts)
-		wantOpts.NumSACK = nsack
-		for i := nsack; i < MaxSACKBlocks; i++ {
-			wantOpts.SACK[i] = SACKBlock{}
-		}
-		if got := optionsFromGopacket(t, tcp.Options); got != wantOpts {
-			t.Fatalf("seed %d: options\n got %+v\nwant %+v", seed, got, wantOpts)
-		}
+		checkGopacketTCP(t, seed, pkt, &seg, ip, tcp)
+	}
+}
 
-		// Checksums: gopacket's ComputeChecksum sums the header as
-		// decoded, checksum field included, so a valid segment gives 0.
-		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
-			t.Fatal(err)
-		}
-		if c, err := tcp.ComputeChecksum(); err != nil || c != 0 {
-			t.Fatalf("seed %d: gopacket says our TCP checksum %#x is off by %#x (%v)", seed, tcp.Checksum, c, err)
-		}
-		sb := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-			ip, tcp, gopacket.Payload(tcp.Payload)); err != nil {
-			t.Fatalf("seed %d: reserialise: %v", seed, err)
-		}
-		if !bytes.Equal(sb.Bytes(), pkt) {
-			t.Fatalf("seed %d: gopacket re-serialisation differs\nours %x\ngopk %x", seed, pkt, sb.Bytes())
-		}
+// checkGopacketTCP checks gopacket's decode of pkt, which we built from
+// seg: the TCP fields and options are seg's, gopacket finds the checksum
+// over ip's pseudo-header valid, and re-serialising ip and tcp with
+// checksum computation reproduces pkt exactly.
+func checkGopacketTCP(t *testing.T, seed uint64, pkt []byte, seg *Segment, ip interface {
+	gopacket.NetworkLayer
+	gopacket.SerializableLayer
+}, tcp *layers.TCP) {
+	t.Helper()
+	f := seg.Flags
+	if uint16(tcp.SrcPort) != seg.SrcPort || uint16(tcp.DstPort) != seg.DstPort || Seq(tcp.Seq) != seg.Seq ||
+		Seq(tcp.Ack) != seg.Ack || tcp.Window != seg.Window || tcp.Urgent != seg.Urgent ||
+		tcp.FIN != f.Has(FlagFIN) || tcp.SYN != f.Has(FlagSYN) || tcp.RST != f.Has(FlagRST) ||
+		tcp.PSH != f.Has(FlagPSH) || tcp.ACK != f.Has(FlagACK) || tcp.URG != f.Has(FlagURG) ||
+		tcp.ECE != f.Has(FlagECE) || tcp.CWR != f.Has(FlagCWR) || tcp.NS ||
+		int(tcp.DataOffset)*4 != TCPHeaderLen(&seg.Options) || !bytes.Equal(tcp.Payload, seg.Payload) {
+		t.Fatalf("seed %d: TCP fields differ", seed)
+	}
+	// Options: what gopacket decodes is what we meant to send, less
+	// SACK blocks that did not fit (the first ones are kept).
+	wantOpts := seg.Options
+	_, nsack, _ := optionsLayout(&wantOpts)
+	wantOpts.NumSACK = nsack
+	for i := nsack; i < MaxSACKBlocks; i++ {
+		wantOpts.SACK[i] = SACKBlock{}
+	}
+	if got := optionsFromGopacket(t, tcp.Options); got != wantOpts {
+		t.Fatalf("seed %d: options\n got %+v\nwant %+v", seed, got, wantOpts)
+	}
+
+	// Checksums: gopacket's ComputeChecksum sums the header as
+	// decoded, checksum field included, so a valid segment gives 0.
+	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := tcp.ComputeChecksum(); err != nil || c != 0 {
+		t.Fatalf("seed %d: gopacket says our TCP checksum %#x is off by %#x (%v)", seed, tcp.Checksum, c, err)
+	}
+	sb := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		ip, tcp, gopacket.Payload(tcp.Payload)); err != nil {
+		t.Fatalf("seed %d: reserialise: %v", seed, err)
+	}
+	if !bytes.Equal(sb.Bytes(), pkt) {
+		t.Fatalf("seed %d: gopacket re-serialisation differs\nours %x\ngopk %x", seed, pkt, sb.Bytes())
 	}
 }
 

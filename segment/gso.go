@@ -42,31 +42,52 @@ func CutIPv4TCP(dst, hdr, payload []byte, mss, i int) (int, error) {
 	if ipHL+tcpHL != len(hdr) {
 		return 0, ErrDataOffset
 	}
-	count := GSOSegments(len(payload), mss)
-	if i < 0 || i >= count {
-		return 0, ErrShort
+	total, count, err := gsoCopy(dst, hdr, payload, mss, i, IPv4MaxTotalLen)
+	if err != nil {
+		return 0, err
 	}
-	chunk := payload
-	if count > 1 {
-		chunk = payload[i*mss : min((i+1)*mss, len(payload))]
-	}
-	total := len(hdr) + len(chunk)
-	if total > IPv4MaxTotalLen {
-		return 0, ErrPayloadTooLarge
-	}
-	if len(dst) < total {
-		return 0, ErrBufferTooSmall
-	}
-	copy(dst, hdr)
-	copy(dst[len(hdr):], chunk)
 	ip := dst[:ipHL]
 	binary.BigEndian.PutUint16(ip[ipv4TotalLen:], uint16(total))
 	id := binary.BigEndian.Uint16(hdr[ipv4ID:])
 	binary.BigEndian.PutUint16(ip[ipv4ID:], id+uint16(i))
 	ip[ipv4Checksum], ip[ipv4Checksum+1] = 0, 0
 	binary.BigEndian.PutUint16(ip[ipv4Checksum:], Checksum(ip, 0))
-
 	t := dst[ipHL:total]
+	cutTCP(t, mss, i, count, ipv4PseudoSum(ip[ipv4Src:ipv4Src+4], ip[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(t)))
+	return total, nil
+}
+
+// gsoCopy copies the headers hdr and the payload of wire segment i (of
+// count, cut at mss) into dst and returns the segment's length and count.
+// The segment must fit maxLen (ErrPayloadTooLarge) and dst
+// (ErrBufferTooSmall); an i out of range is ErrShort.
+func gsoCopy(dst, hdr, payload []byte, mss, i, maxLen int) (total, count int, err error) {
+	count = GSOSegments(len(payload), mss)
+	if i < 0 || i >= count {
+		return 0, 0, ErrShort
+	}
+	chunk := payload
+	if count > 1 {
+		chunk = payload[i*mss : min((i+1)*mss, len(payload))]
+	}
+	total = len(hdr) + len(chunk)
+	if total > maxLen {
+		return 0, 0, ErrPayloadTooLarge
+	}
+	if len(dst) < total {
+		return 0, 0, ErrBufferTooSmall
+	}
+	copy(dst, hdr)
+	copy(dst[len(hdr):], chunk)
+	return total, count, nil
+}
+
+// cutTCP turns t, a copy of the super-segment's TCP header followed by
+// the payload of wire segment i of count (cut at mss), into that segment:
+// sequence number, flags (CWR on the first only, FIN and PSH on the last
+// only, as tcp_gso_segment) and a complete checksum over the pseudo-header
+// sum ps.
+func cutTCP(t []byte, mss, i, count int, ps uint32) {
 	seq := binary.BigEndian.Uint32(t[tcpSeq:])
 	binary.BigEndian.PutUint32(t[tcpSeq:], seq+uint32(i*mss))
 	if i > 0 {
@@ -76,9 +97,7 @@ func CutIPv4TCP(dst, hdr, payload []byte, mss, i int) (int, error) {
 		t[tcpFlags] &^= byte(FlagFIN | FlagPSH)
 	}
 	t[tcpChecksum], t[tcpChecksum+1] = 0, 0
-	ps := ipv4PseudoSum(ip[ipv4Src:ipv4Src+4], ip[ipv4Dst:ipv4Dst+4], ProtocolTCP, len(t))
-	binary.BigEndian.PutUint16(t[tcpChecksum:], Checksum(t, ps))
-	return total, nil
+	putTCPChecksum(t, ps)
 }
 
 // SplitIPv4TCP returns the headers and payload of pkt, an IPv4 packet

@@ -58,25 +58,10 @@ func TestCutIPv4TCP(t *testing.T) {
 			if len(s.Payload) > mss {
 				t.Fatalf("segment %d carries %d bytes, mss %d", i, len(s.Payload), mss)
 			}
-			if want := orig.Seq.Add(uint32(len(got))); s.Seq != want {
-				t.Fatalf("segment %d seq %d, want %d", i, s.Seq, want)
-			}
 			if id := IPv4(dst[:m]).ID(); id != uint16(0xfffe+i) {
 				t.Fatalf("segment %d IPv4 ID %#x, want %#x", i, id, uint16(0xfffe+i))
 			}
-			want := FlagACK
-			if i == 0 {
-				want |= FlagCWR
-			}
-			if i == n-1 {
-				want |= FlagPSH | FlagFIN
-			}
-			if s.Flags != want {
-				t.Fatalf("segment %d of %d flags %v, want %v", i, n, s.Flags, want)
-			}
-			if s.Ack != orig.Ack || s.Window != orig.Window || s.Options != orig.Options {
-				t.Fatalf("segment %d changed ack/window/options: %v", i, &s)
-			}
+			checkGSOSegment(t, i, n, &s, &orig, len(got))
 			got = append(got, s.Payload...)
 		}
 		if !bytes.Equal(got, payload) {
@@ -85,6 +70,30 @@ func TestCutIPv4TCP(t *testing.T) {
 		if _, err := CutIPv4TCP(dst, hdr, payload, mss, n); err == nil {
 			t.Fatalf("segment %d of %d accepted", n, n)
 		}
+	}
+}
+
+// checkGSOSegment checks wire segment i of n, s, cut from the
+// super-segment orig (sent: the payload bytes of the segments before it):
+// its sequence number, CWR on the first only, FIN and PSH on the last only
+// (the super-segment had ACK, PSH, FIN, CWR), the rest unchanged.
+func checkGSOSegment(t *testing.T, i, n int, s, orig *Segment, sent int) {
+	t.Helper()
+	if want := orig.Seq.Add(uint32(sent)); s.Seq != want {
+		t.Fatalf("segment %d seq %d, want %d", i, s.Seq, want)
+	}
+	want := FlagACK
+	if i == 0 {
+		want |= FlagCWR
+	}
+	if i == n-1 {
+		want |= FlagPSH | FlagFIN
+	}
+	if s.Flags != want {
+		t.Fatalf("segment %d of %d flags %v, want %v", i, n, s.Flags, want)
+	}
+	if s.Ack != orig.Ack || s.Window != orig.Window || s.Options != orig.Options {
+		t.Fatalf("segment %d changed ack/window/options: %v", i, s)
 	}
 }
 

@@ -6,13 +6,15 @@ import (
 )
 
 // Parse decodes one TCP packet as read from the link into seg, dispatching
-// on the IP version nibble: version 4 goes to ParseIPv4TCP; anything else
-// returns ErrVersion until IPv6 is implemented (this is where its parser
-// goes). An empty packet returns ErrShort. Never panics, never allocates.
+// on the IP version nibble: version 4 goes to ParseIPv4TCP, version 6 to
+// ParseIPv6TCP; anything else returns ErrVersion. An empty packet returns
+// ErrShort. Never panics, never allocates.
 func Parse(pkt []byte, seg *Segment) error {
 	switch IPVersion(pkt) {
 	case 4:
 		return ParseIPv4TCP(pkt, seg)
+	case 6:
+		return ParseIPv6TCP(pkt, seg)
 	case 0:
 		if len(pkt) == 0 {
 			return ErrShort

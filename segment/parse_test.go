@@ -251,7 +251,8 @@ func TestParseDispatch(t *testing.T) {
 		want error
 	}{
 		{"empty", nil, ErrShort},
-		{"IPv6", v6, ErrVersion},
+		{"IPv6 zeros: a jumbogram", v6, ErrJumbogram},
+		{"IPv6 short", v6[:39], ErrShort},
 		{"version 0", []byte{0x05, 0, 0}, ErrVersion},
 		{"version 15", []byte{0xf5}, ErrVersion},
 		{"IPv4 short", []byte{0x45}, ErrShort},
