@@ -68,12 +68,24 @@ func split4(whole []byte, size int) [][]byte {
 	return out
 }
 
-// feed4 hands every fragment to r at time now and returns the last result.
+// feed4 hands every IPv4 fragment to r at time now and returns the last
+// result; all but the last must be held.
 func feed4(t *testing.T, r *Reassembler, now time.Time, frags ...[]byte) Result {
+	t.Helper()
+	return feed(t, r.InputIPv4, now, frags)
+}
+
+// feed6 is feed4 for IPv6.
+func feed6(t *testing.T, r *Reassembler, now time.Time, frags ...[]byte) Result {
+	t.Helper()
+	return feed(t, r.InputIPv6, now, frags)
+}
+
+func feed(t *testing.T, input func([]byte, time.Time) Result, now time.Time, frags [][]byte) Result {
 	t.Helper()
 	var res Result
 	for i, f := range frags {
-		res = r.InputIPv4(f, now)
+		res = input(f, now)
 		if i < len(frags)-1 && res.Verdict != Held {
 			t.Fatalf("fragment %d: %v %v, want held", i, res.Verdict, res.Reason)
 		}

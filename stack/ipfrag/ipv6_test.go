@@ -32,15 +32,9 @@ func TestIPv6Orders(t *testing.T) {
 			rng.Shuffle(len(p), func(a, b int) { p[a], p[b] = p[b], p[a] })
 			orders = append(orders, p)
 		}
-		for i, order := range orders {
+		for _, order := range orders {
 			r := New(Config{})
-			var res Result
-			for j, f := range order {
-				res = r.InputIPv6(f, t0)
-				if j < len(order)-1 && res.Verdict != Held {
-					t.Fatalf("%s order %d fragment %d: %v %v", l.name, i, j, res.Verdict, res.Reason)
-				}
-			}
+			res := feed6(t, r, t0, order...)
 			wantComplete(t, res, whole)
 			if s := r.Stats(); s.Reassembled != 1 || s.FragmentsIn != uint64(len(frags)) {
 				t.Fatalf("%s: stats %+v", l.name, s)
@@ -48,18 +42,6 @@ func TestIPv6Orders(t *testing.T) {
 			checkMem(t, r)
 		}
 	}
-}
-
-func feed6(t *testing.T, r *Reassembler, now time.Time, frags ...[]byte) Result {
-	t.Helper()
-	var res Result
-	for i, f := range frags {
-		res = r.InputIPv6(f, now)
-		if i < len(frags)-1 && res.Verdict != Held {
-			t.Fatalf("fragment %d: %v %v, want held", i, res.Verdict, res.Reason)
-		}
-	}
-	return res
 }
 
 func wantProblem(t *testing.T, res Result, reason Reason, code uint8, ptr uint32) {
