@@ -145,3 +145,18 @@ func TestStormBounded(t *testing.T) {
 		t.Fatalf("the storm did not exercise the bounds: %+v", s)
 	}
 }
+
+func TestConfigDefaults(t *testing.T) {
+	c := New(Config{}).Config()
+	if c.MaxMemory != 4<<20 || c.MaxMemoryPerSource != 1<<20 || c.MaxDatagrams != DefaultMaxDatagrams ||
+		c.MaxFragments != DefaultMaxFragments || c.TimeoutIPv4 != 30*time.Second || c.TimeoutIPv6 != 60*time.Second {
+		t.Fatalf("defaults %+v", c)
+	}
+	c = New(Config{MaxMemory: 1000, MaxMemoryPerSource: 1 << 30}).Config()
+	if c.MaxMemory != MinMemory || c.MaxMemoryPerSource != MinMemory {
+		t.Fatalf("clamped %+v", c)
+	}
+	if ReasonOverlap.String() != "overlap" || Reason(200).String() != "unknown" || Complete.String() != "complete" {
+		t.Fatal("names")
+	}
+}

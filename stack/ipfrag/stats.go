@@ -101,7 +101,8 @@ type Result struct {
 	// IPv4 with total length and header checksum fixed and MF and offset
 	// cleared; IPv6 with payload length fixed and the fragment header
 	// spliced out. It aliases the Reassembler's buffer and is valid until
-	// the next call on the Reassembler.
+	// the next call on the Reassembler; the caller may modify it in place
+	// (e.g. turn an echo request into its reply).
 	Packet []byte
 	// Reason (Verdict Dropped) says why.
 	Reason Reason
