@@ -88,7 +88,8 @@ const (
 
 // Reassembler reassembles IPv4 and IPv6 datagrams from their fragments. It is
 // not safe for concurrent use; it never blocks, starts no goroutine and reads
-// no clock: every call takes the current monotonic time.
+// no clock: every call takes the current time from the caller's monotonic
+// clock (a now earlier than a previous one only delays expiry).
 type Reassembler struct {
 	cfg    Config
 	table  map[key]*datagram

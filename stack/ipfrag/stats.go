@@ -1,9 +1,10 @@
 package ipfrag
 
-// Stats counts what a Reassembler did since it was made. Every fragment
-// handed to it ends in exactly one of Reassembled's datagrams, Held (not
-// counted), or one of the drop counters; datagrams leave the table by
-// Reassembled, Timeouts, Discarded* or *Evictions.
+// Stats counts what a Reassembler did since it was made. Some counters
+// count fragments (or packets), others datagrams, as each says: a fragment
+// is held, or dropped for one reason (Result.Reason), and a datagram leaves
+// the table reassembled, timed out, evicted, or discarded (overlap, too many
+// fragments, ECN, too big) after waiting out its timeout.
 type Stats struct {
 	FragmentsIn uint64 // fragments taken in (well-formed headers, atomic ones excluded)
 	Reassembled uint64 // datagrams completed and returned
