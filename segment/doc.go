@@ -1,5 +1,5 @@
 // Package segment holds tunstack's wire formats: IPv4, IPv6 (with its
-// extension headers), TCP, ICMPv4 and UDP headers as zero-copy views over
+// extension headers), TCP, ICMPv4, ICMPv6 and UDP headers as zero-copy views over
 // []byte, a decoded TCP Segment value for the
 // engine, builders that serialise into caller buffers, the Internet checksum,
 // and TCP sequence-number arithmetic (Seq).
@@ -48,6 +48,18 @@
 // write no extension headers. No neighbour discovery is needed: a TUN has
 // no link layer.
 //
+// ICMPv6 (RFC 4443): ParseIPv6ICMP validates a message (checksum over the
+// IPv6 pseudo-header with next header 58); ICMPv6.Quoted finds the packet
+// an error quotes and its TCP ports and sequence number through any
+// extension headers, from a quote truncated to as little as 8 transport
+// bytes; ICMPv6EchoReply answers an echo request; ICMPv6Error builds an
+// error quoting as much of the invoking packet as fits in 1280 bytes, and
+// refuses (ErrICMPNotAllowed) what ICMPv6ErrorAllowed forbids by RFC 4443
+// 2.4(e): errors about ICMPv6 errors, redirects, packets to multicast
+// addresses (bar Packet Too Big and option action 10) or from addresses
+// that are not unicast. Rate limiting (2.4(f)) and path MTU discovery (RFC
+// 8201) belong to the stack.
+//
 // # Fragments
 //
 // The parsers take whole datagrams: an IPv4 fragment, or an IPv6 packet
@@ -69,7 +81,7 @@
 // accessor may panic on a short slice; after it, no accessor panics. No
 // function in this package panics on input from the network, whatever its
 // bytes; this is fuzzed (FuzzParseIPv4TCP, FuzzParseOptions, FuzzWalkIPv6,
-// FuzzParseIPv6TCP, FuzzCutIPv4TCP, FuzzCutIPv6TCP).
+// FuzzParseIPv6TCP, FuzzICMPv6, FuzzCutIPv4TCP, FuzzCutIPv6TCP).
 //
 // # Building
 //
@@ -79,15 +91,15 @@
 // the send path can write data once and headers in front of it;
 // BuildIPv4TCPHeadersOnly writes the headers of a payload kept elsewhere and
 // leaves the TCP checksum to a link with checksum offload; the BuildIPv6TCP
-// family does the same for IPv6. Options are
-// written 4-byte aligned the way Linux lays them out, packed when that does
-// not fit, and SACK blocks beyond what fits in 40 bytes are dropped from the
-// end (TCPOptionsLen says how many bytes will be written).
-// BuildIPv4UDP and ICMPv4EchoReply are the small builders the runtime and
+// family does the same for IPv6. Options are written 4-byte aligned the way
+// Linux lays them out, packed when that does not fit, and SACK blocks
+// beyond what fits in 40 bytes are dropped from the end (TCPOptionsLen says
+// how many bytes will be written). BuildIPv4UDP, ICMPv4EchoReply,
+// ICMPv6EchoReply and ICMPv6Error are the small builders the runtime and
 // tests need besides TCP. Builders report a short buffer or an address of
 // the wrong family with sentinel errors; the lower-level Put functions
-// (PutIPv4Header, PutIPv6Header, PutOptions) panic if handed a buffer shorter than documented, which is a
-// programming error, not network input.
+// (PutIPv4Header, PutIPv6Header, PutOptions) panic if handed a buffer
+// shorter than documented, which is a programming error, not network input.
 //
 // # Ownership and allocation
 //

@@ -74,4 +74,8 @@ var (
 	// ErrIncompleteChain: an IPv6 first fragment without the whole header
 	// chain (ICMPv6 Parameter Problem code 3, RFC 7112).
 	ErrIncompleteChain = errors.New("segment: IPv6 first fragment with incomplete header chain")
+	// ErrICMPNotAllowed: RFC 4443 2.4(e) forbids sending this ICMPv6 error
+	// in reply to this packet (an ICMPv6 error, a multicast destination, a
+	// source that is not a unicast address, ...).
+	ErrICMPNotAllowed = errors.New("segment: ICMPv6 error not allowed for this packet")
 )

@@ -134,12 +134,14 @@ func WalkIPv6(pkt []byte, c *IPv6Chain) error {
 	if err := ip.Validate(); err != nil {
 		return err
 	}
-	return walkIPv6(pkt[:IPv6HeaderLen+int(ip.PayloadLen())], c)
+	return walkIPv6(pkt[:IPv6HeaderLen+int(ip.PayloadLen())], c, false)
 }
 
 // walkIPv6 walks the chain of b, an IPv6 packet of at least 40 bytes cut at
-// the end of its payload (or of what there is of it, for a quoted packet).
-func walkIPv6(b []byte, c *IPv6Chain) error {
+// the end of its payload. With quoted, b is what an ICMPv6 error quotes of
+// a packet, possibly truncated: the checks of fragment lengths and of a
+// first fragment's chain, which need the whole packet, are skipped.
+func walkIPv6(b []byte, c *IPv6Chain, quoted bool) error {
 	*c = IPv6Chain{End: len(b)}
 	nh := b[ipv6NextHeader]
 	field := ipv6NextHeader
@@ -148,7 +150,7 @@ func walkIPv6(b []byte, c *IPv6Chain) error {
 		switch nh {
 		case ProtocolTCP, ProtocolUDP, ProtocolICMPv6, ProtocolNoNext:
 			c.Protocol, c.Offset = nh, off
-			if c.firstFragment() && len(b)-off < upperLayerMinLen(nh) {
+			if !quoted && c.firstFragment() && len(b)-off < upperLayerMinLen(nh) {
 				return c.problem(ErrIncompleteChain, ICMPv6IncompleteChain, 0)
 			}
 			return nil
@@ -167,19 +169,19 @@ func walkIPv6(b []byte, c *IPv6Chain) error {
 			return ErrIPv6ExtHeader
 		}
 		if len(b)-off < ipv6ExtUnit {
-			return c.truncated()
+			return c.truncated(quoted)
 		}
 		h := b[off:]
 		hl := ipv6FragHeaderLen
 		if nh != ProtocolFragment {
 			hl = (int(h[1]) + 1) * ipv6ExtUnit
 			if hl > len(h) {
-				return c.truncated()
+				return c.truncated(quoted)
 			}
 		}
 		switch nh {
 		case ProtocolFragment:
-			if stop, err := c.fragment(b, off, field); stop || err != nil {
+			if stop, err := c.fragment(b, off, field, quoted); stop || err != nil {
 				return err
 			}
 		case ProtocolRouting:
@@ -202,7 +204,7 @@ func walkIPv6(b []byte, c *IPv6Chain) error {
 // fragment records the fragment header at off (named by the next-header
 // field at field) and checks it (RFC 8200 4.5). stop reports a fragment
 // with a non-zero offset, whose data the walk must not read as headers.
-func (c *IPv6Chain) fragment(b []byte, off, field int) (stop bool, err error) {
+func (c *IPv6Chain) fragment(b []byte, off, field int, quoted bool) (stop bool, err error) {
 	if c.HasFragment {
 		// A fragment inside a fragment: the reassembled datagram
 		// would itself need reassembly. Linux would do it; we drop.
@@ -221,7 +223,10 @@ func (c *IPv6Chain) fragment(b []byte, off, field int) (stop bool, err error) {
 	}
 	f := &c.Fragment
 	data := len(b) - f.DataOffset()
-	if f.More && data%8 != 0 {
+	if quoted {
+		data = 0
+	}
+	if !quoted && f.More && data%8 != 0 {
 		return true, c.problem(ErrFragmentLength, ICMPv6ErroneousHeader, ipv6PayloadLen)
 	}
 	if off-IPv6HeaderLen+f.Offset+data > IPv6MaxPayloadLen {
@@ -293,9 +298,10 @@ func (c *IPv6Chain) firstFragment() bool {
 }
 
 // truncated is the error for a header that overruns the payload: in a
-// first fragment the RFC 7112 error, anywhere else a silent drop.
-func (c *IPv6Chain) truncated() error {
-	if c.firstFragment() {
+// first fragment the RFC 7112 error, anywhere else (and in a quote) a
+// silent drop.
+func (c *IPv6Chain) truncated(quoted bool) error {
+	if !quoted && c.firstFragment() {
 		return c.problem(ErrIncompleteChain, ICMPv6IncompleteChain, 0)
 	}
 	return ErrIPv6ExtHeader

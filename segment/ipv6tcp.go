@@ -167,7 +167,7 @@ func ipv6TCPHeaderLens(b []byte) (tcpOff, tcpHL int, err error) {
 		return 0, 0, ErrVersion
 	}
 	var c IPv6Chain
-	if err := walkIPv6(b, &c); err != nil {
+	if err := walkIPv6(b, &c, false); err != nil {
 		return 0, 0, err
 	}
 	if c.HasFragment && !c.Fragment.Atomic() {
