@@ -51,7 +51,8 @@ type Conn struct {
 	tc      *tcp.Conn
 	pend    tcp.Event // events reported by the engine, handled by afterLocked
 	ipID    uint16
-	armed   bool // timer is queued for armedAt
+	outData int32 // payload bytes in outq, for unlockInput's choice of writer
+	armed   bool  // timer is queued for armedAt
 	timer   timers.Timer
 	armedAt time.Time // engine deadline the timer is armed for
 	// listener is the listener of a passive open until the connection is
@@ -286,12 +287,21 @@ func (c *Conn) onTimer() {
 
 // inputSegment hands an arriving segment to the engine. It reports false if
 // the connection had already left the demux table (the caller looks again).
-func (c *Conn) inputSegment(now time.Time, seg *segment.Segment) bool {
+//
+// The engine's time is read once the lock is held, as every other engine
+// call does: a time read before waiting for the lock (held meanwhile by a
+// Write that sent data) would stamp what this call sends as sent before
+// data of lower sequence numbers, and RACK (RFC 8985 6.2), which orders
+// transmissions by those stamps, then takes the lower data for delivered
+// out of order and declares the rest lost. Measured on the local download
+// before this: about 6,000 spurious retransmissions a second.
+func (c *Conn) inputSegment(seg *segment.Segment) bool {
 	c.mu.Lock()
 	if c.gone {
 		c.unlock()
 		return false
 	}
+	now := c.s.now()
 	if l := c.listener; l != nil && !c.queued && seg.Flags&segment.FlagRST == 0 &&
 		c.tc.State() == tcp.StateSynReceived && len(l.acceptq) >= cap(l.acceptq) {
 		// The handshake would complete into a full accept queue: drop the
@@ -305,7 +315,7 @@ func (c *Conn) inputSegment(now time.Time, seg *segment.Segment) bool {
 	c.tc.HandleSegment(now, seg)
 	c.coalesce = false
 	c.afterLocked(now)
-	c.unlock()
+	c.unlockInput()
 	return true
 }
 

@@ -105,7 +105,6 @@ func (s *Stack) inputTCP(seg *segment.Segment) {
 		return
 	}
 	key := tcp.Tuple{LocalAddr: seg.Dst, LocalPort: seg.DstPort, RemoteAddr: seg.Src, RemotePort: seg.SrcPort}
-	now := s.now()
 	// Two rounds at most: a connection found in the table may leave it
 	// (TIME-WAIT, CLOSED) between the lookup and taking its lock; then the
 	// lookup is repeated and finds its successor.
@@ -113,11 +112,12 @@ func (s *Stack) inputTCP(seg *segment.Segment) {
 		s.mu.Lock()
 		if c := s.conns[key]; c != nil {
 			s.mu.Unlock()
-			if c.inputSegment(now, seg) {
+			if c.inputSegment(seg) {
 				return
 			}
 			continue
 		}
+		now := s.now()
 		var after *tcp.TimeWait // a TIME-WAIT record this SYN reopens
 		if s.tw.has(key) {
 			reopen, tw := s.tw.handleLocked(now, key, seg)

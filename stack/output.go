@@ -202,6 +202,7 @@ func (c *Conn) queueLocked(seg *segment.Segment) {
 		s.putOutBuf(it.bp)
 		return
 	}
+	c.outData += int32(len(seg.Payload))
 	c.outq = append(c.outq, it)
 }
 
@@ -209,14 +210,57 @@ func (c *Conn) queueLocked(seg *segment.Segment) {
 // it was held, unless another goroutine is writing this connection's
 // output already: that one takes it over. Every engine call is followed by
 // unlock, never by a bare release of the lock.
-func (c *Conn) unlock() { c.release(false) }
+func (c *Conn) unlock() { c.release(releaseInline) }
 
 // unlockTimer is unlock for the clock's goroutine: it writes its own batch
 // only and leaves what others queue meanwhile to a new goroutine, so that
 // one connection's traffic never holds up the other connections' timers.
-func (c *Conn) unlockTimer() { c.release(true) }
+func (c *Conn) unlockTimer() { c.release(releaseOnce) }
 
-func (c *Conn) release(once bool) {
+// unlockInput is unlock for the input goroutine: a batch carrying at least
+// handOffData bytes of data is written by the stack's writer goroutine
+// (writeLoop), so that the input goroutine goes back to reading the link. A
+// bulk sender's data is clocked out by the ACKs the input goroutine reads;
+// written inline, each TUN write (in which the kernel runs its whole
+// receive path) held up the reading of the next ACK. Small batches (ACKs,
+// request/response) stay inline: handing them over costs more than their
+// write. Measured on the 2-core benchmark host, local download: 24.4 ->
+// 28.3 Gbit/s, 0.32 -> 0.28 CPU-s per GB.
+func (c *Conn) unlockInput() { c.release(releaseHandOff) }
+
+// handOffData is the batch size from which unlockInput hands the write
+// over: a few full-sized segments.
+const handOffData = 16 << 10
+
+// handOffQueue bounds the batches waiting for the writer; with the queue
+// full the input goroutine writes its batch itself.
+const handOffQueue = 64
+
+// handOff is a batch of a connection's output for the writer goroutine.
+type handOff struct {
+	c *Conn
+	q []outItem
+}
+
+// writeLoop is the writer goroutine: it writes the batches the input
+// goroutine hands over, each as Conn.flush (so also what other goroutines
+// hand that connection meanwhile), until Close closes the queue.
+func (s *Stack) writeLoop() {
+	defer close(s.writerDone)
+	for h := range s.handq {
+		h.c.flush(h.q, false)
+	}
+}
+
+const (
+	releaseInline  = iota // write the batch, and what is handed over meanwhile
+	releaseOnce           // write the batch; a new goroutine takes the rest
+	releaseHandOff        // as releaseInline, by the writer goroutine if the batch is large
+)
+
+func (c *Conn) release(mode int) {
+	data := c.outData
+	c.outData = 0
 	if len(c.outq) == 0 {
 		c.mu.m.Unlock()
 		return
@@ -239,7 +283,14 @@ func (c *Conn) release(once bool) {
 	// the batch counted, and Close waits for it (waitFlushers).
 	c.s.flushers.Add(1)
 	c.mu.m.Unlock()
-	c.flush(q, once)
+	if mode == releaseHandOff && data >= handOffData {
+		select {
+		case c.s.handq <- handOff{c, q}:
+			return
+		default: // the writer is behind: write it here
+		}
+	}
+	c.flush(q, mode == releaseOnce)
 }
 
 // flush writes q, then whatever other goroutines handed over meanwhile,

@@ -85,14 +85,16 @@ type Stack struct {
 	// flushers counts goroutines writing a connection's queued output
 	// (output.go); once closing is set, the last one to finish signals
 	// flushed, for Close (waitFlushers).
-	flushers  atomic.Int32
-	gate      pollGateState // pollGate's history (input goroutine only)
-	closing   atomic.Bool
-	flushed   chan struct{}
-	linkErr   error // why it stopped, if not because of Close; set (with mu) before linkDone closes
-	closeOnce sync.Once
-	closeErr  error
-	wg        sync.WaitGroup // the input goroutine
+	flushers   atomic.Int32
+	gate       pollGateState // pollGate's history (input goroutine only)
+	closing    atomic.Bool
+	flushed    chan struct{}
+	handq      chan handOff  // batches the input goroutine hands to the writer (output.go)
+	writerDone chan struct{} // closed when the writer has exited
+	linkErr    error         // why it stopped, if not because of Close; set (with mu) before linkDone closes
+	closeOnce  sync.Once
+	closeErr   error
+	wg         sync.WaitGroup // the input goroutine
 }
 
 // New starts a stack on link with the given options: one goroutine reads
@@ -108,15 +110,17 @@ func New(link Link, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	s := &Stack{
-		link:      link,
-		opts:      o,
-		addr:      o.Addr,
-		clock:     o.Clock,
-		conns:     make(map[tcp.Tuple]*Conn),
-		listeners: make(map[uint16]*Listener),
-		done:      make(chan struct{}),
-		linkDone:  make(chan struct{}),
-		flushed:   make(chan struct{}, 1),
+		link:       link,
+		opts:       o,
+		addr:       o.Addr,
+		clock:      o.Clock,
+		conns:      make(map[tcp.Tuple]*Conn),
+		listeners:  make(map[uint16]*Listener),
+		done:       make(chan struct{}),
+		linkDone:   make(chan struct{}),
+		flushed:    make(chan struct{}, 1),
+		handq:      make(chan handOff, handOffQueue),
+		writerDone: make(chan struct{}),
 	}
 	s.cfg = engineConfig(&o)
 	if ol, ok := link.(OffloadLink); ok {
@@ -161,6 +165,7 @@ func New(link Link, opts Options) (*Stack, error) {
 	s.mem.start(s)
 	s.wg.Add(1)
 	go s.inputLoop()
+	go s.writeLoop()
 	return s, nil
 }
 
@@ -257,6 +262,10 @@ func (s *Stack) Close() error {
 		s.waitFlushers()
 		s.closeErr = s.link.Close()
 		s.wg.Wait()
+		// The input and loopback goroutines, the writer's only
+		// senders, have stopped.
+		close(s.handq)
+		<-s.writerDone
 		s.mu.Lock()
 		s.tw.stop()
 		s.mu.Unlock()

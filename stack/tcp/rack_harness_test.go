@@ -157,3 +157,45 @@ func TestTLP_RFC8985_NoSACKNoProbe(t *testing.T) {
 		h.fatalf("TLPProbes %d", i.TLPProbes)
 	}
 }
+
+// A call whose time is older than the last transmission's (a runtime that
+// read its clock before taking the connection's lock, while another
+// goroutine's Write sent data) must not stamp the data it sends as sent
+// before data of lower sequence numbers: RACK (RFC 8985 6.2) would take the
+// cumulative ACK of the lower data for a delivery after the higher data's
+// transmission and declare the higher data lost. Here the ACK that frees
+// the window is processed with a time 500 us older than the Write's; the
+// data it sends is delivered in order, 19 ms after the data before it, and
+// nothing may be retransmitted.
+func TestRACK_RFC8985_6_2_StaleCallTimeIsNotReordering(t *testing.T) {
+	h := rackEstablished(t)
+	h.write(20*ms, 4*1460)
+	h.drainOut(20 * ms)
+	h.send(30*ms, h.in(".", ack(2921)))
+	h.write(31*ms, 20*1460) // more than the window takes at 31 ms
+	n1 := len(h.drainOut(31 * ms))
+	h.c.HandleSegment(h.now.Add(-500*us), h.in(".", ack(5841)))
+	n2 := len(h.drainOut(31 * ms))
+	if n1 == 0 || n2 == 0 || n1+n2 >= 20 {
+		h.fatalf("sent %d segments by the Write and %d by the stale ACK; want both, and data left", n1, n2)
+	}
+	// The data sent at 31 ms by the Write is acknowledged at 41 ms, the
+	// data the stale call sent at 60 ms, then the rest as it goes out.
+	h.send(41*ms, h.in(".", ack(int64(5841+n1*1460))))
+	sent := 4 + n1 + n2 + len(h.drainOut(41*ms))
+	for at := 60 * ms; at < 2*s && sent <= 24; at += 20 * ms {
+		h.send(at, h.in(".", ack(int64(1+sent*1460))))
+		n := len(h.drainOut(at))
+		if n == 0 {
+			break
+		}
+		sent += n
+	}
+	if sent != 24 {
+		h.fatalf("%d segments sent, want 24", sent)
+	}
+	h.expectNothing(500 * ms)
+	if i := h.c.Info(); i.RACKLosses != 0 || i.Retransmits != 0 {
+		h.fatalf("RACKLosses %d, Retransmits %d: in-order delivery taken for loss", i.RACKLosses, i.Retransmits)
+	}
+}

@@ -188,6 +188,16 @@ func (q *txq) search(s Seq) int {
 func (c *Conn) recordSent(now time.Time, seq Seq, used uint32, fin bool) {
 	end := seq.Add(used)
 	q := &c.txq
+	// Stamps never go back: RACK orders transmissions by them (RFC 8985
+	// 6.2, RACK_sent_after), and data of higher sequence numbers stamped
+	// before data already sent reads as sent first, so that its delivery
+	// declares the later-stamped data lost. A runtime whose goroutines
+	// read the clock before they take the connection's lock passes such
+	// times; each call's time stands for "now" within it, no earlier than
+	// the last transmission.
+	if l := q.last(); l != nil && now.Before(l.xmitTime) {
+		now = l.xmitTime
+	}
 	for i := q.search(seq); i < q.n; i++ {
 		r := q.at(i)
 		if r.start.GreaterThanEq(end) {
