@@ -85,11 +85,12 @@ func (m ICMPv4) IsError() bool {
 
 // Quoted is the part of an offending datagram that an ICMP error message
 // carries: its IP header and the first 8 bytes of its transport header
-// (RFC 792; RFC 1122 3.2.2 requires at least that much).
+// (RFC 792; RFC 1122 3.2.2 requires at least that much). ICMPv4.Quoted and
+// ICMPv6.Quoted both return it.
 type Quoted struct {
 	Src, Dst  netip.Addr // the offending datagram's addresses: Src is us
 	Protocol  uint8
-	Header    []byte // the quoted IPv4 header, options included
+	Header    []byte // the quoted IPv4 header with options, or IPv6 header with extension headers
 	Transport []byte // at least 8 bytes: the start of the transport header
 }
 
