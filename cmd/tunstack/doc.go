@@ -26,5 +26,8 @@
 // for concurrent use (one mutex each); the stack calls the tracer under a
 // connection's lock, so it only formats and writes, never calls back into
 // the stack. Nothing here panics on packet contents: peekTCP bounds-checks
-// every access (fuzzed by FuzzPeekTCP).
+// every access (fuzzed by FuzzPeekTCP and FuzzPeekTCP6). Both families are
+// observed alike: IPv6 super-segments are cut with segment.CutIPv6TCP, the
+// trace prints IPv6 endpoints as [addr]:port, and the pcap file's link
+// type RAW carries IPv4 and IPv6 packets side by side.
 package main

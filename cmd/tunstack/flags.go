@@ -216,7 +216,7 @@ func registerLink(fs *flag.FlagSet, c *linkConfig) {
 	fs.Var(percentValue{&c.reorder}, "reorder", "hold back this `percent`age of packets so later ones overtake them")
 	fs.Var(percentValue{&c.dup}, "dup", "duplicate this `percent`age of packets")
 	fs.Int64Var(&c.seed, "seed", 1, "`seed` of the fault injector's random numbers")
-	fs.StringVar(&c.pcap, "pcap", "", "write every packet the stack sends and receives to this pcap `file` (raw IPv4; Wireshark, tshark, tcpdump -r)")
+	fs.StringVar(&c.pcap, "pcap", "", "write every packet the stack sends and receives to this pcap `file` (link type RAW: IPv4 and IPv6; Wireshark, tshark, tcpdump -r)")
 	fs.BoolVar(&c.trace, "trace", false, "print one line per TCP state transition and per SYN/FIN/RST segment")
 	fs.DurationVar(&c.stats, "stats", 0, "print the connection table every `interval`, e.g. 5s (always on SIGUSR1)")
 	fs.Var(levelValue{&c.logLevel}, "log-level", "log `level`: debug, info, warn or error")

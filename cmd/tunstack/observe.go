@@ -27,8 +27,10 @@ import (
 const pcapSnaplen = 65535
 
 // pcapFile records packets in the classic pcap format with link type RAW
-// (LINKTYPE_RAW, 101: each record starts with the IP header), which
-// Wireshark, tshark and tcpdump -r read. Safe for concurrent use.
+// (LINKTYPE_RAW, 101: each record starts with the IP header, IPv4 or IPv6 as
+// its version nibble says; tcpdump.org "Link-layer header types"), which
+// Wireshark, tshark and tcpdump -r read. Both families share one file, as
+// they share the TUN device. Safe for concurrent use.
 type pcapFile struct {
 	mu  sync.Mutex
 	f   *os.File
@@ -128,6 +130,9 @@ func (tr *tracer) println(line string) {
 // packet prints a segment with SYN, FIN or RST set, tcpdump style:
 //
 //	12:00:01.000100 198.18.0.1:51234 > 198.18.0.2:80 [S] seq=1000 ack=0 win=64240 len=0
+//	12:00:01.000100 [2001:2::1]:51234 > [2001:2::2]:80 [S] seq=1000 ack=0 win=64800 len=0
+//
+// IPv6 addresses are in brackets (RFC 5952 6), so the port stays apart.
 func (tr *tracer) packet(t time.Time, h tcpHeader) {
 	tr.println(fmt.Sprintf("%s %s > %s [%s] seq=%d ack=%d win=%d len=%d%s",
 		stamp(t), netip.AddrPortFrom(h.src, h.srcPort), netip.AddrPortFrom(h.dst, h.dstPort),
@@ -156,7 +161,7 @@ func optionsText(o *segment.Options) string {
 	return " <" + strings.Join(parts, ",") + ">"
 }
 
-// tcpHeader is the part of an IPv4/TCP packet a trace line shows.
+// tcpHeader is the part of a TCP packet (either family) a trace line shows.
 type tcpHeader struct {
 	src, dst         netip.Addr
 	srcPort, dstPort uint16
@@ -167,29 +172,48 @@ type tcpHeader struct {
 	opts             segment.Options // malformed options are shown as none
 }
 
-// peekTCP extracts the trace fields of an IPv4 TCP packet without
+// peekTCP extracts the trace fields of a TCP packet, IPv4 or IPv6, without
 // allocating. It only reads; bounds are checked before every access, so any
-// byte string is safe (the full validation is the stack's job).
+// byte string is safe (the full validation is the stack's job). Fragments
+// are not shown: the stack reassembles them before TCP sees the segment.
 func peekTCP(pkt []byte) (h tcpHeader, ok bool) {
-	if len(pkt) < 20 || pkt[0]>>4 != 4 || pkt[9] != segment.ProtocolTCP {
+	var t []byte
+	switch segment.IPVersion(pkt) {
+	case 4:
+		if len(pkt) < 20 || pkt[9] != segment.ProtocolTCP {
+			return h, false
+		}
+		ihl := int(pkt[0]&0x0f) * 4
+		total := int(binary.BigEndian.Uint16(pkt[2:4]))
+		if ihl < 20 || total > len(pkt) || total < ihl+20 {
+			return h, false
+		}
+		// Fragments other than the first carry no TCP header (RFC 791);
+		// a first fragment carries only part of the segment.
+		if binary.BigEndian.Uint16(pkt[6:8])&0x3fff != 0 {
+			return h, false
+		}
+		t = pkt[ihl:total]
+		h.src = netip.AddrFrom4([4]byte(pkt[12:16]))
+		h.dst = netip.AddrFrom4([4]byte(pkt[16:20]))
+	case 6:
+		// The extension headers (RFC 8200 4) are walked to the TCP header;
+		// an atomic fragment (RFC 6946) is a whole datagram.
+		var c segment.IPv6Chain
+		if segment.WalkIPv6(pkt, &c) != nil || c.Protocol != segment.ProtocolTCP ||
+			c.HasFragment && !c.Fragment.Atomic() || c.End-c.Offset < 20 {
+			return h, false
+		}
+		t = pkt[c.Offset:c.End]
+		ip := segment.IPv6(pkt)
+		h.src, h.dst = ip.Src(), ip.Dst()
+	default:
 		return h, false
 	}
-	ihl := int(pkt[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(pkt[2:4]))
-	if ihl < 20 || total > len(pkt) || total < ihl+20 {
-		return h, false
-	}
-	// Fragments other than the first carry no TCP header (RFC 791).
-	if binary.BigEndian.Uint16(pkt[6:8])&0x1fff != 0 {
-		return h, false
-	}
-	t := pkt[ihl:total]
 	off := int(t[12]>>4) * 4
 	if off < 20 || off > len(t) {
 		return h, false
 	}
-	h.src = netip.AddrFrom4([4]byte(pkt[12:16]))
-	h.dst = netip.AddrFrom4([4]byte(pkt[16:20]))
 	h.srcPort = binary.BigEndian.Uint16(t[0:2])
 	h.dstPort = binary.BigEndian.Uint16(t[2:4])
 	h.seq = binary.BigEndian.Uint32(t[4:8])

@@ -15,7 +15,7 @@ import (
 // stack keeps its super-segments, its checksum offload and its ACK
 // coalescing; what it records is what the wire carries: a super-segment as
 // the MSS-sized segments the kernel cuts it into (or made it from), each
-// with complete checksums (segment.CutIPv4TCP). Without observation serve
+// with complete checksums (segment.CutIPv4TCP, CutIPv6TCP). Without observation serve
 // wraps nothing, so the data path pays nothing for it.
 
 // link is the method set of stack.Link, declared here so this file does not
@@ -80,22 +80,31 @@ func (o *observer) seeAt(now time.Time, pkt []byte) {
 	}
 }
 
-// seeSegments shows a TCP/IPv4 packet given as hdr (exactly its headers)
-// and payload whose checksums the wire has but the packet may not (a
-// partial checksum left to the link), cut into the wire segments of mss
-// payload bytes it stands for (one when the payload fits).
+// maxPacketLen is the longest packet of either family: an IPv6 header and
+// the largest payload its 16-bit length describes (65575 bytes).
+const maxPacketLen = segment.IPv6HeaderLen + segment.IPv6MaxPayloadLen
+
+// seeSegments shows a TCP packet, IPv4 or IPv6, given as hdr (exactly its
+// headers) and payload whose checksums the wire has but the packet may not
+// (a partial checksum left to the link), cut into the wire segments of mss
+// payload bytes it stands for (one when the payload fits), as the kernel
+// cuts GSO_TCPV4 and GSO_TCPV6 super-segments.
 func (o *observer) seeSegments(hdr, payload []byte, mss int) {
 	if o.pcap == nil && tcpFlags(hdr)&handshakeFlags == 0 {
 		return // the tracer shows none of its segments
+	}
+	cut := segment.CutIPv4TCP
+	if segment.IPVersion(hdr) == 6 {
+		cut = segment.CutIPv6TCP
 	}
 	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.cut == nil {
-		o.cut = make([]byte, segment.IPv4MaxTotalLen)
+		o.cut = make([]byte, maxPacketLen)
 	}
 	for i, n := 0, segment.GSOSegments(len(payload), mss); i < n; i++ {
-		m, err := segment.CutIPv4TCP(o.cut, hdr, payload, mss, i)
+		m, err := cut(o.cut, hdr, payload, mss, i)
 		if err != nil {
 			return // not a packet the link would send either
 		}
@@ -111,7 +120,11 @@ func (o *observer) seeRead(pkt []byte, csumOK bool, gso int) {
 		o.see(pkt)
 		return
 	}
-	hdr, payload, err := segment.SplitIPv4TCP(pkt)
+	split := segment.SplitIPv4TCP
+	if segment.IPVersion(pkt) == 6 {
+		split = segment.SplitIPv6TCP
+	}
+	hdr, payload, err := split(pkt)
 	if err != nil {
 		o.see(pkt)
 		return
@@ -124,8 +137,20 @@ func (o *observer) seeRead(pkt []byte, csumOK bool, gso int) {
 	o.seeSegments(hdr, payload, gso)
 }
 
-// tcpFlags returns the TCP flags of hdr, IPv4 and TCP headers, or 0.
+// tcpFlags returns the TCP flags of hdr, IP and TCP headers, or 0. For an
+// IPv6 header followed by extension headers (which the stack never writes)
+// it does not walk them and answers all of handshakeFlags, so that the
+// packet is cut and looked at segment by segment.
 func tcpFlags(hdr []byte) segment.Flags {
+	if segment.IPVersion(hdr) == 6 {
+		if len(hdr) < segment.IPv6HeaderLen+segment.TCPMinHeaderLen {
+			return 0
+		}
+		if hdr[6] != segment.ProtocolTCP { // next header (RFC 8200 3)
+			return handshakeFlags
+		}
+		return segment.Flags(hdr[segment.IPv6HeaderLen+13])
+	}
 	if len(hdr) < segment.IPv4MinHeaderLen {
 		return 0
 	}
@@ -185,6 +210,18 @@ func (l *observedOffloadLink) ReadPacket(p []byte, idle func()) (int, bool, erro
 }
 
 func (l *observedOffloadLink) GSOMaxSize() int { return l.ol.GSOMaxSize() }
+
+// ipv6OffloadLink is the extra method of stack.IPv6OffloadLink: the link
+// takes IPv6 super-segments in WriteGSO and may read them.
+type ipv6OffloadLink interface{ GSOIPv6() bool }
+
+// GSOIPv6 answers as the device does (false when it does not say), so that
+// the stack hands IPv6 super-segments to an observed device exactly when
+// it would to the device itself.
+func (l *observedOffloadLink) GSOIPv6() bool {
+	g, ok := l.ol.(ipv6OffloadLink)
+	return ok && g.GSOIPv6()
+}
 
 // pollGater is stack.PollGater.
 type pollGater interface{ SetPollGate(gate func() bool) }

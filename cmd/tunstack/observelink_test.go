@@ -65,13 +65,22 @@ func (l *fakeOffloadLink) GSOMaxSize() int { return 65535 }
 
 func (l *fakeOffloadLink) WriteGSO(hdr, payload []byte, mss int) (int, error) {
 	l.gsoCalls = append(l.gsoCalls, fakeGSO{append([]byte(nil), hdr...), append([]byte(nil), payload...), mss})
-	binary.BigEndian.PutUint16(hdr[20+16:], 0xdead) // a partial sum, as the device leaves
+	binary.BigEndian.PutUint16(hdr[ipHeaderLen(hdr)+16:], 0xdead) // a partial sum, as the device leaves
 	return len(hdr) + len(payload), nil
 }
 
-// superSegment returns the headers of a TCP/IPv4 segment with payloadLen
-// bytes of payload (TCP checksum left zero, as the stack hands them to an
-// offload link) and the payload.
+// ipHeaderLen is the length of the IP header (no IPv6 extension headers)
+// at the start of pkt.
+func ipHeaderLen(pkt []byte) int {
+	if segment.IPVersion(pkt) == 6 {
+		return segment.IPv6HeaderLen
+	}
+	return int(pkt[0]&0x0f) * 4
+}
+
+// superSegment returns the headers of a TCP segment, IPv4 or IPv6 as src
+// and dst are, with payloadLen bytes of payload (TCP checksum left zero, as
+// the stack hands them to an offload link) and the payload.
 func superSegment(t *testing.T, src, dst string, seq uint32, flags segment.Flags, payloadLen int) (hdr, payload []byte) {
 	t.Helper()
 	s := segment.Segment{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), SrcPort: 80, DstPort: 51234,
@@ -81,8 +90,16 @@ func superSegment(t *testing.T, src, dst string, seq uint32, flags segment.Flags
 	for i := range payload {
 		payload[i] = byte(i % 251)
 	}
-	hdr = make([]byte, 80)
-	n, err := segment.BuildIPv4TCPHeadersOnly(hdr, &s, payloadLen, 100, 64)
+	hdr = make([]byte, 100)
+	build := func(b []byte, s *segment.Segment, n int) (int, error) {
+		return segment.BuildIPv4TCPHeadersOnly(b, s, n, 100, 64)
+	}
+	if s.Src.Is6() {
+		build = func(b []byte, s *segment.Segment, n int) (int, error) {
+			return segment.BuildIPv6TCPHeadersOnly(b, s, n, 0x12345, 64)
+		}
+	}
+	n, err := build(hdr, &s, payloadLen)
 	if err != nil {
 		t.Fatal(err)
 	}
