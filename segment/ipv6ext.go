@@ -328,3 +328,21 @@ func upperLayerMinLen(proto uint8) int {
 	}
 	return 0
 }
+
+// WalkIPv6Headers is WalkIPv6 for b holding only the headers of a packet
+// whose payload lies elsewhere, as a link that writes a super-segment's
+// headers and payload apart (virtio-net GSO) has them: the payload length
+// field is not checked against b, and the chain must end within b (c.End
+// is len(b)). It checks the length (ErrShort) and version (ErrVersion) of
+// the fixed header, then walks the extension headers with WalkIPv6's
+// checks and errors. Never panics, never allocates.
+func WalkIPv6Headers(b []byte, c *IPv6Chain) error {
+	*c = IPv6Chain{}
+	if len(b) < IPv6HeaderLen {
+		return ErrShort
+	}
+	if IPv6(b).Version() != 6 {
+		return ErrVersion
+	}
+	return walkIPv6(b, c, false)
+}

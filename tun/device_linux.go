@@ -64,6 +64,7 @@ type Device struct {
 	mtu     int
 	created bool
 	vnet    bool                        // IFF_VNET_HDR with TUN_F_CSUM|TUN_F_TSO4
+	tso6    bool                        // ...and TUN_F_TSO6
 	poll    time.Duration               // Config.BusyPoll
 	gate    atomic.Pointer[func() bool] // SetPollGate
 	spin    spinHistory                 // whether busy polling pays off now (spin.go)
@@ -115,7 +116,7 @@ func open(cfg Config, vnet bool) (*Device, error) {
 	if err != nil {
 		return nil, openError("open", cfg.Name, err)
 	}
-	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	flags, tso6 := uint16(unix.IFF_TUN|unix.IFF_NO_PI), false
 	if vnet {
 		flags |= unix.IFF_VNET_HDR
 	}
@@ -141,14 +142,19 @@ func open(cfg Config, vnet bool) (*Device, error) {
 	if vnet {
 		// The header size is a property of the device and outlives us
 		// on a persistent one: set it rather than assume the default.
-		// TUN_F_TSO6 is not asked for: the stack is IPv4 only.
 		if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, virtioNetHdrLen); err != nil {
 			unix.Close(fd)
 			return nil, errOffload
 		}
-		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4); err != nil {
-			unix.Close(fd)
-			return nil, errOffload
+		// TSO6 with the rest; a kernel that refuses it (every kernel
+		// since 2.6.27 has it) still gets IPv4 offloads.
+		tso6 = true
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4|unix.TUN_F_TSO6); err != nil {
+			tso6 = false
+			if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4); err != nil {
+				unix.Close(fd)
+				return nil, errOffload
+			}
 		}
 	}
 	// The fd is non-blocking, so os.NewFile registers it with the poller.
@@ -157,6 +163,7 @@ func open(cfg Config, vnet bool) (*Device, error) {
 		name:    name,
 		created: !existed,
 		vnet:    vnet,
+		tso6:    tso6,
 		poll:    max(cfg.BusyPoll, 0),
 	}
 	if d.rc, err = d.f.SyscallConn(); err != nil {
@@ -188,10 +195,10 @@ func setIff(fd int, name string, flags uint16) (string, error) {
 // bytes long: the kernel truncates a longer packet to fit. After Close, and
 // if the device is deleted under us (EBADFD), it returns ErrClosed.
 //
-// With offloads on (Offload() true), a packet may be a TCP/IPv4
-// super-segment longer than the MTU (up to 65535 bytes; give Read that
-// much); Read completes partial checksums, so every packet it returns
-// carries valid checksums.
+// With offloads on (Offload() true), a packet may be a TCP super-segment
+// (IPv4, and IPv6 when GSOIPv6() is true) longer than the MTU (up to 65535
+// bytes; give Read that much); Read completes partial checksums, so every
+// packet it returns carries valid checksums.
 func (d *Device) Read(p []byte) (int, error) {
 	if !d.vnet && d.poll == 0 {
 		n, err := d.f.Read(p)
@@ -211,15 +218,16 @@ func (d *Device) Read(p []byte) (int, error) {
 // vouched for the TCP checksum of the packet (a partial checksum it has
 // not computed, or one it verified: virtio-net NEEDS_CSUM or DATA_VALID),
 // so the caller need not verify it; the checksum field of such a packet is
-// not meaningful. Partial checksums of other protocols are completed.
-// Without offloads csumOK is always false.
+// not meaningful. This holds for TCP over IPv4 and over IPv6 (behind any
+// extension headers but a fragment header). Partial checksums of other
+// protocols are completed. Without offloads csumOK is always false.
 func (d *Device) ReadPacket(p []byte, idle func()) (n int, csumOK bool, err error) {
 	n, csumOK, _, err = d.readPacket(p, idle, false)
 	return n, csumOK, err
 }
 
-// ReadPacketGSO is ReadPacket that also returns, for a TCP/IPv4
-// super-segment, the payload bytes per segment the kernel gave it (the
+// ReadPacketGSO is ReadPacket that also returns, for a TCP super-segment
+// (virtio-net GSO_TCPV4 or GSO_TCPV6), the payload bytes per segment the kernel gave it (the
 // virtio-net gso_size: the segments it stands for on the wire, which an
 // observer that records the wire needs); 0 for any other packet.
 func (d *Device) ReadPacketGSO(p []byte, idle func()) (n int, csumOK bool, gsoSize int, err error) {
@@ -250,11 +258,13 @@ func (d *Device) readPacket(p []byte, idle func(), complete bool) (int, bool, in
 	h.decode(hdr[:])
 	pkt := p[:n]
 	gso := 0
-	if h.gsoType == vnetGSOTCPv4 {
+	if h.gsoType == vnetGSOTCPv4 || h.gsoType == vnetGSOTCPv6 {
 		gso = int(h.gsoSize)
 	}
 	if h.flags&vnetFlagNeedsCsum != 0 {
-		if _, _, ok := ipv4TCPLayout(pkt); ok && !complete {
+		// The field holds the pseudo-header sum, IPv4's or IPv6's (RFC
+		// 8200 8.1): summing from csum_start completes either.
+		if _, _, ok := tcpLayout(pkt); ok && !complete {
 			return n, true, gso, nil
 		}
 		if !completeChecksum(pkt, int(h.csumStart), int(h.csumOffset)) {
@@ -263,7 +273,7 @@ func (d *Device) readPacket(p []byte, idle func(), complete bool) (int, bool, in
 		return n, false, gso, nil
 	}
 	if h.flags&vnetFlagDataValid != 0 && !complete {
-		_, _, ok := ipv4TCPLayout(pkt)
+		_, _, ok := tcpLayout(pkt)
 		return n, ok, gso, nil
 	}
 	return n, false, gso, nil
@@ -452,26 +462,38 @@ func (d *Device) Write(p []byte) (int, error) {
 	return d.writeVnet(p, nil, &h)
 }
 
-// WriteGSO writes one TCP/IPv4 packet given as hdr, exactly its IPv4 and
-// TCP headers (the IPv4 total length counting the payload), and payload,
-// in one writev without copying either. The payload may be longer than the
+// WriteGSO writes one TCP packet given as hdr, exactly its IP and TCP
+// headers (the IPv4 total length or IPv6 payload length counting the
+// payload), and payload, in one writev without copying either. hdr may be
+// IPv4 (segment.BuildIPv4TCPHeadersOnly) or, when GSOIPv6() is true, IPv6
+// (segment.BuildIPv6TCPHeadersOnly; extension headers other than a
+// fragment header are allowed, the offsets are taken from the chain). The payload may be longer than the
 // MTU allows (up to GSOMaxSize() bytes in all): the kernel cuts it into
 // segments of mss payload bytes, copying the headers and fixing lengths,
 // sequence numbers and checksums (TCP segmentation offload; PSH and FIN go
 // on the last segment only). The TCP checksum is offloaded too: WriteGSO
 // overwrites hdr's checksum field with the pseudo-header sum, so the
 // caller need not compute any. It returns the bytes written (headers and
-// payload). Without offloads it returns ErrNoOffload.
+// payload). Without offloads it returns ErrNoOffload, and ErrNoOffload for
+// IPv6 headers when GSOIPv6() is false; headers it cannot describe to the
+// kernel (not TCP, lengths that disagree, a fragment header) give an error
+// and nothing is written.
 func (d *Device) WriteGSO(hdr, payload []byte, mss int) (int, error) {
-	if !d.vnet {
+	if !d.vnet || (!d.tso6 && len(hdr) > 0 && hdr[0]>>4 == 6) {
 		return 0, ErrNoOffload
 	}
 	var h virtioNetHdr
-	if !gsoHeader(&h, hdr, len(payload), mss) {
-		return 0, errShortVnet
+	if err := gsoHeader(&h, hdr, len(payload), mss); err != nil {
+		return 0, err
 	}
 	return d.writeVnet(hdr, payload, &h)
 }
+
+// GSOIPv6 reports whether the device runs with TUN_F_TSO6: WriteGSO then
+// takes IPv6 TCP headers, and ReadPacket may return IPv6 TCP
+// super-segments (GSO_TCPV6) with csumOK. The stack looks for it as
+// interface{ GSOIPv6() bool }.
+func (d *Device) GSOIPv6() bool { return d.tso6 }
 
 // GSOMaxSize returns the largest packet WriteGSO accepts: 65535 (the IPv4
 // total length field) with offloads, 0 without.

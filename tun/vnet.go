@@ -1,6 +1,11 @@
 package tun
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/tunstack/tunstack/segment"
+)
 
 // The virtio-net header that a TUN device opened with IFF_VNET_HDR puts in
 // front of every packet in both directions (struct virtio_net_hdr in
@@ -22,12 +27,13 @@ const (
 	vnetFlagDataValid = 2
 )
 
-// virtioNetHdr gso types: the two this IPv4 TCP device uses (the uapi also
-// has UDP 3, TCPv6 4 and the ECN bit 0x80, which it neither asks for nor
-// sends).
+// virtioNetHdr gso types: the three this TCP device uses (the uapi also
+// has UDP 3, UDP_L4 5 and the ECN bit 0x80, which it neither asks for nor
+// sends: without TUN_F_TSO_ECN the kernel cuts a segment with CWR itself).
 const (
 	vnetGSONone  = 0
 	vnetGSOTCPv4 = 1
+	vnetGSOTCPv6 = 4
 )
 
 // virtioNetHdr is the decoded header.
@@ -117,38 +123,101 @@ func ipv4TCPLayout(pkt []byte) (ipHL, tcpHL int, ok bool) {
 	return ipHL, tcpHL, true
 }
 
-// tcpPseudoSum returns the folded, uncomplemented IPv4 pseudo-header sum of
-// a TCP segment of tcpLen bytes (RFC 9293 3.1): what the checksum field of
-// a partially checksummed segment holds.
-func tcpPseudoSum(pkt []byte, tcpLen int) uint16 {
-	s := onesSum(pkt[12:20], 0) // source and destination addresses
-	s += 6 + uint64(tcpLen)
-	return fold(s)
+// ipv6TCPLayout returns the offset of the TCP header in pkt, an IPv6 packet
+// carrying TCP behind any extension headers (or only its headers: the
+// payload length is not checked against pkt), and the TCP header length,
+// or ok false if it is not one, the headers do not fit, or the chain holds
+// a fragment header. TCP is never fragmented (the stack sets its MSS to fit
+// the path), and the kernel's GSO cannot cut past a fragment header
+// (ipv6_gso_pull_exthdrs stops there), so even an atomic one (RFC 6946)
+// is refused.
+func ipv6TCPLayout(pkt []byte) (tcpOff, tcpHL int, ok bool) {
+	var c segment.IPv6Chain
+	if segment.WalkIPv6Headers(pkt, &c) != nil || c.Protocol != segment.ProtocolTCP || c.HasFragment {
+		return 0, 0, false
+	}
+	if c.Offset+20 > len(pkt) {
+		return 0, 0, false
+	}
+	tcpHL = int(pkt[c.Offset+12]>>4) * 4
+	if tcpHL < 20 || c.Offset+tcpHL > len(pkt) {
+		return 0, 0, false
+	}
+	return c.Offset, tcpHL, true
 }
 
-// gsoHeader fills h for writing an IPv4/TCP packet made of hdr (exactly
-// its IPv4 and TCP headers) and payloadLen bytes of payload, with a partial
-// checksum, cut by the kernel into segments of mss payload bytes when the
-// payload is longer than mss. It writes the pseudo-header sum into hdr's
-// TCP checksum field (what the kernel expects: its segmentation adjusts
-// that sum per segment and completes it). It reports false if hdr is not
-// that, or the lengths do not add up.
-func gsoHeader(h *virtioNetHdr, hdr []byte, payloadLen, mss int) bool {
-	ipHL, tcpHL, ok := ipv4TCPLayout(hdr)
-	if !ok || ipHL+tcpHL != len(hdr) || mss <= 0 || mss > 0xffff || payloadLen < 0 ||
-		int(binary.BigEndian.Uint16(hdr[2:])) != len(hdr)+payloadLen {
-		return false
+// tcpLayout returns the offset and length of the TCP header of pkt, an
+// IPv4 or IPv6 packet (by its version nibble) carrying TCP, or ok false.
+func tcpLayout(pkt []byte) (tcpOff, tcpHL int, ok bool) {
+	if len(pkt) > 0 && pkt[0]>>4 == 6 {
+		return ipv6TCPLayout(pkt)
+	}
+	return ipv4TCPLayout(pkt)
+}
+
+// errGSOHeaders is WriteGSO's answer to headers it cannot describe to the
+// kernel.
+var errGSOHeaders = errors.New("tun: WriteGSO: hdr is not exactly an IPv4 or IPv6 header (no fragment header) and a TCP header whose length fields count the payload")
+
+// gsoHeader fills h for writing a TCP packet over IPv4 or IPv6 (by the
+// version nibble) made of hdr (exactly its IP headers, IPv6 extension
+// headers included, and TCP header) and payloadLen bytes of payload, with
+// a partial checksum, cut by the kernel into segments of mss payload bytes
+// when the payload is longer than mss (GSO_TCPV4 or GSO_TCPV6). It writes
+// the pseudo-header sum (RFC 9293 3.1; RFC 8200 8.1 for IPv6) into hdr's
+// TCP checksum field, which is what the kernel expects: its segmentation
+// adjusts that sum per segment and completes it. It returns errGSOHeaders
+// if hdr is not that or the lengths do not add up, and leaves hdr alone
+// then.
+func gsoHeader(h *virtioNetHdr, hdr []byte, payloadLen, mss int) error {
+	if mss <= 0 || mss > 0xffff || payloadLen < 0 || len(hdr) == 0 {
+		return errGSOHeaders
+	}
+	var tcpOff, tcpHL int
+	gsoType := uint8(vnetGSOTCPv4)
+	switch hdr[0] >> 4 {
+	case 4:
+		ipHL, thl, ok := ipv4TCPLayout(hdr)
+		if !ok || int(binary.BigEndian.Uint16(hdr[2:])) != len(hdr)+payloadLen {
+			return errGSOHeaders
+		}
+		tcpOff, tcpHL = ipHL, thl
+	case 6:
+		off, thl, ok := ipv6TCPLayout(hdr)
+		if !ok || int(binary.BigEndian.Uint16(hdr[4:]))+segment.IPv6HeaderLen != len(hdr)+payloadLen {
+			return errGSOHeaders
+		}
+		tcpOff, tcpHL, gsoType = off, thl, vnetGSOTCPv6
+	default:
+		return errGSOHeaders
+	}
+	if tcpOff+tcpHL != len(hdr) {
+		return errGSOHeaders
 	}
 	*h = virtioNetHdr{
 		flags:      vnetFlagNeedsCsum,
-		csumStart:  uint16(ipHL),
+		csumStart:  uint16(tcpOff),
 		csumOffset: 16,
-		hdrLen:     uint16(ipHL + tcpHL),
+		hdrLen:     uint16(len(hdr)),
 	}
 	if payloadLen > mss {
-		h.gsoType = vnetGSOTCPv4
+		h.gsoType = gsoType
 		h.gsoSize = uint16(mss)
 	}
-	binary.BigEndian.PutUint16(hdr[ipHL+16:], tcpPseudoSum(hdr, tcpHL+payloadLen))
-	return true
+	binary.BigEndian.PutUint16(hdr[tcpOff+16:], tcpPseudoSum(hdr, tcpHL+payloadLen))
+	return nil
+}
+
+// tcpPseudoSum returns the folded, uncomplemented pseudo-header sum of a
+// TCP segment of tcpLen bytes carried by pkt, an IPv4 or IPv6 packet (RFC
+// 9293 3.1, RFC 8200 8.1): what the checksum field of a partially
+// checksummed segment holds.
+func tcpPseudoSum(pkt []byte, tcpLen int) uint16 {
+	if pkt[0]>>4 == 6 {
+		ip := segment.IPv6(pkt)
+		return uint16(segment.PseudoHeaderSum(ip.Src(), ip.Dst(), segment.ProtocolTCP, tcpLen))
+	}
+	s := onesSum(pkt[12:20], 0) // source and destination addresses
+	s += 6 + uint64(tcpLen)
+	return fold(s)
 }

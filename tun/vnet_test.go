@@ -36,7 +36,7 @@ func tcpPkt(t *testing.T, n int) []byte {
 
 // tcpPktHdr returns tcpPkt(n) and, built apart, its headers with the TCP
 // checksum left to the link (segment.BuildIPv4TCPHeadersOnly).
-func tcpPktHdr(t *testing.T, n int) (pkt, hdr []byte) {
+func tcpPktHdr(t testing.TB, n int) (pkt, hdr []byte) {
 	t.Helper()
 	payload := make([]byte, n)
 	for i := range payload {
@@ -74,8 +74,8 @@ func TestGSOHeaderChecksum(t *testing.T) {
 			t.Fatalf("n=%d: headers-only build differs:\n% x\n% x", n, hdr, full[:40])
 		}
 		var h virtioNetHdr
-		if !gsoHeader(&h, hdr, n, 1448) {
-			t.Fatalf("n=%d: gsoHeader refused an IPv4/TCP packet", n)
+		if err := gsoHeader(&h, hdr, n, 1448); err != nil {
+			t.Fatalf("n=%d: gsoHeader refused an IPv4/TCP packet: %v", n, err)
 		}
 		pkt := append(append([]byte(nil), hdr...), full[40:]...)
 		if h.flags != vnetFlagNeedsCsum || h.csumStart != 20 || h.csumOffset != 16 || h.hdrLen != 40 {
@@ -122,12 +122,12 @@ func TestIPv4TCPLayoutRejects(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 		var h virtioNetHdr
-		if gsoHeader(&h, p, 0, 1448) {
+		if gsoHeader(&h, p, 0, 1448) == nil {
 			t.Errorf("%s: gsoHeader accepted", name)
 		}
 	}
 	var h virtioNetHdr
-	if _, hdr := tcpPktHdr(t, 100); gsoHeader(&h, hdr, 99, 1448) || gsoHeader(&h, hdr[:39], 100, 1448) || !gsoHeader(&h, hdr, 100, 1448) {
+	if _, hdr := tcpPktHdr(t, 100); gsoHeader(&h, hdr, 99, 1448) == nil || gsoHeader(&h, hdr[:39], 100, 1448) == nil || gsoHeader(&h, hdr, 100, 1448) != nil {
 		t.Error("gsoHeader: a payload length disagreeing with the IPv4 total length, or a cut header, was accepted (or the right one refused)")
 	}
 	if completeChecksum(good, 20, len(good)) {
