@@ -3,8 +3,10 @@
 // or of either with impairments (WithFaults), or of any packet
 // io.ReadWriteCloser opened by other code (Adapt). All of them satisfy the
 // stack.Link interface: Read one packet, Write one packet, MTU, Close.
-// Package tun imports only the standard library, golang.org/x/sys and
-// tunstack's timers (for the pipe's clock); stack does not import tun.
+// Package tun imports only the standard library, golang.org/x/sys,
+// tunstack's timers (for the pipe's clock) and segment (to find the TCP
+// header behind IPv6 extension headers, and the IPv6 pseudo-header sum);
+// stack does not import tun.
 //
 // # Device (Linux)
 //
@@ -67,24 +69,35 @@
 //
 // With Config.Offload, Open adds IFF_VNET_HDR, sets TUNSETVNETHDRSZ to the
 // 10-byte struct virtio_net_hdr and asks for TUNSETOFFLOAD
-// TUN_F_CSUM|TUN_F_TSO4; if the kernel refuses, the device is opened
-// without (Offload() says which). Every packet then travels behind a
-// virtio-net header (read with readv, written with writev, through the
-// runtime poller). Inbound, the kernel may hand over TCP/IPv4
-// super-segments of up to 64 KiB (GSO_TCPV4: one packet standing for many
-// MSS-sized ones) and packets whose TCP checksum is partial (NEEDS_CSUM:
-// only the pseudo-header sum is filled in, the kernel trusts its own
-// packets). Outbound, WriteGSO hands the kernel one large TCP segment with
-// gso_size = MSS and a partial checksum, and the kernel cuts it. Close
-// turns the offload features off again, since on a persistent device they
-// would outlive us.
+// TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6 (without TSO6 if only that is refused,
+// which GSOIPv6() reports); if the kernel refuses the rest, the device is
+// opened without (Offload() says which). Every packet then travels behind
+// a virtio-net header (read with readv, written with writev, through the
+// runtime poller). Inbound, the kernel may hand over TCP super-segments of
+// up to 64 KiB (GSO_TCPV4, and GSO_TCPV6 with TSO6: one packet standing for
+// many MSS-sized ones) and packets whose TCP checksum is partial
+// (NEEDS_CSUM: only the pseudo-header sum, IPv4's or IPv6's of RFC 8200
+// 8.1, is filled in; the kernel trusts its own packets). Outbound,
+// WriteGSO hands the kernel one large TCP segment over IPv4 or IPv6 with
+// gso_size = MSS and a partial checksum, and the kernel cuts it. For IPv6
+// the TCP header is found behind any extension headers (csum_start and
+// hdr_len count them); a fragment header is refused, since the kernel's
+// GSO cannot cut past one and TCP never needs to fragment. Close turns the
+// offload features off again, since on a persistent device they would
+// outlive us.
 //
 // Read and Write keep their meaning in this mode (Read completes partial
 // checksums; a packet may be longer than the MTU). Device also satisfies
 // the stack's optional OffloadLink interface: ReadPacket (reports
 // checksums the kernel vouched for, and calls an idle function before it
 // would block, where the stack flushes ACKs it held during a burst),
-// WriteGSO and GSOMaxSize. ReadPacket works without offloads too.
+// WriteGSO and GSOMaxSize, and the IPv6 extension GSOIPv6 (the stack looks
+// for interface{ GSOIPv6() bool } before handing WriteGSO IPv6 headers).
+// ReadPacket works without offloads too. Nothing in package tun cuts
+// super-segments in software: the pipe, the fault wrapper and Adapt carry
+// MTU-sized packets only (they have no WriteGSO); a program that records
+// super-segments as wire segments cuts them with segment.CutIPv4TCP or
+// segment.CutIPv6TCP (by the version nibble).
 //
 // # Busy polling (Config.BusyPoll)
 //
@@ -109,7 +122,8 @@
 //
 // Not done: multi-queue devices and several packets per system call
 // (IFF_MULTI_QUEUE, or coalescing in the manner of wireguard-go's GRO
-// tables); TUN_F_TSO6/USO (the stack is IPv4/TCP only).
+// tables); TUN_F_USO and TUN_F_TSO_ECN (the stack sends no UDP; without
+// TSO_ECN the kernel cuts a segment carrying CWR itself).
 //
 // # Pipe and fault injection
 //
