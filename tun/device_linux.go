@@ -26,11 +26,18 @@ type Config struct {
 	// MTU to set on the interface; 0 keeps the current one (1500 for a
 	// fresh device).
 	MTU int
-	// Addr is the host-side (kernel-side) IPv4 address and prefix to add,
-	// e.g. 198.18.0.1/24, which also gives the kernel a route to the
-	// prefix through the device. Already present is fine. The zero Prefix
-	// adds nothing.
+	// Addr is a host-side (kernel-side) address and prefix to add, e.g.
+	// 198.18.0.1/24, which also gives the kernel a route to the prefix
+	// through the device. Already present is fine. The zero Prefix adds
+	// nothing. IPv4 or IPv6, as Addrs; kept for callers with one address.
 	Addr netip.Prefix
+	// Addrs are more host-side addresses and prefixes, IPv4 or IPv6 (e.g.
+	// 198.18.0.1/24 and 2001:2::1/64), added after Addr in order, each
+	// with its prefix route. IPv6 addresses are added without duplicate
+	// address detection (IFA_F_NODAD: a TUN has no link layer), so they
+	// are usable as soon as the link is up; IPv6 needs an MTU of at least
+	// 1280 (errors wrap ErrIPv6Unavailable when IPv6 is off on the link).
+	Addrs []netip.Prefix
 	// Up sets the link up (already up is fine). False leaves the flag
 	// alone; it never takes a link down.
 	Up bool
@@ -87,8 +94,8 @@ func Open(cfg Config) (*Device, error) {
 	if cfg.MTU != 0 && (cfg.MTU < 68 || cfg.MTU > 65535) { // RFC 791: 68 is the least every host must pass
 		return nil, fmt.Errorf("tunstack: MTU %d out of range (68..65535)", cfg.MTU)
 	}
-	if cfg.Addr.IsValid() && !cfg.Addr.Addr().Is4() {
-		return nil, fmt.Errorf("tunstack: address %v: only IPv4 addresses are supported", cfg.Addr)
+	if err := cfg.checkPrefixes(); err != nil {
+		return nil, err
 	}
 
 	if cfg.Offload {

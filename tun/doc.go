@@ -13,9 +13,10 @@
 // Open creates the named TUN device or attaches to an existing (persistent)
 // one, with IFF_TUN|IFF_NO_PI: no packet-information header, every Read and
 // Write is one bare IPv4 or IPv6 packet. It then applies Config: MTU
-// (SIOCSIFMTU), an IPv4 host-side address and prefix (rtnetlink
-// RTM_NEWADDR, which also installs the prefix route; an address already
-// present is fine) and link up (SIOCSIFFLAGS; already up is fine). Every
+// (SIOCSIFMTU), host-side addresses and prefixes of either family (Addr
+// and Addrs, e.g. 198.18.0.1/24 and 2001:2::1/64; rtnetlink RTM_NEWADDR,
+// which also installs the prefix route; an address already present is
+// fine) and link up (SIOCSIFFLAGS; already up is fine). Every
 // field of Config left at its zero value leaves that property alone, so
 // Open(Config{Name: "tsut0"}) attaches to a device prepared by somebody
 // else (the benchmark harness) without touching it. Open never changes the
@@ -36,6 +37,32 @@
 //	tunstack: /dev/net/tun is not available: load the tun module: modprobe tun
 //	TUN device tsut0 is in use by another process: stop it or choose another name
 //	tunstack: tsut0 exists but is not a single-queue TUN device: delete it or choose another name
+//
+// # IPv6 on a TUN: no link layer, no neighbour discovery
+//
+// A TUN carries bare IP packets point to point: there are no link-layer
+// addresses, so neighbour discovery (RFC 4861: address resolution,
+// neighbour unreachability detection, redirects) has nothing to do, and
+// the only other node on the link is whoever holds the descriptor, so
+// duplicate address detection (RFC 4862 5.4) has nothing to find. Open
+// adds IPv6 host-side addresses with IFA_F_NODAD (Linux also skips DAD on
+// an IFF_NOARP device such as a TUN): the address is never "tentative"
+// and the kernel can use it as a source as soon as the link is up, with a
+// route to its prefix through the device. IPv6 needs an MTU of at least
+// 1280 (RFC 8200 5); a link where IPv6 is off (MTU, the disable_ipv6
+// sysctl, a kernel without IPv6) gives an error wrapping
+// ErrIPv6Unavailable.
+//
+// What the kernel sends on its own on a fresh IPv6-enabled TUN: it gives
+// the device a random link-local address (fe80::/64, addr_gen_mode random
+// for a device without a hardware address) and sends router solicitations
+// (ICMPv6 type 133, RFC 4861 6.3.7) from it to ff02::2, the first within a
+// second of the link going up, then with back-off (4 s, 8 s, ...; Linux's
+// router_solicitations -1 never stops). Some kernels also send MLD
+// reports (ICMPv6 type 143 to ff02::16, behind a hop-by-hop header) for
+// the solicited-node groups; Linux 6.18 in a network namespace sent none
+// (TestDeviceIPv6KernelChatter logs what arrives). None of it is for the
+// stack: it drops and counts it.
 //
 // # Why not github.com/songgao/water
 //

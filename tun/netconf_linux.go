@@ -108,13 +108,21 @@ func configure(name string, cfg Config) (int, error) {
 		mtu = cfg.MTU
 	}
 
-	if cfg.Addr.IsValid() {
+	if prefixes := cfg.prefixes(); len(prefixes) > 0 {
 		idx, err := ifIndex(name)
 		if err != nil {
 			return 0, openError("SIOCGIFINDEX", name, err)
 		}
-		if err := addAddr(idx, cfg.Addr); err != nil && err != unix.EEXIST {
-			return 0, openError("RTM_NEWADDR", name, err)
+		for _, p := range prefixes {
+			if p.Addr().Is6() && mtu < minMTUIPv6 {
+				// The kernel turns IPv6 off on such a link and would
+				// answer RTM_NEWADDR with ENOBUFS.
+				return 0, &OpenError{Op: "RTM_NEWADDR", Name: name, Err: ErrIPv6Unavailable, msg: fmt.Sprintf(
+					"tunstack: %s has MTU %d; IPv6 needs at least %d (RFC 8200 5): raise the MTU or give no IPv6 address", name, mtu, minMTUIPv6)}
+			}
+			if err := addAddr(idx, p); err != nil && err != unix.EEXIST {
+				return 0, addrError(name, p, err)
+			}
 		}
 	}
 
@@ -133,11 +141,68 @@ func configure(name string, cfg Config) (int, error) {
 	return mtu, nil
 }
 
-// addAddr adds the IPv4 address p to interface idx with rtnetlink, like
-// `ip addr add p dev X`: the kernel also installs the prefix route. Unlike
-// the SIOCSIFADDR ioctl, which replaces the interface's primary address,
-// RTM_NEWADDR with NLM_F_EXCL adds alongside what is there and answers
-// EEXIST if p is already present.
+// minMTUIPv6 is the least link MTU IPv6 runs on (RFC 8200 5).
+const minMTUIPv6 = 1280
+
+// ErrIPv6Unavailable is wrapped by the *OpenError of Open when an IPv6
+// host-side address cannot be added because IPv6 is off on the link: the
+// kernel has no IPv6, it is disabled there (sysctl
+// net.ipv6.conf.<dev>.disable_ipv6), or the MTU is below 1280. A caller
+// may open again without IPv6 prefixes.
+var ErrIPv6Unavailable = errors.New("tun: IPv6 is not available on the device")
+
+// prefixes returns the host-side prefixes to add: Addr, then Addrs.
+func (cfg *Config) prefixes() []netip.Prefix {
+	if !cfg.Addr.IsValid() {
+		return cfg.Addrs
+	}
+	return append([]netip.Prefix{cfg.Addr}, cfg.Addrs...)
+}
+
+// checkPrefixes validates the host-side prefixes of cfg (Addr and Addrs):
+// each an IPv4 or IPv6 address (not IPv4-mapped, no zone) with a prefix
+// length, and an MTU of at least 1280 if one is IPv6 and the MTU is set.
+func (cfg *Config) checkPrefixes() error {
+	for _, p := range cfg.prefixes() {
+		a := p.Addr()
+		switch {
+		case !p.IsValid():
+			return fmt.Errorf("tunstack: host address %v: not an address with a prefix length", p)
+		case a.Is4In6() || a.Zone() != "":
+			return fmt.Errorf("tunstack: host address %v: give a plain IPv4 or IPv6 address (no IPv4-mapped form, no zone)", p)
+		case a.Is6() && cfg.MTU != 0 && cfg.MTU < minMTUIPv6:
+			return fmt.Errorf("tunstack: host address %v: IPv6 needs an MTU of at least %d (RFC 8200 5), not %d", p, minMTUIPv6, cfg.MTU)
+		}
+	}
+	return nil
+}
+
+// addrError turns a refused RTM_NEWADDR into its one-line error. For IPv6
+// the kernel answers EACCES when IPv6 is disabled on the link and
+// EAFNOSUPPORT when it has none; permission problems are EPERM.
+func addrError(name string, p netip.Prefix, err error) error {
+	if p.Addr().Is6() && (err == unix.EACCES || err == unix.EAFNOSUPPORT) {
+		msg := fmt.Sprintf("tunstack: cannot add %v to %s: IPv6 is disabled there (sysctl net.ipv6.conf.%s.disable_ipv6=1): enable it or give no IPv6 address", p, name, name)
+		if err == unix.EAFNOSUPPORT {
+			msg = fmt.Sprintf("tunstack: cannot add %v to %s: the kernel has no IPv6 (booted with ipv6.disable=1?): give no IPv6 address", p, name)
+		}
+		return &OpenError{Op: "RTM_NEWADDR", Name: name, Err: fmt.Errorf("%w: %w", ErrIPv6Unavailable, err), msg: msg}
+	}
+	return openError("RTM_NEWADDR", name, err)
+}
+
+// addAddr adds the IPv4 or IPv6 address p to interface idx with rtnetlink,
+// like `ip addr add p dev X` (with `nodad` for IPv6): the kernel also
+// installs the prefix route. Unlike the SIOCSIFADDR ioctl, which replaces
+// the interface's primary address, RTM_NEWADDR with NLM_F_EXCL adds
+// alongside what is there and answers EEXIST if p is already present.
+//
+// An IPv6 address gets IFA_F_NODAD: a TUN has no link layer and no other
+// node on the link, so there is nothing for duplicate address detection
+// (RFC 4862 5.4) to find, and without the flag the address would stay
+// "tentative" (unusable as a source) until DAD finished. Linux skips DAD on
+// an IFF_NOARP device such as a TUN anyway; the flag says so explicitly and
+// keeps holding if that changes.
 func addAddr(idx int, p netip.Prefix) error {
 	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
@@ -153,45 +218,50 @@ func addAddr(idx int, p netip.Prefix) error {
 		return err
 	}
 
-	const attrLen = unix.SizeofRtAttr + 4
-	const msgLen = unix.SizeofNlMsghdr + unix.SizeofIfAddrmsg + 2*attrLen
-	var msg [msgLen]byte
+	family, flags, a := byte(unix.AF_INET), byte(0), p.Addr().AsSlice()
+	if p.Addr().Is6() {
+		family, flags = unix.AF_INET6, unix.IFA_F_NODAD
+	}
+	attrLen := unix.SizeofRtAttr + len(a) // 4 or 16 bytes: no padding needed
+	msgLen := unix.SizeofNlMsghdr + unix.SizeofIfAddrmsg + 2*attrLen
+	var buf [unix.SizeofNlMsghdr + unix.SizeofIfAddrmsg + 2*(unix.SizeofRtAttr+16)]byte
+	msg := buf[:msgLen]
 	ne := binary.NativeEndian
 	const seq = 1
 	// struct nlmsghdr
-	ne.PutUint32(msg[0:], msgLen)
+	ne.PutUint32(msg[0:], uint32(msgLen))
 	ne.PutUint16(msg[4:], unix.RTM_NEWADDR)
 	ne.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
 	ne.PutUint32(msg[8:], seq)
 	// struct ifaddrmsg
 	b := msg[unix.SizeofNlMsghdr:]
-	b[0] = unix.AF_INET
+	b[0] = family
 	b[1] = byte(p.Bits())
-	b[2] = 0                      // flags
+	b[2] = flags
 	b[3] = unix.RT_SCOPE_UNIVERSE // scope
 	ne.PutUint32(b[4:], uint32(idx))
 	// IFA_LOCAL and IFA_ADDRESS, both the address: on a point-to-point
 	// device (TUN) an IFA_ADDRESS different from IFA_LOCAL would name a
-	// peer instead of giving us the prefix route.
-	a := p.Addr().As4()
+	// peer instead of giving us the prefix route (the same holds for
+	// IPv6: equal attributes name no peer).
 	b = b[unix.SizeofIfAddrmsg:]
 	for _, typ := range []uint16{unix.IFA_LOCAL, unix.IFA_ADDRESS} {
-		ne.PutUint16(b[0:], attrLen)
+		ne.PutUint16(b[0:], uint16(attrLen))
 		ne.PutUint16(b[2:], typ)
-		copy(b[4:8], a[:])
+		copy(b[4:attrLen], a)
 		b = b[attrLen:]
 	}
 	if err := unix.Sendto(s, msg[:], 0, kernel); err != nil {
 		return err
 	}
 
-	var buf [4096]byte
+	var rbuf [4096]byte
 	for {
-		n, _, err := unix.Recvfrom(s, buf[:], 0)
+		n, _, err := unix.Recvfrom(s, rbuf[:], 0)
 		if err != nil {
 			return err
 		}
-		r := buf[:n]
+		r := rbuf[:n]
 		for len(r) >= unix.SizeofNlMsghdr {
 			l := int(ne.Uint32(r[0:]))
 			if l < unix.SizeofNlMsghdr || l > len(r) {
