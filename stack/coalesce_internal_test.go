@@ -54,7 +54,7 @@ func TestHeldAckNotSupersededByRetransmission(t *testing.T) {
 	// The stack's input goroutine owns ackq; stop it so that this test
 	// may play its part (Close waits for it to exit).
 	s.Close()
-	tu := tcp.Tuple{LocalAddr: s.addr, LocalPort: 80, RemoteAddr: netip.MustParseAddr("198.18.0.1"), RemotePort: 40000}
+	tu := tcp.Tuple{LocalAddr: s.addr4, LocalPort: 80, RemoteAddr: netip.MustParseAddr("198.18.0.1"), RemotePort: 40000}
 	c := s.newConn(tu)
 	k := (*connSink)(c)
 	seg := func(seq, ack segment.Seq, n int) *segment.Segment {
@@ -102,7 +102,7 @@ func TestHeldAckNotForSACKBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close() // the test plays the input goroutine (see above)
-	tu := tcp.Tuple{LocalAddr: s.addr, LocalPort: 80, RemoteAddr: netip.MustParseAddr("198.18.0.1"), RemotePort: 40000}
+	tu := tcp.Tuple{LocalAddr: s.addr4, LocalPort: 80, RemoteAddr: netip.MustParseAddr("198.18.0.1"), RemotePort: 40000}
 	c := s.newConn(tu)
 	k := (*connSink)(c)
 	ack := func(a segment.Seq, blocks ...segment.Seq) *segment.Segment {

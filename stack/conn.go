@@ -51,8 +51,9 @@ type Conn struct {
 	tc      *tcp.Conn
 	pend    tcp.Event // events reported by the engine, handled by afterLocked
 	ipID    uint16
-	outData int32 // payload bytes in outq, for unlockInput's choice of writer
-	armed   bool  // timer is queued for armedAt
+	outData int32  // payload bytes in outq, for unlockInput's choice of writer
+	flow    uint32 // IPv6 flow label (RFC 6437); IPv4 uses ipID
+	armed   bool   // timer is queued for armedAt
 	timer   timers.Timer
 	armedAt time.Time // engine deadline the timer is armed for
 	// listener is the listener of a passive open until the connection is
@@ -113,7 +114,11 @@ var _ net.Conn = (*Conn)(nil)
 func (s *Stack) newConn(t tcp.Tuple) *Conn {
 	c := &Conn{s: s}
 	c.rd.clock, c.wd.clock = s.clock, s.clock
-	c.tc = tcp.NewConn(&s.cfg, t, (*connSink)(c))
+	c.tc = tcp.NewConn(s.cfgFor(t.LocalAddr), t, (*connSink)(c))
+	if !t.LocalAddr.Is4() {
+		// RFC 6437 3: one flow label per connection, for all its packets.
+		c.flow = s.flowLabel(t.LocalAddr, t.LocalPort, t.RemoteAddr, t.RemotePort)
+	}
 	return c
 }
 

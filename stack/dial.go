@@ -9,8 +9,9 @@ import (
 	"github.com/tunstack/tunstack/stack/tcp"
 )
 
-// Dial opens a TCP connection to address ("ip:port"; no name resolution)
-// from the stack's address and an ephemeral port. It returns when the
+// Dial opens a TCP connection to address ("ip:port" or "[ipv6]:port"; no
+// name resolution) from the stack's address of the destination's family
+// and an ephemeral port. It returns when the
 // handshake completes, fails (ECONNREFUSED on a RST or an ICMP port
 // unreachable, ENOPROTOOPT on an ICMP protocol unreachable, ETIMEDOUT after
 // the SYN retries), or ctx is done (the half-open connection is then reset).
@@ -20,9 +21,9 @@ func (s *Stack) Dial(ctx context.Context, address string) (net.Conn, error) {
 	return s.DialContext(ctx, "tcp", address)
 }
 
-// DialContext is Dial with a network argument, "tcp" or "tcp4" ("tcp6"
-// fails with ErrNoIPv6), so that it can be used as
-// http.Transport.DialContext.
+// DialContext is Dial with a network argument, "tcp", "tcp4" or "tcp6"
+// (which restrict the destination's family, as in package net), so that it
+// can be used as http.Transport.DialContext.
 func (s *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	c, err := s.DialTCP(ctx, network, address)
 	if err != nil {
@@ -37,9 +38,7 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 		return &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	switch network {
-	case "tcp", "tcp4":
-	case "tcp6":
-		return nil, opErr(ErrNoIPv6)
+	case "tcp", "tcp4", "tcp6":
 	default:
 		return nil, opErr(ErrBadNetwork)
 	}
@@ -48,11 +47,15 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 		return nil, opErr(err)
 	}
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	if ap.Addr().Is6() {
-		return nil, opErr(ErrNoIPv6)
+	if ap.Port() == 0 || ap.Addr().Zone() != "" || (network == "tcp4" && !ap.Addr().Is4()) || (network == "tcp6" && ap.Addr().Is4()) {
+		return nil, opErr(&net.AddrError{Err: "not a " + network + " address and port", Addr: address})
 	}
-	if !ap.Addr().Is4() || ap.Port() == 0 {
-		return nil, opErr(&net.AddrError{Err: "not an IPv4 address and port", Addr: address})
+	local, ok := s.addrFor(ap.Addr())
+	if !ok {
+		if ap.Addr().Is4() {
+			return nil, opErr(ErrNoIPv4)
+		}
+		return nil, opErr(ErrNoIPv6)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, opErr(err)
@@ -65,12 +68,12 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 			s.mu.Unlock()
 			return nil, err
 		}
-		port, ok := s.pickPortLocked(ap)
+		port, ok := s.pickPortLocked(local, ap)
 		s.mu.Unlock()
 		if !ok {
 			return nil, opErr(ErrNoPorts)
 		}
-		t := tcp.Tuple{LocalAddr: s.addr, LocalPort: port, RemoteAddr: ap.Addr(), RemotePort: ap.Port()}
+		t := tcp.Tuple{LocalAddr: local, LocalPort: port, RemoteAddr: ap.Addr(), RemotePort: ap.Port()}
 		nc := s.newConn(t)
 		nc.mu.Lock()
 		s.mu.Lock()

@@ -7,15 +7,19 @@ import (
 	"time"
 )
 
-// ErrNoIPv6 is returned for the network "tcp6" and for IPv6 addresses: the
-// stack speaks IPv4 only for now.
-var ErrNoIPv6 = errors.New("stack: IPv6 is not supported yet (use tcp or tcp4)")
+// ErrNoIPv6 is returned for an IPv6 destination (or the network "tcp6")
+// when the stack has no IPv6 address (Options.Addrs).
+var ErrNoIPv6 = errors.New("stack: the stack has no IPv6 address (Options.Addrs)")
+
+// ErrNoIPv4 is returned for an IPv4 destination (or the network "tcp4")
+// when the stack has no IPv4 address.
+var ErrNoIPv4 = errors.New("stack: the stack has no IPv4 address (Options.Addrs)")
 
 // Dialer dials through a Stack with net.Dialer's shape, for code written
 // against package net: its Dial(network, address) fits where net.Dial does,
 // and its DialContext fits http.Transport.DialContext and the like. The
-// networks are "tcp" and "tcp4"; "tcp6" fails with ErrNoIPv6. Addresses
-// are "ip:port" (no name resolution). The zero Timeout means none beyond
+// networks are "tcp", "tcp4" and "tcp6". Addresses are "ip:port" or
+// "[ipv6]:port" (no name resolution). The zero Timeout means none beyond
 // the SYN retries and the context.
 type Dialer struct {
 	Stack *Stack

@@ -1,5 +1,5 @@
-// Package stack is tunstack's runtime and public API: a userspace TCP/IPv4
-// stack that a Go program embeds on a Link (a Linux TUN device from package
+// Package stack is tunstack's runtime and public API: a userspace TCP/IP
+// stack, IPv4 and IPv6 (Options.Addrs: one address of each family), that a Go program embeds on a Link (a Linux TUN device from package
 // tun, or tun's in-memory pipe) and uses through the net package's
 // interfaces: Listen returns a net.Listener, Dial and DialContext return a
 // net.Conn.
@@ -50,8 +50,9 @@
 // # Data path
 //
 // One input goroutine per Stack reads a packet from the link into a buffer
-// it reuses, validates the IPv4 and TCP headers (malformed packets are
-// dropped and counted by reason in Stats.Dropped), and demultiplexes the
+// it reuses, validates the IP header (IPv4, or IPv6 with its extension
+// headers, RFC 8200 4) and the TCP header (malformed packets are dropped
+// and counted by reason in Stats.Dropped), and demultiplexes the
 // segment by its 4-tuple with one map lookup (tcp.Tuple is a comparable
 // key): to a connection, to a TIME-WAIT record, to a listener, or to
 // nothing, which is answered with a RST (RFC 9293 3.10.7.1; never a RST for
@@ -64,7 +65,20 @@
 // sequence check) is acted on: fragmentation needed lowers the connection's
 // MSS to the path MTU and resends what is in flight (RFC 1191); protocol and
 // port unreachable are hard errors that abort a connection still opening
-// (RFC 1122 4.2.3.9); the other codes are soft errors.
+// (RFC 1122 4.2.3.9); the other codes are soft errors. ICMPv6 (RFC 4443)
+// is handled alike: echo requests are answered, Packet Too Big lowers the
+// MSS (RFC 8201, never below the 1280-byte minimum MTU), unreachables and
+// parameter problems are errors for the connection they quote; an
+// unrecognised next header or option is answered with a rate-limited
+// Parameter Problem. A TUN has no link layer, so there is no neighbour
+// discovery; the kernel's own multicast (router solicitations, MLD) is not
+// addressed to the stack and is dropped.
+//
+// IP fragments addressed to the stack are reassembled (package
+// stack/ipfrag: bounded memory, 30 s for IPv4, 60 s for IPv6, overlaps
+// discard the datagram) and processed whole; an ICMP echo reply larger
+// than the MTU leaves in fragments. TCP itself never fragments: its
+// segments carry DF and fit the path MTU.
 //
 // The TCP state machine itself is package stack/tcp, a sans-IO engine: the
 // runtime hands it (now, segment), application calls, and timer expiries,

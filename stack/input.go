@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -15,16 +16,29 @@ import (
 func (s *Stack) input(pkt []byte, csumOK bool) {
 	c := &s.ctr
 	c.packetsIn.Add(1)
-	if len(pkt) == 0 {
-		c.dShort.Add(1)
-		return
+	switch segment.IPVersion(pkt) {
+	case 4:
+		s.input4(pkt, csumOK)
+	case 6:
+		s.input6(pkt, csumOK)
+	default:
+		if len(pkt) == 0 {
+			c.dShort.Add(1)
+		} else {
+			c.dVersion.Add(1)
+		}
 	}
-	if segment.IPVersion(pkt) != 4 {
-		c.dVersion.Add(1)
-		return
-	}
+}
+
+// input4 processes an IPv4 packet.
+func (s *Stack) input4(pkt []byte, csumOK bool) {
+	c := &s.ctr
 	ip := segment.IPv4(pkt)
 	if err := ip.Validate(); err != nil {
+		if err == segment.ErrFragment && s.addr4.IsValid() && len(pkt) >= segment.IPv4MinHeaderLen && ip.Dst() == s.addr4 {
+			s.inputFragment4(pkt)
+			return
+		}
 		s.countDrop(err)
 		return
 	}
@@ -32,37 +46,43 @@ func (s *Stack) input(pkt []byte, csumOK bool) {
 	// RFC 1122 3.2.1.3: a host silently discards a datagram not addressed
 	// to it (a TUN delivers only what was routed to us, but a misconfigured
 	// route is no reason to answer for someone else).
-	if dst != s.addr {
+	if !s.addr4.IsValid() || dst != s.addr4 {
 		c.dNotOurs.Add(1)
 		return
 	}
 	// RFC 1122 3.2.1.3: a datagram from an invalid source (broadcast,
 	// multicast, class E, 0/8, loopback, ourselves) is silently discarded.
-	if invalidSource(src, s.addr) && !(s.inLoop && src == s.addr) {
+	if invalidSource(src, s.addr4) && !(s.inLoop && src == s.addr4) {
 		c.dInvalid.Add(1)
 		return
 	}
 	switch ip.Protocol() {
 	case segment.ProtocolTCP:
-		seg := &s.inSeg
-		parse := segment.ParseTCP
-		if csumOK {
-			parse = segment.ParseTCPTrusted
-		}
-		if err := parse(src, dst, ip.Payload(), seg); err != nil {
-			s.countDrop(err)
-			return
-		}
-		c.segmentsIn.Add(1)
-		if len(seg.Payload) > int(s.cfg.MSS) {
-			c.superIn.Add(1)
-		}
-		s.inputTCP(seg)
+		s.inputTCPPayload(src, dst, ip.Payload(), csumOK)
 	case segment.ProtocolICMP:
 		s.inputICMP(pkt, ip)
 	default:
 		c.dProtocol.Add(1)
 	}
+}
+
+// inputTCPPayload parses the TCP segment tcp carried between src and dst
+// and demultiplexes it.
+func (s *Stack) inputTCPPayload(src, dst netip.Addr, tcp []byte, csumOK bool) {
+	seg := &s.inSeg
+	parse := segment.ParseTCP
+	if csumOK {
+		parse = segment.ParseTCPTrusted
+	}
+	if err := parse(src, dst, tcp, seg); err != nil {
+		s.countDrop(err)
+		return
+	}
+	s.ctr.segmentsIn.Add(1)
+	if len(seg.Payload) > int(s.cfgFor(dst).MSS) {
+		s.ctr.superIn.Add(1)
+	}
+	s.inputTCP(seg)
 }
 
 // countDrop counts a parse error by reason.
@@ -89,6 +109,11 @@ func (s *Stack) countDrop(err error) {
 		c.dTCPOption.Add(1)
 	case segment.ErrICMPChecksum, segment.ErrICMPType:
 		c.dICMP.Add(1)
+	case segment.ErrJumbogram, segment.ErrPayloadLength, segment.ErrIPv6ExtHeader, segment.ErrIPv6Routing,
+		segment.ErrIPv6Option, segment.ErrFragmentLength, segment.ErrIncompleteChain:
+		c.dIPv6Header.Add(1)
+	case segment.ErrIPv6NextHeader:
+		c.dProtocol.Add(1)
 	default:
 		c.dTCPHeader.Add(1)
 	}
@@ -131,7 +156,7 @@ func (s *Stack) inputTCP(seg *segment.Segment) {
 			// TIME-WAIT and opens a new incarnation; the listener below
 			// takes it.
 		}
-		l := s.listeners[seg.DstPort]
+		l := s.listenerFor(seg.DstPort, seg.Dst)
 		if l == nil || s.closed {
 			s.mu.Unlock()
 			s.reset(seg)
@@ -255,7 +280,7 @@ func (s *Stack) openPassive(now time.Time, l *Listener, key tcp.Tuple, seg *segm
 // window scale hold.
 func (s *Stack) sendCookie(now time.Time, key tcp.Tuple, syn *segment.Segment) {
 	var out segment.Segment
-	tcp.SynAckFor(&s.cfg, now, s.jar.make(now, &key, syn), syn, &out)
+	tcp.SynAckFor(s.cfgFor(key.LocalAddr), now, s.jar.make(now, &key, syn), syn, &out)
 	s.ctr.cookiesSent.Add(1)
 	s.rawSink.Output(&out)
 }
@@ -279,14 +304,12 @@ func (s *Stack) inputICMP(pkt []byte, ip segment.IPv4) {
 			s.ctr.dICMP.Add(1)
 			return
 		}
-		if _, err := s.link.Write(pkt[:n]); err != nil {
-			s.ctr.linkWriteErrors.Add(1)
-			return
+		if s.writeIP(pkt[:n]) {
+			s.ctr.icmpEcho.Add(1)
 		}
-		s.ctr.icmpEcho.Add(1)
 	case segment.ICMPv4TypeDestUnreach:
 		q, err := m.Quoted()
-		if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != s.addr {
+		if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != s.addr4 {
 			s.ctr.dICMP.Add(1)
 			return
 		}

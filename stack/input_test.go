@@ -66,9 +66,9 @@ func TestCountersMalformed(t *testing.T) {
 	inject(p)
 	// Short: less than an IPv4 header.
 	inject(tcpPacket(t, synTo(1))[:10])
-	// Bad version.
+	// Bad version (neither 4 nor 6).
 	p = tcpPacket(t, synTo(1))
-	p[0] = 0x65
+	p[0] = 0x55
 	inject(p)
 	// Fragment (MF set), checksum valid.
 	p = tcpPacket(t, synTo(1))

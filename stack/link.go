@@ -53,6 +53,16 @@ type OffloadLink interface {
 	WriteGSO(hdr, payload []byte, mss int) (int, error)
 }
 
+// IPv6OffloadLink is an OffloadLink that offloads IPv6 as well when
+// GSOIPv6 reports true (*tun.Device with TUN_F_TSO6): WriteGSO then also
+// takes TCP/IPv6 packets (segment.BuildIPv6TCPHeadersOnly), and ReadPacket
+// may return IPv6 TCP super-segments. Without it, the stack builds its
+// IPv6 packets whole, checksum included, and writes them with Write.
+type IPv6OffloadLink interface {
+	OffloadLink
+	GSOIPv6() bool
+}
+
 // PollGater is an optional extension of Link (*tun.Device implements it):
 // a link that busy-polls an empty device asks the gate before each further
 // look. The stack's gate says "no goroutine is writing a connection's

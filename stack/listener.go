@@ -21,6 +21,7 @@ import (
 type Listener struct {
 	s       *Stack
 	port    uint16
+	fams    families // the address families it accepts
 	addr    *net.TCPAddr
 	acceptq chan *Conn
 	done    chan struct{}
@@ -34,9 +35,44 @@ type Listener struct {
 
 var _ net.Listener = (*Listener)(nil)
 
-// Listen announces on the stack's address. address is ":port",
-// "0.0.0.0:port" or "<stack address>:port"; port 0 picks a free port (see
-// Listener.Addr).
+// families is a set of address families.
+type families uint8
+
+const (
+	fam4 families = 1 << iota
+	fam6
+)
+
+// famOf returns a's family.
+func famOf(a netip.Addr) families {
+	if a.Is4() {
+		return fam4
+	}
+	return fam6
+}
+
+// listenKey is the listener table's key: a port of one family. A listener
+// of both families ("tcp" on the unspecified address) is entered twice.
+type listenKey struct {
+	port uint16
+	fam  families
+}
+
+// listenerFor returns the listener for port on local's family, or nil.
+// Stack.mu held.
+func (s *Stack) listenerFor(port uint16, local netip.Addr) *Listener {
+	return s.listeners[listenKey{port, famOf(local)}]
+}
+
+// listeningLocked reports whether a listener takes port on local's family.
+func (s *Stack) listeningLocked(port uint16, local netip.Addr) bool {
+	return s.listenerFor(port, local) != nil
+}
+
+// Listen announces on the stack's addresses, as net.Listen("tcp", address)
+// does: address is ":port", "0.0.0.0:port" or "[::]:port" (both families,
+// the stack's IPv4 and IPv6 addresses), or "<stack address>:port" (that
+// address only); port 0 picks a free port (see Listener.Addr).
 func (s *Stack) Listen(address string) (net.Listener, error) {
 	l, err := s.ListenTCP(address)
 	if err != nil {
@@ -47,8 +83,26 @@ func (s *Stack) Listen(address string) (net.Listener, error) {
 
 // ListenTCP is Listen returning the concrete *Listener.
 func (s *Stack) ListenTCP(address string) (*Listener, error) {
+	return s.ListenNet("tcp", address)
+}
+
+// ListenNet is ListenTCP with a network, as net.Listen: "tcp" (both
+// families), "tcp4" or "tcp6" (one family, as IPV6_V6ONLY; a "tcp4" and a
+// "tcp6" listener may share a port).
+func (s *Stack) ListenNet(network, address string) (*Listener, error) {
 	opErr := func(err error) error {
-		return &net.OpError{Op: "listen", Net: "tcp", Source: nil, Addr: nil, Err: err}
+		return &net.OpError{Op: "listen", Net: network, Source: nil, Addr: nil, Err: err}
+	}
+	var fams families
+	switch network {
+	case "tcp":
+		fams = fam4 | fam6
+	case "tcp4":
+		fams = fam4
+	case "tcp6":
+		fams = fam6
+	default:
+		return nil, opErr(ErrBadNetwork)
 	}
 	host, portStr, err := net.SplitHostPort(address)
 	if err != nil {
@@ -63,9 +117,28 @@ func (s *Stack) ListenTCP(address string) (*Listener, error) {
 		if err != nil {
 			return nil, opErr(err)
 		}
-		if a = a.Unmap(); !a.IsUnspecified() && a != s.addr {
+		a = a.Unmap()
+		switch {
+		case a.IsUnspecified() && network == "tcp":
+			// Go's net: the unspecified address of either family
+			// listens on both.
+		case a.IsUnspecified():
+			fams &= famOf(a)
+		case s.ours(a):
+			fams &= famOf(a)
+		default:
 			return nil, opErr(ErrNotOurAddr)
 		}
+	}
+	// Only the families the stack has an address of.
+	if !s.addr4.IsValid() {
+		fams &^= fam4
+	}
+	if !s.addr6.IsValid() {
+		fams &^= fam6
+	}
+	if fams == 0 {
+		return nil, opErr(ErrNotOurAddr)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -79,18 +152,35 @@ func (s *Stack) ListenTCP(address string) (*Listener, error) {
 		}
 		port = uint64(p)
 	}
-	if _, ok := s.listeners[uint16(port)]; ok {
-		return nil, opErr(ErrAddrInUse)
+	for _, f := range [...]families{fam4, fam6} {
+		if fams&f != 0 && s.listeners[listenKey{uint16(port), f}] != nil {
+			return nil, opErr(ErrAddrInUse)
+		}
+	}
+	var ip net.IP
+	switch fams {
+	case fam4:
+		ip = s.addr4.AsSlice()
+	case fam6:
+		ip = s.addr6.AsSlice()
+	default:
+		ip = net.IPv6unspecified // as package net shows a dual-stack listener
 	}
 	l := &Listener{
 		s:       s,
 		port:    uint16(port),
-		addr:    &net.TCPAddr{IP: s.addr.AsSlice(), Port: int(port)},
+		fams:    fams,
+		addr:    &net.TCPAddr{IP: ip, Port: int(port)},
 		acceptq: make(chan *Conn, s.opts.Backlog),
 		done:    make(chan struct{}),
 	}
 	l.dl.clock = s.clock
-	s.listeners[l.port] = l
+	for _, f := range [...]families{fam4, fam6} {
+		if fams&f != 0 {
+			s.listeners[listenKey{l.port, f}] = l
+		}
+	}
+	s.nListeners++
 	return l, nil
 }
 
@@ -102,7 +192,7 @@ func (s *Stack) freeListenPortLocked() (uint16, bool) {
 		used[t.LocalPort] = true
 	}
 	for p := ephemeralLo; p <= ephemeralHi; p++ {
-		if _, ok := s.listeners[uint16(p)]; !ok && !used[uint16(p)] {
+		if s.listeners[listenKey{uint16(p), fam4}] == nil && s.listeners[listenKey{uint16(p), fam6}] == nil && !used[uint16(p)] {
 			return uint16(p), true
 		}
 	}
@@ -177,9 +267,12 @@ func (l *Listener) Close() error {
 	s := l.s
 	s.mu.Lock()
 	l.closed = true
-	if s.listeners[l.port] == l {
-		delete(s.listeners, l.port)
+	for _, f := range [...]families{fam4, fam6} {
+		if k := (listenKey{l.port, f}); s.listeners[k] == l {
+			delete(s.listeners, k)
+		}
 	}
+	s.nListeners--
 	var half []*Conn
 	for _, c := range s.conns {
 		if c.listener == l && !c.queued {

@@ -3,6 +3,8 @@ package stack
 import (
 	"net/netip"
 	"sync"
+
+	"github.com/tunstack/tunstack/segment"
 )
 
 // Loopback: a packet the stack addresses to itself (a Dial to the stack's
@@ -35,12 +37,15 @@ type loopback struct {
 // write errors.
 const maxLoopQueue = 4096
 
-// isLoop reports whether an IPv4 packet is addressed to the stack itself.
+// isLoop reports whether a packet is addressed to the stack itself.
 func (s *Stack) isLoop(pkt []byte) bool {
-	if len(pkt) < 20 {
-		return false
+	switch {
+	case len(pkt) >= segment.IPv4MinHeaderLen && pkt[0]>>4 == 4:
+		return s.addr4.IsValid() && netip.AddrFrom4([4]byte(pkt[16:20])) == s.addr4
+	case len(pkt) >= segment.IPv6HeaderLen && pkt[0]>>4 == 6:
+		return s.addr6.IsValid() && netip.AddrFrom16([16]byte(pkt[24:40])) == s.addr6
 	}
-	return netip.AddrFrom4([4]byte(pkt[16:20])) == s.addr
+	return false
 }
 
 // loopPacket queues a copy of pkt (given as its parts, concatenated) for the

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/tunstack/tunstack/segment"
 	"github.com/tunstack/tunstack/stack/tcp"
 	"github.com/tunstack/tunstack/timers"
 )
@@ -37,16 +38,23 @@ const (
 )
 
 // Options configure a Stack. Zero values take the documented defaults; only
-// Addr is required.
+// an address is required (Addr or Addrs).
 type Options struct {
-	// Addr is the stack's IPv4 address, e.g. 198.18.0.2. Required.
+	// Addrs are the stack's addresses: at most one IPv4 and one IPv6
+	// address, e.g. 198.18.0.2 and 2001:2::2. The stack answers for
+	// these only (RFC 1122 3.2.1.3, RFC 8200 4).
+	Addrs []netip.Addr
+	// Addr is a single address, merged into Addrs: the form a stack of
+	// one family is configured with.
 	Addr netip.Addr
 	// Clock is the source of time for timers and deadlines (default
 	// timers.NewReal()). Tests pass a *timers.Manual to run the whole stack
 	// on simulated time; Conn deadlines are then read on that clock too.
 	Clock timers.Clock
 	// MTU is the largest IP packet sent (default, and at most, link.MTU()).
-	// The MSS announced is MTU-40 (RFC 9293 3.7.1).
+	// The MSS announced is MTU-40 over IPv4 (RFC 9293 3.7.1) and MTU-60
+	// over IPv6 (RFC 8200 8.3); an IPv6 stack needs an MTU of at least
+	// 1280 (RFC 8200 5).
 	MTU int
 	// MSL is the maximum segment lifetime (default DefaultMSL); TIME-WAIT
 	// lasts 2*MSL (RFC 9293 3.4.2).
@@ -118,17 +126,51 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
-// errNoAddr is returned by New when Options.Addr is not an IPv4 address.
-var errNoAddr = errors.New("stack: Options.Addr must be an IPv4 address")
+// errNoAddr is returned by New when Options has no address.
+var errNoAddr = errors.New("stack: Options.Addrs (or Addr) must hold an IPv4 or IPv6 address")
+
+// addrs returns o's addresses as the IPv4 and the IPv6 one (either may be
+// the zero Addr), or an error that says what to fix.
+func (o *Options) addrs() (v4, v6 netip.Addr, err error) {
+	all := o.Addrs
+	if o.Addr.IsValid() {
+		all = append(all[:len(all):len(all)], o.Addr)
+	}
+	for _, a := range all {
+		a = a.Unmap()
+		switch {
+		case !a.IsValid() || a.IsUnspecified() || a.IsMulticast():
+			return v4, v6, fmt.Errorf("stack: %v is not a unicast address for Options.Addrs", a)
+		case a.Zone() != "":
+			return v4, v6, fmt.Errorf("stack: address %v: zones are not supported", a)
+		case a.Is4() && v4.IsValid() && a != v4, a.Is6() && v6.IsValid() && a != v6:
+			return v4, v6, fmt.Errorf("stack: Options.Addrs holds two addresses of one family (%v); give at most one IPv4 and one IPv6 address", a)
+		case a.Is4():
+			v4 = a
+		default:
+			v6 = a
+		}
+	}
+	if !v4.IsValid() && !v6.IsValid() {
+		return v4, v6, errNoAddr
+	}
+	return v4, v6, nil
+}
 
 // withDefaults fills in the zero fields of o.
 func (o Options) withDefaults(link Link) (Options, error) {
-	if !o.Addr.Is4() {
-		if o.Addr.Is4In6() {
-			o.Addr = o.Addr.Unmap()
-		} else {
-			return o, errNoAddr
+	v4, v6, err := o.addrs()
+	if err != nil {
+		return o, err
+	}
+	o.Addrs, o.Addr = nil, v4
+	for _, a := range [...]netip.Addr{v4, v6} {
+		if a.IsValid() {
+			o.Addrs = append(o.Addrs, a)
 		}
+	}
+	if !v4.IsValid() {
+		o.Addr = v6
 	}
 	if o.Clock == nil {
 		o.Clock = timers.NewReal()
@@ -144,6 +186,9 @@ func (o Options) withDefaults(link Link) (Options, error) {
 	}
 	if o.MTU > 65535 {
 		o.MTU = 65535
+	}
+	if v6.IsValid() && o.MTU < segment.IPv6MinMTU {
+		return o, fmt.Errorf("stack: IPv6 needs an MTU of at least %d (RFC 8200 5), the link's is %d", segment.IPv6MinMTU, o.MTU)
 	}
 	if o.MSL <= 0 {
 		o.MSL = DefaultMSL

@@ -170,23 +170,23 @@ func (k *connSink) ReleaseBuffer(b []byte) {
 func (c *Conn) queueLocked(seg *segment.Segment) {
 	s := c.s
 	c.ipID++
+	v6 := !seg.Src.Is4()
 	it := outItem{rst: seg.Flags&segment.FlagRST != 0}
 	var n int
 	var err error
-	if s.csumOff && len(seg.Payload) > 0 {
+	if len(seg.Payload) > 0 && (s.csumOff && !v6 || s.off6 && v6) {
 		it.gso, it.mss = true, c.tc.SendMSS()
 		end := seg.Seq.Add(uint32(len(seg.Payload)))
 		if c.sentValid && seg.Seq.LessThan(c.sentEnd) {
-			hl := segment.IPv4TCPHeaderLen(seg)
-			it.bp = s.outBuf(hl + len(seg.Payload))
-			n, err = segment.BuildIPv4TCPHeadersOnly(*it.bp, seg, len(seg.Payload), c.ipID, segment.DefaultTTL)
+			it.bp = s.outBuf(c.headerLen(seg) + len(seg.Payload))
+			n, err = c.buildHeaders(*it.bp, seg)
 			if err == nil {
 				it.pay = (*it.bp)[n : n+len(seg.Payload)]
 				copy(it.pay, seg.Payload)
 			}
 		} else {
 			it.bp = s.outBuf(0)
-			n, err = segment.BuildIPv4TCPHeadersOnly(*it.bp, seg, len(seg.Payload), c.ipID, segment.DefaultTTL)
+			n, err = c.buildHeaders(*it.bp, seg)
 			it.pay = seg.Payload
 		}
 		if !c.sentValid || end.GreaterThan(c.sentEnd) {
@@ -194,7 +194,11 @@ func (c *Conn) queueLocked(seg *segment.Segment) {
 		}
 	} else {
 		it.bp = s.outBuf(0)
-		n, err = segment.BuildIPv4TCP(*it.bp, seg, c.ipID, segment.DefaultTTL)
+		if v6 {
+			n, err = segment.BuildIPv6TCP(*it.bp, seg, c.flow, segment.DefaultHopLimit)
+		} else {
+			n, err = segment.BuildIPv4TCP(*it.bp, seg, c.ipID, segment.DefaultTTL)
+		}
 	}
 	it.n = int32(n) // a packet is at most 64 KiB
 	if err != nil {
@@ -204,6 +208,23 @@ func (c *Conn) queueLocked(seg *segment.Segment) {
 	}
 	c.outData += int32(len(seg.Payload))
 	c.outq = append(c.outq, it)
+}
+
+// headerLen returns the length of seg's IP and TCP headers.
+func (c *Conn) headerLen(seg *segment.Segment) int {
+	if seg.Src.Is4() {
+		return segment.IPv4TCPHeaderLen(seg)
+	}
+	return segment.IPv6TCPHeaderLen(seg)
+}
+
+// buildHeaders writes seg's IP and TCP headers, the TCP checksum left to
+// the link (WriteGSO), for len(seg.Payload) bytes of payload.
+func (c *Conn) buildHeaders(buf []byte, seg *segment.Segment) (int, error) {
+	if seg.Src.Is4() {
+		return segment.BuildIPv4TCPHeadersOnly(buf, seg, len(seg.Payload), c.ipID, segment.DefaultTTL)
+	}
+	return segment.BuildIPv6TCPHeadersOnly(buf, seg, len(seg.Payload), c.flow, segment.DefaultHopLimit)
 }
 
 // unlock releases c.mu and then writes the output the engine queued while

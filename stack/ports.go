@@ -67,14 +67,14 @@ func (pp *portPicker) hash(local netip.Addr, remote netip.AddrPort) (offset, ind
 // may serve many destinations. Ports with a listener are skipped so that a
 // SYN for the listener is never mistaken; so are 4-tuples held by a
 // connection or by one of our TIME-WAIT records.
-func (s *Stack) pickPortLocked(remote netip.AddrPort) (uint16, bool) {
+func (s *Stack) pickPortLocked(local netip.Addr, remote netip.AddrPort) (uint16, bool) {
 	pp := &s.ports
-	offset, index := pp.hash(s.addr, remote)
+	offset, index := pp.hash(local, remote)
 	base := offset + pp.table[index]
-	t := tcp.Tuple{LocalAddr: s.addr, RemoteAddr: remote.Addr(), RemotePort: remote.Port()}
+	t := tcp.Tuple{LocalAddr: local, RemoteAddr: remote.Addr(), RemotePort: remote.Port()}
 	for i := uint32(0); i < ephemeralN; i++ {
 		p := uint16(ephemeralLo + (base+i)%ephemeralN)
-		if _, ok := s.listeners[p]; ok {
+		if s.listeningLocked(p, local) {
 			continue
 		}
 		t.LocalPort = p

@@ -15,7 +15,7 @@ import (
 // forcePortLocked sets the RFC 6056 counter towards remote so that the next
 // pickPortLocked starts its search at port p.
 func (s *Stack) forcePortLocked(remote netip.AddrPort, p uint16) {
-	offset, index := s.ports.hash(s.addr, remote)
+	offset, index := s.ports.hash(s.addr4, remote)
 	s.ports.table[index] = uint32(int(p)-ephemeralLo) - offset%ephemeralN + ephemeralN
 }
 
@@ -23,14 +23,14 @@ func (s *Stack) forcePortLocked(remote netip.AddrPort, p uint16) {
 // 4-tuple is used again only after the whole range has been; towards
 // another destination the sequence starts elsewhere.
 func TestPickPort_RFC6056_3_3_4_SequentialPerDestination(t *testing.T) {
-	s := &Stack{addr: netip.MustParseAddr("198.18.0.2"), listeners: map[uint16]*Listener{}}
+	s := &Stack{addr4: netip.MustParseAddr("198.18.0.2"), listeners: map[listenKey]*Listener{}}
 	s.tw.init(s, 1, time.Minute)
 	s.ports.key = [16]byte{1, 2, 3}
 	dst := netip.MustParseAddrPort("198.18.0.1:80")
 	seen := make(map[uint16]bool)
 	prev := -1
 	for i := 0; i < 2000; i++ {
-		p, ok := s.pickPortLocked(dst)
+		p, ok := s.pickPortLocked(s.addr4, dst)
 		if !ok || p < ephemeralLo || p > ephemeralHi {
 			t.Fatalf("pick %d: port %d, %v", i, p, ok)
 		}
@@ -49,9 +49,9 @@ func TestPickPort_RFC6056_3_3_4_SequentialPerDestination(t *testing.T) {
 	// Another destination has its own offset (F) and counter (G): its
 	// first port is where its hash puts it.
 	other := netip.MustParseAddrPort("198.18.0.1:443")
-	off, idx := s.ports.hash(s.addr, other)
+	off, idx := s.ports.hash(s.addr4, other)
 	want := uint16(ephemeralLo + (off+s.ports.table[idx])%ephemeralN)
-	o1, _ := s.pickPortLocked(other)
+	o1, _ := s.pickPortLocked(s.addr4, other)
 	if o1 != want {
 		t.Errorf("another destination's first port %d, want %d from its own hash", o1, want)
 	}
@@ -178,10 +178,10 @@ func testDialReusingServerTimeWaitTuple(t *testing.T, ts bool) {
 // call: the keyed hash is SHA-256 over a stack array, the stride comes from
 // the runtime's generator).
 func TestPickPortAllocatesNothing(t *testing.T) {
-	s := &Stack{addr: netip.MustParseAddr("198.18.0.2"), listeners: map[uint16]*Listener{}}
+	s := &Stack{addr4: netip.MustParseAddr("198.18.0.2"), listeners: map[listenKey]*Listener{}}
 	s.tw.init(s, 1, time.Minute)
 	dst := netip.MustParseAddrPort("198.18.0.1:80")
-	if n := testing.AllocsPerRun(1000, func() { s.pickPortLocked(dst) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { s.pickPortLocked(s.addr4, dst) }); n != 0 {
 		t.Fatalf("pickPortLocked: %v allocs per call, want 0", n)
 	}
 }

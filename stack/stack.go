@@ -17,7 +17,7 @@ import (
 	"github.com/tunstack/tunstack/timers"
 )
 
-// Stack is a userspace TCP/IPv4 stack running on one Link. Create it with
+// Stack is a userspace TCP/IP stack (IPv4 and IPv6) running on one Link. Create it with
 // New; all its methods are safe for concurrent use.
 //
 // Lock order (see the package documentation): Conn.mu, then Stack.mu. The
@@ -25,13 +25,18 @@ import (
 type Stack struct {
 	link  Link
 	opts  Options
-	addr  netip.Addr
+	addr4 netip.Addr // the stack's IPv4 address, or the zero Addr
+	addr6 netip.Addr // its IPv6 address, or the zero Addr
 	clock timers.Clock
-	cfg   tcp.Config // shared, read-only engine configuration
+	cfg   tcp.Config // shared, read-only engine configuration, IPv4 connections
+	cfg6  tcp.Config // the same for IPv6 connections (MSS, GSO sizes)
 	isn   *tcp.ISNGenerator
-	jar   *cookieJar
-	ctr   counters
-	mem   memTrimmer // frees buffer memory after load (memory.go)
+	// flowKey keys the IPv6 flow labels (RFC 6437 3) and the first
+	// fragment identification.
+	flowKey [16]byte
+	jar     *cookieJar
+	ctr     counters
+	mem     memTrimmer // frees buffer memory after load (memory.go)
 
 	// bufs holds output buffers (MTU + header slack) for connections'
 	// segments, gsoBufs larger ones for the segments a GSO link cuts:
@@ -49,16 +54,23 @@ type Stack struct {
 	ol      OffloadLink
 	csumOff bool
 	gsoMax  int
+	// off6 says the link also offloads IPv6 (IPv6OffloadLink): IPv6
+	// segments go through WriteGSO as IPv4 ones do. Without it they are
+	// built whole, checksum included, and written with Write.
+	off6 bool
 
 	// mu is the demux lock. It guards the tables below; it is the innermost
 	// lock (taken while a Conn.mu is held, never the other way round).
 	mu        sync.Mutex
 	conns     map[tcp.Tuple]*Conn
-	listeners map[uint16]*Listener
-	tw        timeWaitTable
-	ports     portPicker // ephemeral ports for Dial (RFC 6056 3.3.4)
-	closed    bool
-	draining  chan struct{} // closed when conns empties during Shutdown; nil otherwise
+	listeners map[listenKey]*Listener
+	// nListeners counts the open listeners (a dual-stack one has two
+	// entries in the table).
+	nListeners int
+	tw         timeWaitTable
+	ports      portPicker // ephemeral ports for Dial (RFC 6056 3.3.4)
+	closed     bool
+	draining   chan struct{} // closed when conns empties during Shutdown; nil otherwise
 
 	// loop delivers packets addressed to ourselves to our own input
 	// (loopback.go).
@@ -71,6 +83,8 @@ type Stack struct {
 
 	// Owned by the goroutine holding inMu.
 	inSeg   segment.Segment
+	inChain segment.IPv6Chain // the IPv6 packet's extension headers (input6)
+	frag    fragState         // IP reassembly and ICMP errors (frag.go)
 	rawSink rawSink
 	twReply heldSegment // a TIME-WAIT record's answer, written after s.mu is released
 	// ackq lists connections holding back a pure ACK during a burst of
@@ -105,33 +119,46 @@ func New(link Link, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	var secret [48]byte
+	var secret [64]byte
 	if _, err := io.ReadFull(o.Rand, secret[:]); err != nil {
 		return nil, err
 	}
 	s := &Stack{
 		link:       link,
 		opts:       o,
-		addr:       o.Addr,
 		clock:      o.Clock,
 		conns:      make(map[tcp.Tuple]*Conn),
-		listeners:  make(map[uint16]*Listener),
+		listeners:  make(map[listenKey]*Listener),
 		done:       make(chan struct{}),
 		linkDone:   make(chan struct{}),
 		flushed:    make(chan struct{}, 1),
 		handq:      make(chan handOff, handOffQueue),
 		writerDone: make(chan struct{}),
 	}
-	s.cfg = engineConfig(&o)
+	for _, a := range o.Addrs {
+		if a.Is4() {
+			s.addr4 = a
+		} else {
+			s.addr6 = a
+		}
+	}
+	s.cfg = engineConfig(&o, segment.IPv4MinHeaderLen)
+	s.cfg6 = engineConfig(&o, segment.IPv6HeaderLen)
 	if ol, ok := link.(OffloadLink); ok {
 		s.ol = ol
 		g := ol.GSOMaxSize()
 		s.csumOff = g > 0
+		if o6, ok := link.(IPv6OffloadLink); ok && s.csumOff {
+			s.off6 = o6.GSOIPv6()
+		}
 		if g > o.MTU && !o.NoGSO {
 			s.gsoMax = min(g, segment.IPv4MaxTotalLen)
 			// Payload of one segment handed to the link: the packet
-			// minus the largest IPv4 and TCP headers we build.
+			// minus the largest IP and TCP headers we build.
 			s.cfg.GSOMaxSize = s.gsoMax - segment.IPv4MinHeaderLen - segment.TCPMinHeaderLen - segment.TCPMaxOptionsLen
+			if s.off6 {
+				s.cfg6.GSOMaxSize = s.gsoMax - segment.IPv6HeaderLen - segment.TCPMinHeaderLen - segment.TCPMaxOptionsLen
+			}
 			if o.SendBufferSize <= 0 {
 				// Segments of 64 KiB need a deeper queue than the
 				// engine's 256 KiB default to keep several in flight
@@ -139,6 +166,7 @@ func New(link Link, opts Options) (*Stack, error) {
 				// 18 -> 27 Gbit/s). Memory is still taken lazily, only
 				// while data is queued.
 				s.cfg.SendBufferSize = GSOSendBufferSize
+				s.cfg6.SendBufferSize = GSOSendBufferSize
 			}
 		}
 	}
@@ -151,8 +179,10 @@ func New(link Link, opts Options) (*Stack, error) {
 	copy(cookieKey[:], secret[16:])
 	s.isn = tcp.NewISNGenerator(isnKey)
 	s.cfg.TSOffsets = s.isn // RFC 7323 5.4: the timestamp clock's per-connection offset
+	s.cfg6.TSOffsets = s.isn
 	s.jar = newCookieJar(cookieKey, o.Clock.Now())
-	copy(s.ports.key[:], secret[32:])
+	copy(s.ports.key[:], secret[32:48])
+	copy(s.flowKey[:], secret[48:])
 	s.tw.init(s, o.MaxTimeWait, 2*o.MSL)
 	// Room for the largest packet we build: MTU, plus slack should a
 	// segment carry more option bytes than MSS accounting assumed.
@@ -169,14 +199,18 @@ func New(link Link, opts Options) (*Stack, error) {
 	return s, nil
 }
 
-// engineConfig maps Options onto the engine's Config.
-func engineConfig(o *Options) tcp.Config {
+// engineConfig maps Options onto the engine's Config for connections
+// whose IP header is ipHeader bytes long (20: IPv4, 40: IPv6).
+func engineConfig(o *Options, ipHeader int) tcp.Config {
 	c := tcp.DefaultConfig()
-	mss := o.MTU - segment.IPv4MinHeaderLen - segment.TCPMinHeaderLen // RFC 9293 3.7.1
+	// RFC 9293 3.7.1 (IPv4), RFC 8200 8.3 (IPv6): the MSS is the MTU less
+	// the fixed IP and TCP headers.
+	mss := o.MTU - ipHeader - segment.TCPMinHeaderLen
 	if mss < 64 {
 		mss = 64
 	}
 	c.MSS = uint16(mss)
+	c.IPHeaderLen = ipHeader
 	// A size set in Options is a maximum: it also caps the engine's
 	// auto-tuning of that buffer.
 	if o.SendBufferSize > 0 {
@@ -209,8 +243,36 @@ func engineConfig(o *Options) tcp.Config {
 	return c
 }
 
-// Addr returns the stack's IPv4 address.
-func (s *Stack) Addr() netip.Addr { return s.addr }
+// Addr returns the stack's IPv4 address, or its IPv6 address if it has no
+// IPv4 one.
+func (s *Stack) Addr() netip.Addr { return s.opts.Addr }
+
+// Addrs returns the stack's addresses: its IPv4 address first, if any, then
+// its IPv6 address, if any.
+func (s *Stack) Addrs() []netip.Addr { return append([]netip.Addr(nil), s.opts.Addrs...) }
+
+// ours reports whether a is one of the stack's addresses.
+func (s *Stack) ours(a netip.Addr) bool {
+	return a.IsValid() && (a == s.addr4 || a == s.addr6)
+}
+
+// addrFor returns the stack's address of remote's family, or false if it
+// has none (source address selection, RFC 6724, is trivial with one
+// address per family).
+func (s *Stack) addrFor(remote netip.Addr) (netip.Addr, bool) {
+	if remote.Is4() {
+		return s.addr4, s.addr4.IsValid()
+	}
+	return s.addr6, s.addr6.IsValid()
+}
+
+// cfgFor returns the engine configuration for a connection from local.
+func (s *Stack) cfgFor(local netip.Addr) *tcp.Config {
+	if local.Is4() {
+		return &s.cfg
+	}
+	return &s.cfg6
+}
 
 func (s *Stack) logf(format string, args ...any) {
 	if s.opts.Logf != nil {
@@ -316,9 +378,11 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 // listenersLocked copies the listeners out of their table, to be closed
 // after Stack.mu is released (Listener.Close takes it).
 func (s *Stack) listenersLocked() []*Listener {
-	ls := make([]*Listener, 0, len(s.listeners))
-	for _, l := range s.listeners {
-		ls = append(ls, l)
+	ls := make([]*Listener, 0, s.nListeners)
+	for k, l := range s.listeners {
+		if k.fam == fam4 || l.fams == fam6 { // a dual-stack one once
+			ls = append(ls, l)
+		}
 	}
 	return ls
 }
@@ -369,9 +433,18 @@ func (h *heldSegment) flush(out tcp.Sink) {
 	}
 }
 
-// writeSegment serialises seg into buf and writes it to the link.
+// writeSegment serialises seg into buf and writes it to the link. A
+// segment with no connection (a RST, a SYN-ACK with a cookie, a TIME-WAIT
+// record's ACK) has the IPv6 flow label of its 4-tuple, as the connection
+// would (RFC 6437 3).
 func (s *Stack) writeSegment(buf []byte, seg *segment.Segment, id uint16) {
-	n, err := segment.BuildIPv4TCP(buf, seg, id, segment.DefaultTTL)
+	var n int
+	var err error
+	if seg.Src.Is4() {
+		n, err = segment.BuildIPv4TCP(buf, seg, id, segment.DefaultTTL)
+	} else {
+		n, err = segment.BuildIPv6TCP(buf, seg, s.flowLabel(seg.Src, seg.SrcPort, seg.Dst, seg.DstPort), segment.DefaultHopLimit)
+	}
 	if err != nil {
 		s.ctr.linkWriteErrors.Add(1)
 		return

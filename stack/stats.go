@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/tunstack/tunstack/stack/ipfrag"
 	"github.com/tunstack/tunstack/stack/tcp"
 )
 
@@ -39,7 +40,14 @@ type Stats struct {
 
 	ICMPIn           uint64 // valid ICMP messages received
 	ICMPEchoAnswered uint64 // ICMP echo replies sent
-	ICMPUnreachable  uint64 // destination-unreachable messages a connection acted on (error or path MTU)
+	ICMPUnreachable  uint64 // ICMP/ICMPv6 errors a connection acted on (unreachable, path MTU, ...)
+	ICMPErrorsSent   uint64 // ICMP errors sent (ICMPv6 parameter problem, reassembly time exceeded)
+	ICMPRateLimited  uint64 // ICMP errors not sent because of the rate limit (RFC 4443 2.4(f))
+	FragmentedOut    uint64 // packets sent in fragments (echo replies larger than the MTU)
+
+	// Fragments counts IP reassembly (ipfrag.Stats): fragments taken in,
+	// datagrams reassembled, and why others were discarded.
+	Fragments ipfrag.Stats
 
 	LinkWriteErrors uint64 // Link.Write failures (the packet is lost)
 
@@ -78,13 +86,14 @@ func (r *RecoveryStats) add(i *tcp.Info) {
 
 // DropStats counts dropped input packets by reason.
 type DropStats struct {
-	Short          uint64 // shorter than an IPv4 header
-	Version        uint64 // IP version is not 4
+	Short          uint64 // shorter than an IP header
+	Version        uint64 // IP version is neither 4 nor 6
 	IPHeader       uint64 // bad IHL or total length
 	IPChecksum     uint64 // bad IPv4 header checksum
-	Fragment       uint64 // IPv4 fragments (not reassembled)
-	NotOurs        uint64 // destination address is not the stack's
-	Protocol       uint64 // neither TCP nor ICMP
+	IPv6Header     uint64 // bad IPv6 header or extension headers (RFC 8200 4), unrecognised options
+	Fragment       uint64 // fragments held back or discarded by reassembly (see Stats.Fragments)
+	NotOurs        uint64 // destination address is not the stack's (IPv6 multicast included)
+	Protocol       uint64 // neither TCP nor ICMP/ICMPv6 (or an unrecognised IPv6 next header)
 	TCPHeader      uint64 // TCP header too short or bad data offset
 	TCPChecksum    uint64 // bad TCP checksum
 	TCPOption      uint64 // malformed TCP option
@@ -95,7 +104,7 @@ type DropStats struct {
 
 // Total returns the sum of all drop reasons.
 func (d DropStats) Total() uint64 {
-	return d.Short + d.Version + d.IPHeader + d.IPChecksum + d.Fragment + d.NotOurs + d.Protocol +
+	return d.Short + d.Version + d.IPHeader + d.IPChecksum + d.IPv6Header + d.Fragment + d.NotOurs + d.Protocol +
 		d.TCPHeader + d.TCPChecksum + d.TCPOption + d.ICMP + d.InvalidSegment + d.Closing
 }
 
@@ -108,11 +117,13 @@ type counters struct {
 	listenOverflows                                           atomic.Uint64
 	cookiesSent, cookiesValidated, cookiesFailed              atomic.Uint64
 	icmpIn, icmpEcho, icmpUnreach                             atomic.Uint64
+	icmpErrors, icmpRateLimited, fragmentsOut                 atomic.Uint64
 	linkWriteErrors                                           atomic.Uint64
 	gsoWrites, superIn, acksCoalesced                         atomic.Uint64
 
 	dShort, dVersion, dIPHeader, dIPChecksum, dFragment, dNotOurs, dProtocol atomic.Uint64
 	dTCPHeader, dTCPChecksum, dTCPOption, dICMP, dInvalid, dClosing          atomic.Uint64
+	dIPv6Header                                                              atomic.Uint64
 
 	goneMu       sync.Mutex
 	recoveryGone RecoveryStats // of the connections that left the table
@@ -139,15 +150,21 @@ func (s *Stack) Stats() Stats {
 		SynCookiesSent: c.cookiesSent.Load(), SynCookiesValidated: c.cookiesValidated.Load(),
 		SynCookiesFailed: c.cookiesFailed.Load(), ICMPIn: c.icmpIn.Load(), ICMPEchoAnswered: c.icmpEcho.Load(),
 		ICMPUnreachable: c.icmpUnreach.Load(), LinkWriteErrors: c.linkWriteErrors.Load(),
+		ICMPErrorsSent: c.icmpErrors.Load(), ICMPRateLimited: c.icmpRateLimited.Load(), FragmentedOut: c.fragmentsOut.Load(),
 		GSOWrites: c.gsoWrites.Load(), SuperSegmentsIn: c.superIn.Load(), AcksCoalesced: c.acksCoalesced.Load(),
 		Dropped: DropStats{
 			Short: c.dShort.Load(), Version: c.dVersion.Load(), IPHeader: c.dIPHeader.Load(),
 			IPChecksum: c.dIPChecksum.Load(), Fragment: c.dFragment.Load(), NotOurs: c.dNotOurs.Load(),
 			Protocol: c.dProtocol.Load(), TCPHeader: c.dTCPHeader.Load(), TCPChecksum: c.dTCPChecksum.Load(),
 			TCPOption: c.dTCPOption.Load(), ICMP: c.dICMP.Load(), InvalidSegment: c.dInvalid.Load(),
-			Closing: c.dClosing.Load(),
+			Closing: c.dClosing.Load(), IPv6Header: c.dIPv6Header.Load(),
 		},
 	}
+	s.inMu.Lock()
+	if s.frag.r != nil {
+		st.Fragments = s.frag.r.Stats()
+	}
+	s.inMu.Unlock()
 	conns := s.snapshotConns()
 	var retrans uint64
 	c.goneMu.Lock()
@@ -161,7 +178,7 @@ func (s *Stack) Stats() Stats {
 	st.Retransmissions = c.retransGone.Load() + retrans
 	s.mu.Lock()
 	st.Conns = uint64(len(s.conns))
-	st.Listeners = uint64(len(s.listeners))
+	st.Listeners = uint64(s.nListeners)
 	st.TimeWait = uint64(s.tw.len())
 	s.mu.Unlock()
 	return st

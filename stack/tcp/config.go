@@ -179,6 +179,10 @@ type Config struct {
 	// then obeys the MSS. Lost data resent in order (contiguous lost
 	// pieces, as after an RTO) goes the same way. 0: off.
 	GSOMaxSize int
+	// IPHeaderLen is the length of the IP header in front of the
+	// connection's segments: 20 (IPv4, the default for 0) or 40 (IPv6).
+	// A path MTU becomes an MSS by taking it off (PathMTU).
+	IPHeaderLen int
 }
 
 // segmentBytes is the most new data one segment handed to the Sink

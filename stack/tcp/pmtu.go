@@ -21,9 +21,15 @@ import (
 // a connection (RFC 5927 7.2), as Linux's 552-byte min_pmtu does.
 const minPathMSS = MinMSS
 
-// PathMTU applies a path MTU of mtu octets (an IPv4 datagram size, from an
-// ICMP fragmentation-needed message quoting a segment of this connection
-// that is in flight): the send MSS drops to fit it ("MUST reduce its
+// minPathMSS6 is the smallest send MSS over IPv6: that of the 1280-byte
+// minimum link MTU, below which RFC 8201 4 forbids lowering the path MTU
+// estimate ("A node MUST NOT reduce its estimate of the Path MTU below
+// the IPv6 minimum link MTU").
+const minPathMSS6 = segment.IPv6MinMTU - segment.IPv6HeaderLen - segment.TCPMinHeaderLen
+
+// PathMTU applies a path MTU of mtu octets (an IP datagram size, from an
+// ICMP fragmentation-needed or ICMPv6 Packet Too Big message (RFC 8201)
+// quoting a segment of this connection that is in flight): the send MSS drops to fit it ("MUST reduce its
 // estimate of the Path MTU", RFC 1191 3; TCP segments to fit, 6.1) and
 // never grows back here. What is in flight was dropped by the path, not by
 // congestion, so it is resent at once in the new size, from SND.UNA,
@@ -35,7 +41,11 @@ func (c *Conn) PathMTU(now time.Time, mtu int) bool {
 	}
 	// The payload of a full-sized segment: the options every segment
 	// carries (TSopt) come off too (RFC 9293 3.7.1, RFC 6691).
-	mss := max(mtu-segment.IPv4MinHeaderLen-segment.TCPMinHeaderLen, minPathMSS) - c.optOverhead()
+	ipHdr, floor := segment.IPv4MinHeaderLen, minPathMSS
+	if c.cfg.IPHeaderLen == segment.IPv6HeaderLen {
+		ipHdr, floor = segment.IPv6HeaderLen, minPathMSS6
+	}
+	mss := max(mtu-ipHdr-segment.TCPMinHeaderLen, floor) - c.optOverhead()
 	if mss >= int(c.sndMSS) {
 		return false
 	}
