@@ -9,12 +9,22 @@ import (
 
 // BenchmarkPipeThroughput measures one connection's throughput over the
 // in-memory pipe (no faults, real clock): bytes written on stack A and read
-// on stack B. Run:
+// on stack B, over IPv4 and over IPv6. Run:
 //
 //	go test -run '^$' -bench BenchmarkPipeThroughput -benchtime 3s ./stack
 func BenchmarkPipeThroughput(b *testing.B) {
-	p := newPair(b, nil, tun.FaultConfig{}, nil)
-	c1, c2 := p.connect(b, 9)
+	for _, host := range []string{"198.18.0.2", "2001:2::2"} {
+		name := "IPv4"
+		if host != "198.18.0.2" {
+			name = "IPv6"
+		}
+		b.Run(name, func(b *testing.B) { benchPipeThroughput(b, host) })
+	}
+}
+
+func benchPipeThroughput(b *testing.B, host string) {
+	p := newPair6(b, tun.FaultConfig{})
+	c1, c2 := p.connectTo(b, host, 9)
 	const chunk = 64 << 10
 	buf := make([]byte, chunk)
 	done := make(chan int64, 1)

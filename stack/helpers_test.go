@@ -76,6 +76,12 @@ func newPairOn(t testing.TB, clock timers.Clock, f tun.FaultConfig, tweak func(*
 // on B (listener on port).
 func (p *pair) connect(t testing.TB, port int) (c1, c2 net.Conn) {
 	t.Helper()
+	return p.connectTo(t, "198.18.0.2", port)
+}
+
+// connectTo is connect to B's address host (of either family).
+func (p *pair) connectTo(t testing.TB, host string, port int) (c1, c2 net.Conn) {
+	t.Helper()
 	ln, err := p.b.Listen(":" + itoa(port))
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +98,7 @@ func (p *pair) connect(t testing.TB, port int) (c1, c2 net.Conn) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c1, err = p.a.Dial(ctx, "198.18.0.2:"+itoa(port))
+	c1, err = p.a.Dial(ctx, net.JoinHostPort(host, itoa(port)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ var (
 
 // newPair6 starts a pair whose stacks have both families: A 198.18.0.1
 // and 2001:2::1, B 198.18.0.2 and 2001:2::2.
-func newPair6(t *testing.T, f tun.FaultConfig) *pair {
+func newPair6(t testing.TB, f tun.FaultConfig) *pair {
 	t.Helper()
 	n := 0
 	return newPair(t, nil, f, func(o *stack.Options) {

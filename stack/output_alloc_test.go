@@ -18,8 +18,14 @@ import (
 // steady state, output queue included (its slices are reused; dropping
 // them after large batches cost 4 allocations per 64 KiB).
 func TestDataPathAllocs(t *testing.T) {
-	p := newPair(t, nil, tun.FaultConfig{}, nil)
-	c1, c2 := p.connect(t, 9)
+	for _, host := range []string{"198.18.0.2", "2001:2::2"} {
+		t.Run(host, func(t *testing.T) { testDataPathAllocs(t, host) })
+	}
+}
+
+func testDataPathAllocs(t *testing.T, host string) {
+	p := newPair6(t, tun.FaultConfig{})
+	c1, c2 := p.connectTo(t, host, 9)
 	// A fixed receive window (SO_RCVBUF; no auto-tuning): with a window of
 	// megabytes the writer never waits for ACKs, the ACKs queue up in the
 	// in-memory pipe without bound, and the pipe's queue allocates a slot
