@@ -8,6 +8,7 @@ import (
 
 	"github.com/tunstack/tunstack/segment"
 	"github.com/tunstack/tunstack/stack/ipfrag"
+	"github.com/tunstack/tunstack/timers"
 )
 
 // IP fragments. Arriving fragments addressed to the stack are reassembled
@@ -28,14 +29,25 @@ import (
 
 // fragState is the stack's reassembly state, guarded by Stack.inMu.
 type fragState struct {
-	r      *ipfrag.Reassembler
-	timer  interface{ Reset(time.Duration) bool }
-	armed  bool
-	id6    uint32 // the last IPv6 fragment identification used (RFC 7739: unpredictable start)
-	buf    []byte // scratch for outgoing fragments
-	icmp   []byte // scratch for ICMP errors
-	tokens float64
-	last   time.Time
+	r       *ipfrag.Reassembler
+	timer   timers.Timer
+	armed   bool
+	id6     uint32 // the last IPv6 fragment identification used (RFC 7739: unpredictable start)
+	buf     []byte // scratch for outgoing fragments
+	icmp    []byte // scratch for ICMP errors
+	tokens  float64
+	last    time.Time
+	stopped bool // the stack is closed: the timer stays off
+}
+
+// stopFrag stops the reassembly timer (Close).
+func (s *Stack) stopFrag() {
+	s.inMu.Lock()
+	defer s.inMu.Unlock()
+	s.frag.stopped = true
+	if s.frag.timer != nil {
+		s.frag.timer.Stop()
+	}
 }
 
 // reassembler returns the reassembler, made on first use.
@@ -106,6 +118,9 @@ func (s *Stack) fragTimer() {
 	defer s.inMu.Unlock()
 	f := &s.frag
 	f.armed = false
+	if f.stopped {
+		return
+	}
 	f.r.Expire(s.now())
 	s.armFragTimer()
 }

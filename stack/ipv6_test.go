@@ -16,6 +16,7 @@ import (
 	"github.com/tunstack/tunstack/segment"
 	"github.com/tunstack/tunstack/stack"
 	"github.com/tunstack/tunstack/stack/ipfrag"
+	"github.com/tunstack/tunstack/timers"
 	"github.com/tunstack/tunstack/tun"
 )
 
@@ -462,4 +463,90 @@ func TestIPv6HandshakeAndPacketTooBig(t *testing.T) {
 		return
 	}
 	t.Fatal("nothing resent after the Packet Too Big")
+}
+
+// A datagram whose first fragment arrived but which does not complete is
+// dropped at its timeout (30 s for IPv4 as Linux, 60 s for IPv6, RFC 8200
+// 4.5), not a moment before, and its source gets an ICMP Time Exceeded,
+// code 1 ("fragment reassembly time exceeded", RFC 792, RFC 4443 3.3),
+// quoting the first fragment; the memory is freed.
+func TestReassemblyTimeout(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		name, timeout := "IPv4", 30*time.Second
+		if v6 {
+			name, timeout = "IPv6", 60*time.Second
+		}
+		t.Run(name, func(t *testing.T) {
+			clk := timers.NewManual(time.Unix(1e9, 0))
+			l := newRawLink()
+			s, err := stack.New(l, stack.Options{Addrs: []netip.Addr{addrB, addr6B}, Clock: clk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var pkt []byte
+			if v6 {
+				pkt = icmp6Packet(addr6A, addr6B, echoRequest(segment.ICMPv6TypeEchoRequest, 3000))
+			} else {
+				pkt = icmpPacket(addrA, addrB, echoRequest(segment.ICMPv4TypeEcho, 3000))
+			}
+			var first []byte
+			buf := make([]byte, 1500)
+			emit := func(f []byte) error {
+				if first == nil {
+					first = append([]byte(nil), f...)
+				}
+				return nil
+			}
+			if v6 {
+				err = ipfrag.FragmentIPv6(pkt, 1500, 5, buf, emit)
+			} else {
+				err = ipfrag.FragmentIPv4(pkt, 1500, buf, emit)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.inject(first) // only the first fragment
+			if !waitFor(2*time.Second, func() bool { return s.Stats().Fragments.FragmentsIn == 1 }) {
+				t.Fatal("fragment not taken in")
+			}
+			clk.Advance(timeout - time.Millisecond)
+			if p := l.next(t, 100*time.Millisecond); p != nil {
+				t.Fatalf("sent %x before the timeout", p)
+			}
+			clk.Advance(2 * time.Millisecond)
+			p := l.next(t, 2*time.Second)
+			if p == nil {
+				t.Fatal("no Time Exceeded at the timeout")
+			}
+			var typ, code uint8
+			var quote []byte
+			if v6 {
+				_, m, err := segment.ParseIPv6ICMP(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				typ, code, quote = m.Type(), m.Code(), m.Body()
+				if typ != segment.ICMPv6TypeTimeExceeded {
+					t.Fatalf("type %d, want Time Exceeded", typ)
+				}
+			} else {
+				_, m, err := segment.ParseIPv4ICMP(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				typ, code, quote = m.Type(), m.Code(), m.Body()
+				if typ != segment.ICMPv4TypeTimeExceeded {
+					t.Fatalf("type %d, want Time Exceeded", typ)
+				}
+			}
+			if code != 1 || !bytes.HasPrefix(first, quote[:min(len(quote), 28)]) {
+				t.Fatalf("code %d, quote %x; want 1 and the first fragment", code, quote)
+			}
+			st := s.Stats()
+			if st.Fragments.Timeouts != 1 || st.ICMPErrorsSent != 1 {
+				t.Fatalf("timeouts %d, ICMP errors %d; want 1, 1", st.Fragments.Timeouts, st.ICMPErrorsSent)
+			}
+		})
+	}
 }

@@ -321,6 +321,7 @@ func (s *Stack) Close() error {
 		close(s.done)
 		s.stopLoop()
 		s.mem.stop()
+		s.stopFrag()
 		s.waitFlushers()
 		s.closeErr = s.link.Close()
 		s.wg.Wait()
