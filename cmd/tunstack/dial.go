@@ -40,7 +40,7 @@ func runDial(c *dialConfig, stdin io.Reader, stdout, stderr io.Writer, log *slog
 	}
 	dc := make(chan dialed, 1)
 	go func() {
-		conn, err := rt.stack.DialContext(ctx, "tcp4", c.target)
+		conn, err := rt.stack.DialContext(ctx, c.network, c.target)
 		dc <- dialed{conn, err}
 	}()
 	var conn net.Conn

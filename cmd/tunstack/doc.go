@@ -2,16 +2,26 @@
 // device.
 //
 //	tunstack serve [flags]            echo (7), discard (9), chargen (19), HTTP (80)
-//	tunstack dial [flags] HOST:PORT   netcat over the stack (active open)
+//	tunstack dial [flags] ADDR:PORT   netcat over the stack (active open)
 //
 // `tunstack --help` and `tunstack serve --help` list the flags, examples and
 // exit codes. `serve` satisfies the benchmark contract
 // (shared/bench/CONTRACT.md): with --tun it attaches to an existing device
 // and configures nothing; without it, it creates a device, gives the kernel
-// side an address, and removes the device on exit.
+// side its addresses, and removes the device on exit.
+//
+// The stack is dual-stack by default: --addr, repeatable once per family,
+// defaults to 198.18.0.2 and 2001:2::2, and a device tunstack creates gets
+// 198.18.0.1/24 and 2001:2::1/64 on the kernel side (--host-addr), from the
+// benchmarking ranges of RFC 2544 and RFC 5180. The services listen on
+// both families; dial takes 198.18.0.1:PORT or [2001:2::1]:PORT and leaves
+// from the stack's address of that family. A TUN device has no link layer,
+// so IPv6 needs no neighbour discovery (RFC 4861 applies to links with
+// link-layer addresses).
 //
 // Layout: main.go dispatches and maps errors to exit codes (never a stack
-// trace); flags.go and help.go parse and document the command line;
+// trace); flags.go and help.go parse and document the command line, and
+// addrs.go the address flags, their defaults and checks;
 // services.go holds the four services, written against net.Listener so the
 // unit tests run them on the kernel's loopback; observe.go holds the pcap
 // writer and the tracer, and observelink.go the Link wrapper behind --pcap

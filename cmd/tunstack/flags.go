@@ -39,15 +39,20 @@ const (
 // linkConfig is what serve and dial share: the device, the stack's options
 // and the observation and fault-injection flags.
 type linkConfig struct {
-	tun      string       // --tun: attach to this device; "" = create one
-	addr     netip.Addr   // --addr: the stack's address
-	hostAddr netip.Prefix // --host-addr: kernel side, set only on a device we create
-	mtu      int          // --mtu: 0 = the device's MTU
-	msl      time.Duration
-	sndbuf   byteSize
-	rcvbuf   byteSize
-	backlog  int
-	cc       string // --cc: congestion control algorithm
+	tun string // --tun: attach to this device; "" = create one
+	// --addr: the stack's addresses, one per family at most (addrs.go);
+	// invalid = the stack has no address of that family.
+	addr4, addr6 netip.Addr
+	// --host-addr: the kernel side's prefixes, put only on a device we
+	// create; invalid = none of that family.
+	host4, host6         netip.Prefix
+	addrGiven, hostGiven bool // the flag was on the command line: no defaults
+	mtu                  int  // --mtu: 0 = the device's MTU
+	msl                  time.Duration
+	sndbuf               byteSize
+	rcvbuf               byteSize
+	backlog              int
+	cc                   string // --cc: congestion control algorithm
 
 	loss, reorder, dup float64 // percent, each direction
 	delay, jitter      time.Duration
@@ -72,7 +77,8 @@ type serveConfig struct {
 
 type dialConfig struct {
 	linkConfig
-	target  string
+	target  string // ADDRESS:PORT, IPv6 in brackets
+	network string // "tcp4" or "tcp6", the target's family
 	timeout time.Duration
 }
 
@@ -111,43 +117,6 @@ func parseSize(s string) (int, error) {
 		return 0, fmt.Errorf("want a byte count such as 65536, 256k or 4M")
 	}
 	return n * mult, nil
-}
-
-// addrValue and prefixValue parse IPv4 addresses for flags.
-type addrValue struct{ p *netip.Addr }
-
-func (a addrValue) String() string {
-	if a.p == nil || !a.p.IsValid() {
-		return ""
-	}
-	return a.p.String()
-}
-
-func (a addrValue) Set(s string) error {
-	v, err := netip.ParseAddr(s)
-	if err != nil || !v.Is4() {
-		return fmt.Errorf("want an IPv4 address such as 198.18.0.2")
-	}
-	*a.p = v
-	return nil
-}
-
-type prefixValue struct{ p *netip.Prefix }
-
-func (a prefixValue) String() string {
-	if a.p == nil || !a.p.IsValid() {
-		return ""
-	}
-	return a.p.String()
-}
-
-func (a prefixValue) Set(s string) error {
-	v, err := netip.ParsePrefix(s)
-	if err != nil || !v.Addr().Is4() {
-		return fmt.Errorf("want an IPv4 address with prefix length such as 198.18.0.1/24")
-	}
-	*a.p = v
-	return nil
 }
 
 type levelValue struct{ p *slog.Level }
@@ -196,14 +165,15 @@ func (v percentValue) Set(s string) error {
 
 // registerLink declares the flags shared by serve and dial.
 func registerLink(fs *flag.FlagSet, c *linkConfig) {
-	c.addr = netip.MustParseAddr(defaultAddr)
-	c.hostAddr = netip.MustParsePrefix(defaultHostAddr)
+	c.setAddrDefaults()
 	c.backlog = defaultBacklog
 	c.grace = defaultGrace
 	c.logLevel = slog.LevelInfo
 	fs.StringVar(&c.tun, "tun", "", "attach to the existing TUN device `NAME` and leave its configuration alone\n(a NAME that does not exist is created and configured as below)\n(default: create "+defaultCreateName+", give the host side --host-addr, remove it on exit)")
-	fs.Var(addrValue{&c.addr}, "addr", "the userspace stack's IPv4 `address`")
-	fs.Var(prefixValue{&c.hostAddr}, "host-addr", "`prefix` put on the kernel side of a TUN device tunstack creates")
+	fs.Var(addrFlag{c}, "addr", "the userspace stack's `address`; repeat for one IPv4 and one IPv6 address\n(default "+
+		defaultAddr+" and "+defaultAddr6+"; any --addr replaces both)")
+	fs.Var(hostFlag{c}, "host-addr", "`prefix` put on the kernel side of a TUN device tunstack creates; repeat for one\nper family (default "+
+		defaultHostAddr+" and "+defaultHostAddr6+", for the families the stack has)")
 	fs.IntVar(&c.mtu, "mtu", 0, "MTU in `bytes`, set on a device tunstack creates; on an existing device only the stack's\nlargest packet, at most the device's MTU (default: the device's, 1500 for a new one)")
 	fs.DurationVar(&c.msl, "msl", 0, "maximum segment `lifetime`; TIME-WAIT lasts 2*MSL (default 2m, RFC 9293 3.4.2)")
 	fs.Var(&c.sndbuf, "sndbuf", "fix each connection's send buffer at `size`, e.g. 256k, 4M (default: auto-tuned up to 8M)")
@@ -251,8 +221,8 @@ func (c *linkConfig) validate() error {
 	if c.delay < 0 || c.jitter < 0 || c.stats < 0 || c.grace < 0 {
 		return fmt.Errorf("durations must not be negative")
 	}
-	if c.tun == "" && c.hostAddr.Contains(c.addr) && c.hostAddr.Addr() == c.addr {
-		return fmt.Errorf("--addr %s equals the host side --host-addr", c.addr)
+	if err := c.settleAddrs(); err != nil {
+		return err
 	}
 	if c.tun != "" && (len(c.tun) > 15 || strings.ContainsAny(c.tun, "/ \t")) {
 		return fmt.Errorf("--tun %q: not a valid interface name (at most 15 characters, no '/' or spaces)", c.tun)
@@ -329,15 +299,36 @@ func parseDial(args []string, stdout io.Writer) (*dialConfig, error) {
 		return nil, err
 	}
 	if len(pos) != 1 {
-		return nil, fmt.Errorf("dial wants exactly one HOST:PORT argument")
+		return nil, fmt.Errorf("dial wants exactly one ADDRESS:PORT argument")
 	}
-	ap, err := netip.ParseAddrPort(pos[0])
-	if err != nil || !ap.Addr().Is4() || ap.Port() == 0 {
-		return nil, fmt.Errorf("dial %q: want IPv4ADDRESS:PORT such as 198.18.0.1:8080", pos[0])
-	}
-	c.target = ap.String()
 	if c.timeout <= 0 {
 		return nil, fmt.Errorf("--timeout must be positive")
 	}
-	return c, c.validate()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, c.setTarget(pos[0])
+}
+
+// setTarget parses dial's ADDRESS:PORT: an IPv4 address, or an IPv6
+// address in brackets (RFC 3986 3.2.2), and a port other than 0. The stack
+// needs an address of the target's family to dial from.
+func (c *dialConfig) setTarget(arg string) error {
+	ap, err := netip.ParseAddrPort(arg)
+	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		return fmt.Errorf("dial %q: want ADDRESS:PORT such as 198.18.0.1:8080 or [2001:2::1]:8080", arg)
+	}
+	a := ap.Addr().Unmap() // ::ffff:198.18.0.1 is 198.18.0.1 (RFC 4291 2.5.5.2)
+	if err := checkUnicast(a); err != nil {
+		return fmt.Errorf("dial %q: %v", arg, err)
+	}
+	c.network, c.target = "tcp4", netip.AddrPortFrom(a, ap.Port()).String()
+	src := c.addr4
+	if a.Is6() {
+		c.network, src = "tcp6", c.addr6
+	}
+	if !src.IsValid() {
+		return fmt.Errorf("dial %s: the stack has no %s address to dial from: add one with --addr", c.target, familyName(a))
+	}
+	return nil
 }

@@ -11,13 +11,16 @@ const topHelp = `tunstack - a userspace TCP/IP stack on a Linux TUN device
 
 Usage:
   tunstack serve [flags]            run echo, discard, chargen and HTTP on the stack
-  tunstack dial [flags] HOST:PORT   netcat over the stack: stdin to the peer, the peer to stdout
+  tunstack dial [flags] ADDR:PORT   netcat over the stack: stdin to the peer, the peer to stdout
+                                    (ADDR:PORT is 198.18.0.1:8080 or [2001:2::1]:8080)
   tunstack help [serve|dial]        this text, or a command's flags
 
 Quick start (as root, or with CAP_NET_ADMIN):
   tunstack serve &                  creates ` + defaultCreateName + `, host side ` + defaultHostAddr + `, stack at ` + defaultAddr + `
   curl http://` + defaultAddr + `/          the page comes from the userspace stack
   ping -c 3 ` + defaultAddr + `
+  curl -6 'http://[` + defaultAddr6 + `]/'     IPv6 too: host side ` + defaultHostAddr6 + `, stack at ` + defaultAddr6 + `
+  ping -6 -c 3 ` + defaultAddr6 + `           (no neighbour discovery: a TUN device has no link layer)
 ` + exitCodesHelp
 
 const exitCodesHelp = `
@@ -31,14 +34,17 @@ Exit codes:
 
 const serveHelpHead = `Usage: tunstack serve [flags]
 
-Runs the userspace stack on a TUN device and serves, on --addr:
+Runs the userspace stack on a TUN device and serves, on every --addr (IPv4 and IPv6):
   TCP 7   echo (RFC 862)          TCP 9   discard (RFC 863), closes after the client's FIN
   TCP 19  chargen (RFC 864 pattern, as fast as the peer reads)
   TCP 80  HTTP/1.1: GET / (a short page), GET /bytes/N (exactly N bytes: abc...z repeated)
-  ICMP    echo requests are answered by the stack
-Without --tun it creates the device ` + defaultCreateName + `, puts --host-addr on the kernel side, brings
-it up and removes it on exit. With --tun it attaches to an existing device and changes
-nothing on it (the benchmark harness's mode).
+  ICMP    echo requests (ICMP and ICMPv6) are answered by the stack, fragmented ones too
+Without --addr the stack has both families: ` + defaultAddr + ` and ` + defaultAddr6 + ` (RFC 2544 and
+RFC 5180 benchmarking ranges). Without --tun it creates the device ` + defaultCreateName + `, puts
+--host-addr on the kernel side (` + defaultHostAddr + ` and ` + defaultHostAddr6 + ` by default), brings it up
+and removes it on exit. With --tun it attaches to an existing device and changes
+nothing on it (the benchmark harness's mode): the host side is then yours to set up.
+A TUN device has no link layer, so IPv6 needs no neighbour discovery.
 
 SIGINT/SIGTERM: stop accepting, FIN every connection, wait up to --grace, print the
 statistics, remove the device if tunstack created it, exit 0; a second signal exits
@@ -46,7 +52,9 @@ at once with 1. SIGUSR1: print the connection table. If the device stops working
 (e.g. it is deleted), serve prints the statistics and exits with 1.
 
 Examples:
-  tunstack serve
+  tunstack serve                               then: curl http://` + defaultAddr + `/ ; curl -6 'http://[` + defaultAddr6 + `]/'
+  tunstack serve --addr ` + defaultAddr + `             IPv4 only (one --addr: one family)
+  tunstack serve --addr 2001:db8::2 --host-addr 2001:db8::1/64 --addr 10.0.0.2 --host-addr 10.0.0.1/24
   tunstack serve --trace                       watch handshakes and TIME-WAIT live
   tunstack serve --loss 2 --delay 20ms --pcap /tmp/t.pcap --stats 5s
   tunstack serve --tun tsut0 --addr 198.18.0.2 --mtu 1500     (bench/run.sh template)
@@ -56,16 +64,19 @@ Examples:
 Flags:
 `
 
-const dialHelpHead = `Usage: tunstack dial [flags] HOST:PORT
+const dialHelpHead = `Usage: tunstack dial [flags] ADDR:PORT
 
-Opens a TCP connection from the userspace stack (active open) to HOST:PORT, copies
-stdin to the peer and the peer to stdout. At the end of stdin it half-closes (sends
-FIN) and keeps reading; it exits when the peer has closed its side. The device is
-created or attached exactly as for serve.
+Opens a TCP connection from the userspace stack (active open) to ADDR:PORT, an IPv4
+address and port or an IPv6 address in brackets and port, copies stdin to the peer
+and the peer to stdout. At the end of stdin it half-closes (sends FIN) and keeps
+reading; it exits when the peer has closed its side. The device is created or
+attached exactly as for serve; the connection leaves from the stack's address of
+the target's family.
 
 Examples:
-  ip addr show ` + defaultCreateName + `   # after tunstack created it: the kernel side is ` + defaultHostAddr + `
+  ip addr show ` + defaultCreateName + `   # after tunstack created it: the kernel side is ` + defaultHostAddr + ` and ` + defaultHostAddr6 + `
   nc -l 198.18.0.1 8080 &  echo hello | tunstack dial 198.18.0.1:8080
+  nc -6 -l 2001:2::1 8080 &  echo hello | tunstack dial '[2001:2::1]:8080'
   tunstack dial --trace --tun tun1 198.18.0.1:22 </dev/null
 
 Flags:

@@ -57,7 +57,8 @@ func openDevice(c *linkConfig, log *slog.Logger) (device, error) {
 	// throughput unchanged.
 	cfg.BusyPoll = c.busyPoll
 	if _, err := net.InterfaceByName(name); err != nil {
-		cfg.MTU, cfg.Addr, cfg.Up = c.mtu, c.hostAddr, true
+		cfg.MTU, cfg.Up = c.mtu, true
+		setHostPrefixes(&cfg, c.hostPrefixes())
 	} else if c.tun == "" {
 		log.Warn("device exists already; attaching and leaving its configuration alone", "device", name)
 	}
@@ -66,7 +67,7 @@ func openDevice(c *linkConfig, log *slog.Logger) (device, error) {
 		return nil, deviceError(err, name, cfg.Up)
 	}
 	if dev.Created() {
-		log.Debug("created device", "device", dev.Name(), "host", c.hostAddr, "mtu", dev.MTU())
+		log.Debug("created device", "device", dev.Name(), "host", c.hostText(), "mtu", dev.MTU())
 	}
 	return dev, nil
 }
@@ -146,7 +147,7 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 		l = observe(l, rt.pcap, rt.trace)
 	}
 	opts := stack.Options{
-		Addr:              c.addr,
+		Addrs:             c.addrs(),
 		Clock:             clock,
 		MTU:               c.mtu,
 		MSL:               c.msl,
@@ -227,10 +228,10 @@ func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
 			names = append(names, n)
 		}
 	}
-	log.Info("serving", "addr", c.addr, "device", rt.dev.Name(), "created", rt.dev.Created(),
+	log.Info("serving", "addr", c.addrText(), "device", rt.dev.Name(), "created", rt.dev.Created(),
 		"mtu", rt.mtu, "offload", rt.dev.Offload(), "services", strings.Join(names, ","))
 	if rt.dev.Created() {
-		log.Info("try: curl http://" + c.addr.String() + "/ ; ping " + c.addr.String())
+		log.Info(c.tryLine())
 	}
 
 	var tick <-chan time.Time
