@@ -51,7 +51,7 @@ wan: build ## upload/download of tunstack, the kernel and gVisor through ../shar
 simtable: ## regenerate docs/simtable.md and the README's table: goodput of two engines on simulated lossy paths (stack/tcp/internal/netsim; 30-60 s on 2 cores)
 	$(GO) run ./stack/tcp/internal/netsim/cmd/simtable -o docs/simtable.md -readme README.md
 
-serve: build ## the quick start: create a TUN, serve echo/discard/chargen/http on 198.18.0.2 (root)
+serve: build ## the quick start: create a TUN, serve echo/discard/chargen/http on 198.18.0.2 and 2001:2::2 (root)
 	@if [ "$$(id -u)" = 0 ]; then ./$(BIN) serve; else sudo ./$(BIN) serve; fi
 
 clean: ## remove build output
