@@ -49,6 +49,7 @@ const (
 	vnetHdrLen        = 10
 	vnetFlagNeedsCsum = 1 // the TCP checksum is partial (offloaded)
 	vnetGSOTCPv4      = 1 // a TCP/IPv4 super-segment, gso_size bytes per segment
+	vnetGSOTCPv6      = 4 // a TCP/IPv6 super-segment (VIRTIO_NET_HDR_GSO_TCPV6)
 )
 
 // wireSegments returns the TCP segments the packet pkt, read with its
@@ -56,29 +57,34 @@ const (
 // hands the TUN super-segments (cut by the kernel into gso_size segments)
 // and segments whose TCP checksum is left to the device: the kernel
 // completes it before the segment reaches its TCP or a wire. Both come out
-// here as the kernel makes them (segment.CutIPv4TCP). Any other packet is
-// returned as is, its checksum to be verified by the caller.
+// here as the kernel makes them (segment.CutIPv4TCP, segment.CutIPv6TCP for
+// GSO_TCPV6). Any other packet is returned as is, its checksum to be
+// verified by the caller.
 func wireSegments(h, pkt []byte) ([][]byte, error) {
 	flags, gsoType := h[0], h[1]
 	gsoSize := int(binary.NativeEndian.Uint16(h[4:6]))
 	if flags&vnetFlagNeedsCsum == 0 && gsoType == 0 {
 		return [][]byte{pkt}, nil
 	}
-	if gsoType != 0 && (gsoType != vnetGSOTCPv4 || gsoSize == 0) {
-		return nil, fmt.Errorf("unexpected GSO type %#x, size %d", gsoType, gsoSize)
+	split, cut, gsoWant := segment.SplitIPv4TCP, segment.CutIPv4TCP, uint8(vnetGSOTCPv4)
+	if segment.IPVersion(pkt) == 6 {
+		split, cut, gsoWant = segment.SplitIPv6TCP, segment.CutIPv6TCP, vnetGSOTCPv6
 	}
-	hdr, payload, err := segment.SplitIPv4TCP(pkt)
+	if gsoType != 0 && (gsoType != gsoWant || gsoSize == 0) {
+		return nil, fmt.Errorf("unexpected GSO type %#x, size %d for an IPv%d packet", gsoType, gsoSize, segment.IPVersion(pkt))
+	}
+	hdr, payload, err := split(pkt)
 	if err != nil {
 		return nil, err
 	}
 	mss := len(payload)
-	if gsoType == vnetGSOTCPv4 {
+	if gsoType != 0 {
 		mss = gsoSize
 	}
 	var out [][]byte
 	for i := range segment.GSOSegments(len(payload), mss) {
 		b := make([]byte, len(hdr)+mss)
-		n, err := segment.CutIPv4TCP(b, hdr, payload, mss, i)
+		n, err := cut(b, hdr, payload, mss, i)
 		if err != nil {
 			return nil, err
 		}
