@@ -2,11 +2,13 @@ package integration
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,10 +23,12 @@ import (
 )
 
 // TestPcapOnOffloadPath: --pcap keeps the default path (offloads on: the
-// stack writes super-segments and reads the kernel's), and the capture
-// holds what the wire carries: every packet at most the MTU, with valid
-// IPv4 and TCP checksums, and the segments of each direction reassemble
-// the echoed bytes exactly.
+// stack writes super-segments and reads the kernel's, GSO_TCPV4 and
+// GSO_TCPV6), and the capture holds what the wire carries, in both
+// families: every packet at most the MTU, with valid IP and TCP checksums
+// (the IPv6 pseudo-header for IPv6, RFC 8200 8.1), and the segments of each
+// direction of an IPv4 and an IPv6 echo reassemble the echoed bytes
+// exactly.
 func TestPcapOnOffloadPath(t *testing.T) {
 	const mtu = 1500
 	path := filepath.Join(t.TempDir(), "echo.pcap")
@@ -32,20 +36,27 @@ func TestPcapOnOffloadPath(t *testing.T) {
 	if l := p.waitLine(regexp.MustCompile(`msg=serving`), time.Second); !regexp.MustCompile(`\boffload=true\b`).MatchString(l) {
 		t.Fatalf("--pcap turned the offloads off: %q", l)
 	}
-	msg := make([]byte, size(4<<20, 1<<20))
-	rand.NewChaCha8([32]byte{8}).Read(msg)
-	c := dialStack(t, portEcho)
-	peerPort := uint16(c.LocalAddr().(*net.TCPAddr).Port)
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	go func() {
-		c.Write(msg)
-		c.CloseWrite()
-	}()
-	back, err := io.ReadAll(c)
-	if err != nil || !bytes.Equal(back, msg) {
-		t.Fatalf("echo: %d of %d bytes back, %v", len(back), len(msg), err)
+	// One stream per direction and family, keyed by the sender's address
+	// and port.
+	streams := map[netip.AddrPort]*pcapStream{}
+	for i, fam := range families {
+		msg := make([]byte, size(4<<20, 1<<20))
+		rand.NewChaCha8([32]byte{8, byte(i)}).Read(msg)
+		c := dialFamily(t, fam, portEcho)
+		peer := c.LocalAddr().(*net.TCPAddr).AddrPort()
+		c.SetDeadline(time.Now().Add(60 * time.Second))
+		go func() {
+			c.Write(msg)
+			c.CloseWrite()
+		}()
+		back, err := io.ReadAll(c)
+		if err != nil || !bytes.Equal(back, msg) {
+			t.Fatalf("%s echo: %d of %d bytes back, %v", fam.name, len(back), len(msg), err)
+		}
+		c.Close()
+		streams[netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())] = &pcapStream{want: msg}
+		streams[netip.AddrPortFrom(netip.MustParseAddr(fam.stack), portEcho)] = &pcapStream{want: msg}
 	}
-	c.Close()
 	p.stop(10 * time.Second)
 	for _, name := range []string{"gso_writes", "super_segments_in"} {
 		l, ok := p.findLine(regexp.MustCompile(`^\s*`+name+`\s+\d+`), 0, time.Second)
@@ -57,38 +68,66 @@ func TestPcapOnOffloadPath(t *testing.T) {
 		}
 	}
 
-	// One stream per direction, keyed by the sender's port.
-	streams := map[uint16]*pcapStream{portEcho: {want: msg}, peerPort: {want: msg}}
-	packets := 0
+	packets, tcp6 := 0, 0
 	for _, d := range readPcap(t, path) {
 		packets++
 		if len(d) > mtu {
 			t.Fatalf("packet %d is %d bytes, more than the MTU %d: a super-segment was not cut", packets, len(d), mtu)
 		}
-		if segment.IPVersion(d) != 4 || d[9] != segment.ProtocolTCP {
-			continue
-		}
-		// Both checksums, verified twice: by this package's own
-		// RFC 1071 code and by the stack's parser.
-		for _, check := range []func([]byte) error{checkIPv4Checksum, checkTCPChecksum} {
-			if err := check(d); err != nil {
+		var s segment.Segment
+		switch {
+		case segment.IPVersion(d) == 4 && d[9] == segment.ProtocolTCP:
+			// Both checksums, verified twice: by this package's own
+			// RFC 1071 code and by the stack's parser.
+			for _, check := range []func([]byte) error{checkIPv4Checksum, checkTCPChecksum} {
+				if err := check(d); err != nil {
+					t.Fatalf("packet %d: %v\n% x", packets, err, d[:min(len(d), 64)])
+				}
+			}
+			if err := segment.ParseIPv4TCP(d, &s); err != nil {
 				t.Fatalf("packet %d: %v\n% x", packets, err, d[:min(len(d), 64)])
 			}
+		case segment.IPVersion(d) == 6 && len(d) >= 40 && d[6] == segment.ProtocolTCP:
+			tcp6++
+			if err := checkTCP6Checksum(d); err != nil {
+				t.Fatalf("packet %d: %v\n% x", packets, err, d[:min(len(d), 80)])
+			}
+			if err := segment.ParseIPv6TCP(d, &s); err != nil {
+				t.Fatalf("packet %d: %v\n% x", packets, err, d[:min(len(d), 80)])
+			}
+		default:
+			continue
 		}
-		var s segment.Segment
-		if err := segment.ParseIPv4TCP(d, &s); err != nil {
-			t.Fatalf("packet %d: %v\n% x", packets, err, d[:min(len(d), 64)])
-		}
-		if st := streams[s.SrcPort]; st != nil && (s.SrcPort == portEcho) == (s.Src == stackIP) {
+		if st := streams[netip.AddrPortFrom(s.Src, s.SrcPort)]; st != nil {
 			st.add(t, &s)
 		}
 	}
-	for port, st := range streams {
+	for from, st := range streams {
 		if err := st.check(); err != nil {
-			t.Errorf("the capture's segments from port %d: %v", port, err)
+			t.Errorf("the capture's segments from %v: %v", from, err)
 		}
 	}
-	t.Logf("%d packets in the capture", packets)
+	if tcp6 == 0 {
+		t.Fatal("no IPv6 TCP segment in the capture")
+	}
+	t.Logf("%d packets in the capture, %d of them IPv6 TCP", packets, tcp6)
+}
+
+// checkTCP6Checksum verifies the TCP checksum of an IPv6 packet without
+// extension headers with this package's own RFC 1071 code, over the IPv6
+// pseudo-header (RFC 8200 8.1: source, destination, upper-layer length,
+// next header).
+func checkTCP6Checksum(pkt []byte) error {
+	seg := pkt[40 : 40+int(binary.BigEndian.Uint16(pkt[4:6]))]
+	var pseudo uint32
+	for i := 8; i < 40; i += 2 {
+		pseudo += uint32(binary.BigEndian.Uint16(pkt[i:]))
+	}
+	pseudo += uint32(segment.ProtocolTCP) + uint32(len(seg))
+	if c := checksum(seg, pseudo); c != 0 {
+		return fmt.Errorf("bad TCP checksum over the IPv6 pseudo-header (residue %#04x)", c)
+	}
+	return nil
 }
 
 // pcapStream reassembles one direction of a connection from captured
