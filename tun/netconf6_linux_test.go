@@ -32,8 +32,16 @@ var (
 func TestDeviceIPv6HostConfig(t *testing.T) {
 	tuntest.Require(t)
 	d := openTest(t, tun.Config{Name: "tv6c0", MTU: 1500, Addrs: dualHost, Up: true})
-	// At once, before anything else: a socket bound to a tentative
-	// address fails with EADDRNOTAVAIL, and a datagram needs the route.
+	// At once, before anything else. The kernel takes a packet to the
+	// address only once its local route is in: the first echo request
+	// is answered (else it is dropped as Ip6InAddrErrors).
+	req := echo6Request(7, 1, 32)
+	if _, err := d.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, d, 3*time.Second, func(p []byte) bool { return isEcho6Reply(p, len(req)) })
+	// A socket bound to a tentative address fails with EADDRNOTAVAIL,
+	// and a datagram needs the route.
 	c, err := net.DialUDP("udp6", &net.UDPAddr{IP: host6.AsSlice()}, &net.UDPAddr{IP: stack6.AsSlice(), Port: 9})
 	if err != nil {
 		t.Fatalf("binding to %v right after Open: %v", host6, err)

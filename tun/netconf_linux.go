@@ -126,15 +126,28 @@ func configure(name string, cfg Config) (int, error) {
 		}
 	}
 
-	if cfg.Up {
+	up := false
+	if cfg.Up || hasIPv6(cfg.prefixes()) {
 		ifr, _ = unix.NewIfreq(name)
 		if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
 			return 0, openError("SIOCGIFFLAGS", name, err)
 		}
-		if f := ifr.Uint16(); f&unix.IFF_UP == 0 {
+		f := ifr.Uint16()
+		up = f&unix.IFF_UP != 0
+		if cfg.Up && !up {
 			ifr.SetUint16(f | unix.IFF_UP)
 			if err := unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr); err != nil {
 				return 0, openError("SIOCSIFFLAGS", name, err)
+			}
+			up = true
+		}
+	}
+	// On a link that is up, an IPv6 address is usable when Open returns
+	// (on one that is down it completes when the link comes up).
+	for _, p := range cfg.prefixes() {
+		if up && p.Addr().Is6() {
+			if err := waitLocal(p.Addr()); err != nil {
+				return 0, openError("RTM_GETROUTE", name, err)
 			}
 		}
 	}
@@ -150,6 +163,16 @@ const minMTUIPv6 = 1280
 // net.ipv6.conf.<dev>.disable_ipv6), or the MTU is below 1280. A caller
 // may open again without IPv6 prefixes.
 var ErrIPv6Unavailable = errors.New("tun: IPv6 is not available on the device")
+
+// hasIPv6 reports whether one of ps is IPv6.
+func hasIPv6(ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}
 
 // prefixes returns the host-side prefixes to add: Addr, then Addrs.
 func (cfg *Config) prefixes() []netip.Prefix {
@@ -204,82 +227,73 @@ func addrError(name string, p netip.Prefix, err error) error {
 // an IFF_NOARP device such as a TUN anyway; the flag says so explicitly and
 // keeps holding if that changes.
 func addAddr(idx int, p netip.Prefix) error {
-	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(s)
-	tv := unix.NsecToTimeval(int64(5 * time.Second))
-	if err := unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return err
-	}
-	kernel := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
-	if err := unix.Bind(s, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return err
-	}
-
 	family, flags, a := byte(unix.AF_INET), byte(0), p.Addr().AsSlice()
 	if p.Addr().Is6() {
 		family, flags = unix.AF_INET6, unix.IFA_F_NODAD
 	}
 	attrLen := unix.SizeofRtAttr + len(a) // 4 or 16 bytes: no padding needed
-	msgLen := unix.SizeofNlMsghdr + unix.SizeofIfAddrmsg + 2*attrLen
 	var buf [unix.SizeofNlMsghdr + unix.SizeofIfAddrmsg + 2*(unix.SizeofRtAttr+16)]byte
-	msg := buf[:msgLen]
-	ne := binary.NativeEndian
-	const seq = 1
-	// struct nlmsghdr
-	ne.PutUint32(msg[0:], uint32(msgLen))
-	ne.PutUint16(msg[4:], unix.RTM_NEWADDR)
-	ne.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
-	ne.PutUint32(msg[8:], seq)
+	msg := nlRequest(buf[:], unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL, unix.SizeofIfAddrmsg+2*attrLen)
 	// struct ifaddrmsg
 	b := msg[unix.SizeofNlMsghdr:]
 	b[0] = family
 	b[1] = byte(p.Bits())
 	b[2] = flags
 	b[3] = unix.RT_SCOPE_UNIVERSE // scope
-	ne.PutUint32(b[4:], uint32(idx))
+	binary.NativeEndian.PutUint32(b[4:], uint32(idx))
 	// IFA_LOCAL and IFA_ADDRESS, both the address: on a point-to-point
 	// device (TUN) an IFA_ADDRESS different from IFA_LOCAL would name a
 	// peer instead of giving us the prefix route (the same holds for
 	// IPv6: equal attributes name no peer).
 	b = b[unix.SizeofIfAddrmsg:]
 	for _, typ := range []uint16{unix.IFA_LOCAL, unix.IFA_ADDRESS} {
-		ne.PutUint16(b[0:], uint16(attrLen))
-		ne.PutUint16(b[2:], typ)
-		copy(b[4:attrLen], a)
+		putRtAttr(b, typ, a)
 		b = b[attrLen:]
 	}
-	if err := unix.Sendto(s, msg[:], 0, kernel); err != nil {
-		return err
-	}
+	return rtnetlink(msg, nil)
+}
 
-	var rbuf [4096]byte
+// isLocal reports whether the kernel routes packets to a as its own (`ip
+// route get a` says "local"): RTM_GETROUTE, rtm_type RTN_LOCAL.
+func isLocal(a netip.Addr) (bool, error) {
+	family, ab := byte(unix.AF_INET), a.AsSlice()
+	if a.Is6() {
+		family = unix.AF_INET6
+	}
+	var buf [unix.SizeofNlMsghdr + unix.SizeofRtMsg + unix.SizeofRtAttr + 16]byte
+	msg := nlRequest(buf[:], unix.RTM_GETROUTE, 0, unix.SizeofRtMsg+unix.SizeofRtAttr+len(ab))
+	b := msg[unix.SizeofNlMsghdr:]
+	b[0], b[1] = family, byte(len(ab)*8) // rtm_family, rtm_dst_len
+	putRtAttr(b[unix.SizeofRtMsg:], unix.RTA_DST, ab)
+	local := false
+	err := rtnetlink(msg, func(typ uint16, body []byte) {
+		if typ == unix.RTM_NEWROUTE && len(body) >= unix.SizeofRtMsg {
+			local = body[7] == unix.RTN_LOCAL // rtm_type
+		}
+	})
+	return local, err
+}
+
+// waitLocal waits until the kernel accepts packets addressed to a, the
+// IPv6 address just added to a link that is up. An IPv6 address is
+// complete only when the kernel's address-configuration work (which runs
+// the DAD state machine, even with IFA_F_NODAD) inserts its local route,
+// shortly after RTM_NEWADDR returns; until then a packet to it is dropped
+// (Ip6InAddrErrors). Open returns once that is done.
+func waitLocal(a netip.Addr) error {
+	deadline := time.Now().Add(localWait)
 	for {
-		n, _, err := unix.Recvfrom(s, rbuf[:], 0)
-		if err != nil {
+		ok, err := isLocal(a)
+		if ok || (err != nil && err != unix.ENETUNREACH && err != unix.EHOSTUNREACH) {
 			return err
 		}
-		r := rbuf[:n]
-		for len(r) >= unix.SizeofNlMsghdr {
-			l := int(ne.Uint32(r[0:]))
-			if l < unix.SizeofNlMsghdr || l > len(r) {
-				return errors.New("malformed netlink reply")
-			}
-			if ne.Uint16(r[4:]) == unix.NLMSG_ERROR && ne.Uint32(r[8:]) == seq {
-				if l < unix.SizeofNlMsghdr+4 {
-					return errors.New("short netlink error message")
-				}
-				if code := int32(ne.Uint32(r[unix.SizeofNlMsghdr:])); code != 0 {
-					return unix.Errno(-code)
-				}
-				return nil
-			}
-			if l = (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1); l > len(r) {
-				break
-			}
-			r = r[l:]
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%v did not become a local address within %v", a, localWait)
 		}
+		time.Sleep(time.Millisecond)
 	}
 }
+
+// localWait bounds waitLocal: the kernel's work normally takes well
+// under a millisecond, but a loaded machine may delay the work queue.
+const localWait = 5 * time.Second
