@@ -47,8 +47,12 @@
 // duplicate address detection (RFC 4862 5.4) has nothing to find. Open
 // adds IPv6 host-side addresses with IFA_F_NODAD (Linux also skips DAD on
 // an IFF_NOARP device such as a TUN): the address is never "tentative"
-// and the kernel can use it as a source as soon as the link is up, with a
-// route to its prefix through the device. IPv6 needs an MTU of at least
+// and the kernel can use it as a source at once, with a route to its
+// prefix through the device. The kernel still completes the address from
+// a work queue (its local route, without which packets to it are dropped,
+// goes in there), so on a link that is up Open waits for that (polling
+// RTM_GETROUTE, normally well under a millisecond): once Open returns, the
+// address is usable both ways. IPv6 needs an MTU of at least
 // 1280 (RFC 8200 5); a link where IPv6 is off (MTU, the disable_ipv6
 // sysctl, a kernel without IPv6) gives an error wrapping
 // ErrIPv6Unavailable.
