@@ -42,11 +42,12 @@ type Config struct {
 	// alone; it never takes a link down.
 	Up bool
 	// Offload asks for IFF_VNET_HDR with checksum and TCP segmentation
-	// offloads (TUNSETOFFLOAD TUN_F_CSUM|TUN_F_TSO4): the kernel may then
-	// hand us TCP/IPv4 super-segments of up to 64 KiB and packets with a
-	// partial checksum, and WriteGSO may give it one large segment to cut.
-	// If the kernel refuses, the device is opened without offloads
-	// (Offload() reports which).
+	// offloads (TUNSETOFFLOAD TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6): the
+	// kernel may then hand us TCP super-segments over IPv4 and IPv6 of up
+	// to 64 KiB and packets with a partial checksum, and WriteGSO may give
+	// it one large segment to cut. If the kernel refuses, the device is
+	// opened without offloads (Offload() reports which; GSOIPv6() whether
+	// TSO6 was granted).
 	Offload bool
 	// BusyPoll, if positive, makes a read that finds no packet waiting keep
 	// looking for up to this long, yielding the processor to other
