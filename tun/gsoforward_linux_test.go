@@ -4,7 +4,6 @@ package tun_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"net/netip"
 	"os"
 	"testing"
@@ -79,7 +78,7 @@ func TestDeviceWriteGSOKernelCuts(t *testing.T) {
 			}
 			hdr := buf[:n]
 			if tc.destOpts {
-				hdr = insertDestOpts(hdr)
+				hdr = tun.WithDestOpts(hdr)
 			}
 			// What should come out: the cut of the same headers, one hop on.
 			want := append([]byte(nil), hdr...)
@@ -119,14 +118,4 @@ func cut(dst, hdr, payload []byte, mss, i int) (int, error) {
 		return segment.CutIPv6TCP(dst, hdr, payload, mss, i)
 	}
 	return segment.CutIPv4TCP(dst, hdr, payload, mss, i)
-}
-
-// insertDestOpts returns the IPv6 headers hdr with an 8-byte destination
-// options header (one PadN option) between the IPv6 and TCP headers.
-func insertDestOpts(hdr []byte) []byte {
-	out := append(append([]byte(nil), hdr[:40]...), segment.ProtocolTCP, 0, 1, 4, 0, 0, 0, 0)
-	out = append(out, hdr[40:]...)
-	out[6] = segment.ProtocolDestOpts
-	binary.BigEndian.PutUint16(out[4:], binary.BigEndian.Uint16(hdr[4:])+8)
-	return out
 }

@@ -10,20 +10,30 @@ import (
 )
 
 func TestVirtioNetHdrEncodeDecode(t *testing.T) {
-	h := virtioNetHdr{flags: vnetFlagNeedsCsum, gsoType: vnetGSOTCPv4, hdrLen: 52, gsoSize: 1448, csumStart: 20, csumOffset: 16}
-	var b [virtioNetHdrLen]byte
-	h.encode(b[:])
-	want := []byte{1, 1, 52, 0, 0xa8, 0x05, 20, 0, 16, 0} // little-endian host
-	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
-		want = []byte{1, 1, 0, 52, 0x05, 0xa8, 0, 20, 0, 16} // big-endian host
-	}
-	if !bytes.Equal(b[:], want) {
-		t.Fatalf("encode = % x, want % x", b, want)
-	}
-	var g virtioNetHdr
-	g.decode(b[:])
-	if g != h {
-		t.Fatalf("decode(encode(%+v)) = %+v", h, g)
+	bigEndian := binary.NativeEndian.Uint16([]byte{1, 0}) != 1
+	for _, tc := range []struct {
+		h      virtioNetHdr
+		le, be []byte // encodings on a little- and a big-endian host
+	}{
+		{virtioNetHdr{flags: vnetFlagNeedsCsum, gsoType: vnetGSOTCPv4, hdrLen: 52, gsoSize: 1448, csumStart: 20, csumOffset: 16},
+			[]byte{1, 1, 52, 0, 0xa8, 0x05, 20, 0, 16, 0}, []byte{1, 1, 0, 52, 0x05, 0xa8, 0, 20, 0, 16}},
+		{virtioNetHdr{flags: vnetFlagNeedsCsum, gsoType: vnetGSOTCPv6, hdrLen: 72, gsoSize: 1428, csumStart: 40, csumOffset: 16},
+			[]byte{1, 4, 72, 0, 0x94, 0x05, 40, 0, 16, 0}, []byte{1, 4, 0, 72, 0x05, 0x94, 0, 40, 0, 16}},
+	} {
+		var b [virtioNetHdrLen]byte
+		tc.h.encode(b[:])
+		want := tc.le
+		if bigEndian {
+			want = tc.be
+		}
+		if !bytes.Equal(b[:], want) {
+			t.Fatalf("encode(%+v) = % x, want % x", tc.h, b, want)
+		}
+		var g virtioNetHdr
+		g.decode(b[:])
+		if g != tc.h {
+			t.Fatalf("decode(encode(%+v)) = %+v", tc.h, g)
+		}
 	}
 }
 

@@ -1,0 +1,4 @@
+package tun
+
+// WithDestOpts is withDestOpts, for the external tests.
+var WithDestOpts = withDestOpts
