@@ -18,7 +18,10 @@ import (
 	"github.com/tunstack/tunstack/tun/tuntest"
 )
 
-var _ stack.OffloadLink = (*tun.Device)(nil)
+var (
+	_ stack.OffloadLink     = (*tun.Device)(nil)
+	_ stack.IPv6OffloadLink = (*tun.Device)(nil)
+)
 
 // recLink records what an offload Device hands the stack and takes from it.
 type recLink struct {
@@ -63,13 +66,26 @@ func randomBytes(n int, seed uint64) []byte {
 // the stack sends 16 MiB back in segments it hands to WriteGSO for the
 // kernel to cut; both streams arrive byte-exact.
 func TestDeviceOffloadKernelStream(t *testing.T) {
+	offloadKernelStream(t, tun.Config{Name: "toff0", MTU: 1500, Addr: netip.PrefixFrom(hostAddr, 24), Up: true, Offload: true},
+		stack.Options{Addr: stackAddr}, "198.18.0.2:9")
+}
+
+// TestDeviceOffloadKernelStreamIPv6 is TestDeviceOffloadKernelStream over
+// IPv6, with TSO6: the kernel's GSO_TCPV6 super-segments in, the stack's
+// IPv6 WriteGSO out.
+func TestDeviceOffloadKernelStreamIPv6(t *testing.T) {
+	offloadKernelStream(t, tun.Config{Name: "toff6", MTU: 1500, Addrs: dualHost, Up: true, Offload: true},
+		stack.Options{Addrs: []netip.Addr{stackAddr, stack6}}, "[2001:2::2]:9")
+}
+
+func offloadKernelStream(t *testing.T, cfg tun.Config, opts stack.Options, dial string) {
 	tuntest.Require(t)
-	d := openTest(t, tun.Config{Name: "toff0", MTU: 1500, Addr: netip.PrefixFrom(hostAddr, 24), Up: true, Offload: true})
-	if !d.Offload() || d.GSOMaxSize() != 65535 {
-		t.Fatalf("Offload() %v GSOMaxSize() %d: the kernel refused IFF_VNET_HDR/TUNSETOFFLOAD", d.Offload(), d.GSOMaxSize())
+	d := openTest(t, cfg)
+	if !d.Offload() || d.GSOMaxSize() != 65535 || !d.GSOIPv6() {
+		t.Fatalf("Offload() %v GSOMaxSize() %d GSOIPv6() %v: the kernel refused IFF_VNET_HDR/TUNSETOFFLOAD", d.Offload(), d.GSOMaxSize(), d.GSOIPv6())
 	}
 	rl := &recLink{Device: d}
-	s, err := stack.New(rl, stack.Options{Addr: stackAddr})
+	s, err := stack.New(rl, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +114,7 @@ func TestDeviceOffloadKernelStream(t *testing.T) {
 		got <- sum
 		c.Write(down)
 	}()
-	c, err := net.DialTimeout("tcp", "198.18.0.2:9", 5*time.Second)
+	c, err := net.DialTimeout("tcp", dial, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
