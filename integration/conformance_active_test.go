@@ -83,7 +83,7 @@ func (n *rawNet) waitPath(t *testing.T) {
 	}
 	deadline := time.Now().Add(900 * time.Millisecond)
 	for k := 0; time.Now().Before(deadline); k++ {
-		n.write(t, icmpEcho(pathProbeID, uint16(k), []byte("path?")))
+		n.write(t, n.pathProbe(k))
 		select {
 		case <-n.pathEcho:
 			return

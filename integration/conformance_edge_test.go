@@ -203,7 +203,7 @@ func confRFC1122_4_2_2_13_TimeWaitReopen(t *testing.T, n *rawNet) {
 	}
 
 	// A new SYN above RCV.NXT.
-	q := &peer{t: t, n: n, port: p.port, sport: p.sport, in: p.in, iss: p.nxt.Add(100000), wnd: 65535, dst: stackIP}
+	q := &peer{t: t, n: n, port: p.port, sport: p.sport, in: p.in, iss: p.nxt.Add(100000), wnd: 65535, src: p.src, dst: p.dst}
 	q.nxt = q.iss
 	q.syn(linuxSyn)
 	sa := q.expectSynAck(prompt)
@@ -306,7 +306,8 @@ func confRFC9293_3_10_7_2_ListenIgnoresSynRst(t *testing.T, n *rawNet) {
 // confRFC9293_3_7_1_PeerMSS (TestConformance/RFC9293_3_7_1_PeerMSS): the stack's segments never exceed
 // the MSS the peer announced (smaller than ours: used as is; larger: our
 // own MTU limits, RFC 9293 3.7.1 Eff.snd.MSS), and its IPv4 packets carry
-// DF (it relies on path MTU discovery) and a sane TTL.
+// DF (it relies on path MTU discovery) and a sane TTL, its IPv6 packets no
+// fragment header and a sane hop limit.
 func confRFC9293_3_7_1_PeerMSS(t *testing.T, n *rawNet) {
 	for _, c := range []struct{ mss, limit int }{{500, 500}, {9000, 1460}, {1000, 1000}} {
 		p := n.newPeer(t, portEcho)
@@ -329,8 +330,8 @@ func confRFC9293_3_7_1_PeerMSS(t *testing.T, n *rawNet) {
 				t.Fatalf("MSS %d: a %d-byte segment, want at most %d: %v", c.mss, len(r.seg.Payload), c.limit, p.show(r))
 			}
 			largest = max(largest, len(r.seg.Payload))
-			if ip := r.raw; ip[6]&0x40 == 0 || ip[8] < 32 {
-				t.Fatalf("IPv4 header flags %#x TTL %d: want DF set and a TTL of at least 32", ip[6], ip[8])
+			if err := checkUnfragmentable(r.raw); err != nil {
+				t.Fatal(err)
 			}
 			if r.seg.Seq == p.rcvNxt && len(r.seg.Payload) > 0 {
 				got = append(got, r.seg.Payload...)

@@ -78,7 +78,9 @@ type rawNet struct {
 	t      *testing.T
 	proc   *proc
 	mode   linkMode
-	sendFD int
+	fam    family // the family of the peers newPeer makes (ipv4 unless conformanceIn says)
+	sendFD int    // raw IPv4 socket (IPPROTO_RAW: we write the header)
+	send6  int    // raw IPv6 socket (IPPROTO_RAW, likewise)
 	recvFD int
 
 	mu     sync.Mutex
@@ -101,7 +103,16 @@ type rawNet struct {
 // the test.
 func conformance(t *testing.T, m linkMode, flags ...string) *rawNet {
 	t.Helper()
+	return conformanceIn(t, m, ipv4, flags...)
+}
+
+// conformanceIn is conformance with peers of family fam.
+func conformanceIn(t *testing.T, m linkMode, fam family, flags ...string) *rawNet {
+	t.Helper()
 	tuntest.Require(t)
+	if fam.name == "ipv6" {
+		flags = append(flags, ipv6ConformanceFlags...)
+	}
 	dropKernelRSTs(t)
 	// A short grace: at the end the raw peers answer no FIN, so waiting
 	// for graceful closes would only slow the test down.
@@ -114,6 +125,7 @@ func conformance(t *testing.T, m linkMode, flags ...string) *rawNet {
 	n := newRawNet(t, devName)
 	n.proc = proc
 	n.mode = m
+	n.fam = fam
 	n.waitPath(t)
 	return n
 }
@@ -128,7 +140,8 @@ func newRawNet(t *testing.T, dev string) *rawNet {
 		icmp:     make(chan *rawPkt, 64),
 		pathEcho: make(chan *rawPkt, 64),
 		done:     make(chan struct{}),
-		sendFD:   -1, recvFD: -1,
+		fam:      ipv4,
+		sendFD:   -1, send6: -1, recvFD: -1,
 	}
 	ifi, err := netInterfaceIndex(dev)
 	if err != nil {
@@ -162,17 +175,25 @@ func newRawNet(t *testing.T, dev string) *rawNet {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
 		t.Logf("SO_RCVBUF: %v (continuing)", err)
 	}
-	// Send: a raw IPv4 socket; we write the whole IP header.
-	sfd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
-	if err != nil {
-		unix.Close(fd)
-		t.Fatalf("raw socket: %v", err)
-	}
-	n.sendFD = sfd
-	if err := unix.SetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_MARK, rawMark); err != nil {
-		unix.Close(fd)
-		unix.Close(sfd)
-		t.Fatalf("SO_MARK: %v", err)
+	// Send: raw IPv4 and IPv6 sockets; we write the whole IP header
+	// (IPPROTO_RAW implies IP_HDRINCL, and IPV6_HDRINCL on IPv6).
+	for _, s := range []struct {
+		fd     *int
+		domain int
+	}{{&n.sendFD, unix.AF_INET}, {&n.send6, unix.AF_INET6}} {
+		sfd, err := unix.Socket(s.domain, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		if err == nil {
+			*s.fd = sfd
+			err = unix.SetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_MARK, rawMark)
+		}
+		if err != nil {
+			for _, c := range []int{fd, n.sendFD, n.send6} {
+				if c >= 0 {
+					unix.Close(c)
+				}
+			}
+			t.Fatalf("raw send socket (domain %d): %v", s.domain, err)
+		}
 	}
 	go n.reader()
 	t.Cleanup(n.close)
@@ -184,6 +205,7 @@ func (n *rawNet) close() {
 	<-n.done
 	unix.Close(n.recvFD)
 	unix.Close(n.sendFD)
+	unix.Close(n.send6)
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -196,26 +218,27 @@ func netInterfaceIndex(name string) (int, error) {
 	return ifi.Index, nil
 }
 
-// dropKernelRSTs installs, for the duration of the test, an nftables rule
-// dropping TCP RSTs that the kernel (198.18.0.1) sends to the stack, i.e.
-// every RST not carrying the raw socket's mark.
+// dropKernelRSTs installs, for the duration of the test, nftables rules
+// dropping TCP RSTs that the kernel (198.18.0.1, 2001:2::1) sends to the
+// stack, i.e. every RST not carrying the raw socket's mark.
 func dropKernelRSTs(t *testing.T) {
 	t.Helper()
 	nft := needTool(t, "nft", "nftables")
-	rules := fmt.Sprintf(`table ip %s {
+	rules := fmt.Sprintf(`table inet %s {
 	chain out {
 		type filter hook output priority 0; policy accept;
 		ip saddr %s ip daddr %s tcp flags & rst == rst meta mark != %#x counter drop
+		ip6 saddr %s ip6 daddr %s tcp flags & rst == rst meta mark != %#x counter drop
 	}
 }
-`, nftConformanceTable, hostAddr, stackAddr, rawMark)
-	exec.Command(nft, "delete", "table", "ip", nftConformanceTable).Run() // a leftover from a failed test
+`, nftConformanceTable, hostAddr, stackAddr, rawMark, hostAddr6, stackAddr6, rawMark)
+	exec.Command(nft, "delete", "table", "inet", nftConformanceTable).Run() // a leftover from a failed test
 	cmd := exec.Command(nft, "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nft -f: %v\n%s\n%s", err, out, rules)
 	}
-	t.Cleanup(func() { exec.Command(nft, "delete", "table", "ip", nftConformanceTable).Run() })
+	t.Cleanup(func() { exec.Command(nft, "delete", "table", "inet", nftConformanceTable).Run() })
 }
 
 // reader reads every packet the stack writes to the TUN and routes it to
@@ -234,9 +257,9 @@ func (n *rawNet) reader() {
 			// The kernel's transmissions into the TUN (ours included):
 			// counted by destination, so a test can tell that what it
 			// sent did reach the stack.
-			if m >= vnetHdrLen+20 {
+			if dst, ok := ipDst(buf[vnetHdrLen:m]); ok {
 				n.mu.Lock()
-				n.toTUN[netip.AddrFrom4([4]byte(buf[vnetHdrLen+16:vnetHdrLen+20]))]++
+				n.toTUN[dst]++
 				n.mu.Unlock()
 			}
 			continue
@@ -245,6 +268,10 @@ func (n *rawNet) reader() {
 			continue
 		}
 		pkt := append([]byte(nil), buf[vnetHdrLen:m]...)
+		if segment.IPVersion(pkt) == 6 {
+			n.read6(at, buf[:vnetHdrLen], pkt)
+			continue
+		}
 		if segment.IPVersion(pkt) != 4 {
 			continue
 		}
@@ -286,11 +313,11 @@ func (n *rawNet) reader() {
 // destination port.
 func (n *rawNet) routeTCP(at time.Time, pkt []byte) {
 	r := &rawPkt{at: at, raw: pkt}
-	if err := segment.ParseIPv4TCP(pkt, &r.seg); err != nil {
+	if err := segment.Parse(pkt, &r.seg); err != nil {
 		n.t.Errorf("the stack sent a malformed TCP packet (%v): % x", err, pkt)
 		return
 	}
-	if r.seg.Src == hostIP {
+	if r.seg.Src == hostIP || r.seg.Src == hostIP6 {
 		return // the kernel's own (seen on the way in by some kernels)
 	}
 	r.seg.Payload = append([]byte(nil), r.seg.Payload...)
@@ -322,10 +349,11 @@ func (n *rawNet) sentTo(a netip.Addr) int {
 	return n.toTUN[a]
 }
 
-// write sends one complete IPv4 packet through the raw socket.
+// write sends one complete IPv4 or IPv6 packet through the raw socket of
+// its family.
 func (n *rawNet) write(t *testing.T, pkt []byte) {
 	t.Helper()
-	if err := unix.Sendto(n.sendFD, pkt, 0, &unix.SockaddrInet4{Addr: [4]byte(pkt[16:20])}); err != nil {
+	if err := n.rawSend(pkt); err != nil {
 		t.Fatalf("raw send: %v", err)
 	}
 }
@@ -334,7 +362,7 @@ func (n *rawNet) write(t *testing.T, pkt []byte) {
 // entering state, e.g. "TIME-WAIT", and fails p.t after timeout.
 func (p *peer) waitState(state string, timeout time.Duration) string {
 	p.t.Helper()
-	re := regexp.MustCompile(regexp.QuoteMeta(fmt.Sprintf("%s:%d ", hostAddr, p.port)) + `.* -> ` + regexp.QuoteMeta(state) + `( |$)`)
+	re := regexp.MustCompile(regexp.QuoteMeta(p.traceAddr()+" ") + `.* -> ` + regexp.QuoteMeta(state) + `( |$)`)
 	if l, ok := p.n.proc.findLine(re, 0, timeout); ok {
 		return l
 	}
@@ -350,8 +378,9 @@ type peer struct {
 	synTSVal uint32 // the TSval our SYN carried (synOpts.timestamp)
 	t        *testing.T
 	n        *rawNet
-	port     uint16     // ours, on 198.18.0.1
+	port     uint16     // ours, on 198.18.0.1 (2001:2::1 over IPv6)
 	sport    uint16     // the stack's
+	src      netip.Addr // where our segments come from: the kernel side's address
 	dst      netip.Addr // where our segments go: the stack's address
 	in       chan *rawPkt
 
@@ -384,7 +413,8 @@ func (n *rawNet) newPeer(t *testing.T, sport uint16) *peer {
 		in:    make(chan *rawPkt, 4096),
 		iss:   segment.Seq(0x1000_0000 + uint32(time.Now().UnixNano()&0xffffff)),
 		wnd:   65535,
-		dst:   stackIP,
+		src:   n.fam.hostIP(),
+		dst:   n.fam.stackIP(),
 	}
 	p.nxt = p.iss
 	n.mu.Lock()
@@ -404,20 +434,20 @@ func (p *peer) release() {
 	if !p.synced || p.sport == 0 {
 		return
 	}
-	s := segment.Segment{Src: hostIP, Dst: p.dst, SrcPort: p.port, DstPort: p.sport, Seq: p.nxt, Flags: segment.FlagRST}
+	s := segment.Segment{Src: p.src, Dst: p.dst, SrcPort: p.port, DstPort: p.sport, Seq: p.nxt, Flags: segment.FlagRST}
 	buf := make([]byte, 64)
-	if m, err := segment.BuildIPv4TCP(buf, &s, 0, rawTTL); err == nil {
-		unix.Sendto(p.n.sendFD, buf[:m], 0, &unix.SockaddrInet4{Addr: p.dst.As4()})
+	if m, err := buildRawTCP(buf, &s, 0); err == nil {
+		p.n.rawSend(buf[:m])
 	}
 }
 
 // sendSeg sends s after filling in the addresses and ports.
 func (p *peer) sendSeg(s segment.Segment) {
 	p.t.Helper()
-	s.Src, s.Dst, s.SrcPort, s.DstPort = hostIP, p.dst, p.port, p.sport
-	buf := make([]byte, 20+60+len(s.Payload))
+	s.Src, s.Dst, s.SrcPort, s.DstPort = p.src, p.dst, p.port, p.sport
+	buf := make([]byte, 40+60+len(s.Payload))
 	p.ipID++
-	m, err := segment.BuildIPv4TCP(buf, &s, p.ipID, rawTTL)
+	m, err := buildRawTCP(buf, &s, p.ipID)
 	if err != nil {
 		p.t.Fatalf("building %v: %v", &s, err)
 	}
@@ -448,9 +478,9 @@ func (p *peer) sendData(payload []byte) {
 func (p *peer) next(timeout time.Duration) *rawPkt {
 	select {
 	case r := <-p.in:
-		if r.seg.Src != p.dst || r.seg.Dst != hostIP || r.seg.SrcPort != p.sport && p.sport != 0 {
+		if r.seg.Src != p.dst || r.seg.Dst != p.src || r.seg.SrcPort != p.sport && p.sport != 0 {
 			p.t.Errorf("the stack answered %v:%d -> %v:%d from the wrong address or port: %v",
-				hostIP, p.port, p.dst, p.sport, &r.seg)
+				p.src, p.port, p.dst, p.sport, &r.seg)
 		}
 		end := r.seg.Seq.Add(r.seg.Len())
 		if !p.synced || end.GreaterThan(p.sndMax) {
@@ -682,7 +712,11 @@ func pattern(n, offset int) []byte {
 // of package segment, for cross-checking options.
 func gopacketTCP(t *testing.T, raw []byte) *layers.TCP {
 	t.Helper()
-	pk := gopacket.NewPacket(raw, layers.LayerTypeIPv4, gopacket.Default)
+	first := layers.LayerTypeIPv4
+	if segment.IPVersion(raw) == 6 {
+		first = layers.LayerTypeIPv6
+	}
+	pk := gopacket.NewPacket(raw, first, gopacket.Default)
 	if el := pk.ErrorLayer(); el != nil {
 		t.Fatalf("gopacket cannot decode %x: %v", raw, el.Error())
 	}
@@ -778,22 +812,11 @@ func TestConformance(t *testing.T) { inEveryMode(t, confShared) }
 
 func confShared(t *testing.T, m linkMode) {
 	n := conformance(t, m)
+	var all []string
 	for _, sc := range sharedScenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			if sc.timerBound {
-				t.Parallel()
-			}
-			from := len(n.proc.out.snapshot())
-			sc.run(t, n)
-			if t.Failed() {
-				lines := n.proc.out.snapshot()[from:]
-				if len(lines) > 200 {
-					lines = lines[len(lines)-200:]
-				}
-				t.Logf("tunstack output during this subtest:\n%s", strings.Join(lines, "\n"))
-			}
-		})
+		all = append(all, sc.name)
 	}
+	confScenarios(t, n, all)
 }
 
 // sameSynRetransmission reports whether b repeats SYN (or SYN-ACK) a: the

@@ -36,8 +36,12 @@ func icmpFragNeeded(orig []byte, mtu uint16) []byte {
 // then segments to fit (RFC 1191 6.1, 6.5), so the echo completes in
 // segments of at most 960 bytes. Ignoring the message leaves the
 // connection retransmitting full-size segments into a black hole.
+//
+// Over IPv6 (TestConformanceIPv6) the path is 1280 bytes and the router's
+// message a Packet Too Big (RFC 8201 4: the node "MUST reduce the size of
+// the packets it is sending along the path").
 func confRFC1191_PathMTU(t *testing.T, n *rawNet) {
-	const mtu = 1000
+	mtu := n.pathTestMTU()
 	p := established(t, n, linuxSyn)
 	d := pattern(6000, 23)
 	for off := 0; off < len(d); off += 1000 {
@@ -65,7 +69,7 @@ func confRFC1191_PathMTU(t *testing.T, n *rawNet) {
 		if len(r.raw) > mtu {
 			// The path drops it and tells the stack.
 			tooBig++
-			n.write(t, icmpFragNeeded(r.raw, mtu))
+			n.write(t, n.tooBig(t, r.raw, mtu))
 			continue
 		}
 		if len(r.seg.Payload) == 0 {
@@ -88,6 +92,6 @@ func confRFC1191_PathMTU(t *testing.T, n *rawNet) {
 	}
 	t.Logf("%d packets exceeded the path MTU before the stack adapted", tooBig)
 	if tooBig == 0 {
-		t.Fatal("no packet exceeded the 1000-byte path: the test did not exercise PMTUD")
+		t.Fatalf("no packet exceeded the %d-byte path: the test did not exercise PMTUD", mtu)
 	}
 }

@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -124,7 +123,7 @@ func confRFC9293_3_10_7_4_AckAcceptability(t *testing.T, n *rawNet) {
 	p.expectNone(quiet, "segments without the ACK bit: dropped, nothing delivered (no echo)")
 	p.waitState("ESTABLISHED", prompt)
 	p.echoRoundTrip([]byte("only this\n"))
-	if l, ok := n.proc.findLine(regexp.MustCompile(regexp.QuoteMeta(fmt.Sprintf("%s:%d ", hostAddr, p.port))+`.*ESTABLISHED -> CLOSE-WAIT`), 0, 0); ok {
+	if l, ok := n.proc.findLine(regexp.MustCompile(regexp.QuoteMeta(p.traceAddr()+" ")+`.*ESTABLISHED -> CLOSE-WAIT`), 0, 0); ok {
 		t.Fatalf("a FIN without ACK was processed: %s", l)
 	}
 }

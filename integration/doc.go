@@ -40,4 +40,17 @@
 // checksums) is judged as the wire segments the kernel makes of it.
 // Scenarios without extra flags share one `tunstack serve` per mode as
 // subtests of TestConformance; the rest start their own.
+//
+// IPv6: `tunstack serve` without --addr is dual-stack (198.18.0.2 and
+// 2001:2::2; the device it creates gets 198.18.0.1/24 and 2001:2::1/64).
+// The kernel-peer tests run curl -6, nc -6, ping -6, a 100 MB echo and
+// `tunstack dial [2001:2::1]:PORT` over IPv6 (ipv6_test.go); ping -s 4000
+// in both families checks reassembly and fragmented replies on the wire
+// (ipfrag_test.go, watched with tapTUN); a Packet Too Big or fragmentation
+// needed lowers the segment size mid-connection (pmtu_kernel_test.go).
+// The raw peer speaks both families (a raw IPv6 socket next to the IPv4
+// one), and TestConformanceIPv6 runs every family-neutral shared scenario
+// over IPv6 in every link mode (conformance_family_test.go lists the
+// IPv4-only ones and why). No neighbour discovery is involved: a TUN device
+// has no link layer.
 package integration
