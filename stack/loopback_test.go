@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +23,7 @@ import (
 // to a port with no listener is refused by the stack's own RST.
 func TestLoopbackDialOwnAddress(t *testing.T) {
 	p := newPair(t, nil, tun.FaultConfig{}, nil)
-	loopbackExchange(t, p.a, p.pa)
+	loopbackExchange(t, p.a, p.pa, "198.18.0.1")
 }
 
 // The same on a link with offloads (super-segments looped whole, ACKs
@@ -33,10 +35,23 @@ func TestLoopbackOnOffloadLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	loopbackExchange(t, s, pa)
+	loopbackExchange(t, s, pa, "198.18.0.1")
 }
 
-func loopbackExchange(t *testing.T, s *stack.Stack, link *tun.PipeEnd) {
+// The same over IPv6: a dual-stack stack dialing its own IPv6 address, on
+// a link that offloads IPv6 (super-segments looped whole, checksums left
+// out, as the link would complete them).
+func TestLoopbackIPv6(t *testing.T) {
+	pa, _ := tun.NewPipe(timers.NewReal(), 1500, tun.FaultConfig{}, tun.FaultConfig{})
+	s, err := stack.New(&gsoPipe{PipeEnd: pa}, stack.Options{Addrs: []netip.Addr{addrA, addr6A}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	loopbackExchange(t, s, pa, "2001:2::1")
+}
+
+func loopbackExchange(t *testing.T, s *stack.Stack, link *tun.PipeEnd, host string) {
 	ln, err := s.Listen(":80")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +86,7 @@ func loopbackExchange(t *testing.T, s *stack.Stack, link *tun.PipeEnd) {
 	before := link.Stats()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := s.Dial(ctx, "198.18.0.1:80")
+	c, err := s.Dial(ctx, net.JoinHostPort(host, "80"))
 	if err != nil {
 		t.Fatalf("dialing our own address: %v", err)
 	}
@@ -97,7 +112,7 @@ func loopbackExchange(t *testing.T, s *stack.Stack, link *tun.PipeEnd) {
 	if after := link.Stats(); after != before {
 		t.Fatalf("loopback traffic crossed the link: %+v -> %+v", before, after)
 	}
-	if _, err := s.Dial(ctx, "198.18.0.1:81"); !errors.Is(err, syscall.ECONNREFUSED) {
+	if _, err := s.Dial(ctx, net.JoinHostPort(host, "81")); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial to our own closed port: %v, want ECONNREFUSED", err)
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -215,15 +217,30 @@ func (g *gsoPipe) WriteGSO(hdr, payload []byte, mss int) (int, error) {
 	}
 	// The checksum is the link's job: parse without verifying it.
 	p := append(append(g.pkt[:0], hdr...), payload...)
-	ip := segment.IPv4(p)
 	var s segment.Segment
-	if err := ip.Validate(); err != nil {
-		g.bad.Store("bad IPv4 header: " + err.Error())
-		return 0, err
-	}
-	if err := segment.ParseTCPTrusted(ip.Src(), ip.Dst(), ip.Payload(), &s); err != nil {
-		g.bad.Store("unparsable packet: " + err.Error())
-		return 0, err
+	var flow uint32
+	if segment.IPVersion(p) == 6 {
+		var ch segment.IPv6Chain
+		if err := segment.WalkIPv6(p, &ch); err != nil || ch.Protocol != segment.ProtocolTCP {
+			g.bad.Store(fmt.Sprintf("bad IPv6 packet: %v", err))
+			return 0, errors.New("bad IPv6 packet")
+		}
+		ip := segment.IPv6(p)
+		flow = ip.FlowLabel()
+		if err := segment.ParseTCPTrusted(ip.Src(), ip.Dst(), p[ch.Offset:ch.End], &s); err != nil {
+			g.bad.Store("unparsable packet: " + err.Error())
+			return 0, err
+		}
+	} else {
+		ip := segment.IPv4(p)
+		if err := ip.Validate(); err != nil {
+			g.bad.Store("bad IPv4 header: " + err.Error())
+			return 0, err
+		}
+		if err := segment.ParseTCPTrusted(ip.Src(), ip.Dst(), ip.Payload(), &s); err != nil {
+			g.bad.Store("unparsable packet: " + err.Error())
+			return 0, err
+		}
 	}
 	if len(s.Payload) != len(payload) {
 		g.bad.Store("headers and payload disagree on the length")
@@ -244,7 +261,13 @@ func (g *gsoPipe) WriteGSO(hdr, payload []byte, mss int) (int, error) {
 		if off+mss < len(payload) {
 			piece.Flags = flags &^ (segment.FlagPSH | segment.FlagFIN)
 		}
-		n, err := segment.BuildIPv4TCP(g.buf, &piece, 0, 64)
+		var n int
+		var err error
+		if piece.Src.Is4() {
+			n, err = segment.BuildIPv4TCP(g.buf, &piece, 0, 64)
+		} else {
+			n, err = segment.BuildIPv6TCP(g.buf, &piece, flow, 64)
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -255,25 +278,34 @@ func (g *gsoPipe) WriteGSO(hdr, payload []byte, mss int) (int, error) {
 	return len(p), nil
 }
 
-var _ stack.OffloadLink = (*gsoPipe)(nil)
+// GSOIPv6: the pipe cuts IPv6 super-segments too.
+func (g *gsoPipe) GSOIPv6() bool { return true }
+
+var _ stack.IPv6OffloadLink = (*gsoPipe)(nil)
 
 // TestGSOLossyEcho: two stacks whose links segment for them (GSO) echo
 // 1 MiB on each of 4 connections at once over a pipe with loss,
-// duplication and reordering, byte-exact. Large segments were used, each
-// a whole number of full-sized pieces unless it ended the data, and no
-// packet the pipe carried exceeded its MTU.
+// duplication and reordering, byte-exact, over IPv4 and over IPv6. Large
+// segments were used, each a whole number of full-sized pieces unless it
+// ended the data, and no packet the pipe carried exceeded its MTU.
 func TestGSOLossyEcho(t *testing.T) {
+	for _, dst := range []string{"198.18.0.2:7", "[2001:2::2]:7"} {
+		t.Run(dst, func(t *testing.T) { testGSOLossyEcho(t, dst) })
+	}
+}
+
+func testGSOLossyEcho(t *testing.T, dst string) {
 	f := tun.FaultConfig{Seed: 5, Loss: 0.01, Duplicate: 0.01, Reorder: 0.02, Delay: 100 * time.Microsecond, Jitter: 50 * time.Microsecond}
 	g := f
 	g.Seed++
 	pa, pb := tun.NewPipe(timers.NewReal(), 1500, f, g)
 	la, lb := &gsoPipe{PipeEnd: pa}, &gsoPipe{PipeEnd: pb}
-	a, err := stack.New(la, stack.Options{Addr: addrA, MinRTO: 20 * time.Millisecond})
+	a, err := stack.New(la, stack.Options{Addrs: []netip.Addr{addrA, addr6A}, MinRTO: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := stack.New(lb, stack.Options{Addr: addrB, MinRTO: 20 * time.Millisecond})
+	b, err := stack.New(lb, stack.Options{Addrs: []netip.Addr{addrB, addr6B}, MinRTO: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +317,7 @@ func TestGSOLossyEcho(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := a.Dial(t.Context(), "198.18.0.2:7")
+			c, err := a.Dial(t.Context(), dst)
 			if err != nil {
 				t.Error(err)
 				return
