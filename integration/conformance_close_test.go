@@ -90,12 +90,12 @@ func confRFC9293_3_6_DiscardCloseAfterEOF(t *testing.T, n *rawNet) {
 // RST is ignored (RFC 1337 TIME-WAIT assassination hazard), and after 2*MSL
 // the 4-tuple reaches no connection (RFC 9293 3.10.7.4 "TIME-WAIT STATE").
 func TestConformance_RFC9293_3_6_ActiveCloseTimeWait(t *testing.T) {
-	inEveryMode(t, confRFC9293_3_6_ActiveCloseTimeWait)
+	inEveryModeAndIPv6(t, confRFC9293_3_6_ActiveCloseTimeWait)
 }
 
-func confRFC9293_3_6_ActiveCloseTimeWait(t *testing.T, m linkMode) {
+func confRFC9293_3_6_ActiveCloseTimeWait(t *testing.T, m linkMode, fam family) {
 	const msl = 500 * time.Millisecond
-	n := conformance(t, m, "--msl", msl.String())
+	n := conformanceIn(t, m, fam, "--msl", msl.String())
 	p := n.newPeer(t, portHTTP)
 	p.handshake(linuxSyn)
 	p.sendData([]byte(httpClose))

@@ -18,12 +18,14 @@ import (
 // a connection that honours what the cookie encoded: our MSS rounded down
 // to the cookie's table (1350 -> 1300) and our window scale (7), and the
 // stack scales its own window by the shift it announced.
-func TestConformance_RFC4987_3_6_SynCookies(t *testing.T) { inEveryMode(t, confRFC4987_3_6_SynCookies) }
+func TestConformance_RFC4987_3_6_SynCookies(t *testing.T) {
+	inEveryModeAndIPv6(t, confRFC4987_3_6_SynCookies)
+}
 
-func confRFC4987_3_6_SynCookies(t *testing.T, m linkMode) {
+func confRFC4987_3_6_SynCookies(t *testing.T, m linkMode, fam family) {
 	const backlog = 1024 // stack.DefaultSynBacklog
 	const flood = backlog + 64
-	n := conformance(t, m)
+	n := conformanceIn(t, m, fam)
 	catchAll := make(chan *rawPkt, 8192)
 	n.mu.Lock()
 	n.catchAll = catchAll
@@ -34,10 +36,10 @@ func confRFC4987_3_6_SynCookies(t *testing.T, m linkMode) {
 	// queue holds, so that no room is left.
 	base := uint16(nextPeerPort.Add(flood+1)) - flood
 	synFor := func(i int) []byte {
-		s := segment.Segment{Src: hostIP, Dst: stackIP, SrcPort: base + uint16(i), DstPort: portEcho,
+		s := segment.Segment{Src: fam.hostIP(), Dst: fam.stackIP(), SrcPort: base + uint16(i), DstPort: portEcho,
 			Seq: segment.Seq(1000 + i), Flags: segment.FlagSYN, Window: 1000}
 		buf := make([]byte, 64)
-		m, err := segment.BuildIPv4TCP(buf, &s, uint16(i), rawTTL)
+		m, err := buildRawTCP(buf, &s, uint16(i))
 		if err != nil {
 			t.Fatal(err)
 		}

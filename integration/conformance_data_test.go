@@ -181,12 +181,12 @@ func confRFC9293_3_10_7_4_OverlapTrim(t *testing.T, n *rawNet) {
 // right edge never moves left while the window closes (RFC 9293 3.8.6.2.2,
 // RFC 7323 2.4).
 func TestConformance_RFC9293_3_10_7_4_ZeroWindow(t *testing.T) {
-	inEveryMode(t, confRFC9293_3_10_7_4_ZeroWindow)
+	inEveryModeAndIPv6(t, confRFC9293_3_10_7_4_ZeroWindow)
 }
 
-func confRFC9293_3_10_7_4_ZeroWindow(t *testing.T, m linkMode) {
+func confRFC9293_3_10_7_4_ZeroWindow(t *testing.T, m linkMode, fam family) {
 	const buf = 8192
-	n := conformance(t, m, "--rcvbuf", "8k")
+	n := conformanceIn(t, m, fam, "--rcvbuf", "8k")
 	p := n.newPeer(t, portChargen)
 	// Our window is zero throughout, so chargen's data stays in the stack
 	// apart from its zero-window probes, which carry data and are skipped
@@ -310,11 +310,11 @@ func (p *peer) nextControl(timeout time.Duration) *rawPkt {
 // must be acknowledged until the window is zero. An advertised edge may
 // retract only by the rounding (less than 2^S), never more.
 func TestConformance_RFC7323_2_4_WindowRetraction(t *testing.T) {
-	inEveryMode(t, confRFC7323_2_4_WindowRetraction)
+	inEveryModeAndIPv6(t, confRFC7323_2_4_WindowRetraction)
 }
 
-func confRFC7323_2_4_WindowRetraction(t *testing.T, m linkMode) {
-	n := conformance(t, m, "--rcvbuf", "128k")
+func confRFC7323_2_4_WindowRetraction(t *testing.T, m linkMode, fam family) {
+	n := conformanceIn(t, m, fam, "--rcvbuf", "128k")
 	p := n.newPeer(t, portChargen)
 	p.wnd = 0
 	p.syn(synOpts{mss: 1460, wscale: 7})

@@ -224,11 +224,11 @@ func confRFC1122_4_2_2_13_TimeWaitReopen(t *testing.T, n *rawNet) {
 // echo service blocks while we advertise a zero window), it reopens once
 // the application drains the buffer, without the peer having to probe.
 func TestConformance_RFC9293_3_8_6_2_2_WindowReopens(t *testing.T) {
-	inEveryMode(t, confRFC9293_3_8_6_2_2_WindowReopens)
+	inEveryModeAndIPv6(t, confRFC9293_3_8_6_2_2_WindowReopens)
 }
 
-func confRFC9293_3_8_6_2_2_WindowReopens(t *testing.T, m linkMode) {
-	n := conformance(t, m, "--rcvbuf", "8k", "--sndbuf", "8k")
+func confRFC9293_3_8_6_2_2_WindowReopens(t *testing.T, m linkMode, fam family) {
+	n := conformanceIn(t, m, fam, "--rcvbuf", "8k", "--sndbuf", "8k")
 	p := n.newPeer(t, portEcho)
 	p.handshake(synOpts{mss: 1460, wscale: -1, window: 65535})
 	p.wnd = 0

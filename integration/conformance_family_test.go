@@ -65,6 +65,19 @@ func TestConformanceIPv6(t *testing.T) {
 	})
 }
 
+// inEveryModeAndIPv6 runs f over IPv4 in every link mode (subtests named
+// by mode, as inEveryMode), then over IPv6 in the default mode (subtest
+// "default-ipv6"): the scenarios that need flags of their own start a
+// stack each, so IPv6 gets the mode users get (and the only one with IPv6
+// offloads) rather than all three.
+func inEveryModeAndIPv6(t *testing.T, f func(t *testing.T, m linkMode, fam family)) {
+	for _, m := range linkModes {
+		t.Run(m.name, func(t *testing.T) { f(t, m, ipv4) })
+	}
+	m := linkModes[0]
+	t.Run(m.name+"-ipv6", func(t *testing.T) { f(t, m, ipv6) })
+}
+
 // ipDst returns the destination address of an IPv4 or IPv6 packet.
 func ipDst(pkt []byte) (netip.Addr, bool) {
 	switch {
