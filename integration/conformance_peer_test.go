@@ -143,38 +143,7 @@ func newRawNet(t *testing.T, dev string) *rawNet {
 		fam:      ipv4,
 		sendFD:   -1, send6: -1, recvFD: -1,
 	}
-	ifi, err := netInterfaceIndex(dev)
-	if err != nil {
-		t.Fatalf("TUN %s: %v", dev, err)
-	}
-	// Receive: a packet socket on the TUN, every protocol. The TUN has no
-	// link header, so what we read is the IP packet (SOCK_RAW, which
-	// PACKET_VNET_HDR needs, is the same as SOCK_DGRAM here).
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-	if err != nil {
-		t.Fatalf("AF_PACKET socket: %v", err)
-	}
-	n.recvFD = fd
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi}); err != nil {
-		unix.Close(fd)
-		t.Fatalf("bind AF_PACKET to %s: %v", dev, err)
-	}
-	tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		t.Fatalf("SO_RCVTIMEO: %v", err)
-	}
-	// Every packet comes with its virtio-net header, which says whether
-	// it is a super-segment or carries a partial checksum (the stack's
-	// writes with offloads on): wireSegments turns those into what the
-	// wire would carry.
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
-		unix.Close(fd)
-		t.Fatalf("PACKET_VNET_HDR: %v", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
-		t.Logf("SO_RCVBUF: %v (continuing)", err)
-	}
+	n.recvFD = openTapSocket(t, dev, 4<<20)
 	// Send: raw IPv4 and IPv6 sockets; we write the whole IP header
 	// (IPPROTO_RAW implies IP_HDRINCL, and IPV6_HDRINCL on IPv6).
 	for _, s := range []struct {
@@ -187,7 +156,7 @@ func newRawNet(t *testing.T, dev string) *rawNet {
 			err = unix.SetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_MARK, rawMark)
 		}
 		if err != nil {
-			for _, c := range []int{fd, n.sendFD, n.send6} {
+			for _, c := range []int{n.recvFD, n.sendFD, n.send6} {
 				if c >= 0 {
 					unix.Close(c)
 				}

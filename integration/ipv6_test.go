@@ -6,8 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -89,27 +87,8 @@ func TestCurl6(t *testing.T) {
 	p.waitLine(regexp.MustCompile(`\[`+regexp.QuoteMeta(stackAddr6)+`\]:80 > \[`+regexp.QuoteMeta(hostAddr6)+`\]:\d+ \[S\.\] .*<mss 1440,`), 5*time.Second)
 	p.waitLine(regexp.MustCompile(`\[`+regexp.QuoteMeta(hostAddr6)+`\]:\d+ > \[`+regexp.QuoteMeta(stackAddr6)+`\]:80 SYN-RECEIVED -> ESTABLISHED`), 5*time.Second)
 
-	dir := t.TempDir()
 	for _, n := range []int64{0, 1, 1440, 65536, 1000003, size(20<<20, 4<<20)} {
-		file := filepath.Join(dir, "body")
-		out, stderr, err := command(t, 120*time.Second, nil, curl, "-6", "-g", "-sS", "--max-time", "110", "-o", file,
-			"-w", "%{http_code} %{size_download} %{remote_ip}", ipv6.url(fmt.Sprintf("/bytes/%d", n)))
-		if err != nil {
-			t.Fatalf("curl -6 /bytes/%d: %v %s", n, err, stderr)
-		}
-		if want := fmt.Sprintf("200 %d %s", n, stackAddr6); string(out) != want {
-			t.Fatalf("curl -6 /bytes/%d: %q, want %q", n, out, want)
-		}
-		body, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if int64(len(body)) != n {
-			t.Fatalf("/bytes/%d: file has %d bytes", n, len(body))
-		}
-		if err := checkFill(body, 0); err != nil {
-			t.Fatalf("/bytes/%d: %v", n, err)
-		}
+		curlBytes(t, curl, ipv6, n)
 	}
 }
 

@@ -41,27 +41,34 @@ func TestCurl(t *testing.T) {
 		t.Fatalf("curl / answered %q", out)
 	}
 
-	dir := t.TempDir()
 	for _, n := range []int64{0, 1, 1460, 65536, 1000003, size(100<<20, 8<<20)} {
-		file := filepath.Join(dir, "body")
-		out, stderr, err := command(t, 120*time.Second, nil, curl, "-sS", "--max-time", "110", "-o", file,
-			"-w", "%{http_code} %{size_download}", fmt.Sprintf("http://%s/bytes/%d", stackAddr, n))
-		if err != nil {
-			t.Fatalf("curl /bytes/%d: %v %s", n, err, stderr)
-		}
-		if want := fmt.Sprintf("200 %d", n); string(out) != want {
-			t.Fatalf("curl /bytes/%d: %q, want %q", n, out, want)
-		}
-		body, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if int64(len(body)) != n {
-			t.Fatalf("/bytes/%d: file has %d bytes", n, len(body))
-		}
-		if err := checkFill(body, 0); err != nil {
-			t.Fatalf("/bytes/%d: %v", n, err)
-		}
+		curlBytes(t, curl, ipv4, n)
+	}
+}
+
+// curlBytes fetches /bytes/n with curl over fam and checks the status, the
+// size, the address curl reached and every byte of the body.
+func curlBytes(t *testing.T, curl string, fam family, n int64) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "body")
+	// -g: the brackets of an IPv6 literal are not a curl glob.
+	out, stderr, err := command(t, 120*time.Second, nil, curl, fam.flag, "-g", "-sS", "--max-time", "110", "-o", file,
+		"-w", "%{http_code} %{size_download} %{remote_ip}", fam.url(fmt.Sprintf("/bytes/%d", n)))
+	if err != nil {
+		t.Fatalf("curl %s /bytes/%d: %v %s", fam.flag, n, err, stderr)
+	}
+	if want := fmt.Sprintf("200 %d %s", n, fam.stack); string(out) != want {
+		t.Fatalf("curl %s /bytes/%d: %q, want %q", fam.flag, n, out, want)
+	}
+	body, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(body)) != n {
+		t.Fatalf("/bytes/%d: file has %d bytes", n, len(body))
+	}
+	if err := checkFill(body, 0); err != nil {
+		t.Fatalf("/bytes/%d: %v", n, err)
 	}
 }
 

@@ -48,21 +48,64 @@ func checkUnicast(a netip.Addr) error {
 	return nil
 }
 
-// addrFlag is the value of --addr: the stack's addresses. The first --addr
-// replaces both defaults; a second address of the same family is an
-// error.
-type addrFlag struct{ c *linkConfig }
+// ipValue is what the address flags hold: netip.Addr or netip.Prefix.
+type ipValue interface {
+	comparable
+	IsValid() bool
+	String() string
+}
 
-func (f addrFlag) String() string {
-	if f.c == nil {
+// familyPair holds at most one value per address family: --addr's
+// addresses or --host-addr's prefixes. The first value given on the
+// command line replaces both defaults; a second value of one family is an
+// error.
+type familyPair[T ipValue] struct {
+	v4, v6 T
+	given  bool // set on the command line: the defaults are gone
+}
+
+// list returns the values held, IPv4 first.
+func (p *familyPair[T]) list() []T {
+	var out []T
+	for _, v := range []T{p.v4, p.v6} {
+		if v.IsValid() {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// String joins the values with commas (flag.Value; the log). A nil pair
+// (the zero flag value package flag may make) is "".
+func (p *familyPair[T]) String() string {
+	if p == nil {
 		return ""
 	}
 	var s []string
-	for _, a := range f.c.addrs() {
-		s = append(s, a.String())
+	for _, v := range p.list() {
+		s = append(s, v.String())
 	}
 	return strings.Join(s, ",")
 }
+
+// put records v, whose family is a's; what names it in the error.
+func (p *familyPair[T]) put(v T, a netip.Addr, what string) error {
+	if !p.given {
+		*p = familyPair[T]{given: true}
+	}
+	slot := &p.v4
+	if a.Is6() {
+		slot = &p.v6
+	}
+	if (*slot).IsValid() {
+		return fmt.Errorf("a second %s %s after %s: give at most one IPv4 and one IPv6 %s", familyName(a), what, *slot, what)
+	}
+	*slot = v
+	return nil
+}
+
+// addrFlag is the value of --addr: the stack's addresses.
+type addrFlag struct{ *familyPair[netip.Addr] }
 
 func (f addrFlag) Set(s string) error {
 	a, err := netip.ParseAddr(s)
@@ -72,35 +115,11 @@ func (f addrFlag) Set(s string) error {
 	if err := checkUnicast(a); err != nil {
 		return err
 	}
-	c := f.c
-	if !c.addrGiven {
-		c.addr4, c.addr6, c.addrGiven = netip.Addr{}, netip.Addr{}, true
-	}
-	slot := &c.addr4
-	if a.Is6() {
-		slot = &c.addr6
-	}
-	if slot.IsValid() {
-		return fmt.Errorf("a second %s address after %s: give at most one IPv4 and one IPv6 address", familyName(a), *slot)
-	}
-	*slot = a
-	return nil
+	return f.put(a, a, "address")
 }
 
-// hostFlag is the value of --host-addr: the kernel side's prefixes, under
-// the same rules as --addr.
-type hostFlag struct{ c *linkConfig }
-
-func (f hostFlag) String() string {
-	if f.c == nil {
-		return ""
-	}
-	var s []string
-	for _, p := range f.c.hostPrefixes() {
-		s = append(s, p.String())
-	}
-	return strings.Join(s, ",")
-}
+// hostFlag is the value of --host-addr: the kernel side's prefixes.
+type hostFlag struct{ *familyPair[netip.Prefix] }
 
 func (f hostFlag) Set(s string) error {
 	p, err := netip.ParsePrefix(s)
@@ -110,25 +129,13 @@ func (f hostFlag) Set(s string) error {
 	if err := checkUnicast(p.Addr()); err != nil {
 		return err
 	}
-	c := f.c
-	if !c.hostGiven {
-		c.host4, c.host6, c.hostGiven = netip.Prefix{}, netip.Prefix{}, true
-	}
-	slot := &c.host4
-	if p.Addr().Is6() {
-		slot = &c.host6
-	}
-	if slot.IsValid() {
-		return fmt.Errorf("a second %s prefix after %s: give at most one IPv4 and one IPv6 prefix", familyName(p.Addr()), *slot)
-	}
-	*slot = p
-	return nil
+	return f.put(p, p.Addr(), "prefix")
 }
 
 // setAddrDefaults puts the defaults in place before the flags are parsed.
 func (c *linkConfig) setAddrDefaults() {
-	c.addr4, c.addr6 = netip.MustParseAddr(defaultAddr), netip.MustParseAddr(defaultAddr6)
-	c.host4, c.host6 = netip.MustParsePrefix(defaultHostAddr), netip.MustParsePrefix(defaultHostAddr6)
+	c.stackAddrs = familyPair[netip.Addr]{v4: netip.MustParseAddr(defaultAddr), v6: netip.MustParseAddr(defaultAddr6)}
+	c.hostAddrs = familyPair[netip.Prefix]{v4: netip.MustParsePrefix(defaultHostAddr), v6: netip.MustParsePrefix(defaultHostAddr6)}
 }
 
 // settleAddrs runs after parsing: without --host-addr, the kernel side
@@ -136,12 +143,12 @@ func (c *linkConfig) setAddrDefaults() {
 // only stack gets no IPv6 prefix next to it). It then checks the
 // addresses against each other and against --mtu.
 func (c *linkConfig) settleAddrs() error {
-	if !c.hostGiven {
-		if !c.addr4.IsValid() {
-			c.host4 = netip.Prefix{}
+	if !c.hostAddrs.given {
+		if !c.stackAddrs.v4.IsValid() {
+			c.hostAddrs.v4 = netip.Prefix{}
 		}
-		if !c.addr6.IsValid() {
-			c.host6 = netip.Prefix{}
+		if !c.stackAddrs.v6.IsValid() {
+			c.hostAddrs.v6 = netip.Prefix{}
 		}
 	}
 	for _, a := range c.addrs() {
@@ -151,49 +158,33 @@ func (c *linkConfig) settleAddrs() error {
 			}
 		}
 	}
-	if c.addr6.IsValid() && c.mtu != 0 && c.mtu < ipv6MinMTU {
+	if c.stackAddrs.v6.IsValid() && c.mtu != 0 && c.mtu < ipv6MinMTU {
 		return fmt.Errorf("--mtu %d is below IPv6's minimum of %d (RFC 8200 5): raise --mtu, or give only an IPv4 --addr", c.mtu, ipv6MinMTU)
 	}
 	return nil
 }
 
 // addrs returns the stack's addresses, IPv4 first.
-func (c *linkConfig) addrs() []netip.Addr {
-	var out []netip.Addr
-	for _, a := range []netip.Addr{c.addr4, c.addr6} {
-		if a.IsValid() {
-			out = append(out, a)
-		}
-	}
-	return out
-}
+func (c *linkConfig) addrs() []netip.Addr { return c.stackAddrs.list() }
 
 // hostPrefixes returns the kernel side's prefixes, IPv4 first.
-func (c *linkConfig) hostPrefixes() []netip.Prefix {
-	var out []netip.Prefix
-	for _, p := range []netip.Prefix{c.host4, c.host6} {
-		if p.IsValid() {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func (c *linkConfig) hostPrefixes() []netip.Prefix { return c.hostAddrs.list() }
 
 // addrText is the stack's addresses for the log, e.g.
 // "198.18.0.2,2001:2::2".
-func (c *linkConfig) addrText() string { return addrFlag{c}.String() }
+func (c *linkConfig) addrText() string { return c.stackAddrs.String() }
 
 // hostText is the kernel side's prefixes for the log.
-func (c *linkConfig) hostText() string { return hostFlag{c}.String() }
+func (c *linkConfig) hostText() string { return c.hostAddrs.String() }
 
 // tryLine is the hint serve logs on a device it created: what to run on
 // the host, for each family the stack has.
 func (c *linkConfig) tryLine() string {
 	var s []string
-	if a := c.addr4; a.IsValid() {
+	if a := c.stackAddrs.v4; a.IsValid() {
 		s = append(s, "curl http://"+a.String()+"/", "ping "+a.String())
 	}
-	if a := c.addr6; a.IsValid() {
+	if a := c.stackAddrs.v6; a.IsValid() {
 		s = append(s, "curl -6 'http://["+a.String()+"]/'", "ping -6 "+a.String())
 	}
 	return "try: " + strings.Join(s, " ; ")

@@ -42,17 +42,16 @@ type linkConfig struct {
 	tun string // --tun: attach to this device; "" = create one
 	// --addr: the stack's addresses, one per family at most (addrs.go);
 	// invalid = the stack has no address of that family.
-	addr4, addr6 netip.Addr
+	stackAddrs familyPair[netip.Addr]
 	// --host-addr: the kernel side's prefixes, put only on a device we
 	// create; invalid = none of that family.
-	host4, host6         netip.Prefix
-	addrGiven, hostGiven bool // the flag was on the command line: no defaults
-	mtu                  int  // --mtu: 0 = the device's MTU
-	msl                  time.Duration
-	sndbuf               byteSize
-	rcvbuf               byteSize
-	backlog              int
-	cc                   string // --cc: congestion control algorithm
+	hostAddrs familyPair[netip.Prefix]
+	mtu       int // --mtu: 0 = the device's MTU
+	msl       time.Duration
+	sndbuf    byteSize
+	rcvbuf    byteSize
+	backlog   int
+	cc        string // --cc: congestion control algorithm
 
 	loss, reorder, dup float64 // percent, each direction
 	delay, jitter      time.Duration
@@ -170,9 +169,9 @@ func registerLink(fs *flag.FlagSet, c *linkConfig) {
 	c.grace = defaultGrace
 	c.logLevel = slog.LevelInfo
 	fs.StringVar(&c.tun, "tun", "", "attach to the existing TUN device `NAME` and leave its configuration alone\n(a NAME that does not exist is created and configured as below)\n(default: create "+defaultCreateName+", give the host side --host-addr, remove it on exit)")
-	fs.Var(addrFlag{c}, "addr", "the userspace stack's `address`; repeat for one IPv4 and one IPv6 address\n(default "+
+	fs.Var(addrFlag{&c.stackAddrs}, "addr", "the userspace stack's `address`; repeat for one IPv4 and one IPv6 address\n(default "+
 		defaultAddr+" and "+defaultAddr6+"; any --addr replaces both)")
-	fs.Var(hostFlag{c}, "host-addr", "`prefix` put on the kernel side of a TUN device tunstack creates; repeat for one\nper family (default "+
+	fs.Var(hostFlag{&c.hostAddrs}, "host-addr", "`prefix` put on the kernel side of a TUN device tunstack creates; repeat for one\nper family (default "+
 		defaultHostAddr+" and "+defaultHostAddr6+", for the families the stack has)")
 	fs.IntVar(&c.mtu, "mtu", 0, "MTU in `bytes`, set on a device tunstack creates; on an existing device only the stack's\nlargest packet, at most the device's MTU (default: the device's, 1500 for a new one)")
 	fs.DurationVar(&c.msl, "msl", 0, "maximum segment `lifetime`; TIME-WAIT lasts 2*MSL (default 2m, RFC 9293 3.4.2)")
@@ -323,9 +322,9 @@ func (c *dialConfig) setTarget(arg string) error {
 		return fmt.Errorf("dial %q: %v", arg, err)
 	}
 	c.network, c.target = "tcp4", netip.AddrPortFrom(a, ap.Port()).String()
-	src := c.addr4
+	src := c.stackAddrs.v4
 	if a.Is6() {
-		c.network, src = "tcp6", c.addr6
+		c.network, src = "tcp6", c.stackAddrs.v6
 	}
 	if !src.IsValid() {
 		return fmt.Errorf("dial %s: the stack has no %s address to dial from: add one with --addr", c.target, familyName(a))

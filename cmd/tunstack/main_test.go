@@ -83,7 +83,7 @@ func TestParseServeFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.tun != "tsut0" || c.addr4 != netip.MustParseAddr("198.18.0.2") || c.addr6.IsValid() || c.mtu != 1500 || c.msl != time.Second ||
+	if c.tun != "tsut0" || c.stackAddrs.v4 != netip.MustParseAddr("198.18.0.2") || c.stackAddrs.v6.IsValid() || c.mtu != 1500 || c.msl != time.Second ||
 		c.sndbuf != 256<<10 || c.rcvbuf != 4<<20 || c.cc != "bbr" || c.loss != 1.5 || c.delay != 5*time.Millisecond ||
 		c.reorder != 2 || c.dup != 3 || c.seed != 7 || !c.trace || c.stats != 2*time.Second ||
 		!c.services["echo"] || !c.services["http"] || c.services["discard"] {
