@@ -20,7 +20,10 @@
 // (the runtime, which also dispatches ICMP); ParseTCPTrusted skips the TCP
 // checksum for a segment whose checksum the link vouched for (TUN offloads).
 // ParseIPv4ICMP, ICMPv4.Quoted and ParseIPv4UDP cover the other protocols
-// the runtime meets.
+// the runtime meets. ParseUDP checks a UDP datagram of either family given
+// its addresses (RFC 768: a zero checksum is "none" over IPv4; RFC 8200
+// 8.1: it is ErrUDPZeroChecksum over IPv6); ParseIPv6UDP walks the
+// extension headers to it.
 //
 // What this package validates is the wire format only; which addresses and
 // ports are acceptable (e.g. dropping a SYN sent to a broadcast or multicast
@@ -94,7 +97,8 @@
 // family does the same for IPv6. Options are written 4-byte aligned the way
 // Linux lays them out, packed when that does not fit, and SACK blocks
 // beyond what fits in 40 bytes are dropped from the end (TCPOptionsLen says
-// how many bytes will be written). BuildIPv4UDP, ICMPv4EchoReply,
+// how many bytes will be written). BuildUDP (either family; BuildIPv4UDP and
+// BuildIPv6UDP), ICMPv4EchoReply,
 // ICMPv6EchoReply and ICMPv6Error are the small builders the runtime and
 // tests need besides TCP. Builders report a short buffer or an address of
 // the wrong family with sentinel errors; the lower-level Put functions

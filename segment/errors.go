@@ -50,6 +50,9 @@ var (
 	ErrUDPLength = errors.New("segment: bad UDP length")
 	// ErrUDPChecksum: a non-zero UDP checksum does not verify.
 	ErrUDPChecksum = errors.New("segment: bad UDP checksum")
+	// ErrUDPZeroChecksum: a UDP datagram over IPv6 with a zero checksum,
+	// which IPv6 forbids (RFC 8200 8.1).
+	ErrUDPZeroChecksum = errors.New("segment: zero UDP checksum over IPv6")
 	// ErrJumbogram: an IPv6 payload length of 0 with a hop-by-hop header,
 	// a jumbogram (RFC 2675), which is not supported.
 	ErrJumbogram = errors.New("segment: IPv6 jumbogram")
