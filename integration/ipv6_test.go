@@ -6,11 +6,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tunstack/tunstack/tun/tuntest"
 )
 
 // IPv6 with the kernel as the peer: the same services, tools and transfers
@@ -178,4 +181,98 @@ func TestDial6(t *testing.T) {
 	}
 	p.waitLine(regexp.MustCompile(`\[`+regexp.QuoteMeta(stackAddr6)+`\]:\d+ > \[`+regexp.QuoteMeta(hostAddr6)+`\]:`+strconv.Itoa(port)+` \[S\] `), time.Second)
 	p.waitLine(regexp.MustCompile(`SYN-SENT -> ESTABLISHED`), time.Second)
+}
+
+// TestAttachDualStack: in attach mode (--tun of an existing device) the
+// host side is the caller's: tunstack takes one --addr per family, serves
+// on both, and changes none of the device's addresses (no default prefix
+// is added next to the caller's).
+func TestAttachDualStack(t *testing.T) {
+	needTool(t, "ip", "iproute2")
+	ping := needTool(t, "ping", "iputils-ping")
+	tuntest.Require(t)
+	const dev = "tdual0"
+	// Addresses of the caller's choosing, in the benchmarking ranges but
+	// not tunstack's defaults.
+	v4 := family{"ipv4", "198.19.0.2", "198.19.0.1", "-4", "tcp4"}
+	v6 := family{"ipv6", "2001:2:0:1::2", "2001:2:0:1::1", "-6", "tcp6"}
+	tuntest.Run(t, "ip", "tuntap", "add", "dev", dev, "mode", "tun")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", dev).Run() })
+	tuntest.Run(t, "ip", "addr", "add", v4.host+"/24", "dev", dev)
+	// nodad: a TUN has no link layer to detect duplicates on (RFC 4862 5.4
+	// is for links with neighbours).
+	tuntest.Run(t, "ip", "addr", "add", v6.host+"/64", "dev", dev, "nodad")
+	tuntest.Run(t, "ip", "link", "set", dev, "up")
+	show := func() string { return tuntest.Run(t, "ip", "-o", "addr", "show", "dev", dev, "scope", "global") }
+	before := show()
+
+	p := startTunstack(t, nil, "serve", "--tun", dev, "--addr", v6.stack, "--addr", v4.stack)
+	l := p.waitLine(regexp.MustCompile(`msg=serving`), 20*time.Second)
+	if !strings.Contains(l, "addr="+v4.stack+","+v6.stack+" ") || !strings.Contains(l, "created=false") {
+		t.Fatalf("serving line %q: want both addresses and an attached device", l)
+	}
+	if l, ok := p.findLine(regexp.MustCompile(`try:`), 0, 0); ok {
+		t.Fatalf("a hint about a device tunstack did not create: %q", l)
+	}
+	for _, fam := range []family{v4, v6} {
+		c := dialFamily(t, fam, portEcho)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := echoByte(c, 'd'); err != nil {
+			t.Fatalf("echo over %s: %v", fam.name, err)
+		}
+		out, stderr, err := command(t, 20*time.Second, nil, ping, fam.flag, "-n", "-c", "2", "-i", "0.2", "-W", "2", fam.stack)
+		if err != nil || !strings.Contains(string(out), "2 received") {
+			t.Fatalf("ping %s %s: %v\n%s%s", fam.flag, fam.stack, err, out, stderr)
+		}
+	}
+	if after := stripCounters(show()); after != stripCounters(before) {
+		t.Fatalf("tunstack changed the attached device's addresses:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// TestCreatedDeviceAddresses: a device tunstack creates gets, without
+// --addr, both host-side prefixes (198.18.0.1/24 and 2001:2::1/64, RFC 2544
+// and RFC 5180) and the stack both addresses (echo answers over both);
+// with one IPv4 --addr, only the IPv4 prefix. The device goes when
+// tunstack exits.
+func TestCreatedDeviceAddresses(t *testing.T) {
+	needTool(t, "ip", "iproute2")
+	for _, tc := range []struct {
+		flags      []string
+		want, none []string
+	}{
+		{nil, []string{"inet " + hostAddr + "/24", "inet6 " + hostAddr6 + "/64"}, nil},
+		{[]string{"--addr", stackAddr}, []string{"inet " + hostAddr + "/24"}, []string{"inet6 " + hostAddr6}},
+	} {
+		p := serve(t, tc.flags...)
+		addrs := tuntest.Run(t, "ip", "-o", "addr", "show", "dev", devName, "scope", "global")
+		for _, w := range tc.want {
+			if !strings.Contains(addrs, w) {
+				t.Fatalf("serve %q: the device lacks %s:\n%s", tc.flags, w, addrs)
+			}
+		}
+		for _, w := range tc.none {
+			if strings.Contains(addrs, w) {
+				t.Fatalf("serve %q: the device has %s, for a family the stack does not have:\n%s", tc.flags, w, addrs)
+			}
+		}
+		c := dialFamily(t, ipv4, portEcho)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := echoByte(c, 'x'); err != nil {
+			t.Fatalf("serve %q: echo over IPv4: %v", tc.flags, err)
+		}
+		if tc.none == nil {
+			c := dialFamily(t, ipv6, portEcho)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if err := echoByte(c, 'y'); err != nil {
+				t.Fatalf("serve %q: echo over IPv6: %v", tc.flags, err)
+			}
+		}
+		p.stop(10 * time.Second)
+		for deadline := time.Now().Add(5 * time.Second); linkExists(devName); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still exists 5 s after tunstack exited", devName)
+			}
+		}
+	}
 }
