@@ -168,14 +168,20 @@ func (s *Stack) icmpAllowed() bool {
 // about an error message, nor to multicast, quoting what fits in 1280
 // bytes), rate-limited. Under inMu.
 func (s *Stack) sendICMPv6Error(invoking []byte, typ, code uint8, param uint32) {
-	if !s.addr6.IsValid() || !segment.ICMPv6ErrorAllowed(invoking, typ, code, param) || !s.icmpAllowed() {
+	s.sendICMPv6ErrorFrom(s.addr6, invoking, typ, code, param)
+}
+
+// sendICMPv6ErrorFrom is sendICMPv6Error from address src (a transparent
+// destination refusing a connection, forwarder_input.go).
+func (s *Stack) sendICMPv6ErrorFrom(src netip.Addr, invoking []byte, typ, code uint8, param uint32) {
+	if !src.IsValid() || !segment.ICMPv6ErrorAllowed(invoking, typ, code, param) || !s.icmpAllowed() {
 		return
 	}
 	f := &s.frag
 	if f.icmp == nil {
 		f.icmp = make([]byte, segment.IPv6MinMTU)
 	}
-	n, err := segment.ICMPv6Error(f.icmp, typ, code, param, s.addr6, invoking)
+	n, err := segment.ICMPv6Error(f.icmp, typ, code, param, src, invoking)
 	if err != nil {
 		return
 	}
@@ -194,8 +200,14 @@ const icmpv4QuoteExtra = 8
 // invoking, rate-limited (RFC 1812 4.3.2.8); never about an ICMP error,
 // nor to an invalid source (RFC 1122 3.2.2). Under inMu.
 func (s *Stack) sendICMPv4Error(invoking []byte, typ, code uint8) {
+	s.sendICMPv4ErrorFrom(s.addr4, invoking, typ, code)
+}
+
+// sendICMPv4ErrorFrom is sendICMPv4Error from address src (a transparent
+// destination refusing a connection, forwarder_input.go).
+func (s *Stack) sendICMPv4ErrorFrom(src netip.Addr, invoking []byte, typ, code uint8) {
 	ip := segment.IPv4(invoking)
-	if !s.addr4.IsValid() || len(invoking) < segment.IPv4MinHeaderLen || ip.HeaderLen() > len(invoking) ||
+	if !src.IsValid() || len(invoking) < segment.IPv4MinHeaderLen || ip.HeaderLen() > len(invoking) ||
 		invalidSource(ip.Src(), s.addr4) {
 		return
 	}
@@ -213,7 +225,7 @@ func (s *Stack) sendICMPv4Error(invoking []byte, typ, code uint8) {
 		f.icmp = make([]byte, segment.IPv6MinMTU)
 	}
 	b := f.icmp
-	h := segment.IPv4Header{Protocol: segment.ProtocolICMP, TTL: segment.DefaultTTL, Src: s.addr4, Dst: ip.Src()}
+	h := segment.IPv4Header{Protocol: segment.ProtocolICMP, TTL: segment.DefaultTTL, Src: src, Dst: ip.Src()}
 	off := segment.PutIPv4Header(b, &h, segment.ICMPv4HeaderLen+len(quote))
 	m := b[off : off+segment.ICMPv4HeaderLen+len(quote)]
 	clear(m[:segment.ICMPv4HeaderLen])

@@ -46,7 +46,7 @@ func (s *Stack) input4(pkt []byte, csumOK bool) {
 	// RFC 1122 3.2.1.3: a host silently discards a datagram not addressed
 	// to it (a TUN delivers only what was routed to us, but a misconfigured
 	// route is no reason to answer for someone else).
-	if !s.addr4.IsValid() || dst != s.addr4 {
+	if (!s.addr4.IsValid() || dst != s.addr4) && !s.transparentDst(dst, ip.Protocol()) {
 		c.dNotOurs.Add(1)
 		return
 	}
@@ -156,7 +156,15 @@ func (s *Stack) inputTCP(seg *segment.Segment) {
 			// TIME-WAIT and opens a new incarnation; the listener below
 			// takes it.
 		}
-		l := s.listenerFor(seg.DstPort, seg.Dst)
+		var l *Listener
+		if s.ours(seg.Dst) {
+			l = s.listenerFor(seg.DstPort, seg.Dst)
+		} else if !s.closed {
+			// A transparent destination (Options.TransparentPrefixes):
+			// listeners take only the stack's own addresses.
+			s.forwardLocked(now, key, seg, after) // unlocks s.mu
+			return
+		}
 		if l == nil || s.closed {
 			s.mu.Unlock()
 			s.reset(seg)

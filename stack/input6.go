@@ -28,7 +28,8 @@ func (s *Stack) input6(pkt []byte, csumOK bool) {
 	src, dst := ip.Src(), ip.Dst()
 	// RFC 8200 4 / RFC 4291 2.7: only our unicast address is ours; the
 	// kernel's multicast (router solicitations, MLD) is not for us.
-	if !s.addr6.IsValid() || dst != s.addr6 {
+	if (!s.addr6.IsValid() || dst != s.addr6) &&
+		(err != nil || (ch.HasFragment && !ch.Fragment.Atomic()) || !s.transparentDst(dst, ch.Protocol)) {
 		c.dNotOurs.Add(1)
 		return
 	}

@@ -47,6 +47,14 @@ type Options struct {
 	// Addr is a single address, merged into Addrs: the form a stack of
 	// one family is configured with.
 	Addr netip.Addr
+	// TransparentPrefixes turn on transparent mode for destinations in
+	// them (e.g. 0.0.0.0/0 and ::/0 for a proxy that takes everything
+	// routed into the TUN): packets to such an address, not the stack's
+	// own, are taken in as if addressed to the stack instead of being
+	// dropped (Stats.Dropped.NotOurs). A TCP SYN to one goes to the
+	// handler set with SetTCPForwarder (forwarder.go). The stack's own
+	// addresses and their listeners work as before.
+	TransparentPrefixes []netip.Prefix
 	// Clock is the source of time for timers and deadlines (default
 	// timers.NewReal()). Tests pass a *timers.Manual to run the whole stack
 	// on simulated time; Conn deadlines are then read on that clock too.
@@ -190,6 +198,9 @@ func (o Options) withDefaults(link Link) (Options, error) {
 	if v6.IsValid() && o.MTU < segment.IPv6MinMTU {
 		return o, fmt.Errorf("stack: IPv6 needs an MTU of at least %d (RFC 8200 5), the link's is %d", segment.IPv6MinMTU, o.MTU)
 	}
+	if err := o.checkTransparent(); err != nil {
+		return o, err
+	}
 	if o.MSL <= 0 {
 		o.MSL = DefaultMSL
 	}
@@ -206,4 +217,26 @@ func (o Options) withDefaults(link Link) (Options, error) {
 		o.Rand = rand.Reader
 	}
 	return o, nil
+}
+
+// checkTransparent validates and masks TransparentPrefixes (a copy: the
+// caller's slice is not modified).
+func (o *Options) checkTransparent() error {
+	ps := make([]netip.Prefix, 0, len(o.TransparentPrefixes))
+	for _, p := range o.TransparentPrefixes {
+		switch {
+		case !p.IsValid():
+			return fmt.Errorf("stack: Options.TransparentPrefixes: %v is not a valid prefix", p)
+		case p.Addr().Zone() != "" || p.Addr().Is4In6():
+			return fmt.Errorf("stack: Options.TransparentPrefixes: %v: give IPv4 prefixes in IPv4 form, without zones", p)
+		case p.Addr().Is6() && o.MTU < segment.IPv6MinMTU:
+			return fmt.Errorf("stack: Options.TransparentPrefixes: IPv6 prefix %v needs an MTU of at least %d (RFC 8200 5), the link's is %d", p, segment.IPv6MinMTU, o.MTU)
+		}
+		ps = append(ps, p.Masked())
+	}
+	if len(ps) == 0 {
+		ps = nil
+	}
+	o.TransparentPrefixes = ps
+	return nil
 }

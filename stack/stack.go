@@ -36,6 +36,7 @@ type Stack struct {
 	flowKey [16]byte
 	jar     *cookieJar
 	ctr     counters
+	fwd     forwarder  // transparent TCP: pending requests (forwarder.go)
 	mem     memTrimmer // frees buffer memory after load (memory.go)
 
 	// bufs holds output buffers (MTU + header slack) for connections'
@@ -312,6 +313,7 @@ func (s *Stack) Close() error {
 		s.closed = true
 		ls := s.listenersLocked()
 		s.mu.Unlock()
+		s.fwd.close()
 		for _, l := range ls {
 			l.Close()
 		}

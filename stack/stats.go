@@ -62,6 +62,9 @@ type Stats struct {
 
 	// Dropped counts packets dropped on input, by reason.
 	Dropped DropStats
+
+	// Forward counts transparent TCP requests (SetTCPForwarder).
+	Forward ForwardStats
 }
 
 // RecoveryStats counts how the connections repaired losses (sums of
@@ -92,7 +95,7 @@ type DropStats struct {
 	IPChecksum     uint64 // bad IPv4 header checksum
 	IPv6Header     uint64 // bad IPv6 header or extension headers (RFC 8200 4), unrecognised options
 	Fragment       uint64 // fragments held back or discarded by reassembly (see Stats.Fragments)
-	NotOurs        uint64 // destination address is not the stack's (IPv6 multicast included)
+	NotOurs        uint64 // destination address is not the stack's nor transparent (IPv6 multicast included)
 	Protocol       uint64 // neither TCP nor ICMP/ICMPv6 (or an unrecognised IPv6 next header)
 	TCPHeader      uint64 // TCP header too short or bad data offset
 	TCPChecksum    uint64 // bad TCP checksum
@@ -160,6 +163,7 @@ func (s *Stack) Stats() Stats {
 			Closing: c.dClosing.Load(), IPv6Header: c.dIPv6Header.Load(),
 		},
 	}
+	st.Forward = s.fwd.stats()
 	s.inMu.Lock()
 	if s.frag.r != nil {
 		st.Fragments = s.frag.r.Stats()
