@@ -276,3 +276,40 @@ func TestCreatedDeviceAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestAttachSmallMTU: attached to a device of MTU 1000, below IPv6's
+// minimum (RFC 8200 5), serve without --addr warns and serves IPv4 only
+// (as before IPv6 existed); with an IPv6 --addr it exits with 1 and one
+// line saying what to change.
+func TestAttachSmallMTU(t *testing.T) {
+	needTool(t, "ip", "iproute2")
+	tuntest.Require(t)
+	const dev = "tsmall0"
+	tuntest.Run(t, "ip", "tuntap", "add", "dev", dev, "mode", "tun")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", dev).Run() })
+	tuntest.Run(t, "ip", "addr", "add", hostAddr+"/24", "dev", dev)
+	tuntest.Run(t, "ip", "link", "set", dev, "mtu", "1000", "up")
+
+	p := startTunstack(t, nil, "serve", "--tun", dev)
+	p.waitLine(regexp.MustCompile(`level=WARN .*serving IPv4 only`), 20*time.Second)
+	if l := p.waitLine(regexp.MustCompile(`msg=serving`), 20*time.Second); !strings.Contains(l, "addr="+stackAddr+" ") || !strings.Contains(l, "mtu=1000") {
+		t.Fatalf("serving line %q: want IPv4 only on MTU 1000", l)
+	}
+	c := dialStack(t, portEcho)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := echoByte(c, 's'); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	p.stop(10 * time.Second)
+
+	q := startTunstack(t, nil, "serve", "--tun", dev, "--addr", stackAddr6)
+	if code := q.wait(20 * time.Second); code != 1 {
+		t.Fatalf("exit code %d, want 1 (runtime error)", code)
+	}
+	out := q.out.snapshot()
+	want := "tunstack: --addr " + stackAddr6 + ": the device " + dev + " has an MTU of 1000, below IPv6's minimum of 1280 (RFC 8200 5): raise its MTU, or give only an IPv4 --addr"
+	if len(out) != 1 || out[0] != want {
+		t.Fatalf("output %q, want the one line %q", out, want)
+	}
+}

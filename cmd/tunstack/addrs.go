@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 
@@ -161,6 +162,26 @@ func (c *linkConfig) settleAddrs() error {
 	if c.stackAddrs.v6.IsValid() && c.mtu != 0 && c.mtu < ipv6MinMTU {
 		return fmt.Errorf("--mtu %d is below IPv6's minimum of %d (RFC 8200 5): raise --mtu, or give only an IPv4 --addr", c.mtu, ipv6MinMTU)
 	}
+	return nil
+}
+
+// fitIPv6 checks the stack's IPv6 address against the MTU of the device it
+// runs on (an attached device's MTU is only known once it is open): IPv6
+// needs at least 1280 bytes (RFC 8200 5). An IPv6 address that is only the
+// default is dropped with a warning, so that `serve --tun` on a device
+// with a small MTU keeps serving IPv4 as before; one given with --addr is
+// an error saying what to change.
+func (c *linkConfig) fitIPv6(mtu int, dev string, log *slog.Logger) error {
+	a := c.stackAddrs.v6
+	if !a.IsValid() || mtu >= ipv6MinMTU {
+		return nil
+	}
+	if c.stackAddrs.given {
+		return &exitError{code: exitRuntime, msg: fmt.Sprintf("--addr %s: the device %s has an MTU of %d, below IPv6's minimum of %d (RFC 8200 5): raise its MTU, or give only an IPv4 --addr",
+			a, dev, mtu, ipv6MinMTU)}
+	}
+	log.Warn("the device's MTU is below IPv6's minimum (RFC 8200 5); serving IPv4 only", "device", dev, "mtu", mtu, "min", ipv6MinMTU)
+	c.stackAddrs.v6 = netip.Addr{}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -160,6 +161,46 @@ func TestAddrHelpAndHints(t *testing.T) {
 		}
 		if got := c.addrText(); got != tc.addrs {
 			t.Errorf("serve %s: addresses logged as %q, want %q", tc.args, got, tc.addrs)
+		}
+	}
+}
+
+// TestFitIPv6: on a device whose MTU is below 1280 (an attached one), a
+// default IPv6 address is dropped with a warning and IPv4 keeps being
+// served; an IPv6 address given with --addr is an error saying what to do.
+func TestFitIPv6(t *testing.T) {
+	for _, tc := range []struct {
+		args    string
+		mtu     int
+		addrs   string
+		err     string
+		warning bool
+	}{
+		{"--tun t0", 1000, "198.18.0.2", "", true},
+		{"--tun t0", 1280, "198.18.0.2,2001:2::2", "", false},
+		{"--tun t0 --addr 198.18.0.2", 576, "198.18.0.2", "", false},
+		{"--tun t0 --addr 2001:2::2", 1000, "", "--addr 2001:2::2: the device t0 has an MTU of 1000, below IPv6's minimum of 1280 (RFC 8200 5): raise its MTU, or give only an IPv4 --addr", false},
+	} {
+		c, err := parseServe(strings.Fields(tc.args), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log strings.Builder
+		err = c.fitIPv6(tc.mtu, "t0", newLogger(&log, slog.LevelInfo))
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%s on MTU %d: error %v, want %q", tc.args, tc.mtu, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s on MTU %d: %v", tc.args, tc.mtu, err)
+		}
+		if got := c.addrText(); got != tc.addrs {
+			t.Errorf("%s on MTU %d: addresses %q, want %q", tc.args, tc.mtu, got, tc.addrs)
+		}
+		if warned := strings.Contains(log.String(), "level=WARN") && strings.Contains(log.String(), "serving IPv4 only"); warned != tc.warning {
+			t.Errorf("%s on MTU %d: warning %v, want %v (log %q)", tc.args, tc.mtu, warned, tc.warning, log.String())
 		}
 	}
 }

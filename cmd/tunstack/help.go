@@ -43,7 +43,8 @@ Without --addr the stack has both families: ` + defaultAddr + ` and ` + defaultA
 RFC 5180 benchmarking ranges). Without --tun it creates the device ` + defaultCreateName + `, puts
 --host-addr on the kernel side (` + defaultHostAddr + ` and ` + defaultHostAddr6 + ` by default), brings it up
 and removes it on exit. With --tun it attaches to an existing device and changes
-nothing on it (the benchmark harness's mode): the host side is then yours to set up.
+nothing on it (the benchmark harness's mode): the host side is then yours to set up;
+on a device whose MTU is below 1280 (IPv6's minimum) the default IPv6 address is left out.
 A TUN device has no link layer, so IPv6 needs no neighbour discovery.
 
 SIGINT/SIGTERM: stop accepting, FIN every connection, wait up to --grace, print the

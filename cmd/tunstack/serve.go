@@ -125,6 +125,10 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 	if c.mtu > 0 {
 		rt.mtu = min(c.mtu, dev.MTU())
 	}
+	if err := c.fitIPv6(rt.mtu, dev.Name(), log); err != nil {
+		dev.Close()
+		return nil, err
+	}
 	clock := timers.NewReal()
 	var l link = dev
 	if c.hasFaults() {
