@@ -224,6 +224,9 @@ func (c *Conn) leaveLocked(now time.Time, tw *tcp.TimeWait) {
 	c.gone = true
 	info := c.tc.Info()
 	s.ctr.connGone(&info)
+	if f := s.opts.ConnGone; f != nil {
+		f(&info)
+	}
 	s.mu.Lock()
 	s.removeConnLocked(c)
 	if tw != nil && !s.closed {

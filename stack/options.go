@@ -111,6 +111,13 @@ type Options struct {
 	// different connections may run concurrently. tr.Seg, if not nil, is a
 	// copy valid during the call.
 	Trace func(tcp.Transition)
+	// ConnGone, if set, is called once for every connection leaving the
+	// demux table (closed, aborted, or replaced by its TIME-WAIT record)
+	// with its final snapshot, valid during the call. It runs with the
+	// connection's lock held: it must return promptly and must not call
+	// into the stack. An observer (stack/ui) keeps the last figures of a
+	// connection too short-lived for periodic sampling.
+	ConnGone func(info *tcp.Info)
 	// Rand supplies the ISN secret (RFC 6528), the SYN-cookie key and the
 	// ephemeral-port randomisation (default crypto/rand.Reader).
 	Rand io.Reader
