@@ -1,0 +1,174 @@
+package ui
+
+import (
+	"net/netip"
+
+	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/tcp"
+)
+
+// ring keeps the last max values pushed. It grows on demand up to max and
+// then overwrites the oldest: no allocation once full.
+type ring[T any] struct {
+	buf     []T
+	head    int    // the oldest value, once len(buf) == max
+	max     int    // capacity bound
+	dropped uint64 // values overwritten
+}
+
+func (r *ring[T]) push(v T) {
+	if len(r.buf) < r.max {
+		r.buf = append(r.buf, v)
+		return
+	}
+	r.buf[r.head] = v
+	r.head++
+	if r.head == len(r.buf) {
+		r.head = 0
+	}
+	r.dropped++
+}
+
+// last returns the newest value, if any.
+func (r *ring[T]) last() (T, bool) {
+	var zero T
+	if len(r.buf) == 0 {
+		return zero, false
+	}
+	i := r.head - 1
+	if len(r.buf) < r.max || i < 0 {
+		i = len(r.buf) - 1
+	}
+	return r.buf[i], true
+}
+
+// copyOut appends the values, oldest first, to dst.
+func (r *ring[T]) copyOut(dst []T) []T {
+	dst = append(dst, r.buf[r.head:]...)
+	return append(dst, r.buf[:r.head]...)
+}
+
+// Event kinds.
+const (
+	kindIn    = iota // a segment the stack read
+	kindOut          // a segment the stack wrote
+	kindState        // a state transition
+)
+
+// Event bits.
+const (
+	bitRetrans = 1 << iota // out: its sequence space was sent before
+	bitMSS                 // SYN: the options (mss, wscale, sackOK) below are set
+	bitWScale
+	bitSACKOK
+	bitTS      // tsval, tsecr are set
+	bitCause   // state: a segment caused it (flags, seq, ack are its)
+	bitCauseIn // state: and the peer sent that segment
+)
+
+// event is one recorded happening: a segment (header fields only) or a
+// state transition. 40 bytes.
+type event struct {
+	at           int64 // recorder clock, ns
+	seq, ack     uint32
+	tsval, tsecr uint32
+	n            uint32 // payload bytes
+	win          uint16 // the raw window field
+	mss          uint16
+	kind         uint8
+	flags        segment.Flags
+	bits         uint8
+	wscale       uint8
+	from, to     uint8 // tcp.State, for kindState
+}
+
+// hdr is the part of a TCP packet the recorder keeps, with the addresses
+// that say whose connection it is.
+type hdr struct {
+	src, dst         netip.Addr
+	srcPort, dstPort uint16
+	e                event
+}
+
+// tuple returns the connection's tuple as the stack sees it: for a segment
+// read (in) the stack is the destination, for a segment written the source.
+func (h *hdr) tuple(out bool) tcp.Tuple {
+	src, dst := h.src, h.dst
+	if out {
+		return tcp.Tuple{LocalAddr: src, LocalPort: h.srcPort, RemoteAddr: dst, RemotePort: h.dstPort}
+	}
+	return tcp.Tuple{LocalAddr: dst, LocalPort: h.dstPort, RemoteAddr: src, RemotePort: h.srcPort}
+}
+
+// record records the TCP segment(s) of a packet that crossed the link.
+// pieces is the number of wire segments of mss payload bytes a
+// super-segment stands for (1 for a plain segment): they are recorded as
+// the kernel or the device cuts them (RFC 9293 sequence arithmetic; CWR on
+// the first only, FIN and PSH on the last only, as Linux's tcp_gso_segment).
+func (r *Recorder) record(h *hdr, out bool, pieces, mss int) {
+	at := r.clock()
+	h.e.at = at
+	if out {
+		h.e.kind = kindOut
+	} else {
+		h.e.kind = kindIn
+	}
+	f := h.e.flags
+	synIn := !out && f&segment.FlagSYN != 0 && f&segment.FlagACK == 0
+	c := r.lookup(h.tuple(out), synIn, at)
+	if c == nil {
+		return
+	}
+	total := h.e.n
+	c.mu.Lock()
+	for i := 0; i < pieces; i++ {
+		e := h.e
+		if pieces > 1 {
+			e.seq += uint32(i * mss)
+			e.n = min(uint32(mss), total-uint32(i*mss))
+			if i > 0 {
+				e.flags &^= segment.FlagCWR
+			}
+			if i < pieces-1 {
+				e.flags &^= segment.FlagFIN | segment.FlagPSH
+			}
+		}
+		if out {
+			c.markRetrans(&e)
+		}
+		c.events.push(e)
+	}
+	c.lastAt = at
+	// A RST on a connection the stack never had (no state reported)
+	// ends it: there is no TCB to wait for (RFC 9293 3.10.7.1).
+	stray := f&segment.FlagRST != 0 && !c.stateKnown
+	c.mu.Unlock()
+	r.version.Add(1)
+	if stray {
+		r.mu.Lock()
+		r.closeLocked(c)
+		r.mu.Unlock()
+	}
+}
+
+// markRetrans flags an out segment whose sequence space starts below the
+// highest sent (SND.MAX), and advances SND.MAX. Called with c.mu held.
+func (c *connRec) markRetrans(e *event) {
+	n := e.n
+	if e.flags&segment.FlagSYN != 0 {
+		n++
+	}
+	if e.flags&segment.FlagFIN != 0 {
+		n++
+	}
+	if n == 0 {
+		return // a pure ACK occupies no sequence space
+	}
+	end := e.seq + n
+	if c.sentAny && int32(e.seq-c.sndMax) < 0 {
+		e.bits |= bitRetrans
+	}
+	if !c.sentAny || int32(end-c.sndMax) > 0 {
+		c.sndMax, c.sentAny = end, true
+	}
+}
