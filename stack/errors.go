@@ -27,8 +27,9 @@ var (
 	// destination is taken (and by Listen on port 0 when none is free). It
 	// matches syscall.EADDRNOTAVAIL, what Linux's connect(2) returns then.
 	ErrNoPorts error = &errnoError{"stack: no ephemeral port available", syscall.EADDRNOTAVAIL}
-	// ErrBadNetwork is returned for networks other than "tcp", "tcp4" and "tcp6".
-	ErrBadNetwork = errors.New("stack: unsupported network (want tcp, tcp4 or tcp6)")
+	// ErrBadNetwork is returned for networks other than "tcp", "tcp4" and
+	// "tcp6" (and "udp", "udp4" and "udp6" for ListenUDP and DialUDP).
+	ErrBadNetwork = errors.New("stack: unsupported network (want tcp, tcp4, tcp6; udp, udp4, udp6 for UDP)")
 	// ErrNotOurAddr is returned by Listen for an address that is not the
 	// stack's. It matches syscall.EADDRNOTAVAIL, what bind(2) returns for
 	// an address that is not local.

@@ -129,9 +129,10 @@ var (
 	// ErrRequestExpired is returned by TCPRequest.Accept after the
 	// request's PendingTimeout passed (it was refused automatically).
 	ErrRequestExpired = errors.New("stack: forwarding request expired unanswered")
-	// ErrNoTransparentPrefixes is returned by SetTCPForwarder on a stack
-	// without Options.TransparentPrefixes: no SYN could reach the handler.
-	ErrNoTransparentPrefixes = errors.New("stack: SetTCPForwarder needs Options.TransparentPrefixes")
+	// ErrNoTransparentPrefixes is returned by SetTCPForwarder and
+	// SetUDPHandler on a stack without Options.TransparentPrefixes: no
+	// packet could reach the handler.
+	ErrNoTransparentPrefixes = errors.New("stack: transparent mode (SetTCPForwarder, SetUDPHandler) needs Options.TransparentPrefixes")
 )
 
 // ForwardStats counts TCP forwarding requests (Stats.Forward). All fields

@@ -14,10 +14,21 @@ const icmpv4AdminProhibited = 13
 
 // transparentDst reports whether dst, not one of the stack's addresses,
 // is taken in transparent mode for a packet of protocol proto: a unicast
-// address inside Options.TransparentPrefixes. Broadcast, multicast and
-// the like never are (RFC 1122 4.2.3.10: a SYN to them is ignored).
+// address inside Options.TransparentPrefixes, for TCP, or for UDP while a
+// handler is set (SetUDPHandler). Broadcast, multicast and the like never
+// are (RFC 1122 4.2.3.10: a SYN to them is ignored; no proxy can answer
+// for a group).
 func (s *Stack) transparentDst(dst netip.Addr, proto uint8) bool {
-	if len(s.opts.TransparentPrefixes) == 0 || proto != segment.ProtocolTCP {
+	if len(s.opts.TransparentPrefixes) == 0 {
+		return false
+	}
+	switch proto {
+	case segment.ProtocolTCP:
+	case segment.ProtocolUDP:
+		if s.udp.handler.Load() == nil {
+			return false
+		}
+	default:
 		return false
 	}
 	if dst.Is4() {

@@ -35,7 +35,10 @@ func (s *Stack) input4(pkt []byte, csumOK bool) {
 	c := &s.ctr
 	ip := segment.IPv4(pkt)
 	if err := ip.Validate(); err != nil {
-		if err == segment.ErrFragment && s.addr4.IsValid() && len(pkt) >= segment.IPv4MinHeaderLen && ip.Dst() == s.addr4 {
+		// UDP fragments to a transparent destination are reassembled
+		// too (TCP does not need it).
+		if err == segment.ErrFragment && len(pkt) >= segment.IPv4MinHeaderLen && (s.addr4.IsValid() && ip.Dst() == s.addr4 ||
+			ip.Protocol() == segment.ProtocolUDP && s.transparentDst(ip.Dst(), segment.ProtocolUDP)) {
 			s.inputFragment4(pkt)
 			return
 		}
@@ -61,6 +64,8 @@ func (s *Stack) input4(pkt []byte, csumOK bool) {
 		s.inputTCPPayload(src, dst, ip.Payload(), csumOK)
 	case segment.ProtocolICMP:
 		s.inputICMP(pkt, ip)
+	case segment.ProtocolUDP:
+		s.inputUDP(pkt, src, dst, ip.Payload())
 	default:
 		c.dProtocol.Add(1)
 	}
@@ -317,6 +322,10 @@ func (s *Stack) inputICMP(pkt []byte, ip segment.IPv4) {
 		}
 	case segment.ICMPv4TypeDestUnreach:
 		q, err := m.Quoted()
+		if err == nil && q.Protocol == segment.ProtocolUDP {
+			s.udpICMPError(&q, udpUnreachErr(m.Code()))
+			return
+		}
 		if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != s.addr4 {
 			s.ctr.dICMP.Add(1)
 			return

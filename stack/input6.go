@@ -28,8 +28,12 @@ func (s *Stack) input6(pkt []byte, csumOK bool) {
 	src, dst := ip.Src(), ip.Dst()
 	// RFC 8200 4 / RFC 4291 2.7: only our unicast address is ours; the
 	// kernel's multicast (router solicitations, MLD) is not for us.
+	// UDP fragments to a transparent destination are reassembled (a
+	// fragment's ch.Protocol is its fragment header's next header); TCP
+	// does not need it.
 	if (!s.addr6.IsValid() || dst != s.addr6) &&
-		(err != nil || (ch.HasFragment && !ch.Fragment.Atomic()) || !s.transparentDst(dst, ch.Protocol)) {
+		(err != nil || (ch.HasFragment && !ch.Fragment.Atomic() && ch.Protocol != segment.ProtocolUDP) ||
+			!s.transparentDst(dst, ch.Protocol)) {
 		c.dNotOurs.Add(1)
 		return
 	}
@@ -57,9 +61,10 @@ func (s *Stack) input6(pkt []byte, csumOK bool) {
 		s.inputTCPPayload(src, dst, pkt[ch.Offset:ch.End], csumOK)
 	case segment.ProtocolICMPv6:
 		s.inputICMPv6(pkt, ch.Offset, ch.End)
+	case segment.ProtocolUDP:
+		s.inputUDP(pkt, src, dst, pkt[ch.Offset:ch.End])
 	default:
-		// UDP, and No Next Header (RFC 8200 4.7): nothing here takes
-		// them.
+		// No Next Header (RFC 8200 4.7): nothing here takes it.
 		c.dProtocol.Add(1)
 	}
 }
@@ -123,6 +128,10 @@ func (s *Stack) inputICMPv6(pkt []byte, off, end int) {
 // segment it quotes.
 func (s *Stack) icmpv6Error(m segment.ICMPv6) {
 	q, err := m.Quoted()
+	if err == nil && q.Protocol == segment.ProtocolUDP {
+		s.udpICMPError(&q, udp6UnreachErr(m.Type(), m.Code()))
+		return
+	}
 	if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != s.addr6 {
 		s.ctr.dICMP.Add(1)
 		return

@@ -97,12 +97,14 @@ func TestCountersMalformed(t *testing.T) {
 	p[20+21] = 1
 	fixTCPChecksum(p)
 	inject(p)
-	// Unsupported protocol (UDP).
+	// Unsupported protocol (SCTP, 132; UDP has its own tests, udp_test.go).
 	u := make([]byte, 1600)
 	n, err := segment.BuildIPv4UDP(u, netip.AddrPortFrom(addrA, 5), netip.AddrPortFrom(addrB, 53), []byte("q"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	u[9] = 132
+	fixIPChecksum(u[:n])
 	inject(u[:n])
 	// Not our address.
 	x := synTo(1)

@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -93,53 +92,11 @@ func (s *Stack) ListenNet(network, address string) (*Listener, error) {
 	opErr := func(err error) error {
 		return &net.OpError{Op: "listen", Net: network, Source: nil, Addr: nil, Err: err}
 	}
-	var fams families
-	switch network {
-	case "tcp":
-		fams = fam4 | fam6
-	case "tcp4":
-		fams = fam4
-	case "tcp6":
-		fams = fam6
-	default:
-		return nil, opErr(ErrBadNetwork)
-	}
-	host, portStr, err := net.SplitHostPort(address)
+	fams, p, err := s.bindSpec(network, address, "tcp")
 	if err != nil {
 		return nil, opErr(err)
 	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return nil, opErr(err)
-	}
-	if host != "" {
-		a, err := netip.ParseAddr(host)
-		if err != nil {
-			return nil, opErr(err)
-		}
-		a = a.Unmap()
-		switch {
-		case a.IsUnspecified() && network == "tcp":
-			// Go's net: the unspecified address of either family
-			// listens on both.
-		case a.IsUnspecified():
-			fams &= famOf(a)
-		case s.ours(a):
-			fams &= famOf(a)
-		default:
-			return nil, opErr(ErrNotOurAddr)
-		}
-	}
-	// Only the families the stack has an address of.
-	if !s.addr4.IsValid() {
-		fams &^= fam4
-	}
-	if !s.addr6.IsValid() {
-		fams &^= fam6
-	}
-	if fams == 0 {
-		return nil, opErr(ErrNotOurAddr)
-	}
+	port := uint64(p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -157,20 +114,11 @@ func (s *Stack) ListenNet(network, address string) (*Listener, error) {
 			return nil, opErr(ErrAddrInUse)
 		}
 	}
-	var ip net.IP
-	switch fams {
-	case fam4:
-		ip = s.addr4.AsSlice()
-	case fam6:
-		ip = s.addr6.AsSlice()
-	default:
-		ip = net.IPv6unspecified // as package net shows a dual-stack listener
-	}
 	l := &Listener{
 		s:       s,
 		port:    uint16(port),
 		fams:    fams,
-		addr:    &net.TCPAddr{IP: ip, Port: int(port)},
+		addr:    &net.TCPAddr{IP: s.bindIP(fams), Port: int(port)},
 		acceptq: make(chan *Conn, s.opts.Backlog),
 		done:    make(chan struct{}),
 	}

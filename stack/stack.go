@@ -73,6 +73,10 @@ type Stack struct {
 	closed     bool
 	draining   chan struct{} // closed when conns empties during Shutdown; nil otherwise
 
+	// udp holds the UDP sockets, the transparent-mode handler and the UDP
+	// counters (udp.go).
+	udp udpState
+
 	// loop delivers packets addressed to ourselves to our own input
 	// (loopback.go).
 	loop loopback

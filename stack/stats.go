@@ -60,6 +60,9 @@ type Stats struct {
 	SuperSegmentsIn uint64
 	AcksCoalesced   uint64
 
+	// UDP counts UDP datagrams (udp.go).
+	UDP UDPStats
+
 	// Dropped counts packets dropped on input, by reason.
 	Dropped DropStats
 
@@ -96,11 +99,13 @@ type DropStats struct {
 	IPv6Header     uint64 // bad IPv6 header or extension headers (RFC 8200 4), unrecognised options
 	Fragment       uint64 // fragments held back or discarded by reassembly (see Stats.Fragments)
 	NotOurs        uint64 // destination address is not the stack's nor transparent (IPv6 multicast included)
-	Protocol       uint64 // neither TCP nor ICMP/ICMPv6 (or an unrecognised IPv6 next header)
+	Protocol       uint64 // neither TCP, UDP nor ICMP/ICMPv6 (or an unrecognised IPv6 next header)
 	TCPHeader      uint64 // TCP header too short or bad data offset
 	TCPChecksum    uint64 // bad TCP checksum
 	TCPOption      uint64 // malformed TCP option
 	ICMP           uint64 // malformed or unhandled ICMP
+	UDPHeader      uint64 // UDP datagram too short, bad length field, or port 0 as its destination
+	UDPChecksum    uint64 // bad UDP checksum, or none over IPv6 (RFC 8200 8.1)
 	InvalidSegment uint64 // segment that reached nothing and gets no RST (e.g. a RST, RFC 9293 3.10.7.1), or a datagram from an invalid source (RFC 1122 3.2.1.3)
 	Closing        uint64 // arrived while the stack or its listener was closing
 }
@@ -108,7 +113,7 @@ type DropStats struct {
 // Total returns the sum of all drop reasons.
 func (d DropStats) Total() uint64 {
 	return d.Short + d.Version + d.IPHeader + d.IPChecksum + d.IPv6Header + d.Fragment + d.NotOurs + d.Protocol +
-		d.TCPHeader + d.TCPChecksum + d.TCPOption + d.ICMP + d.InvalidSegment + d.Closing
+		d.TCPHeader + d.TCPChecksum + d.TCPOption + d.ICMP + d.UDPHeader + d.UDPChecksum + d.InvalidSegment + d.Closing
 }
 
 // counters is the live, atomically updated form of Stats.
@@ -164,6 +169,7 @@ func (s *Stack) Stats() Stats {
 		},
 	}
 	st.Forward = s.fwd.stats()
+	s.udp.stats(&st)
 	s.inMu.Lock()
 	if s.frag.r != nil {
 		st.Fragments = s.frag.r.Stats()
