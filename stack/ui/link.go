@@ -12,8 +12,9 @@ import (
 // to it is recorded. The wrapper offers the stack exactly the extensions l
 // offers (stack.OffloadLink, stack.IPv6OffloadLink, stack.PollGater), passed
 // straight through, so the stack behaves as it would on l itself; a
-// super-segment is recorded as the wire segments it stands for. Segments
-// are recorded after the link took them (Write) or handed them over (Read).
+// super-segment is recorded as the wire segments it stands for. A segment
+// is recorded just before Write hands it to the link, and just after Read
+// got it, so that the order of the records is the order on the wire.
 //
 // Wrap the link the stack runs on, above any fault injection: what is
 // recorded is what the stack sent and received.
@@ -47,12 +48,15 @@ func (l *recLink) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write records the packet before handing it to the link: a TUN device
+// delivers it to the kernel inside the write, and the kernel's answer can
+// be read (and recorded) before the write returns, which would put the
+// answer first on the ladder. A packet the link then refuses is recorded
+// all the same (the stack counts it in Stats.LinkWriteErrors and treats it
+// as lost on the wire).
 func (l *recLink) Write(p []byte) (int, error) {
-	n, err := l.Link.Write(p)
-	if err == nil {
-		l.r.packet(p, true, 0, l.mtu)
-	}
-	return n, err
+	l.r.packet(p, true, 0, l.mtu)
+	return l.Link.Write(p)
 }
 
 // recOffloadLink is the wrapper of a link with offloads.
@@ -86,17 +90,15 @@ func (l *recOffloadLink) ReadPacketGSO(p []byte, idle func()) (n int, csumOK boo
 
 func (l *recOffloadLink) GSOMaxSize() int { return l.ol.GSOMaxSize() }
 
-// WriteGSO hands the segment to the link and records it once the link took
-// it: hdr is exactly the IP and TCP headers, payload is cut at mss.
+// WriteGSO records the segment and hands it to the link, as Write does: hdr
+// is exactly the IP and TCP headers, payload is cut at mss.
 func (l *recOffloadLink) WriteGSO(hdr, payload []byte, mss int) (int, error) {
 	var h recHdr
-	ok := parseTCP(hdr, &h, true) // before the link, which may overwrite hdr
-	n, err := l.ol.WriteGSO(hdr, payload, mss)
-	if err == nil && ok {
+	if parseTCP(hdr, &h, true) { // before the link, which may overwrite hdr
 		h.e.n = uint32(len(payload))
 		l.r.record(&h.hdr, true, segment.GSOSegments(len(payload), mss), mss)
 	}
-	return n, err
+	return l.ol.WriteGSO(hdr, payload, mss)
 }
 
 // GSOIPv6 answers as the link does (false when it does not say).
