@@ -59,6 +59,7 @@ type linkConfig struct {
 
 	pcap     string
 	trace    bool
+	ui       string // --ui (serve only): HOST:PORT of the web page; "" = off
 	stats    time.Duration
 	logLevel slog.Level
 	grace    time.Duration
@@ -266,6 +267,7 @@ func parseServe(args []string, stdout io.Writer) (*serveConfig, error) {
 	fs := newFlagSet("serve")
 	registerLink(fs, &c.linkConfig)
 	services := fs.String("services", defaultServices, "comma-separated `list` of services: echo (7), discard (9), chargen (19), http (80); or all, none")
+	fs.StringVar(&c.ui, "ui", "", "serve a live web page of the connections (table, ladder diagrams, state timelines,\ncwnd/RTT plots, pcap export) at `ADDR`, HOST:PORT; a bare PORT or :PORT is 127.0.0.1.\nIt shows every connection's addresses, ports and sequence numbers to whoever can\nreach ADDR: keep it on loopback unless that is what you want")
 	fs.StringVar(&c.httpRoot, "http-root", "", "also serve the files of this `directory` over HTTP (GET / shows its index.html if present)")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -279,6 +281,9 @@ func parseServe(args []string, stdout io.Writer) (*serveConfig, error) {
 		return nil, fmt.Errorf("serve takes no arguments, got %q", pos[0])
 	}
 	if c.services, err = parseServices(*services); err != nil {
+		return nil, err
+	}
+	if c.ui, err = uiAddr(c.ui); err != nil {
 		return nil, err
 	}
 	return c, c.validate()

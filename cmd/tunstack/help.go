@@ -57,6 +57,8 @@ Examples:
   tunstack serve --addr ` + defaultAddr + `             IPv4 only (one --addr: one family)
   tunstack serve --addr 2001:db8::2 --host-addr 2001:db8::1/64 --addr 10.0.0.2 --host-addr 10.0.0.1/24
   tunstack serve --trace                       watch handshakes and TIME-WAIT live
+  tunstack serve --ui 127.0.0.1:8080 --loss 2  then open http://127.0.0.1:8080/ and curl the stack:
+                                               ladder diagrams, states and plots, live
   tunstack serve --loss 2 --delay 20ms --pcap /tmp/t.pcap --stats 5s
   tunstack serve --tun tsut0 --addr 198.18.0.2 --mtu 1500     (bench/run.sh template)
   tunstack serve --services http --http-root ./public

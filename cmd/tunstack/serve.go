@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tunstack/tunstack/stack"
+	"github.com/tunstack/tunstack/stack/ui"
 	"github.com/tunstack/tunstack/timers"
 	"github.com/tunstack/tunstack/tun"
 )
@@ -25,6 +26,7 @@ type runtime struct {
 	faults *tun.FaultyDevice // nil without fault flags
 	pcap   *pcapFile         // nil without --pcap
 	trace  *tracer           // nil without --trace
+	rec    *ui.Recorder      // nil without --ui
 	stack  *stack.Stack
 	mtu    int       // the stack's MTU
 	out    io.Writer // trace, statistics and the connection table
@@ -145,11 +147,10 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 	if c.trace {
 		rt.trace = newTracer(out)
 	}
-	if rt.pcap != nil || rt.trace != nil {
-		// The observer offers the stack exactly the OffloadLink the link
-		// below offers, so observing changes nothing the stack does.
-		l = observe(l, rt.pcap, rt.trace)
+	if c.ui != "" {
+		rt.rec = ui.NewRecorder(ui.Config{})
 	}
+	l = rt.wrapLink(l)
 	opts := stack.Options{
 		Addrs:             c.addrs(),
 		Clock:             clock,
@@ -163,9 +164,7 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 			log.Debug(fmt.Sprintf(format, args...))
 		},
 	}
-	if rt.trace != nil {
-		opts.Trace = rt.trace.transition
-	}
+	rt.hooks(&opts)
 	st, err := stack.New(l, opts)
 	if err != nil {
 		l.Close()
@@ -218,6 +217,15 @@ func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
+
+	if rt.rec != nil {
+		_, stopUI, err := startUI(rt.rec, rt.stack, c.ui, log)
+		if err != nil {
+			rt.stack.Close()
+			return err
+		}
+		defer stopUI()
+	}
 
 	stopServices, err := runServices(c.services, c.httpRoot, func(port uint16) (net.Listener, error) {
 		return rt.stack.Listen(fmt.Sprintf(":%d", port))
