@@ -67,6 +67,9 @@ type linkConfig struct {
 	noOffload bool          // --no-offload: plain IFF_TUN, one MTU-sized packet per syscall
 	link      string        // --link: linkTun (tun.Device) or linkWater (songgao/water + tun.Adapt)
 	busyPoll  time.Duration // --busy-poll: how long an empty read keeps looking before it sleeps
+
+	// transparent: forward's destinations (stack.Options.TransparentPrefixes).
+	transparent []netip.Prefix
 }
 
 type serveConfig struct {

@@ -13,7 +13,9 @@ Usage:
   tunstack serve [flags]            run echo, discard, chargen and HTTP on the stack
   tunstack dial [flags] ADDR:PORT   netcat over the stack: stdin to the peer, the peer to stdout
                                     (ADDR:PORT is 198.18.0.1:8080 or [2001:2::1]:8080)
-  tunstack help [serve|dial]        this text, or a command's flags
+  tunstack forward [flags]          transparent proxy: connections and UDP flows routed into the
+                                    device are re-originated from host sockets (--interface/--fwmark)
+  tunstack help [serve|dial|forward] this text, or a command's flags
 
 Quick start (as root, or with CAP_NET_ADMIN):
   tunstack serve &                  creates ` + defaultCreateName + `, host side ` + defaultHostAddr + `, stack at ` + defaultAddr + `
@@ -84,6 +86,38 @@ Examples:
 
 Flags:
 `
+
+const forwardHelpHead = `Usage: tunstack forward [flags]
+
+A transparent direct proxy (as tun2socks): every TCP connection and UDP flow routed
+into the TUN device, to any destination in --prefix (default: all), is terminated by
+the userspace stack and re-originated from this host's own sockets to the original
+destination; the client sees the destination's own answer: the handshake completes
+only once the destination accepted, a refused connection is reset, an unreachable
+host answered with ICMP host unreachable. Upstream sockets are bound to --interface
+(SO_BINDTODEVICE) or marked with --fwmark (SO_MARK) so that the host's routing does
+not send them back into the device; with --socks5 TCP goes through a SOCKS5 proxy.
+UDP flows use one host socket per client address and port (endpoint-independent
+mapping, RFC 4787), forgotten after --udp-timeout without traffic.
+
+Route an application's traffic into the device, e.g. a network namespace whose default
+route is the device (move it there: ip link set ` + defaultCreateName + ` netns APP), or a policy
+rule for a user or cgroup. --stats and SIGUSR1 print the connections and the flow
+table; SIGINT/SIGTERM stop taking new connections and close the others gracefully.
+
+Examples:
+  tunstack forward --interface eth0
+  tunstack forward --fwmark 0x1 --stats 10s        (ip rule add fwmark 0x1 lookup main)
+  tunstack forward --socks5 127.0.0.1:1080 --prefix 10.0.0.0/8
+
+Flags:
+`
+
+func printForwardHelp(w io.Writer, fs *flag.FlagSet) {
+	io.WriteString(w, forwardHelpHead)
+	printFlags(w, fs)
+	io.WriteString(w, exitCodesHelp)
+}
 
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {

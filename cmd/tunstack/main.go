@@ -55,6 +55,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			_, err = parseServe([]string{"--help"}, stdout)
 		case len(rest) > 0 && rest[0] == "dial":
 			_, err = parseDial([]string{"--help"}, stdout)
+		case len(rest) > 0 && rest[0] == "forward":
+			_, err = parseForward([]string{"--help"}, stdout)
 		default:
 			io.WriteString(stdout, topHelp)
 			return exitOK
@@ -63,6 +65,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		var c *serveConfig
 		if c, err = parseServe(rest, stdout); err == nil {
 			err = runServe(c, stdout, newLogger(stderr, c.logLevel))
+		} else if !errors.Is(err, errHelp) {
+			err = usageError{err}
+		}
+	case "forward":
+		var c *forwardConfig
+		if c, err = parseForward(rest, stdout); err == nil {
+			err = runForward(c, stdout, newLogger(stderr, c.logLevel))
 		} else if !errors.Is(err, errHelp) {
 			err = usageError{err}
 		}
@@ -88,7 +97,7 @@ func report(err error, cmd string, stderr io.Writer) int {
 		return exitOK
 	case errors.As(err, &ue):
 		hint := "tunstack --help"
-		if cmd == "serve" || cmd == "dial" {
+		if cmd == "serve" || cmd == "dial" || cmd == "forward" {
 			hint = "tunstack " + cmd + " --help"
 		}
 		fmt.Fprintf(stderr, "tunstack: %v (see %s)\n", ue.err, hint)

@@ -152,14 +152,15 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 	}
 	l = rt.wrapLink(l)
 	opts := stack.Options{
-		Addrs:             c.addrs(),
-		Clock:             clock,
-		MTU:               c.mtu,
-		MSL:               c.msl,
-		SendBufferSize:    int(c.sndbuf),
-		CongestionControl: c.cc,
-		ReceiveBufferSize: int(c.rcvbuf),
-		Backlog:           c.backlog,
+		Addrs:               c.addrs(),
+		Clock:               clock,
+		MTU:                 c.mtu,
+		MSL:                 c.msl,
+		SendBufferSize:      int(c.sndbuf),
+		CongestionControl:   c.cc,
+		ReceiveBufferSize:   int(c.rcvbuf),
+		Backlog:             c.backlog,
+		TransparentPrefixes: transparentFor(c.transparent, rt.mtu, log),
 		Logf: func(format string, args ...any) {
 			log.Debug(fmt.Sprintf(format, args...))
 		},
@@ -246,9 +247,27 @@ func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
 		log.Info(c.tryLine())
 	}
 
+	if rt.loop(c.stats, sigs, rt.printTable) {
+		// The device went away underneath us (deleted, or failing
+		// reads): nothing more can be served.
+		stopServices()
+		rt.stack.Close()
+		rt.printStats()
+		return deviceGone(rt)
+	}
+	stopServices()
+	rt.shutdown(c.grace)
+	rt.printStats()
+	return nil
+}
+
+// loop runs until SIGINT/SIGTERM (false) or until the device fails (true),
+// printing the table every stats interval and on SIGUSR1, and flushing
+// the pcap file. Past a stop signal, a second one ends the process.
+func (rt *runtime) loop(stats time.Duration, sigs chan os.Signal, table func()) (deviceFailed bool) {
 	var tick <-chan time.Time
-	if c.stats > 0 {
-		t := time.NewTicker(c.stats)
+	if stats > 0 {
+		t := time.NewTicker(stats)
 		defer t.Stop()
 		tick = t.C
 	}
@@ -259,40 +278,32 @@ func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
 		defer t.Stop()
 		flush = t.C
 	}
-	for done := false; !done; {
+	for {
 		select {
 		case <-tick:
-			rt.printTable()
+			table()
 		case <-flush:
 			rt.pcap.Flush()
 		case s := <-sigs:
 			if s == syscall.SIGUSR1 {
-				rt.printTable()
+				table()
 				continue
 			}
-			log.Info("shutting down", "signal", s.String())
-			done = true
+			rt.log.Info("shutting down", "signal", s.String())
+			// A second SIGINT/SIGTERM during the graceful phase ends
+			// the process.
+			go func() {
+				for s := range sigs {
+					if s != syscall.SIGUSR1 {
+						rt.log.Error("second signal: exiting without waiting", "signal", s.String())
+						rt.closePcap()
+						os.Exit(exitRuntime)
+					}
+				}
+			}()
+			return false
 		case <-rt.stack.Done():
-			// The device went away underneath us (deleted, or failing
-			// reads): nothing more can be served.
-			stopServices()
-			rt.stack.Close()
-			rt.printStats()
-			return deviceGone(rt)
+			return true
 		}
 	}
-	// A second SIGINT/SIGTERM during the graceful phase ends the process.
-	go func() {
-		for s := range sigs {
-			if s != syscall.SIGUSR1 {
-				log.Error("second signal: exiting without waiting", "signal", s.String())
-				rt.closePcap()
-				os.Exit(exitRuntime)
-			}
-		}
-	}()
-	stopServices()
-	rt.shutdown(c.grace)
-	rt.printStats()
-	return nil
 }
