@@ -188,7 +188,7 @@ func runForward(c *forwardConfig, stdout io.Writer, log *slog.Logger) error {
 	table := func() {
 		rt.printTable()
 		w := bufio.NewWriter(rt.out)
-		flows.print(w, time.Now())
+		flows.print(w, time.Now(), rt.stack.Stats().Forward)
 		w.Flush()
 	}
 	failed := rt.loop(c.stats, sigs, table)

@@ -67,7 +67,7 @@ func (t *flowTable) failed(how string) {
 }
 
 // print writes a summary line and one line per live flow, oldest first.
-func (t *flowTable) print(w io.Writer, now time.Time) {
+func (t *flowTable) print(w io.Writer, now time.Time, fst stack.ForwardStats) {
 	t.mu.Lock()
 	fl := make([]*flow, 0, len(t.live))
 	n := map[string]int{}
@@ -75,8 +75,8 @@ func (t *flowTable) print(w io.Writer, now time.Time) {
 		fl = append(fl, f)
 		n[f.proto]++
 	}
-	fmt.Fprintf(w, "flows tcp=%d udp=%d done_tcp=%d done_udp=%d upstream_failed=%v\n",
-		n["tcp"], n["udp"], t.done["tcp"], t.done["udp"], t.fails)
+	fmt.Fprintf(w, "flows tcp=%d udp=%d done_tcp=%d done_udp=%d pending=%d upstream_failed=%v\n",
+		n["tcp"], n["udp"], t.done["tcp"], t.done["udp"], fst.Pending, t.fails)
 	t.mu.Unlock()
 	sort.Slice(fl, func(i, j int) bool { return fl[i].start.Before(fl[j].start) })
 	for _, f := range fl {
