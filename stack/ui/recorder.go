@@ -4,13 +4,23 @@
 // (embedded, no network fetches) that draws each connection's ladder
 // diagram, state timeline and plots.
 //
-// A Recorder is fed from three places, all optional:
+// A Recorder is fed from four places, all optional:
 //   - Recorder.Link wraps the stack's link and records every TCP segment
 //     that crosses it (a super-segment of an offloading link as the wire
 //     segments it stands for, as --pcap records it);
 //   - Recorder.Trace is a stack.Options.Trace hook: state transitions;
+//   - Recorder.ConnGone is a stack.Options.ConnGone hook: the final
+//     figures of each connection (a curl lives a few milliseconds, less
+//     than a sampling period);
 //   - Recorder.Attach samples the stack's connections (Stack.Conns) and
 //     TIME-WAIT records (Stack.TimeWaits) at a bounded rate (10 Hz).
+//
+// Wired together (tunstack serve --ui does this):
+//
+//	rec := ui.NewRecorder(ui.Config{})
+//	s, _ := stack.New(rec.Link(dev), stack.Options{Trace: rec.Trace, ConnGone: rec.ConnGone, ...})
+//	rec.Attach(s)
+//	go http.ListenAndServe("127.0.0.1:8080", rec.Handler())
 //
 // Nothing is wrapped, hooked or started unless the program asks for it: a
 // stack without a Recorder pays nothing.
@@ -106,6 +116,10 @@ type Recorder struct {
 
 	version atomic.Uint64 // bumped on every change, for /api/events
 
+	// The connection of the last segment recorded in each direction: a
+	// bulk transfer finds its record here without taking mu.
+	lastIn, lastOut atomic.Pointer[connRec]
+
 	stopOnce sync.Once
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -168,6 +182,8 @@ type connRec struct {
 	twAt       int64
 	hasTW      bool
 	seenGen    uint64 // the sampling round that last saw it in the stack
+
+	gone atomic.Bool // closed: no longer the record of its tuple
 }
 
 func connID(id uint64) string { return "c" + strconv.FormatUint(id, 10) }
@@ -218,6 +234,7 @@ func (r *Recorder) closeLocked(c *connRec) {
 		return
 	}
 	delete(r.live, c.key)
+	c.gone.Store(true)
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()

@@ -18,6 +18,13 @@ type ring[T any] struct {
 
 func (r *ring[T]) push(v T) {
 	if len(r.buf) < r.max {
+		if len(r.buf) == cap(r.buf) {
+			// Grow by doubling, but never past max: append's own
+			// growth could overshoot the bound by a quarter.
+			b := make([]T, len(r.buf), min(max(2*cap(r.buf), 16), r.max))
+			copy(b, r.buf)
+			r.buf = b
+		}
 		r.buf = append(r.buf, v)
 		return
 	}
@@ -115,9 +122,17 @@ func (r *Recorder) record(h *hdr, out bool, pieces, mss int) {
 	}
 	f := h.e.flags
 	synIn := !out && f&segment.FlagSYN != 0 && f&segment.FlagACK == 0
-	c := r.lookup(h.tuple(out), synIn, at)
-	if c == nil {
-		return
+	k := h.tuple(out)
+	cache := &r.lastIn
+	if out {
+		cache = &r.lastOut
+	}
+	c := cache.Load()
+	if c == nil || c.key != k || c.gone.Load() || synIn {
+		if c = r.lookup(k, synIn, at); c == nil {
+			return
+		}
+		cache.Store(c)
 	}
 	total := h.e.n
 	c.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tunstack/tunstack/segment"
 	"github.com/tunstack/tunstack/stack/tcp"
@@ -292,5 +293,20 @@ func BenchmarkRecordSegment(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		l.Write(p)
+	}
+}
+
+// TestMemoryBound keeps the package doc's figures honest: the sizes of an
+// event and a sample, and rings that never hold more than their bound.
+func TestMemoryBound(t *testing.T) {
+	if e, s := unsafe.Sizeof(event{}), unsafe.Sizeof(sample{}); e != 40 || s != 48 {
+		t.Fatalf("event %d bytes, sample %d; the package doc says 40 and 48", e, s)
+	}
+	r := ring[event]{max: DefaultMaxEvents}
+	for range 3 * DefaultMaxEvents {
+		r.push(event{})
+	}
+	if cap(r.buf) != DefaultMaxEvents || r.dropped != 2*DefaultMaxEvents {
+		t.Fatalf("cap %d dropped %d", cap(r.buf), r.dropped)
 	}
 }
