@@ -1,7 +1,7 @@
 // Command tunstack runs the tunstack userspace TCP/IP stack on a Linux TUN
 // device.
 //
-//	tunstack serve [flags]            echo (7), discard (9), chargen (19), HTTP (80)
+//	tunstack serve [flags]            echo (7, TCP and UDP), discard (9), chargen (19), HTTP (80)
 //	tunstack dial [flags] ADDR:PORT   netcat over the stack (active open)
 //
 // `tunstack --help` and `tunstack serve --help` list the flags, examples and

@@ -38,6 +38,7 @@ const serveHelpHead = `Usage: tunstack serve [flags]
 
 Runs the userspace stack on a TUN device and serves, on every --addr (IPv4 and IPv6):
   TCP 7   echo (RFC 862)          TCP 9   discard (RFC 863), closes after the client's FIN
+  UDP 7   echo (RFC 862): each datagram sent back to its sender (with the echo service)
   TCP 19  chargen (RFC 864 pattern, as fast as the peer reads)
   TCP 80  HTTP/1.1: GET / (a short page), GET /bytes/N (exactly N bytes: abc...z repeated)
   ICMP    echo requests (ICMP and ICMPv6) are answered by the stack, fragmented ones too

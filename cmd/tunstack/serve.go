@@ -235,6 +235,16 @@ func runServe(c *serveConfig, stdout io.Writer, log *slog.Logger) error {
 		rt.stack.Close()
 		return err
 	}
+	if c.services["echo"] {
+		stopUDP, err := serveUDPEcho(rt.stack, log)
+		if err != nil {
+			stopServices()
+			rt.stack.Close()
+			return err
+		}
+		stopTCP := stopServices
+		stopServices = func() { stopTCP(); stopUDP() }
+	}
 	var names []string
 	for _, n := range serviceNames {
 		if c.services[n] {

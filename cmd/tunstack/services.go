@@ -160,7 +160,7 @@ const indexPage = `tunstack: this page was served over a userspace TCP/IP stack 
 running on a Linux TUN device (not the kernel's TCP).
 
   GET /bytes/N   N bytes of the pattern abc...xyzabc... (Content-Length: N)
-  TCP 7 echo, 9 discard, 19 chargen; ICMP echo is answered too.
+  TCP 7 echo, 9 discard, 19 chargen; UDP 7 echo; ICMP echo is answered too.
 `
 
 // httpHandler serves GET / and GET /bytes/N, and with root != "" every other
