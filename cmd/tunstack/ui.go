@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tunstack/tunstack/stack"
@@ -100,7 +101,11 @@ func startUI(rec *ui.Recorder, st *stack.Stack, addr string, log *slog.Logger) (
 		return "", nil, &exitError{code: exitRuntime, msg: fmt.Sprintf("--ui: %v", err)}
 	}
 	rec.Attach(st)
-	srv := &http.Server{Handler: rec.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	h := rec.Handler()
+	if loopbackOnly(ln.Addr().String()) {
+		h = loopbackHosts(h)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("--ui server", "err", err)
@@ -115,4 +120,23 @@ func startUI(rec *ui.Recorder, st *stack.Stack, addr string, log *slog.Logger) (
 		srv.Close() // ends the event streams too
 		rec.Close()
 	}, nil
+}
+
+// loopbackHosts refuses requests whose Host header names anything but a
+// loopback address or localhost: a page served on loopback is then out of
+// reach of DNS rebinding (a web site whose name resolves to 127.0.0.1
+// reading the connections through the user's browser).
+func loopbackHosts(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		host := req.Host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		host = strings.Trim(host, "[]")
+		if a, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !a.IsLoopback()) {
+			http.Error(w, "tunstack --ui on loopback answers to localhost and loopback addresses only", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -201,5 +202,23 @@ func TestServeUI(t *testing.T) {
 	stop()
 	if _, err := http.Get(base + "/api/conns"); err == nil {
 		t.Fatal("the page is still served after stop")
+	}
+}
+
+// TestUILoopbackHosts: on loopback the page answers to loopback names only
+// (DNS rebinding).
+func TestUILoopbackHosts(t *testing.T) {
+	h := loopbackHosts(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	for host, want := range map[string]int{
+		"127.0.0.1:8080": 200, "localhost:8080": 200, "[::1]:8080": 200, "127.0.0.1": 200, "localhost": 200,
+		"evil.example:8080": 403, "192.0.2.1:8080": 403, "": 403,
+	} {
+		req := httptest.NewRequest("GET", "/api/conns", nil)
+		req.Host = host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != want {
+			t.Errorf("Host %q: %d, want %d", host, w.Code, want)
+		}
 	}
 }
