@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -278,5 +280,97 @@ func TestForwardDeadDestinations(t *testing.T) {
 	// a wedge costs the client's 1 s SYN retransmission at least.
 	if loaded > baseline+upstream+250*time.Millisecond {
 		t.Fatalf("with %d dead destinations pending, a live connect took %v (without: %v, upstream round trip %v)", dead, loaded, baseline, upstream)
+	}
+}
+
+// udpEchoIn starts, in the srv namespace, a UDP echo server on addr:53
+// and a "third party" on addr:5353 that answers from addr:5354.
+func udpEchoIn(t *testing.T, tp *fwdTopo, addr string) {
+	t.Helper()
+	var echo, in, other net.PacketConn
+	var err error
+	inNetns(t, tp.srv, func() {
+		if echo, err = net.ListenPacket("udp", addr+":53"); err != nil {
+			return
+		}
+		if in, err = net.ListenPacket("udp", addr+":5353"); err != nil {
+			return
+		}
+		other, err = net.ListenPacket("udp", addr+":5354")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Close(); in.Close(); other.Close() })
+	serveUDP := func(rx, tx net.PacketConn) {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := rx.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			tx.WriteTo(buf[:n], from)
+		}
+	}
+	go serveUDP(echo, echo)
+	go serveUDP(in, other)
+}
+
+// TestForwardUDP: nc -u and a Go client in the app namespace get their
+// datagrams echoed through forward, each reply from the address and port
+// the client sent to; a reply from another port of the server reaches the
+// client from that port (endpoint-independent mapping and filtering, RFC
+// 4787); the flow is forgotten after --udp-timeout without traffic.
+func TestForwardUDP(t *testing.T) {
+	nc := needTool(t, "nc", "netcat-openbsd")
+	tp := newFwdTopo(t, "--udp-timeout", "1s")
+	udpEchoIn(t, tp, fwdSrvAddr)
+
+	out, err := nsCmd(tp.app, "sh", "-c", "echo hello-udp | "+nc+" -u -w 2 "+fwdSrvAddr+" 53").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "hello-udp" {
+		t.Fatalf("nc -u: %q %v", out, err)
+	}
+
+	var c *net.UDPConn
+	inNetns(t, tp.app, func() { c, err = net.ListenUDP("udp4", nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	echo := netip.MustParseAddrPort(fwdSrvAddr + ":53")
+	buf := make([]byte, 2000)
+	for i := 0; i < 200; i++ {
+		msg := make([]byte, 1+i*7)
+		rand.Read(msg)
+		if _, err := c.WriteToUDPAddrPort(msg, echo); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		if from != echo || !bytes.Equal(buf[:n], msg) {
+			t.Fatalf("datagram %d: %d bytes from %v, want %d from %v", i, n, from, len(msg), echo)
+		}
+	}
+	// The server answers from another port: the same mapping lets it in.
+	if _, err := c.WriteToUDPAddrPort([]byte("cone"), netip.MustParseAddrPort(fwdSrvAddr+":5353")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "cone" || from != netip.MustParseAddrPort(fwdSrvAddr+":5354") {
+		t.Fatalf("third-party reply: %q from %v, %v", buf[:n], from, err)
+	}
+
+	// Idle flows are forgotten: after the timeout the table has none.
+	time.Sleep(2500 * time.Millisecond)
+	from0 := len(tp.fw.out.snapshot())
+	tp.fw.signal(syscall.SIGUSR1)
+	l, _ := tp.fw.findLine(regexp.MustCompile(`^flows `), from0, 5*time.Second)
+	m := regexp.MustCompile(`udp=(\d+) done_tcp=\d+ done_udp=(\d+)`).FindStringSubmatch(l)
+	if m == nil || m[1] != "0" || m[2] != "2" {
+		t.Fatalf("after the idle timeout: %q, want no live UDP flow and 2 finished (nc's and the client's)", l)
 	}
 }
