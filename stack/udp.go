@@ -17,7 +17,8 @@ import (
 // net.Conn), as *net.UDPConn is. Arriving datagrams are demultiplexed by
 // destination port and family on the input goroutine and copied into the
 // socket's receive queue, a ring of pooled buffers bounded in datagrams
-// (UDPQueueLen) and bytes (SetReadBuffer, default DefaultUDPReadBuffer);
+// (UDPQueueLen) and bytes (SetReadBuffer, default DefaultUDPReadBuffer,
+// counting the pooled buffer each datagram holds, as Linux counts truesize);
 // a datagram that does not fit is dropped and counted
 // (Stats.UDP.RcvbufErrors), as Linux does when SO_RCVBUF is full. Sending
 // never blocks: a datagram is built in a pooled buffer, written to the
@@ -35,8 +36,10 @@ import (
 
 // Defaults for UDP sockets.
 const (
-	// DefaultUDPReadBuffer bounds the payload bytes queued on a socket
-	// not yet read: Linux's net.core.rmem_default (212992).
+	// DefaultUDPReadBuffer bounds the memory queued on a socket not yet
+	// read: Linux's net.core.rmem_default (212992). A datagram counts
+	// the buffer it is held in: about the MTU for one that fits it (some
+	// 138 such datagrams), 16 or 64 KiB for larger ones.
 	DefaultUDPReadBuffer = 212992
 	// UDPQueueLen bounds the datagrams queued on a socket not yet read.
 	UDPQueueLen = 512
@@ -46,6 +49,10 @@ const (
 	// header, RFC 8200 3).
 	maxUDPPayload4 = 65535 - 20 - 8
 	maxUDPPayload6 = 65535 - 8
+	// udpMidBuf is the middle buffer class, between the MTU-sized output
+	// buffers and 64 KiB: a jumbo frame's datagram, or a reassembled one
+	// of a few fragments, without taking 64 KiB of a receive buffer.
+	udpMidBuf = 16 << 10
 )
 
 // udpState is the stack's UDP state.
@@ -56,7 +63,8 @@ type udpState struct {
 
 	handler atomic.Pointer[UDPHandler] // transparent mode (udp_transparent.go)
 
-	big   sync.Pool     // 64 KiB buffers for datagrams beyond the MTU
+	mid   sync.Pool     // udpMidBuf-byte buffers for datagrams beyond the MTU
+	big   sync.Pool     // 64 KiB buffers for larger ones
 	ipID  atomic.Uint32 // IPv4 identification of outgoing datagrams (RFC 6864 4.1)
 	id6   atomic.Uint32 // IPv6 fragment identification of outgoing datagrams
 	emit  func([]byte) error
@@ -95,6 +103,7 @@ func (u *udpState) stats(st *Stats) {
 func (s *Stack) udpInit() {
 	u := &s.udp
 	u.ready.Do(func() {
+		u.mid.New = func() any { b := make([]byte, udpMidBuf); return &b }
 		u.big.New = func() any { b := make([]byte, 65536+64); return &b }
 		u.emit = s.writeFragment
 		u.ipID.Store(mrand.Uint32())
@@ -336,9 +345,10 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// SetReadBuffer bounds the payload bytes queued for reading (SO_RCVBUF,
-// default DefaultUDPReadBuffer). One datagram is always taken into an
-// empty queue, whatever its size.
+// SetReadBuffer bounds the memory queued for reading (SO_RCVBUF, default
+// DefaultUDPReadBuffer), each datagram counted as the pooled buffer it
+// takes (about the MTU, 16 KiB or 64 KiB). One datagram is always taken
+// into an empty queue, whatever its size.
 func (c *UDPConn) SetReadBuffer(bytes int) error {
 	if bytes <= 0 {
 		return c.opError("set", syscall.EINVAL)

@@ -38,7 +38,7 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 			d := &c.q[c.head]
 			n := copy(b, (*d.bp)[:d.n])
 			from := d.from
-			c.bytes -= d.n
+			c.bytes -= len(*d.bp)
 			s.putUDPBuf(d.bp)
 			*d = udpDatagram{}
 			c.head = (c.head + 1) % len(c.q)
@@ -222,22 +222,28 @@ func (s *Stack) sendUDP(src, dst netip.AddrPort, payload []byte) error {
 	return nil
 }
 
-// udpBuf returns a pooled buffer of at least n bytes: an output buffer
-// (MTU and some) or, beyond it, a 64 KiB one.
+// udpBuf returns a pooled buffer of at least n bytes (at most 65536+64):
+// an output buffer (MTU and some), or one of udpMidBuf or 64 KiB bytes.
 func (s *Stack) udpBuf(n int) *[]byte {
-	if n <= s.bufSize {
+	switch {
+	case n <= s.bufSize:
 		return s.bufs.Get().(*[]byte)
+	case n <= udpMidBuf:
+		return s.udp.mid.Get().(*[]byte)
 	}
 	return s.udp.big.Get().(*[]byte)
 }
 
 // putUDPBuf returns a buffer from udpBuf to its pool.
 func (s *Stack) putUDPBuf(bp *[]byte) {
-	if len(*bp) > s.bufSize {
+	switch n := len(*bp); {
+	case n == s.bufSize:
+		s.bufs.Put(bp)
+	case n == udpMidBuf:
+		s.udp.mid.Put(bp)
+	default:
 		s.udp.big.Put(bp)
-		return
 	}
-	s.bufs.Put(bp)
 }
 
 // deliver queues a datagram from from on c (input path). It reports false
@@ -249,16 +255,20 @@ func (c *UDPConn) deliver(from netip.AddrPort, payload []byte) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if c.count == len(c.q) || (c.count > 0 && c.bytes+len(payload) > c.rcvbuf) {
+	// The receive buffer counts the memory a datagram holds (its pooled
+	// buffer), as Linux counts an skb's truesize against SO_RCVBUF, so
+	// that a socket's queue never holds more than its bound.
+	bp := s.udpBuf(len(payload))
+	if c.count == len(c.q) || (c.count > 0 && c.bytes+len(*bp) > c.rcvbuf) {
 		c.mu.Unlock()
+		s.putUDPBuf(bp)
 		s.udp.rcvbufErrors.Add(1)
 		return false
 	}
-	bp := s.udpBuf(len(payload))
 	n := copy(*bp, payload)
 	c.q[(c.head+c.count)%len(c.q)] = udpDatagram{bp: bp, n: n, from: from}
 	c.count++
-	c.bytes += n
+	c.bytes += len(*bp)
 	c.mu.Unlock()
 	signal(c.wake)
 	s.udp.inDatagrams.Add(1)

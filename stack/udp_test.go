@@ -247,7 +247,7 @@ func waitIn(t *testing.T, s *stack.Stack, n int) {
 
 // A full receive queue drops further datagrams and counts them, as a full
 // SO_RCVBUF does; what was queued is read in order. The byte bound
-// (SetReadBuffer) works the same way.
+// (SetReadBuffer) counts each datagram's buffer, as Linux counts truesize.
 func TestUDPQueueOverflow(t *testing.T) {
 	l, s := rawStack6(t)
 	c, err := s.ListenUDP("udp4", ":9")
@@ -255,6 +255,7 @@ func TestUDPQueueOverflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	c.SetReadBuffer(1 << 30) // the datagram bound first
 	from := netip.MustParseAddrPort("198.18.0.1:1000")
 	to := netip.MustParseAddrPort("198.18.0.2:9")
 	const extra = 10
@@ -278,25 +279,32 @@ func TestUDPQueueOverflow(t *testing.T) {
 	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("queue not empty after %d reads: %v", stack.UDPQueueLen, err)
 	}
-	// Byte bound: 1000 bytes take two 400-byte datagrams, not a third;
-	// a datagram larger than the bound still enters an empty queue.
-	c.SetReadBuffer(1000)
-	for i := 0; i < 3; i++ {
-		l.inject(udpPacket(t, from, to, make([]byte, 400)))
+	// Byte bound: with the default (212992), at most 212992/1540 = 138
+	// small datagrams are held (each takes an MTU-sized buffer).
+	c.SetReadBuffer(stack.DefaultUDPReadBuffer)
+	for i := 0; i < 140; i++ {
+		l.inject(udpPacket(t, from, to, []byte{byte(i)}))
 	}
-	waitIn(t, s, stack.UDPQueueLen+extra+3)
-	if got := s.Stats().UDP.RcvbufErrors; got != extra+1 {
-		t.Fatalf("rcvbuf errors %d after the byte bound, want %d", got, extra+1)
+	waitIn(t, s, stack.UDPQueueLen+extra+140)
+	if got := s.Stats().UDP.RcvbufErrors; got != extra+2 {
+		t.Fatalf("rcvbuf errors %d after the byte bound, want %d", got, extra+2)
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for i := 0; i < 2; i++ {
-		if n, err := c.Read(make([]byte, 2000)); n != 400 || err != nil {
-			t.Fatalf("read %d: %d %v", i, n, err)
+	for i := 0; i < 138; i++ {
+		if n, err := c.Read(buf); n != 1 || err != nil || buf[0] != byte(i) {
+			t.Fatalf("read %d: %x %v", i, buf[:n], err)
 		}
 	}
+	// A datagram larger than the bound still enters an empty queue.
+	c.SetReadBuffer(1)
 	l.inject(udpPacket(t, from, to, make([]byte, 1400)))
+	l.inject(udpPacket(t, from, to, make([]byte, 10)))
 	if n, err := c.Read(make([]byte, 2000)); n != 1400 || err != nil {
 		t.Fatalf("large datagram into an empty queue: %d %v", n, err)
+	}
+	waitIn(t, s, stack.UDPQueueLen+extra+142)
+	if got := s.Stats().UDP.RcvbufErrors; got != extra+3 {
+		t.Fatalf("rcvbuf errors %d, want %d", got, extra+3)
 	}
 	// A short buffer truncates the datagram, as package net does.
 	l.inject(udpPacket(t, from, to, []byte("truncated")))
@@ -483,5 +491,92 @@ func TestUDPICMPErrorToConnected(t *testing.T) {
 				t.Fatalf("ICMPUnreachable %d, ICMP drops %d; want 1, 2", st.ICMPUnreachable, st.Dropped.ICMP)
 			}
 		})
+	}
+}
+
+// Concurrent readers share one socket: every datagram is read exactly
+// once.
+func TestUDPConcurrentReaders(t *testing.T) {
+	p := newPair(t, nil, tun.FaultConfig{}, nil)
+	srv, err := p.b.ListenUDP("udp4", ":9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const readers, total = 4, 400
+	got := make(chan int, total)
+	for range readers {
+		go func() {
+			buf := make([]byte, 10)
+			for {
+				n, err := srv.Read(buf)
+				if err != nil {
+					return
+				}
+				got <- int(buf[0]) | int(buf[1])<<8
+				_ = n
+			}
+		}()
+	}
+	c, err := p.a.DialUDP(context.Background(), "udp4", "198.18.0.2:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	seen := make(map[int]bool)
+	for i := 0; i < total; i++ {
+		if _, err := c.Write([]byte{byte(i), byte(i >> 8)}); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 49 {
+			time.Sleep(5 * time.Millisecond) // stay within the receive buffer
+		}
+	}
+	timeout := time.After(10 * time.Second)
+	for len(seen) < total {
+		select {
+		case v := <-got:
+			if seen[v] {
+				t.Fatalf("datagram %d read twice", v)
+			}
+			seen[v] = true
+		case <-timeout:
+			t.Fatalf("%d of %d datagrams read (rcvbuf drops %d)", len(seen), total, p.b.Stats().UDP.RcvbufErrors)
+		}
+	}
+}
+
+// Readers blocked on one socket when a burst arrives all wake, one
+// datagram each.
+func TestUDPBurstWakesAllReaders(t *testing.T) {
+	l, s := rawStack6(t)
+	c, err := s.ListenUDP("udp4", ":9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const readers = 8
+	done := make(chan error, readers)
+	for range readers {
+		go func() {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, err := c.Read(make([]byte, 10))
+			done <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // all blocked
+	pkt := udpPacket(t, netip.MustParseAddrPort("198.18.0.1:1"), netip.MustParseAddrPort("198.18.0.2:9"), []byte("x"))
+	for range readers {
+		l.inject(pkt)
+	}
+	for i := 0; i < readers; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("reader: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d readers woke for %d datagrams", i, readers, readers)
+		}
 	}
 }
