@@ -135,6 +135,12 @@
 //     connection up under Stack.mu, releases it, then takes Conn.mu; if the
 //     connection left the table in between (it is marked gone under both
 //     locks) the lookup is repeated.
+//   - Transparent TCP (forwarder.go): the pending requests' lock,
+//     forwarder.mu, is taken after Stack.mu (a SYN's lookup, an Accept
+//     inserting its connection) and is innermost. Refusals are written
+//     under Stack.inMu with the input goroutine's buffers: while the
+//     handler runs on the input goroutine (which holds inMu), refusals
+//     given by anyone are queued and written when it returns.
 //   - Each connection has one timer (timers.Clock.AfterFunc), re-armed
 //     after every engine call to the engine's Deadline(). A firing takes
 //     Conn.mu and runs HandleTimer only if the deadline has really passed,
@@ -147,7 +153,8 @@
 //     for time except through the clock the test advances.
 //
 // Goroutines: one per Stack (input), plus the clock's own (one dispatcher
-// for timers.NewReal), none per connection; a short-lived one returns
+// for timers.NewReal), none per connection nor per pending transparent
+// request (SetTCPForwarder: one list, one timer); a short-lived one returns
 // memory to the operating system after a load ends (memory.go), and a
 // loopback goroutine once the stack dials its own address (loopback.go: the
 // packets it sends itself are queued to its own input, never written to

@@ -3,6 +3,8 @@
 //
 //	tunstack serve [flags]            echo (7, TCP and UDP), discard (9), chargen (19), HTTP (80)
 //	tunstack dial [flags] ADDR:PORT   netcat over the stack (active open)
+//	tunstack forward [flags]          transparent proxy: what is routed into the device is
+//	                                  re-originated from host sockets (forward*.go)
 //
 // `tunstack --help` and `tunstack serve --help` list the flags, examples and
 // exit codes. `serve` satisfies the benchmark contract
@@ -27,7 +29,10 @@
 // writer and the tracer, and observelink.go the Link wrapper behind --pcap
 // and --trace (offloads passed through; super-segments recorded as the
 // wire segments they become); serve.go and dial.go wire tun, fault
-// injection and stack together; stats.go prints the connection table.
+// injection and stack together; stats.go prints the connection table;
+// forward.go, forward_tcp.go, forward_udp.go and forward_dial.go are the
+// transparent proxy (stack.SetTCPForwarder and SetUDPHandler, upstream
+// sockets bound to --interface or marked with --fwmark, or via --socks5).
 //
 // Ownership and concurrency: packets passed to the observing Link wrapper
 // are only read during the call (copied into the pcap buffer, or parsed for
