@@ -24,6 +24,10 @@ func (s *Stack) transparentDst(dst netip.Addr, proto uint8) bool {
 	}
 	switch proto {
 	case segment.ProtocolTCP:
+	case segment.ProtocolICMP, segment.ProtocolICMPv6:
+		// Errors about forwarded connections (a Packet Too Big from
+		// the client's side, RFC 8201); echo requests to such addresses
+		// are not answered (inputICMP).
 	case segment.ProtocolUDP:
 		if s.udp.handler.Load() == nil {
 			return false

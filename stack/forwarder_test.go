@@ -402,3 +402,66 @@ func TestForwardOptions(t *testing.T) {
 		t.Fatalf("SetTCPForwarder without prefixes: %v", err)
 	}
 }
+
+// TestForwardICMP: an ICMP error sent to a forwarded connection's address
+// (fragmentation needed, quoting its segment) reaches the connection; an
+// echo request to a transparent address is not answered (the stack pings
+// for itself only).
+func TestForwardICMP(t *testing.T) {
+	f := newFwdRaw(t, stack.TCPForwarderConfig{}, nil)
+	f.send(t, fwdSyn(addrA, 40020, fwdDst4, 1000))
+	c, err := f.request(t).Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	synAck := f.next(t).tcp
+	f.send(t, &segment.Segment{Src: addrA, Dst: fwdDst4.Addr(), SrcPort: 40020, DstPort: 443, Seq: 1001,
+		Ack: synAck.Seq.Add(1), Flags: segment.FlagACK, Window: 65535})
+	if _, err := c.Write(make([]byte, 1400)); err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for data == nil {
+		p := f.l.next(t, 5*time.Second)
+		if p == nil {
+			t.Fatal("no data segment")
+		}
+		if o := decodeOut(t, p); o.tcp != nil && len(o.tcp.Payload) > 0 {
+			data = p
+		}
+	}
+	msg := append([]byte{segment.ICMPv4TypeDestUnreach, segment.ICMPv4FragNeeded, 0, 0, 0, 0, 0x04, 0xb0}, data[:28]...) // next-hop MTU 1200
+	before := f.s.Stats()
+	f.l.inject(icmpPacket(addrA, fwdDst4.Addr(), msg))
+	f.sync(t)
+	if got := f.s.Stats().ICMPUnreachable; got != before.ICMPUnreachable+1 {
+		t.Fatalf("ICMPUnreachable %d, want %d: the connection did not take the error", got, before.ICMPUnreachable+1)
+	}
+	for {
+		o := f.next(t)
+		if o.tcp != nil && len(o.tcp.Payload) > 0 {
+			if len(o.tcp.Payload) > 1200-40 {
+				t.Fatalf("retransmission of %d bytes after the path MTU fell to 1200", len(o.tcp.Payload))
+			}
+			break
+		}
+	}
+	echo := []byte{8, 0, 0, 0, 0x55, 0x55, 0, 1}
+	f.l.inject(icmpPacket(addrA, fwdDst4.Addr(), echo))
+	f.sync(t)
+	for {
+		select {
+		case p := <-f.l.out:
+			if o := decodeOut(t, p); o.icmp {
+				t.Fatalf("answered a ping for a transparent address: %+v", o)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if got := f.s.Stats().Dropped.NotOurs; got != before.Dropped.NotOurs+1 {
+		t.Fatalf("NotOurs %d, want %d", got, before.Dropped.NotOurs+1)
+	}
+}

@@ -312,6 +312,11 @@ func (s *Stack) inputICMP(pkt []byte, ip segment.IPv4) {
 	s.ctr.icmpIn.Add(1)
 	switch m.Type() {
 	case segment.ICMPv4TypeEcho:
+		if !s.ours(ip.Dst()) {
+			// Transparent mode: the stack does not ping for others.
+			s.ctr.dNotOurs.Add(1)
+			return
+		}
 		n, err := segment.ICMPv4EchoReply(pkt, pkt)
 		if err != nil {
 			s.ctr.dICMP.Add(1)
@@ -322,11 +327,13 @@ func (s *Stack) inputICMP(pkt []byte, ip segment.IPv4) {
 		}
 	case segment.ICMPv4TypeDestUnreach:
 		q, err := m.Quoted()
-		if err == nil && q.Protocol == segment.ProtocolUDP {
+		if err == nil && q.Protocol == segment.ProtocolUDP && s.ours(ip.Dst()) {
 			s.udpICMPError(&q, udpUnreachErr(m.Code()))
 			return
 		}
-		if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != s.addr4 {
+		// The quoted segment is ours: sent from the address the error
+		// came to (the stack's, or a forwarded connection's).
+		if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != ip.Dst() {
 			s.ctr.dICMP.Add(1)
 			return
 		}

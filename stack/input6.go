@@ -105,6 +105,11 @@ func (s *Stack) inputICMPv6(pkt []byte, off, end int) {
 	s.ctr.icmpIn.Add(1)
 	switch m.Type() {
 	case segment.ICMPv6TypeEchoRequest:
+		if !s.ours(ip.Dst()) {
+			// Transparent mode: the stack does not ping for others.
+			s.ctr.dNotOurs.Add(1)
+			return
+		}
 		n, err := segment.ICMPv6EchoReply(pkt, pkt)
 		if err != nil {
 			s.ctr.dICMP.Add(1)
@@ -115,7 +120,7 @@ func (s *Stack) inputICMPv6(pkt []byte, off, end int) {
 		}
 	case segment.ICMPv6TypePacketTooBig, segment.ICMPv6TypeDestUnreach, segment.ICMPv6TypeParamProblem,
 		segment.ICMPv6TypeTimeExceeded:
-		s.icmpv6Error(m)
+		s.icmpv6Error(m, ip.Dst())
 	default:
 		// Echo replies (we send no requests), neighbour discovery and
 		// MLD (no link layer), unknown informational messages (RFC 4443
@@ -125,14 +130,15 @@ func (s *Stack) inputICMPv6(pkt []byte, off, end int) {
 }
 
 // icmpv6Error applies an ICMPv6 error message to the connection whose
-// segment it quotes.
-func (s *Stack) icmpv6Error(m segment.ICMPv6) {
+// segment it quotes; dst is the address the error came to (the stack's,
+// or a forwarded connection's).
+func (s *Stack) icmpv6Error(m segment.ICMPv6, dst netip.Addr) {
 	q, err := m.Quoted()
-	if err == nil && q.Protocol == segment.ProtocolUDP {
+	if err == nil && q.Protocol == segment.ProtocolUDP && s.ours(dst) {
 		s.udpICMPError(&q, udp6UnreachErr(m.Type(), m.Code()))
 		return
 	}
-	if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != s.addr6 {
+	if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != dst {
 		s.ctr.dICMP.Add(1)
 		return
 	}
