@@ -133,9 +133,12 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 	}
 	clock := timers.NewReal()
 	var l link = dev
+	if c.ui != "" {
+		rt.rec = ui.NewRecorder(ui.Config{})
+	}
 	if c.hasFaults() {
 		// Separate random streams per direction, both derived from --seed.
-		rt.faults = tun.WithFaults(dev, clock, c.faultConfig(c.seed), c.faultConfig(c.seed+1))
+		rt.faults = tun.WithFaults(rt.wireTap(dev, c), clock, c.faultConfig(c.seed), c.faultConfig(c.seed+1))
 		l = rt.faults
 	}
 	if c.pcap != "" {
@@ -146,9 +149,6 @@ func start(c *linkConfig, out io.Writer, log *slog.Logger) (*runtime, error) {
 	}
 	if c.trace {
 		rt.trace = newTracer(out)
-	}
-	if c.ui != "" {
-		rt.rec = ui.NewRecorder(ui.Config{})
 	}
 	l = rt.wrapLink(l)
 	opts := stack.Options{

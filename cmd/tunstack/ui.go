@@ -14,6 +14,7 @@ import (
 	"github.com/tunstack/tunstack/stack"
 	"github.com/tunstack/tunstack/stack/tcp"
 	"github.com/tunstack/tunstack/stack/ui"
+	"github.com/tunstack/tunstack/tun"
 )
 
 // serve --ui: the live web page of the connections (package stack/ui). The
@@ -71,6 +72,19 @@ func (rt *runtime) wrapLink(l link) link {
 		l = observe(l, rt.pcap, rt.trace)
 	}
 	return l
+}
+
+// wireTap puts the recorder's second tap between the device and the fault
+// injector (--loss, --delay, ...), so that the page marks the segments the
+// injector dropped or duplicated; without --ui it returns dev itself.
+func (rt *runtime) wireTap(dev link, c *linkConfig) link {
+	if rt.rec == nil {
+		return dev
+	}
+	// The longest the injector holds a packet: its delay and jitter, the
+	// reordering hold, and a margin for the scheduler.
+	grace := c.delay + c.jitter + tun.ReorderHold + 200*time.Millisecond
+	return rt.rec.WireTap(dev, grace)
 }
 
 // hooks sets the stack's trace hooks for --trace and --ui (left nil

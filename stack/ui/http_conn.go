@@ -2,8 +2,10 @@ package ui
 
 import (
 	"bufio"
+	"cmp"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -25,22 +27,29 @@ type connSnap struct {
 	truncated bool
 }
 
-func (c *connRec) snapshot() *connSnap {
+func (r *Recorder) snapshot(c *connRec) *connSnap {
+	now := r.clock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return &connSnap{
+	s := &connSnap{
 		id: c.idText, key: c.key, startAt: c.startAt,
 		events:    c.events.copyOut(make([]event, 0, len(c.events.buf))),
 		samples:   c.samples.copyOut(make([]sample, 0, len(c.samples.buf))),
 		truncated: c.events.dropped > 0,
 	}
+	unsorted := c.unsorted
+	c.mu.Unlock()
+	if unsorted {
+		slices.SortStableFunc(s.events, func(a, b event) int { return cmp.Compare(a.at, b.at) })
+	}
+	r.markLost(s.events, now)
+	return s
 }
 
 // serveConn answers api/conn/{id}: the connection's events and samples.
 // Times ("t") are microseconds since the connection's first event (kept as
 // the origin when the ring has dropped that event).
 func (r *Recorder) serveConn(w http.ResponseWriter, _ *http.Request, c *connRec) {
-	s := c.snapshot()
+	s := r.snapshot(c)
 	b := make([]byte, 0, 128+len(s.events)*110+len(s.samples)*130)
 	b = append(b, `{"id":`...)
 	b = strconv.AppendQuote(b, s.id)
@@ -108,6 +117,13 @@ func appendEvent(b []byte, e *event, origin int64) []byte {
 	}
 	b = append(b, `,"retrans":`...)
 	b = strconv.AppendBool(b, e.bits&bitRetrans != 0)
+	// With a fault injector under the stack (WireTap): what it did.
+	if e.mark&markDropped != 0 {
+		b = append(b, `,"dropped":true`...)
+	}
+	if e.mark&markInjected != 0 {
+		b = append(b, `,"injected":true`...)
+	}
 	return append(b, '}')
 }
 
@@ -169,7 +185,7 @@ func (s *connSnap) ends(e *event) (src, dst netip.AddrPort) {
 // --trace prints them (segments with their options, every segment here,
 // not only SYN, FIN and RST), local time with microseconds.
 func (r *Recorder) serveTrace(w http.ResponseWriter, _ *http.Request, c *connRec) {
-	s := c.snapshot()
+	s := r.snapshot(c)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	bw := bufio.NewWriter(w)
 	var b []byte
@@ -218,6 +234,12 @@ func (s *connSnap) appendTraceLine(b []byte, e *event, at time.Time) []byte {
 		b = append(b, o...)
 		b = append(b, '>')
 	}
+	if e.mark&markDropped != 0 {
+		b = append(b, " (dropped by the fault injector)"...)
+	}
+	if e.mark&markInjected != 0 {
+		b = append(b, " (duplicate made by the fault injector)"...)
+	}
 	return append(b, '\n')
 }
 
@@ -234,7 +256,7 @@ const pcapSnaplen = 65535
 // capture length that says it was cut, as a capture with a short snaplen
 // would have it. The TCP checksum field is zero.
 func (r *Recorder) servePcap(w http.ResponseWriter, _ *http.Request, c *connRec) {
-	s := c.snapshot()
+	s := r.snapshot(c)
 	w.Header().Set("Content-Type", "application/vnd.tcpdump.pcap")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+s.id+`.pcap"`)
 	bw := bufio.NewWriter(w)
@@ -245,7 +267,10 @@ func (r *Recorder) servePcap(w http.ResponseWriter, _ *http.Request, c *connRec)
 	var buf [segment.IPv6HeaderLen + segment.TCPMaxHeaderLen]byte
 	for i := range s.events {
 		e := &s.events[i]
-		if e.kind == kindState {
+		// What --pcap would have written: every segment the stack
+		// wrote or read, not the wire below a fault injector.
+		if e.kind == kindState || e.kind == kindIn && e.mark&markDropped != 0 ||
+			e.kind == kindOut && e.mark&markInjected != 0 {
 			continue
 		}
 		n, err := s.buildHeaders(buf[:], e)

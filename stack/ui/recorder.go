@@ -120,6 +120,9 @@ type Recorder struct {
 	// bulk transfer finds its record here without taking mu.
 	lastIn, lastOut atomic.Pointer[connRec]
 
+	wire   wireState   // WireTap's
+	wireOn atomic.Bool // WireTap was called
+
 	stopOnce sync.Once
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -183,7 +186,8 @@ type connRec struct {
 	hasTW      bool
 	seenGen    uint64 // the sampling round that last saw it in the stack
 
-	gone atomic.Bool // closed: no longer the record of its tuple
+	gone     atomic.Bool // closed: no longer the record of its tuple
+	unsorted bool        // events were added out of time order (WireTap's drops)
 }
 
 func connID(id uint64) string { return "c" + strconv.FormatUint(id, 10) }

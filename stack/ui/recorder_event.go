@@ -49,6 +49,18 @@ func (r *ring[T]) last() (T, bool) {
 	return r.buf[i], true
 }
 
+// newest returns the i-th newest value (0: the last pushed), i < len(buf).
+func (r *ring[T]) newest(i int) *T {
+	j := r.head - 1 - i
+	if len(r.buf) < r.max {
+		j = len(r.buf) - 1 - i
+	}
+	if j < 0 {
+		j += len(r.buf)
+	}
+	return &r.buf[j]
+}
+
 // copyOut appends the values, oldest first, to dst.
 func (r *ring[T]) copyOut(dst []T) []T {
 	dst = append(dst, r.buf[r.head:]...)
@@ -87,6 +99,7 @@ type event struct {
 	bits         uint8
 	wscale       uint8
 	from, to     uint8 // tcp.State, for kindState
+	mark         uint8 // markPending, markDropped, markInjected (WireTap)
 }
 
 // hdr is the part of a TCP packet the recorder keeps, with the addresses
@@ -122,6 +135,13 @@ func (r *Recorder) record(h *hdr, out bool, pieces, mss int) {
 	}
 	f := h.e.flags
 	synIn := !out && f&segment.FlagSYN != 0 && f&segment.FlagACK == 0
+	if r.wireOn.Load() {
+		if out {
+			h.e.mark |= markPending
+		} else if !r.matchIn(h) {
+			h.e.mark |= markInjected
+		}
+	}
 	k := h.tuple(out)
 	cache := &r.lastIn
 	if out {

@@ -48,6 +48,7 @@ type fakeLink struct {
 	mu      sync.Mutex
 	queue   [][]byte
 	written int
+	onRead  func() // if set, called by every Read (a test's clock step)
 }
 
 var errEmpty = errors.New("fake link: nothing queued")
@@ -59,6 +60,9 @@ func (l *fakeLink) feed(p []byte) {
 }
 
 func (l *fakeLink) Read(p []byte) (int, error) {
+	if l.onRead != nil {
+		l.onRead()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.queue) == 0 {
@@ -160,6 +164,9 @@ type eventJSON struct {
 	Retrans *bool   `json:"retrans"`
 	From    string  `json:"from"`
 	To      string  `json:"to"`
+	// Only with a WireTap, only when true.
+	Dropped  bool `json:"dropped,omitempty"`
+	Injected bool `json:"injected,omitempty"`
 }
 
 type sampleJSON struct {
@@ -209,5 +216,11 @@ func (e eventJSON) line() string {
 
 func itoa(v uint64) string {
 	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// rawEvent renders e back to JSON, with the optional fields.
+func (g *rig) rawEvent(e eventJSON) string {
+	b, _ := json.Marshal(e)
 	return string(b)
 }

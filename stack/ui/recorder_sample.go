@@ -83,6 +83,7 @@ func (r *Recorder) Attach(s *stack.Stack) {
 			case <-t.C:
 				gen++
 				r.sample(gen, s.Conns(), s.TimeWaits())
+				r.expireIn()
 			}
 		}
 	}()
