@@ -90,6 +90,9 @@ func TestUDPEchoBothFamilies(t *testing.T) {
 			t.Fatalf("unconnected echo via %v: %q from %v, %v", to, buf[:n], from, err)
 		}
 	}
+	// The echo's counter moves after its write, which the client may
+	// have read before.
+	waitFor(5*time.Second, func() bool { return p.b.Stats().UDP.OutDatagrams == 14 })
 	if st := p.b.Stats(); st.UDP.InDatagrams != 14 || st.UDP.OutDatagrams != 14 || st.UDP.Sockets != 1 {
 		t.Errorf("B's UDP stats %+v, want 14 in and out, 1 socket", st.UDP)
 	}
@@ -237,12 +240,16 @@ func udpPacket(t testing.TB, src, dst netip.AddrPort, payload []byte) []byte {
 	return buf[:n]
 }
 
-// waitIn waits until s has read n packets.
+// waitIn waits until s has read n packets and processed them: the last
+// packet counted may still be in processing, and Stats takes the input
+// lock (for the reassembly counters), so once a Stats call returns it is
+// done.
 func waitIn(t *testing.T, s *stack.Stack, n int) {
 	t.Helper()
 	if !waitFor(5*time.Second, func() bool { return s.Stats().PacketsIn >= uint64(n) }) {
 		t.Fatalf("stack read %d packets, want %d", s.Stats().PacketsIn, n)
 	}
+	s.Stats()
 }
 
 // A full receive queue drops further datagrams and counts them, as a full
@@ -299,12 +306,12 @@ func TestUDPQueueOverflow(t *testing.T) {
 	c.SetReadBuffer(1)
 	l.inject(udpPacket(t, from, to, make([]byte, 1400)))
 	l.inject(udpPacket(t, from, to, make([]byte, 10)))
-	if n, err := c.Read(make([]byte, 2000)); n != 1400 || err != nil {
-		t.Fatalf("large datagram into an empty queue: %d %v", n, err)
-	}
 	waitIn(t, s, stack.UDPQueueLen+extra+142)
 	if got := s.Stats().UDP.RcvbufErrors; got != extra+3 {
 		t.Fatalf("rcvbuf errors %d, want %d", got, extra+3)
+	}
+	if n, err := c.Read(make([]byte, 2000)); n != 1400 || err != nil {
+		t.Fatalf("large datagram into an empty queue: %d %v", n, err)
 	}
 	// A short buffer truncates the datagram, as package net does.
 	l.inject(udpPacket(t, from, to, []byte("truncated")))
