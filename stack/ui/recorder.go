@@ -37,7 +37,8 @@
 // oldest closed is evicted first). With the defaults the worst case is
 // (256+128) x (160+169) KiB, about 124 MiB, reached only when 384
 // connections each have more than 4096 segments and six minutes of
-// changing samples; the payload of segments is never kept (the pcap export
+// changing samples (a WireTap adds at most 4096 pending segments of 96
+// bytes, 384 KiB); the payload of segments is never kept (the pcap export
 // has headers only).
 package ui
 

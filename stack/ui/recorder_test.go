@@ -299,8 +299,8 @@ func BenchmarkRecordSegment(b *testing.B) {
 // TestMemoryBound keeps the package doc's figures honest: the sizes of an
 // event and a sample, and rings that never hold more than their bound.
 func TestMemoryBound(t *testing.T) {
-	if e, s := unsafe.Sizeof(event{}), unsafe.Sizeof(sample{}); e != 40 || s != 48 {
-		t.Fatalf("event %d bytes, sample %d; the package doc says 40 and 48", e, s)
+	if e, s, p := unsafe.Sizeof(event{}), unsafe.Sizeof(sample{}), unsafe.Sizeof(pendingIn{}); e != 40 || s != 48 || p != 96 {
+		t.Fatalf("event %d bytes, sample %d, pending segment %d; the package doc says 40, 48 and 96", e, s, p)
 	}
 	r := ring[event]{max: DefaultMaxEvents}
 	for range 3 * DefaultMaxEvents {
