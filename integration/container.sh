@@ -37,12 +37,12 @@ done
 # kernel retransmission in 1 of 3 runs, outside the close it checks (no
 # socket lingered in LAST-ACK), which the native runs never showed; until
 # that is explained it would make the container step flaky (CONTAINER.md).
-# The browser tests (TestUI*) run in `make test-integration` only too:
+# The browser tests (TestUIPage*) run in `make test-integration` only too:
 # Chromium (some 300 MB with its libraries, fonts and data files) is not
 # copied into the FROM-scratch rootfs, and the page they load is served from
 # the source tree, which the image does not have.
 ((${#TESTFLAGS[@]})) || TESTFLAGS=(-test.v -test.count=1 -test.timeout=15m
-	'-test.skip=^(TestServerCloseNoKernelRetransmissions|TestUI.*)$')
+	'-test.skip=^(TestServerCloseNoKernelRetransmissions|TestUIPage.*)$')
 
 # cannot_run REASON: the container test cannot run on this machine. Under
 # CI=true that is a failure; elsewhere a skip, as for the privileged Go tests

@@ -16,7 +16,7 @@
 // toolchain). External tools: curl, nc (netcat-openbsd), ip (iproute2),
 // nft (nftables), ping (iputils-ping); a test whose tool is missing fails
 // and says which package to install. The browser tests of the --ui page
-// (TestUI*, ui_*_test.go) drive a headless chromium (Debian's package, or
+// (TestUIPage*, ui_*_test.go) drive a headless chromium (Debian's package, or
 // $TUNSTACK_CHROMIUM) with chromedp; without it they skip, except under
 // CI=true, where they fail. Their screenshots go to $TUNSTACK_ARTIFACTS (a
 // new temporary directory when unset; the test logs the path).

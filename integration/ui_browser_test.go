@@ -16,7 +16,7 @@ import (
 )
 
 // This file drives the --ui page (stack/ui/web) in a headless Chromium with
-// chromedp, for TestUI*: finding the browser, running JavaScript on the
+// chromedp, for TestUIPage*: finding the browser, running JavaScript on the
 // page, waiting for a condition, and keeping screenshots as artifacts.
 
 // chromiumPath finds a Chromium: $TUNSTACK_CHROMIUM, else Debian's chromium
