@@ -159,7 +159,7 @@ func runForward(c *forwardConfig, stdout io.Writer, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	flows := newFlowTable()
-	tf := &tcpForwarder{ctx: ctx, up: up, flows: flows, log: log}
+	tf := &tcpForwarder{ctx: ctx, dial: up.dialTCP, flows: flows, log: log}
 	err = rt.stack.SetTCPForwarder(tf.handle, stack.TCPForwarderConfig{
 		// Longer than the upstream connect may take: the dial's own
 		// failure answers the client, not the stack's expiry.

@@ -87,8 +87,8 @@ func (t *flowTable) print(w io.Writer, now time.Time, fst stack.ForwardStats) {
 
 // tcpForwarder answers the stack's TCP requests.
 type tcpForwarder struct {
-	ctx   context.Context // cancelled at shutdown: pending dials give up
-	up    *upstream
+	ctx   context.Context                                          // cancelled at shutdown: pending dials give up
+	dial  func(ctx context.Context, addr string) (net.Conn, error) // upstream.dialTCP
 	flows *flowTable
 	log   *slog.Logger
 	wg    sync.WaitGroup
@@ -106,7 +106,7 @@ func (f *tcpForwarder) handle(r *stack.TCPRequest) {
 
 func (f *tcpForwarder) forward(r *stack.TCPRequest) {
 	dst := r.Destination()
-	up, err := f.up.dialTCP(f.ctx, dst.String())
+	up, err := f.dial(f.ctx, dst.String())
 	if err != nil {
 		how := stack.RefusalFor(err)
 		if f.ctx.Err() != nil {
