@@ -2,7 +2,8 @@
 // stack, IPv4 and IPv6 (Options.Addrs: one address of each family), that a Go program embeds on a Link (a Linux TUN device from package
 // tun, or tun's in-memory pipe) and uses through the net package's
 // interfaces: Listen returns a net.Listener, Dial and DialContext return a
-// net.Conn.
+// net.Conn; ListenUDP returns a UDP socket (a net.PacketConn) and DialUDP
+// a connected one (a net.Conn too).
 //
 // A complete program, serving HTTP on 198.18.0.2:80 over an existing TUN
 // device (see package tun for creating one and cmd/tunstack for a ready-made
@@ -141,6 +142,12 @@
 //     under Stack.inMu with the input goroutine's buffers: while the
 //     handler runs on the input goroutine (which holds inMu), refusals
 //     given by anyone are queued and written when it returns.
+//   - UDP (udp.go): a socket's lock, UDPConn.mu, guards its receive ring
+//     and pending ICMP error; the socket table has its own lock,
+//     udpState.mu, taken for reading by the input goroutine's lookup. The
+//     two are never held together, nor with Stack.mu. The transparent UDP
+//     handler (SetUDPHandler) runs on the input goroutine under
+//     Stack.inMu, and may send (WriteUDPFrom takes no stack lock).
 //   - Each connection has one timer (timers.Clock.AfterFunc), re-armed
 //     after every engine call to the engine's Deadline(). A firing takes
 //     Conn.mu and runs HandleTimer only if the deadline has really passed,
