@@ -210,16 +210,18 @@ func (r *Recorder) lookup(k tcp.Tuple, synIn bool, at int64) *connRec {
 		}
 	}
 	if c == nil {
-		c = r.createLocked(k, at)
+		c = r.createLocked(k, at, true)
 	}
 	return c
 }
 
 // createLocked adds a live connection, or returns nil when MaxConns are
-// live already.
-func (r *Recorder) createLocked(k tcp.Tuple, at int64) *connRec {
+// live already (counted as untracked when count is set).
+func (r *Recorder) createLocked(k tcp.Tuple, at int64, count bool) *connRec {
 	if len(r.live) >= r.cfg.MaxConns {
-		r.untracked++
+		if count {
+			r.untracked++
+		}
 		return nil
 	}
 	r.nextID++
@@ -296,6 +298,16 @@ func sortByID(cs []*connRec) {
 // connection's record.
 func (r *Recorder) Trace(tr tcp.Transition) {
 	at := r.clock()
+	if tr.To == tcp.StateClosed {
+		// The end of a record that is gone already (evicted, or closed
+		// when the stack dropped it without a transition) starts none.
+		r.mu.Lock()
+		_, ok := r.live[tr.Tuple]
+		r.mu.Unlock()
+		if !ok {
+			return
+		}
+	}
 	c := r.lookup(tr.Tuple, false, at)
 	if c == nil {
 		return

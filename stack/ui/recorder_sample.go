@@ -100,8 +100,8 @@ func (r *Recorder) sample(gen uint64, conns []stack.ConnInfo, tws []stack.TimeWa
 		c := r.live[ci.Tuple]
 		if c == nil {
 			// A connection from before the recorder, or one whose
-			// segments found the table full.
-			if c = r.createLocked(ci.Tuple, at); c == nil {
+			// segments found the table full (counted then).
+			if c = r.createLocked(ci.Tuple, at, false); c == nil {
 				continue
 			}
 		}

@@ -111,8 +111,13 @@ func TestRecorderConnBounds(t *testing.T) {
 		t.Fatalf("untracked %d, want 1", u)
 	}
 	get(t, g.rec.Handler(), "/api/conn/c3", 404, nil)
-	// Closing makes room: c1 and c2 close, two more open and close.
+	// Closing makes room: c1 and c2 close, two more open and close. The
+	// end of a connection never recorded starts no record.
+	g.rec.Trace(tcp.Transition{Tuple: tuple(9), From: tcp.StateTimeWait, To: tcp.StateClosed})
 	for port := uint16(1); port <= 4; port++ {
+		if port > 2 {
+			g.in(pkt(t, port, false, segment.FlagSYN, 1, 0, 0, segment.Options{}))
+		}
 		g.rec.Trace(tcp.Transition{Tuple: tuple(port), From: tcp.StateSynReceived, To: tcp.StateClosed})
 	}
 	var conns struct {
