@@ -44,7 +44,7 @@ func fwdServers(t *testing.T, tp *fwdTopo) {
 		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 		io.CopyN(w, newFill(), n)
 	})
-	for _, a := range []string{fwdSrvAddr, fwdDirectAddr} {
+	for _, a := range []string{fwdSrvAddr, fwdDirectAddr, "[" + fwdSrvAddr6 + "]"} {
 		ln := listenIn(t, tp.srv, a+":80")
 		srv := &http.Server{Handler: h}
 		go srv.Serve(ln)
@@ -143,6 +143,18 @@ func TestForwardTransparent(t *testing.T) {
 			t.Fatalf("nc echo via %s: sha256 %s differs", host, got)
 		}
 		speeds["nc echo "+host] = fmt.Sprintf("%.0f MB/s each way", float64(n)/el.Seconds()/1e6)
+	}
+
+	// IPv6 through forward too.
+	out6 := filepath.Join(t.TempDir(), "out6")
+	if b, err := nsCmd(tp.app, "sh", "-c", fmt.Sprintf("head -c 1000000 %s | %s -6 -N -w 30 %s 7 >%s", in, nc, fwdSrvAddr6, out6)).CombinedOutput(); err != nil {
+		t.Fatalf("nc -6: %v %s", err, b)
+	}
+	if b, err := os.ReadFile(out6); err != nil || len(b) != 1000000 {
+		t.Fatalf("nc -6 echo: %d bytes, %v", len(b), err)
+	}
+	if b, _ := os.ReadFile(in); !bytes.Equal(b[:1000000], mustRead(t, out6)) {
+		t.Fatal("nc -6 echo differs")
 	}
 
 	// A closed port: the upstream's RST reaches curl as a refusal, at once.
@@ -373,4 +385,13 @@ func TestForwardUDP(t *testing.T) {
 	if m == nil || m[1] != "0" || m[2] != "2" {
 		t.Fatalf("after the idle timeout: %q, want no live UDP flow and 2 finished (nc's and the client's)", l)
 	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -24,6 +24,7 @@ import (
 //	app ns                      fwd ns (the test)                 srv ns
 //	default dev fwd0 ──TUN──>   tunstack forward ── fwv0 ═══ veth ═══ srvv0  198.19.1.2 (HTTP 80, echo 7)
 //	198.18.0.1/24 on fwd0       198.19.1.1/24 on fwv0               drops 198.19.4.0/22 (dead hosts)
+//	(IPv6: app 2001:2::1 on fwd0, srv 2001:2:0:1::2 behind fwv0 2001:2:0:1::1)
 //	appv0 198.19.3.1/24  ═══════════════ veth (the kernel's direct path) ═══ srvv1  198.19.3.2
 //
 // tunstack creates fwd0 in the fwd namespace and the test then moves it
@@ -35,6 +36,7 @@ const (
 	fwdSrvAddr    = "198.19.1.2" // srv through forward
 	fwdDirectAddr = "198.19.3.2" // srv by the kernel's direct path from app
 	fwdDeadNet    = "198.19.4.0/22"
+	fwdSrvAddr6   = "2001:2:0:1::2" // srv through forward, IPv6
 )
 
 type fwdTopo struct {
@@ -140,13 +142,14 @@ func newFwdTopo(t *testing.T, flags ...string) *fwdTopo {
 	t.Cleanup(func() { exec.Command("ip", "link", "del", "fwv0").Run() })
 	tuntest.Run(t, "ip", "link", "set", "srvv0", "netns", srv)
 	tuntest.Run(t, "ip", "addr", "add", "198.19.1.1/24", "dev", "fwv0")
+	tuntest.Run(t, "ip", "-6", "addr", "add", "2001:2:0:1::1/64", "dev", "fwv0", "nodad")
 	tuntest.Run(t, "ip", "link", "set", "fwv0", "up")
 	tuntest.Run(t, "ip", "route", "add", fwdDeadNet, "via", fwdSrvAddr)
 	// The direct path app <-> srv.
 	tuntest.Run(t, "ip", "link", "add", "appv0", "netns", app, "type", "veth", "peer", "name", "srvv1", "netns", srv)
 	nsRun(t, tp.app, "sh", "-c", "ip link set lo up && ip addr add 198.19.3.1/24 dev appv0 && ip link set appv0 up")
 	nsRun(t, tp.srv, "sh", "-c", "ip link set lo up && ip addr add "+fwdSrvAddr+"/24 dev srvv0 && ip link set srvv0 up && "+
-		"ip addr add "+fwdDirectAddr+"/24 dev srvv1 && ip link set srvv1 up")
+		"ip addr add "+fwdDirectAddr+"/24 dev srvv1 && ip link set srvv1 up && ip -6 addr add "+fwdSrvAddr6+"/64 dev srvv0 nodad")
 	// Dead hosts: their SYNs vanish without an answer.
 	nsRun(t, tp.srv, "nft", "add table ip dead; add chain ip dead pre { type filter hook prerouting priority -300; }; add rule ip dead pre ip daddr "+fwdDeadNet+" drop")
 
@@ -154,6 +157,7 @@ func newFwdTopo(t *testing.T, flags ...string) *fwdTopo {
 		"--interface", "fwv0"}, flags...)...)
 	tp.fw.waitLine(regexp.MustCompile(`msg=forwarding`), 20*time.Second)
 	tuntest.Run(t, "ip", "link", "set", "fwd0", "netns", app)
-	nsRun(t, tp.app, "sh", "-c", "ip addr add 198.18.0.1/24 dev fwd0 && ip link set fwd0 up && ip route add default dev fwd0")
+	nsRun(t, tp.app, "sh", "-c", "ip addr add 198.18.0.1/24 dev fwd0 && ip -6 addr add 2001:2::1/64 dev fwd0 nodad && "+
+		"ip link set fwd0 up && ip route add default dev fwd0 && ip -6 route add default dev fwd0")
 	return tp
 }
