@@ -76,12 +76,14 @@ func TestUIPageFakeAPI(t *testing.T) {
 	if got := strings.Join(flags[len(flags)-4:], "|"); got != "out FP.|in .|in F.|out ." {
 		t.Errorf("ladder ends %q, want out FP., in ., in F., out .", got)
 	}
-	if n := eval[int](b, `document.querySelectorAll('#ladder .seg.retrans').length`); n != 1 {
-		t.Errorf("%d retransmissions marked, want 1", n)
+	for q, want := range map[string]int{".seg.retrans": 1, ".seg.dropped": 1, ".drop-x": 1, ".seg.injected": 1} {
+		if n := eval[int](b, `document.querySelectorAll('#ladder `+q+`').length`); n != want {
+			t.Errorf("%d of %s in the ladder, want %d", n, q, want)
+		}
 	}
 	runs := eval[[]string](b, `[...document.querySelectorAll('#ladder .run-row')].map(g => g.textContent)`)
 	if len(runs) != 2 || !strings.Contains(runs[0], "data segments") {
-		t.Errorf("collapsed runs %q, want 2 (split by the retransmission)", runs)
+		t.Errorf("collapsed runs %q, want 2 (split by the drop and the retransmission)", runs)
 	}
 	stackStates := `[...document.querySelectorAll('#ladder .state-stack')].map(e => e.dataset.state).join(' ')`
 	if got, want := eval[string](b, stackStates), "LISTEN SYN-RECEIVED ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT"; got != want {
@@ -92,7 +94,7 @@ func TestUIPageFakeAPI(t *testing.T) {
 		t.Errorf("peer states (inferred) %q, want %q", got, want)
 	}
 	labels := eval[string](b, `[...document.querySelectorAll('#ladder .label')].map(e => e.textContent).join('\n')`)
-	for _, want := range []string{"[S] seq=0 ack=0 win=64240 len=0", "[S.] seq=0 ack=1 win=65535 len=0", "<mss 1460,sackOK,TS val 1 ecr 0,wscale 7>", "retransmission [.] seq="} {
+	for _, want := range []string{"[S] seq=0 ack=0 win=64240 len=0", "[S.] seq=0 ack=1 win=65535 len=0", "<mss 1460,sackOK,TS val 1 ecr 0,wscale 7>", "retransmission [.] seq=", "dropped [.] seq=", "duplicate [.] seq="} {
 		if !strings.Contains(labels, want) {
 			t.Errorf("no ladder label %q in:\n%s", want, labels)
 		}
@@ -126,7 +128,7 @@ func TestUIPageFakeAPI(t *testing.T) {
 	if got := eval[string](b, `document.getElementById('trace').textContent`); !strings.Contains(got, fakeTraceLine) {
 		t.Errorf("trace %q", got)
 	}
-	for _, q := range []string{`#plots path[data-series=cwnd]`, `#plots path[data-series=srttMs]`, `#plots path[data-series=rcvWnd]`, `#plots .panel .mark.retrans`, `#plots .panel .mark.recovery`, `#plots rect.bar`} {
+	for _, q := range []string{`#plots path[data-series=cwnd]`, `#plots path[data-series=srttMs]`, `#plots path[data-series=rcvWnd]`, `#plots .panel .mark.retrans`, `#plots .panel .mark.recovery`, `#plots .panel .mark.dropped`, `#plots rect.bar`} {
 		if n := eval[int](b, `document.querySelectorAll('`+q+`').length`); n == 0 {
 			t.Errorf("plots: nothing matches %s", q)
 		}
@@ -226,8 +228,9 @@ func (f *fakeAPI) conns(c1closed bool) map[string]any {
 }
 
 // fakeDetail is c1's history: a passive open, a GET, 40 data segments with
-// the peer's ACKs (one segment retransmitted after a cwnd cut), then the
-// stack closes first (FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT).
+// the peer's ACKs (one dropped by the fault injector and retransmitted after
+// an RTO, one ACK duplicated by it), then the stack closes first
+// (FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT).
 func fakeDetail() map[string]any {
 	var evs []map[string]any
 	t := 0
@@ -253,14 +256,20 @@ func fakeDetail() map[string]any {
 	seg("out", ".", isnOut+1, isnIn+79, 0, 65535)
 	snd := isnOut + 1
 	for i := range 40 {
-		seg("out", ".", snd, isnIn+79, 1448, 65535)
 		if i == 20 {
-			t += 200000 // the RTO
+			// The fault injector drops a segment; the RTO resends it.
+			seg("out", ".", snd, isnIn+79, 1448, 65535, "dropped", true)
+			t += 200000
 			seg("out", ".", snd, isnIn+79, 1448, 65535, "retrans", true)
+		} else {
+			seg("out", ".", snd, isnIn+79, 1448, 65535)
 		}
 		snd += 1448
 		if i%2 == 1 {
 			seg("in", ".", isnIn+79, snd, 0, 502)
+			if i == 35 { // and duplicates an ACK
+				seg("in", ".", isnIn+79, snd, 0, 502, "injected", true)
+			}
 		}
 	}
 	seg("out", "FP.", snd, isnIn+79, 0, 65535)

@@ -2,7 +2,9 @@
 // TCP textbooks draw: the stack's time line on the left, the peer's on the
 // right, every segment a slanted arrow labelled like --trace, and each
 // side's states along its line. The stack's states are recorded ("state"
-// events); the peer's are inferred from the segments (peerStates).
+// events); the peer's are inferred from the segments (peerStates). Under a
+// fault injector, segments it dropped end half way in a cross, and the
+// duplicates it made are marked as such.
 'use strict';
 (function (TS) {
   const W = 1000;
@@ -22,7 +24,7 @@
   // plain: a segment that may be collapsed into a data run (no SYN, FIN or
   // RST, not a retransmission: those always stay visible).
   function plain(ev) {
-    return ev.dir !== 'state' && !/[SFR]/.test(ev.flags || '') && !ev.retrans;
+    return ev.dir !== 'state' && !/[SFR]/.test(ev.flags || '') && !ev.retrans && !ev.dropped && !ev.injected;
   }
 
   // rows turns events into rows, collapsing the middle of long runs of
@@ -96,7 +98,8 @@
       st = to;
     };
     events.forEach(function (ev, i) {
-      if (ev.dir === 'state') return;
+      // A segment of the stack's the injector dropped never reached the peer.
+      if (ev.dir === 'state' || (ev.dir === 'out' && ev.dropped)) return;
       const f = ev.flags || '';
       if (/R/.test(f)) return go(i, 'CLOSED', ev.dir === 'in' ? 'send' : 'recv');
       if (ev.dir === 'in') {
@@ -135,6 +138,11 @@
     });
     return out;
   };
+
+  // markText prefixes a label with what happened to the segment.
+  function markText(ev) {
+    return (ev.dropped ? 'dropped ' : '') + (ev.injected ? 'duplicate ' : '') + (ev.retrans ? 'retransmission ' : '');
+  }
 
   function runText(evs) {
     let outB = 0;
@@ -221,23 +229,32 @@
       const out = ev.dir === 'out';
       const x1 = out ? X_STACK : X_PEER;
       const x2 = out ? X_PEER : X_STACK;
-      const cls = 'seg seg-' + ev.dir + (ev.retrans ? ' retrans' : '');
+      const marks = (ev.retrans ? ' retrans' : '') + (ev.dropped ? ' dropped' : '') + (ev.injected ? ' injected' : '');
+      const cls = 'seg seg-' + ev.dir + marks;
+      // A dropped segment stops part way, in a cross.
+      const reach = ev.dropped ? 0.6 : 1;
+      const xe = x1 + (x2 - x1) * reach;
+      const ye = y + SLANT * reach;
+      const head = ev.retrans ? 'retrans' : ev.dir;
       const g = TS.svg('g', { class: 'row seg-row', 'data-flags': ev.flags, 'data-dir': ev.dir }, body);
       stackY = out ? y : y + SLANT;
       nextGap = ev.opts ? GAP_SYN : GAP;
       TS.svg('text', { x: X_TIME, y: stackY + 4, class: 'time' }, g, TS.ms(ev.t / 1000));
-      TS.svg('line', { x1: x1, y1: y, x2: x2, y2: y + SLANT, class: cls, 'data-flags': ev.flags,
-        'data-dir': ev.dir, 'marker-end': 'url(#arrow-' + (ev.retrans ? 'retrans' : ev.dir) + ')' }, g);
+      TS.svg('line', { x1: x1, y1: y, x2: xe, y2: ye, class: cls, 'data-flags': ev.flags,
+        'data-dir': ev.dir, 'marker-end': ev.dropped ? null : 'url(#arrow-' + head + ')' }, g);
+      if (ev.dropped) {
+        TS.svg('path', { d: 'M' + (xe - 6) + ' ' + (ye - 6) + ' l12 12 m0 -12 l-12 12', class: 'drop-x' }, g);
+      }
       const cx = (X_STACK + X_PEER) / 2;
       const cy = y + SLANT / 2;
       const rot = 'rotate(' + (out ? angle : -angle).toFixed(2) + ' ' + cx + ' ' + cy + ')';
-      const text = (ev.retrans ? 'retransmission ' : '') + label(ev, opts.relative, isn);
-      TS.svg('text', { x: cx, y: cy - 6, class: 'label' + (ev.retrans ? ' retrans' : ''), transform: rot }, g, text);
+      const text = markText(ev) + label(ev, opts.relative, isn);
+      TS.svg('text', { x: cx, y: cy - 6, class: 'label' + marks, transform: rot }, g, text);
       if (ev.opts) {
         TS.svg('text', { x: cx, y: cy + 16, class: 'label opts', transform: rot }, g, '<' + ev.opts + '>');
       }
-      TS.svg('title', {}, g, label(ev, false, isn) + (ev.opts ? ' <' + ev.opts + '>' : '') +
-        (ev.retrans ? ' (retransmission)' : '') + ' at ' + TS.ms(ev.t / 1000));
+      TS.svg('title', {}, g, markText(ev) + label(ev, false, isn) + (ev.opts ? ' <' + ev.opts + '>' : '') +
+        ' at ' + TS.ms(ev.t / 1000));
       const p = peer.get(r.i);
       if (p) {
         // The peer changed state as it sent (top, inbound) or received

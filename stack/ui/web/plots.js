@@ -1,7 +1,7 @@
 // plots.js: a connection's congestion and timer variables over time, from
 // the recorder's samples: cwnd, ssthresh and bytes in flight; the send and
-// receive windows; SRTT and RTO; throughput per second. Retransmissions
-// (from the events) and recoveries (a drop of ssthresh or of cwnd between two
+// receive windows; SRTT and RTO; throughput per second. Retransmissions and
+// the fault injector's drops (from the events) and recoveries (a drop of ssthresh or of cwnd between two
 // samples, RFC 5681 3.1/3.2) are marked on every panel.
 'use strict';
 (function (TS) {
@@ -55,6 +55,7 @@
     const out = [];
     for (const ev of detail.events || []) {
       if (ev.retrans) out.push({ t: ev.t, kind: 'retrans', what: 'retransmission seq=' + ev.seq });
+      if (ev.dropped) out.push({ t: ev.t, kind: 'dropped', what: 'dropped by the fault injector: seq=' + ev.seq });
     }
     const s = detail.samples || [];
     for (let i = 1; i < s.length; i++) {
@@ -148,5 +149,7 @@
     TS.svg('text', { x: LEFT + 26, y: ly, class: 'legend-text' }, svg, 'retransmission');
     TS.svg('line', { x1: LEFT + 150, x2: LEFT + 170, y1: ly - 4, y2: ly - 4, class: 'mark recovery' }, svg);
     TS.svg('text', { x: LEFT + 176, y: ly, class: 'legend-text' }, svg, 'recovery (ssthresh or cwnd cut)');
+    TS.svg('line', { x1: LEFT + 430, x2: LEFT + 450, y1: ly - 4, y2: ly - 4, class: 'mark dropped' }, svg);
+    TS.svg('text', { x: LEFT + 456, y: ly, class: 'legend-text' }, svg, 'dropped (fault injector)');
   };
 })(window.TS);
