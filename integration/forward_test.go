@@ -395,3 +395,64 @@ func mustRead(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// TestForwardManyConns: 1,000 connections from the app namespace, all
+// open at once through forward, each echoing its own message; the flow
+// table shows them all, and forward's resident memory with them is
+// logged.
+func TestForwardManyConns(t *testing.T) {
+	tp := newFwdTopo(t, "--stats", "0")
+	fwdServers(t, tp)
+	const n = 1000
+	conns := make([]net.Conn, 0, n)
+	var err error
+	inNetns(t, tp.app, func() {
+		for i := 0; i < n && err == nil; i++ {
+			var c net.Conn
+			if c, err = net.DialTimeout("tcp", fwdSrvAddr+":7", 10*time.Second); err == nil {
+				conns = append(conns, c)
+			}
+		}
+	})
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	if err != nil {
+		t.Fatalf("after %d connections: %v", len(conns), err)
+	}
+	errs := make(chan error, n)
+	for i, c := range conns {
+		go func() {
+			msg := []byte(fmt.Sprintf("connection %d of %d", i, n))
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := c.Write(msg); err != nil {
+				errs <- err
+				return
+			}
+			got := make([]byte, len(msg))
+			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+				errs <- fmt.Errorf("connection %d: %q %v", i, got, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	from := len(tp.fw.out.snapshot())
+	tp.fw.signal(syscall.SIGUSR1)
+	l, _ := tp.fw.findLine(regexp.MustCompile(`^flows `), from, 10*time.Second)
+	if !strings.HasPrefix(l, fmt.Sprintf("flows tcp=%d ", n)) {
+		t.Fatalf("flow table: %q, want %d TCP flows", l, n)
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", tp.fw.cmd.Process.Pid))
+	rss := regexp.MustCompile(`VmRSS:\s+(\d+ kB)`).FindSubmatch(status)
+	if rss != nil {
+		t.Logf("tunstack forward with %d open connections (race build: %v): VmRSS %s", n, raceEnabled, rss[1])
+	}
+}
