@@ -455,4 +455,16 @@ func TestForwardManyConns(t *testing.T) {
 	if rss != nil {
 		t.Logf("tunstack forward with %d open connections (race build: %v): VmRSS %s", n, raceEnabled, rss[1])
 	}
+	// SIGTERM with them all open: FINs, --grace, statistics, exit 0.
+	tp.fw.signal(syscall.SIGTERM)
+	if code := tp.fw.wait(20 * time.Second); code != 0 {
+		t.Fatalf("forward exited with %d after SIGTERM, want 0", code)
+	}
+	tp.fw.waitLine(regexp.MustCompile(`^tunstack statistics:`), time.Second)
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("connection %d after forward's shutdown: %v, want EOF (its FIN)", i, err)
+		}
+	}
 }
