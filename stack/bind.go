@@ -73,3 +73,34 @@ func (s *Stack) bindIP(fams families) net.IP {
 	}
 	return net.IPv6unspecified
 }
+
+// dialSpec parses the network and address of DialTCP or DialUDP: proto is
+// "tcp" or "udp", network proto, proto+"4" or proto+"6" (which restrict
+// the destination's family, as in package net), address "ip:port" with a
+// port other than 0 (IPv4-mapped addresses count as IPv4). It returns the
+// destination and the stack's address of its family (ErrNoIPv4,
+// ErrNoIPv6 when there is none). Errors are unwrapped.
+func (s *Stack) dialSpec(network, address, proto string) (netip.AddrPort, netip.Addr, error) {
+	switch network {
+	case proto, proto + "4", proto + "6":
+	default:
+		return netip.AddrPort{}, netip.Addr{}, ErrBadNetwork
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return netip.AddrPort{}, netip.Addr{}, err
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	a := ap.Addr()
+	if ap.Port() == 0 || a.Zone() != "" || (network == proto+"4" && !a.Is4()) || (network == proto+"6" && a.Is4()) {
+		return netip.AddrPort{}, netip.Addr{}, &net.AddrError{Err: "not a " + network + " address and port", Addr: address}
+	}
+	local, ok := s.addrFor(a)
+	if !ok {
+		if a.Is4() {
+			return netip.AddrPort{}, netip.Addr{}, ErrNoIPv4
+		}
+		return netip.AddrPort{}, netip.Addr{}, ErrNoIPv6
+	}
+	return ap, local, nil
+}

@@ -3,7 +3,6 @@ package stack
 import (
 	"context"
 	"net"
-	"net/netip"
 	"syscall"
 
 	"github.com/tunstack/tunstack/stack/tcp"
@@ -37,25 +36,9 @@ func (s *Stack) DialTCP(ctx context.Context, network, address string) (*Conn, er
 	opErr := func(err error) error {
 		return &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	switch network {
-	case "tcp", "tcp4", "tcp6":
-	default:
-		return nil, opErr(ErrBadNetwork)
-	}
-	ap, err := netip.ParseAddrPort(address)
+	ap, local, err := s.dialSpec(network, address, "tcp")
 	if err != nil {
 		return nil, opErr(err)
-	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	if ap.Port() == 0 || ap.Addr().Zone() != "" || (network == "tcp4" && !ap.Addr().Is4()) || (network == "tcp6" && ap.Addr().Is4()) {
-		return nil, opErr(&net.AddrError{Err: "not a " + network + " address and port", Addr: address})
-	}
-	local, ok := s.addrFor(ap.Addr())
-	if !ok {
-		if ap.Addr().Is4() {
-			return nil, opErr(ErrNoIPv4)
-		}
-		return nil, opErr(ErrNoIPv6)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, opErr(err)

@@ -10,7 +10,8 @@ import (
 
 // FuzzInput feeds arbitrary packets to a dual-stack stack's input path
 // (IPv4 and IPv6 headers, extension headers, fragments and reassembly,
-// ICMP and ICMPv6, TCP demux with a listener): nothing may panic, and the
+// ICMP and ICMPv6, TCP demux with a listener, UDP to a socket, a closed
+// port and the transparent handler): nothing may panic, and the
 // reassembler stays within its memory bound. Run:
 //
 //	go test -run '^$' -fuzz FuzzInput -fuzztime 60s ./stack
@@ -49,6 +50,22 @@ func FuzzInput(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer ln.Close()
+	// UDP: a socket on port 53 (never read: its queue fills, then drops),
+	// and the transparent
+	// handler (answering from the destination) for 203.0.113.0/24 and
+	// 2001:db8::/32.
+	s.opts.TransparentPrefixes = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32")}
+	s.SetUDPHandler(func(src, dst netip.AddrPort, payload []byte) { s.WriteUDPFrom(dst, src, payload) })
+	uc, err := s.ListenUDP("udp", ":53")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer uc.Close()
+	for _, d := range []struct{ src, dst string }{{"198.18.0.1:5000", "198.18.0.2:53"}, {"[2001:2::1]:5000", "[2001:2::2]:53"},
+		{"198.18.0.1:5000", "203.0.113.9:53"}, {"[2001:2::1]:5000", "[2001:db8::9]:53"}, {"198.18.0.1:5000", "198.18.0.2:54"}} {
+		n, _ := segment.BuildUDP(buf, netip.MustParseAddrPort(d.src), netip.MustParseAddrPort(d.dst), []byte("query"), 1, 0)
+		f.Add(append([]byte(nil), buf[:n]...), false)
+	}
 	work := make([]byte, 65536)
 	f.Fuzz(func(t *testing.T, pkt []byte, csumOK bool) {
 		if len(pkt) > len(work) {

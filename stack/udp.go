@@ -172,30 +172,17 @@ func (s *Stack) ListenUDP(network, address string) (*UDPConn, error) {
 // checked once: no packet is exchanged.
 func (s *Stack) DialUDP(ctx context.Context, network, address string) (*UDPConn, error) {
 	opErr := func(err error) error { return &net.OpError{Op: "dial", Net: network, Err: err} }
-	switch network {
-	case "udp", "udp4", "udp6":
-	default:
-		return nil, opErr(ErrBadNetwork)
-	}
-	ap, err := netip.ParseAddrPort(address)
+	ap, _, err := s.dialSpec(network, address, "udp")
 	if err != nil {
 		return nil, opErr(err)
 	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	a := ap.Addr()
-	if ap.Port() == 0 || a.IsUnspecified() || a.Zone() != "" || (network == "udp4" && !a.Is4()) || (network == "udp6" && a.Is4()) {
-		return nil, opErr(&net.AddrError{Err: "not a " + network + " address and port", Addr: address})
-	}
-	if _, ok := s.addrFor(a); !ok {
-		if a.Is4() {
-			return nil, opErr(ErrNoIPv4)
-		}
-		return nil, opErr(ErrNoIPv6)
+	if ap.Addr().IsUnspecified() {
+		return nil, opErr(&net.AddrError{Err: "unspecified destination", Addr: address})
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, opErr(err)
 	}
-	c, err := s.bindUDP(famOf(a), 0, ap)
+	c, err := s.bindUDP(famOf(ap.Addr()), 0, ap)
 	if err != nil {
 		return nil, opErr(err)
 	}

@@ -587,3 +587,34 @@ func TestUDPBurstWakesAllReaders(t *testing.T) {
 		}
 	}
 }
+
+// A stack's socket dialed to the stack's own address reaches its own
+// socket through the stack's loopback, never the link, in both families.
+func TestUDPLoopback(t *testing.T) {
+	l, s := rawStack6(t)
+	srv, err := s.ListenUDP("udp", ":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	go udpEcho(srv)
+	for _, host := range []string{"198.18.0.2", "2001:2::2"} {
+		c, err := s.DialUDP(context.Background(), "udp", net.JoinHostPort(host, "7"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		msg := bytes.Repeat([]byte("loop"), 1000) // beyond the MTU: looped whole
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 5000)
+		if n, err := c.Read(buf); err != nil || !bytes.Equal(buf[:n], msg) {
+			t.Fatalf("%s: %d bytes, %v", host, n, err)
+		}
+		c.Close()
+	}
+	if p := l.next(t, 50*time.Millisecond); p != nil {
+		t.Fatalf("a looped datagram reached the link: %x", p)
+	}
+}
