@@ -178,14 +178,7 @@ func decodeOut(t testing.TB, p []byte) out {
 		o.src, o.dst = ip.Src(), ip.Dst()
 		if ip.Protocol() == segment.ProtocolICMP {
 			_, m, err := segment.ParseIPv4ICMP(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q, err := m.Quoted()
-			if err != nil {
-				t.Fatal(err)
-			}
-			o.icmp, o.typ, o.code, o.quote = true, m.Type(), m.Code(), q
+			o.setICMP(t, m, err)
 			return o
 		}
 		o.tcp = new(segment.Segment)
@@ -201,14 +194,7 @@ func decodeOut(t testing.TB, p []byte) out {
 		o.src, o.dst = ip.Src(), ip.Dst()
 		if ch.Protocol == segment.ProtocolICMPv6 {
 			_, m, err := segment.ParseIPv6ICMP(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			q, err := m.Quoted()
-			if err != nil {
-				t.Fatal(err)
-			}
-			o.icmp, o.typ, o.code, o.quote = true, m.Type(), m.Code(), q
+			o.setICMP(t, m, err)
 			return o
 		}
 		o.tcp = new(segment.Segment)
@@ -219,4 +205,24 @@ func decodeOut(t testing.TB, p []byte) out {
 		t.Fatalf("not an IP packet: % x", p)
 	}
 	return o
+}
+
+// icmpError is what ICMPv4 and ICMPv6 views have in common.
+type icmpError interface {
+	Type() uint8
+	Code() uint8
+	Quoted() (segment.Quoted, error)
+}
+
+// setICMP fills o from an ICMP error message m (parsed with err).
+func (o *out) setICMP(t testing.TB, m icmpError, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := m.Quoted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.icmp, o.typ, o.code, o.quote = true, m.Type(), m.Code(), q
 }

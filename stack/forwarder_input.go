@@ -202,36 +202,30 @@ func (fw *forwarder) sendRefusal(r *TCPRequest) {
 	if fw.scratch == nil {
 		fw.scratch = make([]byte, segment.IPv6HeaderLen+segment.TCPMinHeaderLen+segment.TCPMaxOptionsLen)
 	}
-	var pkt []byte
+	codes := refusalCodes[r.refusal]
+	var n int
+	var err error
 	if syn.Src.Is4() {
-		n, err := segment.BuildIPv4TCP(fw.scratch, syn, 0, segment.DefaultTTL)
-		if err != nil {
-			return
-		}
-		pkt = fw.scratch[:n]
-		code := uint8(segment.ICMPv4HostUnreachable)
-		switch r.refusal {
-		case RefuseNetUnreachable:
-			code = segment.ICMPv4NetUnreachable
-		case RefuseProhibited:
-			code = icmpv4AdminProhibited
-		}
-		s.sendICMPv4ErrorFrom(syn.Dst, pkt, segment.ICMPv4TypeDestUnreach, code)
-		return
+		n, err = segment.BuildIPv4TCP(fw.scratch, syn, 0, segment.DefaultTTL)
+	} else {
+		n, err = segment.BuildIPv6TCP(fw.scratch, syn, 0, segment.DefaultHopLimit)
 	}
-	n, err := segment.BuildIPv6TCP(fw.scratch, syn, 0, segment.DefaultHopLimit)
-	if err != nil {
-		return
+	switch {
+	case err != nil:
+	case syn.Src.Is4():
+		s.sendICMPv4ErrorFrom(syn.Dst, fw.scratch[:n], segment.ICMPv4TypeDestUnreach, codes.v4)
+	default:
+		s.sendICMPv6ErrorFrom(syn.Dst, fw.scratch[:n], segment.ICMPv6TypeDestUnreach, codes.v6, 0)
 	}
-	pkt = fw.scratch[:n]
-	code := uint8(segment.ICMPv6AddressUnreachable)
-	switch r.refusal {
-	case RefuseNetUnreachable:
-		code = segment.ICMPv6NoRoute
-	case RefuseProhibited:
-		code = segment.ICMPv6AdminProhibited
-	}
-	s.sendICMPv6ErrorFrom(syn.Dst, pkt, segment.ICMPv6TypeDestUnreach, code, 0)
+}
+
+// refusalCodes are the destination-unreachable codes of the ICMP
+// refusals: RFC 792 and RFC 1812 5.2.7.1 (IPv4), RFC 4443 3.1 (IPv6).
+var refusalCodes = [...]struct{ v4, v6 uint8 }{
+	RefuseNetUnreachable:  {segment.ICMPv4NetUnreachable, segment.ICMPv6NoRoute},
+	RefuseHostUnreachable: {segment.ICMPv4HostUnreachable, segment.ICMPv6AddressUnreachable},
+	RefuseProhibited:      {icmpv4AdminProhibited, segment.ICMPv6AdminProhibited},
+	RefuseDrop:            {},
 }
 
 // armLocked points the timer at the oldest pending request's deadline.
