@@ -151,8 +151,10 @@ type bbr struct {
 	cycleStamp            time.Time
 	prevProbeTooHigh      bool
 	prevProbePrecautional bool
-	cwndLimitedRound      bool // inflight reached cwnd in the current round
-	isCwndLimited         bool // C.is_cwnd_limited: ... in the current or the last round
+	cwndLimitedRound      bool    // inflight reached cwnd in the current round
+	downInflight          float64 // inflight at the last round start in DOWN (0: none yet)
+	downBounded           bool    // this DOWN bounded bw_shortterm already (checkDownDrains)
+	isCwndLimited         bool    // C.is_cwnd_limited: ... in the current or the last round
 
 	// ProbeRTT (draft 5.3.4).
 	probeRTTMinDelay  time.Duration // 0 = Infinity

@@ -37,6 +37,7 @@ func (b *bbr) startProbeBWDown(s *CCState) {
 	b.state = bbrProbeBWDown
 	b.pacingGain = bbrDownPacingGain
 	b.cwndGain = bbrDefaultCwndGain
+	b.downInflight, b.downBounded = 0, false
 }
 
 // startProbeBWCruise is draft 5.3.3.6 StartProbeBW_CRUISE.
@@ -86,6 +87,8 @@ func (b *bbr) updateProbeBWCyclePhase(s *CCState, rs *RateSample, rate float64, 
 		}
 		if b.isTimeToCruise(s) {
 			b.startProbeBWCruise()
+		} else if b.roundStart {
+			b.checkDownDrains(s)
 		}
 	case bbrProbeBWCruise:
 		if b.isTimeToProbeBW(s) {
@@ -130,6 +133,36 @@ func (b *bbr) resumeProbeBWDown() {
 	b.state = bbrProbeBWDown
 	b.pacingGain = bbrDownPacingGain
 	b.cwndGain = bbrDefaultCwndGain
+	b.downInflight, b.downBounded = 0, false
+}
+
+// checkDownDrains runs at each round start in DOWN: if inflight did not
+// fall over a whole round at DOWN's pacing gain (0.9), the path delivers
+// less than 0.9 * max_bw and the queue cannot drain before the next probe
+// (2-3 s): the filter holds a sample 11 % or more above the path. Then,
+// once per DOWN, bw_shortterm takes the delivery rate of the round just
+// ended (bw_latest), so BBR.bw (5.5.10.3 BoundBWForModel) is what the
+// path delivered and DOWN drains. A deliberate deviation from draft
+// 5.3.3.6, where only loss lowers bw_shortterm: on the emulated WAN path
+// (100 Mbit/s, 20 ms) single delivery-rate samples in Startup and
+// ProbeBW_UP read 9-16 % above the path (send and ACK intervals both
+// short: data or ACKs bunched after a late wake-up of the emulator or an
+// endpoint), and DOWN held a full cwnd (2 BDP) in the queue until the
+// next probe. Once per DOWN, not every round: while another
+// flow keeps the queue full, a bound taken every round would ratchet
+// down by DOWN's own gain. Only while no loss has set bw_shortterm (the
+// draft's bound then applies, and on lossy paths the delivery rate of one
+// round is below what the path can do: netsim lost 2-3 % of BBR's goodput
+// at 10 ms, 1 %). REFILL resets it (ResetShortTermModel).
+func (b *bbr) checkDownDrains(s *CCState) {
+	inflight := float64(s.Inflight)
+	prev := b.downInflight
+	b.downInflight = inflight
+	if prev == 0 || inflight < prev || b.downBounded || b.isLossInRound || !math.IsInf(b.bwShortterm, 1) || b.bwLatest <= 0 {
+		return
+	}
+	b.downBounded = true
+	b.bwShortterm = b.bwLatest
 }
 
 // isTimeToCruise is draft 5.3.3.6 IsTimeToCruise: inflight within the
