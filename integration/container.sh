@@ -112,7 +112,7 @@ copy_with_libs() {
 	done < <(ldd "$f" 2>/dev/null | awk '/=>/ {print $3} !/=>/ && $1 ~ /^\// {print $1}')
 }
 missing=()
-for tool in bash true curl nc ip nft ping unshare setpriv env; do
+for tool in bash true curl nc ip nft ping unshare nsenter sleep setpriv env; do
 	p=$(type -P "$tool" || true)
 	if [[ -z $p ]]; then missing+=("$tool"); continue; fi
 	copy_with_libs "$p"

@@ -147,8 +147,8 @@ func newFwdTopo(t *testing.T, flags ...string) *fwdTopo {
 	tuntest.Run(t, "ip", "route", "add", fwdDeadNet, "via", fwdSrvAddr)
 	// The direct path app <-> srv.
 	tuntest.Run(t, "ip", "link", "add", "appv0", "netns", app, "type", "veth", "peer", "name", "srvv1", "netns", srv)
-	nsRun(t, tp.app, "sh", "-c", "ip link set lo up && ip addr add 198.19.3.1/24 dev appv0 && ip link set appv0 up")
-	nsRun(t, tp.srv, "sh", "-c", "ip link set lo up && ip addr add "+fwdSrvAddr+"/24 dev srvv0 && ip link set srvv0 up && "+
+	nsRun(t, tp.app, "bash", "-c", "ip link set lo up && ip addr add 198.19.3.1/24 dev appv0 && ip link set appv0 up")
+	nsRun(t, tp.srv, "bash", "-c", "ip link set lo up && ip addr add "+fwdSrvAddr+"/24 dev srvv0 && ip link set srvv0 up && "+
 		"ip addr add "+fwdDirectAddr+"/24 dev srvv1 && ip link set srvv1 up && ip -6 addr add "+fwdSrvAddr6+"/64 dev srvv0 nodad")
 	// Dead hosts: their SYNs vanish without an answer.
 	nsRun(t, tp.srv, "nft", "add table ip dead; add chain ip dead pre { type filter hook prerouting priority -300; }; add rule ip dead pre ip daddr "+fwdDeadNet+" drop")
@@ -157,7 +157,7 @@ func newFwdTopo(t *testing.T, flags ...string) *fwdTopo {
 		"--interface", "fwv0"}, flags...)...)
 	tp.fw.waitLine(regexp.MustCompile(`msg=forwarding`), 20*time.Second)
 	tuntest.Run(t, "ip", "link", "set", "fwd0", "netns", app)
-	nsRun(t, tp.app, "sh", "-c", "ip addr add 198.18.0.1/24 dev fwd0 && ip -6 addr add 2001:2::1/64 dev fwd0 nodad && "+
+	nsRun(t, tp.app, "bash", "-c", "ip addr add 198.18.0.1/24 dev fwd0 && ip -6 addr add 2001:2::1/64 dev fwd0 nodad && "+
 		"ip link set fwd0 up && ip route add default dev fwd0 && ip -6 route add default dev fwd0")
 	return tp
 }
