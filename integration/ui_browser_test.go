@@ -219,6 +219,22 @@ func (b *browser) screenshot(sel, name string) string {
 	return p
 }
 
+// fullPage saves a PNG (quality 100 means PNG to chromedp) of the whole page as name in the artifacts directory.
+func (b *browser) fullPage(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot of the page: %v", err)
+	}
+	p := filepath.Join(artifactsDir(b.t), name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s", p)
+}
+
 // navigate, click and typeInto are the user's actions (CSS selectors).
 func (b *browser) navigate(u string) { b.t.Helper(); b.do(30*time.Second, chromedp.Navigate(u)) }
 func (b *browser) click(sel string) {

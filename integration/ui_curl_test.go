@@ -25,27 +25,11 @@ import (
 // ladder also replaces docs/ui-ladder.png (the README's picture).
 func TestUIPageCurl(t *testing.T) {
 	curl := needTool(t, "curl", "curl")
-	b := newBrowser(t)
-	addr := freeLoopbackAddr(t)
-	serve(t, "--ui", addr)
-	page := "http://" + addr + "/"
-	waitHTTP(t, page+"api/conns", 20*time.Second)
-
-	b.navigate(page)
-	b.waitFor("the empty table", `document.querySelector('#conns thead th') && !document.getElementById('conns-empty').hidden`,
-		`document.body.innerText.slice(0, 500)`, 20*time.Second)
-	b.waitFor("the live status", `document.getElementById('status').textContent.startsWith('live')`,
-		`document.getElementById('status').textContent`, 20*time.Second)
+	b := openUI(t)
 
 	out, stderr, err := command(t, 30*time.Second, nil, curl, "-sS", "--max-time", "20", "http://"+stackAddr+"/")
 	if err != nil || !bytes.Contains(out, []byte("userspace TCP/IP stack")) {
 		t.Fatalf("curl /: %v %s %q", err, stderr, out)
-	}
-	ids := `[...document.querySelectorAll('#conns tbody tr')].map(r => r.dataset.connId + ' ' + r.dataset.state + ' ' + r.querySelector('td[data-key=local]').textContent + ' ' + r.querySelector('td[data-key=remote]').textContent).join('; ')`
-	// row is the first table row of a connection from the kernel to the
-	// stack's port 80 whose id is not skip.
-	row := func(skip string) string {
-		return fmt.Sprintf(`[...document.querySelectorAll('#conns tbody tr')].filter(r => r.querySelector('td[data-key=local]').textContent === '%s:80' && r.querySelector('td[data-key=remote]').textContent.startsWith('%s:') && r.dataset.connId !== '%s')[0]`, stackAddr, hostAddr, skip)
 	}
 	b.waitFor("curl's connection", row(""), ids, 20*time.Second)
 	b.waitFor("curl's connection closed", row("")+`.dataset.state === 'CLOSED' && `+row("")+`.classList.contains('closed')`, ids, 20*time.Second)
@@ -121,7 +105,35 @@ func TestUIPageCurl(t *testing.T) {
 	}
 	b.screenshot("#ladder", "ui-curl-transfer-ladder.png")
 	b.screenshot("#plots", "ui-curl-plots.png")
+	b.fullPage("ui-curl-page.png")
 	b.checkJS()
+}
+
+// openUI starts `tunstack serve --ui` on a free loopback port with extra
+// flags, opens the page in a new browser and waits until it shows the empty
+// table and a live event stream.
+func openUI(t *testing.T, flags ...string) *browser {
+	t.Helper()
+	b := newBrowser(t)
+	addr := freeLoopbackAddr(t)
+	serve(t, append([]string{"--ui", addr}, flags...)...)
+	page := "http://" + addr + "/"
+	waitHTTP(t, page+"api/conns", 20*time.Second)
+	b.navigate(page)
+	b.waitFor("the empty table", `document.querySelector('#conns thead th') && !document.getElementById('conns-empty').hidden`,
+		`document.body.innerText.slice(0, 500)`, 20*time.Second)
+	b.waitFor("the live status", `document.getElementById('status').textContent.startsWith('live')`,
+		`document.getElementById('status').textContent`, 20*time.Second)
+	return b
+}
+
+// ids lists the table's rows: id, state, local and remote address.
+const ids = `[...document.querySelectorAll('#conns tbody tr')].map(r => r.dataset.connId + ' ' + r.dataset.state + ' ' + r.querySelector('td[data-key=local]').textContent + ' ' + r.querySelector('td[data-key=remote]').textContent).join('; ')`
+
+// row is the first table row of a connection from the kernel to the
+// stack's port 80 whose id is not skip.
+func row(skip string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('#conns tbody tr')].filter(r => r.querySelector('td[data-key=local]').textContent === '%s:80' && r.querySelector('td[data-key=remote]').textContent.startsWith('%s:') && r.dataset.connId !== '%s')[0]`, stackAddr, hostAddr, skip)
 }
 
 // seg matches a ladder row "dir flags" whose flags contain every one of
