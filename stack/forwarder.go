@@ -234,7 +234,11 @@ func (r *TCPRequest) Accept() (net.Conn, error) {
 // Refuse answers the request as how says (a RST, an ICMP error or
 // nothing). ICMP errors are rate-limited with the stack's other ICMP
 // errors (Stats.ICMPRateLimited). It returns ErrRequestAnswered (or
-// ErrRequestExpired) if the request was already answered.
+// ErrRequestExpired) if the request was already answered. It may be
+// called from the TCP handler or any goroutine of the program, but not
+// from the stack's other callbacks on its input goroutine (the UDP
+// handler, Options.Trace): a RST or ICMP refusal is written with the
+// input goroutine's buffers, which it would wait for.
 func (r *TCPRequest) Refuse(how Refusal) error {
 	if how > RefuseDrop {
 		return fmt.Errorf("stack: unknown %v", how)
