@@ -93,9 +93,6 @@ func (c *Config) setDefaults() {
 	if c.EventsInterval <= 0 {
 		c.EventsInterval = DefaultEventsInterval
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
 }
 
 // Recorder records connections. Its methods are safe for concurrent use.
@@ -134,7 +131,7 @@ func NewRecorder(cfg Config) *Recorder {
 	cfg.setDefaults()
 	return &Recorder{
 		cfg:   cfg,
-		start: cfg.Now(),
+		start: now(cfg.Now),
 		live:  make(map[tcp.Tuple]*connRec),
 		byID:  make(map[uint64]*connRec),
 		stop:  make(chan struct{}),
@@ -158,7 +155,21 @@ func (r *Recorder) Untracked() uint64 {
 }
 
 // clock returns nanoseconds since the recorder started.
-func (r *Recorder) clock() int64 { return int64(r.cfg.Now().Sub(r.start)) }
+// With the default clock it is time.Since, which reads only the monotonic
+// clock: half the cost of time.Now on the data path.
+func (r *Recorder) clock() int64 {
+	if r.cfg.Now == nil {
+		return int64(time.Since(r.start))
+	}
+	return int64(r.cfg.Now().Sub(r.start))
+}
+
+func now(f func() time.Time) time.Time {
+	if f == nil {
+		return time.Now()
+	}
+	return f()
+}
 
 // wall turns a recorder clock reading back into a time.
 func (r *Recorder) wall(at int64) time.Time { return r.start.Add(time.Duration(at)) }
