@@ -85,6 +85,10 @@ func TestUIPageFakeAPI(t *testing.T) {
 	if len(runs) != 2 || !strings.Contains(runs[0], "data segments") {
 		t.Errorf("collapsed runs %q, want 2 (split by the drop and the retransmission)", runs)
 	}
+	// In event order, the RTO's 200 ms wait before the retransmission is written out.
+	if idle := eval[string](b, `[...document.querySelectorAll('#ladder .idle')].map(e => e.textContent).join('|')`); idle != "⋯ 200 ms later ⋯" {
+		t.Errorf("idle marks %q, want the RTO's wait", idle)
+	}
 	stackStates := `[...document.querySelectorAll('#ladder .state-stack')].map(e => e.dataset.state).join(' ')`
 	if got, want := eval[string](b, stackStates), "LISTEN SYN-RECEIVED ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT"; got != want {
 		t.Errorf("stack states %q, want %q", got, want)

@@ -17,6 +17,7 @@
   const GAP_SYN = 46;    // a SYN row has a second label line (its options)
   const RUN_MIN = 12;    // runs of this many plain segments are collapsed,
   const RUN_KEEP = 2;    // keeping this many visible at each end
+  const IDLE_US = 200000; // in event order, a pause this long is written out
 
   // ZOOM lists the time scales in px per ms; 0 spaces rows by event order.
   TS.ZOOM = [0, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100];
@@ -192,12 +193,34 @@
       TS.svg('text', { x: X_STACK - 10, y: TOP - 24, class: 'state state-stack initial', 'data-state': first.from },
         body, first.from);
     }
+    let prevT = null;
+    let lastTimeY = -1e9;
+    let lastTime = '';
+    const time = function (g, ty, t) {
+      const text = TS.ms(t / 1000);
+      if (text === lastTime && ty < lastTimeY + 14) return; // said just above
+      TS.svg('text', { x: X_TIME, y: ty + 4, class: 'time' }, g, text);
+      lastTimeY = ty;
+      lastTime = text;
+    };
     for (const r of rs) {
+      if (prevT !== null && pxPerUs === 0 && r.t - prevT >= IDLE_US) {
+        // Event order hides time: say how long nothing happened (an RTO,
+        // a TIME-WAIT's 2*MSL, an idle connection).
+        const gy = Math.max(y + SLANT + 16, stackY + 16, lastStackY + 16, lastPeerY + 16);
+        TS.svg('text', { x: (X_STACK + X_PEER) / 2, y: gy, class: 'idle' }, body,
+          '⋯ ' + TS.ms((r.t - prevT) / 1000) + ' later ⋯');
+        y = Math.max(y, gy + 10 - nextGap);
+        stackY = Math.max(stackY, gy + 10);
+        lastPeerY = Math.max(lastPeerY, gy);
+      }
+      prevT = r.t;
       if (r.kind === 'state') {
         const ty = Math.max(stackY, TOP + r.t * pxPerUs, lastStackY + 14);
         lastStackY = ty;
         y = Math.max(y, ty - GAP + 8);
         const g = TS.svg('g', { class: 'row state-row' }, body);
+        if (ty > lastTimeY + 12) time(g, ty, r.t);
         TS.svg('line', { x1: X_STACK - 6, x2: X_STACK, y1: ty, y2: ty, class: 'tick' }, g);
         TS.svg('text', { x: X_STACK - 10, y: ty + 4, class: 'state state-stack', 'data-state': r.ev.to },
           g, r.ev.to);
@@ -210,7 +233,7 @@
       if (r.kind === 'run') {
         const g = TS.svg('g', { class: 'row run-row', tabindex: 0, role: 'button',
           'aria-label': 'expand ' + runText(r.evs) }, body);
-        TS.svg('text', { x: X_TIME, y: y + 15, class: 'time' }, g, TS.ms(r.t / 1000));
+        time(g, y + 11, r.t);
         TS.svg('rect', { x: X_STACK, y: y, width: X_PEER - X_STACK, height: SLANT, class: 'run-band' }, g);
         TS.svg('line', { x1: X_STACK + 2, y1: y + 4, x2: X_PEER - 2, y2: y + 4,
           class: 'seg seg-run summary', 'marker-end': 'url(#arrow-run)', 'marker-start': 'url(#arrow-run)' }, g);
@@ -239,7 +262,7 @@
       const g = TS.svg('g', { class: 'row seg-row', 'data-flags': ev.flags, 'data-dir': ev.dir }, body);
       stackY = out ? y : y + SLANT;
       nextGap = ev.opts ? GAP_SYN : GAP;
-      TS.svg('text', { x: X_TIME, y: stackY + 4, class: 'time' }, g, TS.ms(ev.t / 1000));
+      time(g, stackY, ev.t);
       TS.svg('line', { x1: x1, y1: y, x2: xe, y2: ye, class: cls, 'data-flags': ev.flags,
         'data-dir': ev.dir, 'marker-end': ev.dropped ? null : 'url(#arrow-' + head + ')' }, g);
       if (ev.dropped) {
