@@ -149,6 +149,11 @@ func TestUIPageFakeAPI(t *testing.T) {
 	api.closeC1()
 	b.waitFor("c1 closed", `document.querySelector('tr[data-conn-id=c1]').classList.contains('closed')`,
 		`document.querySelector('tr[data-conn-id=c1]').outerHTML`, 10*time.Second)
+
+	// A link to a connection (#id) opens with it drawn.
+	b.navigate(srv.URL + "/?again#c1")
+	b.waitFor("c1 drawn from the link", `document.querySelectorAll('#ladder .seg').length > 0 && document.querySelector('tr[data-conn-id=c1].selected')`,
+		`document.getElementById('detail-title').textContent`, 20*time.Second)
 	b.checkJS()
 }
 
