@@ -41,6 +41,9 @@ func (r *Recorder) snapshot(c *connRec) *connSnap {
 	if unsorted {
 		slices.SortStableFunc(s.events, func(a, b event) int { return cmp.Compare(a.at, b.at) })
 	}
+	var cut bool
+	s.events, cut = expand(s.events, r.cfg.MaxEvents)
+	s.truncated = s.truncated || cut
 	r.markLost(s.events, now)
 	return s
 }

@@ -12,7 +12,8 @@ import (
 // to it is recorded. The wrapper offers the stack exactly the extensions l
 // offers (stack.OffloadLink, stack.IPv6OffloadLink, stack.PollGater), passed
 // straight through, so the stack behaves as it would on l itself; a
-// super-segment is recorded as the wire segments it stands for. A segment
+// super-segment is recorded once and shown as the wire segments it stands
+// for. A segment
 // is recorded just before Write hands it to the link, and just after Read
 // got it, so that the order of the records is the order on the wire.
 //
@@ -122,7 +123,7 @@ type recHdr struct {
 
 // packet records the TCP segment in pkt, if it is one. A packet longer than
 // the MTU, or one the device says stands for segments of gso bytes, is a
-// super-segment: it is recorded as its wire segments (of gso bytes, or the
+// super-segment: it stands for wire segments of gso bytes (or the
 // largest the MTU allows with these headers when the device does not say).
 func (r *Recorder) packet(pkt []byte, out bool, gso, mtu int) {
 	var h recHdr

@@ -6,7 +6,8 @@
 //
 // A Recorder is fed from four places, all optional:
 //   - Recorder.Link wraps the stack's link and records every TCP segment
-//     that crosses it (a super-segment of an offloading link as the wire
+//     that crosses it (a super-segment of an offloading link is one
+//     record, shown as the wire
 //     segments it stands for, as --pcap records it);
 //   - Recorder.Trace is a stack.Options.Trace hook: state transitions;
 //   - Recorder.ConnGone is a stack.Options.ConnGone hook: the final
@@ -28,7 +29,9 @@
 // # Memory bound
 //
 // Per connection the Recorder keeps a ring of at most Config.MaxEvents
-// events (40 bytes each; default 4096: 160 KiB) and a ring of at most
+// events (40 bytes each; default 4096: 160 KiB; a super-segment is one
+// event, and api/conn/{id} shows at most the newest MaxEvents wire
+// segments) and a ring of at most
 // Config.MaxSamples samples (48 bytes each; default 3600, six minutes at
 // 10 Hz: 169 KiB); both grow on demand, so a short connection (a curl)
 // takes a few KiB. It keeps at most Config.MaxConns live connections
@@ -54,7 +57,7 @@ import (
 
 // Config bounds a Recorder. Zero fields take the defaults.
 type Config struct {
-	MaxEvents  int // segment and state events kept per connection (default 4096)
+	MaxEvents  int // segment and state events kept per connection, and wire segments shown (default 4096)
 	MaxConns   int // live connections recorded (default 256)
 	MaxClosed  int // closed connections kept (default 128), oldest evicted first
 	MaxSamples int // plot samples kept per connection (default 3600)

@@ -83,6 +83,7 @@ const (
 	bitTS      // tsval, tsecr are set
 	bitCause   // state: a segment caused it (flags, seq, ack are its)
 	bitCauseIn // state: and the peer sent that segment
+	bitGSO     // a super-segment: wire segments of mss payload bytes each
 )
 
 // event is one recorded happening: a segment (header fields only) or a
@@ -122,9 +123,8 @@ func (h *hdr) tuple(out bool) tcp.Tuple {
 
 // record records the TCP segment(s) of a packet that crossed the link.
 // pieces is the number of wire segments of mss payload bytes a
-// super-segment stands for (1 for a plain segment): they are recorded as
-// the kernel or the device cuts them (RFC 9293 sequence arithmetic; CWR on
-// the first only, FIN and PSH on the last only, as Linux's tcp_gso_segment).
+// super-segment stands for (1 for a plain segment): it is kept as one
+// record, which expand cuts as the kernel or the device does.
 func (r *Recorder) record(h *hdr, out bool, pieces, mss int) {
 	at := r.clock()
 	h.e.at = at
@@ -154,25 +154,17 @@ func (r *Recorder) record(h *hdr, out bool, pieces, mss int) {
 		}
 		cache.Store(c)
 	}
-	total := h.e.n
-	c.mu.Lock()
-	for i := 0; i < pieces; i++ {
-		e := h.e
-		if pieces > 1 {
-			e.seq += uint32(i * mss)
-			e.n = min(uint32(mss), total-uint32(i*mss))
-			if i > 0 {
-				e.flags &^= segment.FlagCWR
-			}
-			if i < pieces-1 {
-				e.flags &^= segment.FlagFIN | segment.FlagPSH
-			}
-		}
-		if out {
-			c.markRetrans(&e)
-		}
-		c.events.push(e)
+	if pieces > 1 {
+		// One record for the super-segment, cut into its wire segments
+		// when read (expand): the data path pays one ring write.
+		h.e.bits |= bitGSO
+		h.e.mss = uint16(mss)
 	}
+	c.mu.Lock()
+	if out {
+		c.markRetrans(&h.e)
+	}
+	c.events.push(h.e)
 	c.lastAt = at
 	// A RST on a connection the stack never had (no state reported)
 	// ends it: there is no TCB to wait for (RFC 9293 3.10.7.1).
@@ -206,4 +198,61 @@ func (c *connRec) markRetrans(e *event) {
 	if !c.sentAny || int32(end-c.sndMax) > 0 {
 		c.sndMax, c.sentAny = end, true
 	}
+}
+
+// wireSegments returns how many wire segments a record stands for.
+func (e *event) wireSegments() int {
+	if e.bits&bitGSO == 0 {
+		return 1
+	}
+	return segment.GSOSegments(int(e.n), int(e.mss))
+}
+
+// expand returns the records as the wire segments they stand for, the
+// newest max of them (dropped says older ones were left out). A
+// super-segment is cut as the kernel or the device cuts it (RFC 9293
+// sequence arithmetic; CWR on the first segment only, FIN and PSH on the
+// last only, as Linux's tcp_gso_segment).
+func expand(recs []event, max int) (out []event, dropped bool) {
+	total, first := 0, len(recs)
+	for first > 0 && total+recs[first-1].wireSegments() <= max {
+		first--
+		total += recs[first].wireSegments()
+	}
+	skip := 0
+	if first > 0 && total < max {
+		// Part of an older super-segment still fits: its newest pieces.
+		first--
+		skip = recs[first].wireSegments() - (max - total)
+		total = max
+	}
+	out = make([]event, 0, total)
+	for i := first; i < len(recs); i++ {
+		e := recs[i]
+		n := e.wireSegments()
+		if n == 1 {
+			e.bits &^= bitGSO
+			out = append(out, e)
+			continue
+		}
+		mss, size := uint32(e.mss), e.n
+		for p := 0; p < n; p++ {
+			if i == first && p < skip {
+				continue
+			}
+			w := e
+			w.bits &^= bitGSO
+			w.mss = 0
+			w.seq += uint32(p) * mss
+			w.n = min(mss, size-uint32(p)*mss)
+			if p > 0 {
+				w.flags &^= segment.FlagCWR
+			}
+			if p < n-1 {
+				w.flags &^= segment.FlagFIN | segment.FlagPSH
+			}
+			out = append(out, w)
+		}
+	}
+	return out, first > 0 || skip > 0
 }

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack"
 	"github.com/tunstack/tunstack/stack/tcp"
 )
 
@@ -313,5 +314,31 @@ func TestMemoryBound(t *testing.T) {
 	}
 	if cap(r.buf) != DefaultMaxEvents || r.dropped != 2*DefaultMaxEvents {
 		t.Fatalf("cap %d dropped %d", cap(r.buf), r.dropped)
+	}
+}
+
+// TestRecorderGSOBound: a super-segment is one record, shown as its wire
+// segments; the API shows at most MaxEvents wire segments, the newest,
+// cutting through the oldest super-segment shown.
+func TestRecorderGSOBound(t *testing.T) {
+	rec := NewRecorder(Config{MaxEvents: 8})
+	l := rec.Link(&offloadFake{}).(stack.OffloadLink)
+	for i := range 3 {
+		full := pkt(t, 40000, true, segment.FlagACK|segment.FlagPSH, uint32(1+5000*i), 1, 5000, segment.Options{})
+		if _, err := l.WriteGSO(full[:40], full[40:], 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := (&rig{t: t, rec: rec}).conn("c1")
+	var seqs []uint32
+	for _, e := range c.Events {
+		seqs = append(seqs, *e.Seq)
+	}
+	want := []uint32{7001, 8001, 9001, 10001, 11001, 12001, 13001, 14001}
+	if !slices.Equal(seqs, want) || !c.Truncated {
+		t.Fatalf("seqs %v truncated %v, want %v true", seqs, c.Truncated, want)
+	}
+	if c.Events[2].Flags != "P." || c.Events[1].Flags != "." || c.Events[7].Flags != "P." {
+		t.Fatalf("PSH on the last piece only: %+v", c.Events)
 	}
 }
