@@ -79,6 +79,7 @@ func (s *Stack) inputFragment6(pkt []byte) {
 }
 
 func (s *Stack) afterFragment(res ipfrag.Result, v6 bool) {
+	s.publishFragStats()
 	switch res.Verdict {
 	case ipfrag.Complete:
 		// A whole datagram now (not a fragment again): processed as if
@@ -122,7 +123,18 @@ func (s *Stack) fragTimer() {
 		return
 	}
 	f.r.Expire(s.now())
+	s.publishFragStats()
 	s.armFragTimer()
+}
+
+// publishFragStats copies the reassembler's counters for Stats, which
+// must not wait for the input lock (the input goroutine may be blocked in
+// a link write for as long as the link likes). Under inMu.
+func (s *Stack) publishFragStats() {
+	st := s.frag.r.Stats()
+	s.fragStatsMu.Lock()
+	s.fragStats = st
+	s.fragStatsMu.Unlock()
 }
 
 // reassemblyTimeExceeded sends ICMP Time Exceeded, "fragment reassembly

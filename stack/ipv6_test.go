@@ -457,8 +457,9 @@ func TestIPv6HandshakeAndPacketTooBig(t *testing.T) {
 		if want := 1280 - 60; len(seg.Payload) != want {
 			t.Fatalf("after the PTB a segment of %d bytes, want %d (MTU 1280 - 60)", len(seg.Payload), want)
 		}
-		if st := s.Stats(); st.ICMPUnreachable != 1 {
-			t.Fatalf("ICMP errors acted on: %d, want 1", st.ICMPUnreachable)
+		// Counted once the call that resent returns.
+		if !waitFor(2*time.Second, func() bool { return s.Stats().ICMPUnreachable == 1 }) {
+			t.Fatalf("ICMP errors acted on: %d, want 1", s.Stats().ICMPUnreachable)
 		}
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tunstack/tunstack/segment"
+	"github.com/tunstack/tunstack/stack/ipfrag"
 	"github.com/tunstack/tunstack/stack/tcp"
 	"github.com/tunstack/tunstack/timers"
 )
@@ -90,8 +91,13 @@ type Stack struct {
 	inSeg   segment.Segment
 	inChain segment.IPv6Chain // the IPv6 packet's extension headers (input6)
 	frag    fragState         // IP reassembly and ICMP errors (frag.go)
-	rawSink rawSink
-	twReply heldSegment // a TIME-WAIT record's answer, written after s.mu is released
+
+	// fragStats is the reassembler's counters as of its last call, for
+	// Stats (publishFragStats).
+	fragStatsMu sync.Mutex
+	fragStats   ipfrag.Stats
+	rawSink     rawSink
+	twReply     heldSegment // a TIME-WAIT record's answer, written after s.mu is released
 	// ackq lists connections holding back a pure ACK during a burst of
 	// input (see connSink.Output); burst counts packets since the last
 	// flush; flushFn is flushAcks bound once (no allocation per read).

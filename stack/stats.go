@@ -170,11 +170,9 @@ func (s *Stack) Stats() Stats {
 	}
 	st.Forward = s.fwd.stats()
 	s.udp.stats(&st)
-	s.inMu.Lock()
-	if s.frag.r != nil {
-		st.Fragments = s.frag.r.Stats()
-	}
-	s.inMu.Unlock()
+	s.fragStatsMu.Lock()
+	st.Fragments = s.fragStats
+	s.fragStatsMu.Unlock()
 	conns := s.snapshotConns()
 	var retrans uint64
 	c.goneMu.Lock()

@@ -241,15 +241,14 @@ func udpPacket(t testing.TB, src, dst netip.AddrPort, payload []byte) []byte {
 }
 
 // waitIn waits until s has read n packets and processed them: the last
-// packet counted may still be in processing, and Stats takes the input
-// lock (for the reassembly counters), so once a Stats call returns it is
-// done.
+// packet counted may still be in processing, so wait for the input
+// goroutine's lock too.
 func waitIn(t *testing.T, s *stack.Stack, n int) {
 	t.Helper()
 	if !waitFor(5*time.Second, func() bool { return s.Stats().PacketsIn >= uint64(n) }) {
 		t.Fatalf("stack read %d packets, want %d", s.Stats().PacketsIn, n)
 	}
-	s.Stats()
+	stack.InputBarrier(s)
 }
 
 // A full receive queue drops further datagrams and counts them, as a full
