@@ -178,7 +178,10 @@ func (r *Recorder) expireLocked() []pendingIn {
 func (r *Recorder) recordDropped(lost []pendingIn) {
 	for i := range lost {
 		h := &lost[i].h
-		c := r.lookup(h.tuple(false), false, h.e.at)
+		// A drop noticed after the connection closed belongs to its
+		// record, not to a new one (which would show as a second row of
+		// the same tuple and take a live slot).
+		c := r.recordOf(h.tuple(false))
 		if c == nil {
 			continue
 		}

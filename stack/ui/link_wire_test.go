@@ -13,6 +13,7 @@ import (
 
 	"github.com/tunstack/tunstack/segment"
 	"github.com/tunstack/tunstack/stack"
+	"github.com/tunstack/tunstack/stack/tcp"
 )
 
 // injector is a scripted fault injector: it drops or duplicates the
@@ -144,4 +145,37 @@ func TestWireTapMarksFaults(t *testing.T) {
 	if strings.Count(tr, "(dropped by the fault injector)") != 2 || strings.Count(tr, "(duplicate made by the fault injector)") != 2 {
 		t.Fatalf("trace:\n%s", tr)
 	}
+}
+
+// A drop the wire tap notices after the connection closed (a late ACK the
+// injector dropped, seen once its grace passed) is marked on the closed
+// connection's record: it must not start a second record of the same
+// tuple, which showed as a duplicate row and took a live slot.
+func TestWireTapDropAfterClose(t *testing.T) {
+	clk := newManualNow()
+	rec := NewRecorder(Config{Now: clk.now})
+	raw := &fakeLink{onRead: func() { clk.advance(time.Microsecond) }}
+	inj := &injector{Link: rec.WireTap(raw, 50*time.Millisecond), drop: map[uint32]bool{2000: true}}
+	l := rec.Link(inj)
+	A := segment.FlagACK
+	l.Write(pkt(t, 7, true, A, 100, 1, 10, segment.Options{}))
+	raw.feed(pkt(t, 7, false, A, 2000, 110, 0, segment.Options{})) // dropped
+	raw.feed(pkt(t, 7, false, A, 2001, 110, 0, segment.Options{}))
+	if _, err := l.Read(make([]byte, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	rec.Trace(tcp.Transition{Tuple: tuple(7), From: tcp.StateLastAck, To: tcp.StateClosed})
+	clk.advance(100 * time.Millisecond)
+	rec.expireIn()
+	g := &rig{t: t, rec: rec}
+	var dropped int
+	for _, e := range g.conn("c1").Events {
+		if strings.Contains(g.rawEvent(e), `"dropped":true`) {
+			dropped++
+		}
+	}
+	if dropped != 1 {
+		t.Fatalf("c1 has %d dropped events, want 1", dropped)
+	}
+	get(t, rec.Handler(), "/api/conn/c2", 404, nil)
 }

@@ -229,6 +229,22 @@ func (r *Recorder) lookup(k tcp.Tuple, synIn bool, at int64) *connRec {
 	return c
 }
 
+// recordOf returns the record of tuple k, live or, failing that, the most
+// recently closed one; nil if there is none. It never creates one.
+func (r *Recorder) recordOf(k tcp.Tuple) *connRec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.live[k]; c != nil {
+		return c
+	}
+	for i := len(r.closed) - 1; i >= 0; i-- {
+		if c := r.closed[i]; c.key == k {
+			return c
+		}
+	}
+	return nil
+}
+
 // createLocked adds a live connection, or returns nil when MaxConns are
 // live already (counted as untracked when count is set).
 func (r *Recorder) createLocked(k tcp.Tuple, at int64, count bool) *connRec {
