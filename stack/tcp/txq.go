@@ -246,12 +246,24 @@ func (c *Conn) recordSent(now time.Time, seq Seq, used uint32, fin bool) {
 func (c *Conn) recordsAcked(now time.Time, ack Seq) int {
 	q := &c.txq
 	k := q.search(ack)
+	rk := &c.rack
 	for i := 0; i < k; i++ {
-		if r := q.at(i); r.flags&txSacked == 0 {
-			c.rackDelivered(now, r)
-		} else {
+		r := q.at(i)
+		if r.flags&txSacked != 0 {
 			c.rackCumAcked(r)
+			continue
 		}
+		// A record sent once, followed by another such record this ACK
+		// also delivers, and not below RACK.fack (no reordering to
+		// note): RFC 8985 6.2 steps 1-3 for the pair end as for the
+		// later one alone (sent later, so its RTT is the smaller and its
+		// transmission the more recent; stamps never go back,
+		// recordSent). A bulk sender's ACK covers dozens of records.
+		if i+1 < k && r.flags&txRetrans == 0 && rk.fackValid && !r.end.LessThan(rk.fack) &&
+			q.at(i+1).flags&(txSacked|txRetrans) == 0 {
+			continue
+		}
+		c.rackDelivered(now, r)
 	}
 	q.popFront(k)
 	if q.n > 0 {
