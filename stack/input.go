@@ -312,38 +312,15 @@ func (s *Stack) inputICMP(pkt []byte, ip segment.IPv4) {
 	s.ctr.icmpIn.Add(1)
 	switch m.Type() {
 	case segment.ICMPv4TypeEcho:
-		if !s.ours(ip.Dst()) {
-			// Transparent mode: the stack does not ping for others.
-			s.ctr.dNotOurs.Add(1)
-			return
-		}
-		n, err := segment.ICMPv4EchoReply(pkt, pkt)
-		if err != nil {
-			s.ctr.dICMP.Add(1)
-			return
-		}
-		if s.writeIP(pkt[:n]) {
-			s.ctr.icmpEcho.Add(1)
-		}
+		s.answerEcho(pkt, ip.Dst(), segment.ICMPv4EchoReply)
 	case segment.ICMPv4TypeDestUnreach:
 		q, err := m.Quoted()
 		if err == nil && q.Protocol == segment.ProtocolUDP && s.ours(ip.Dst()) {
 			s.udpICMPError(&q, udpUnreachErr(m.Code()))
 			return
 		}
-		// The quoted segment is ours: sent from the address the error
-		// came to (the stack's, or a forwarded connection's).
-		if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != ip.Dst() {
-			s.ctr.dICMP.Add(1)
-			return
-		}
-		sp, dp, seq := q.TCPPorts()
-		key := tcp.Tuple{LocalAddr: q.Src, LocalPort: sp, RemoteAddr: q.Dst, RemotePort: dp}
-		s.mu.Lock()
-		c := s.conns[key]
-		s.mu.Unlock()
+		c, seq := s.quotedConn(&q, err, ip.Dst())
 		if c == nil {
-			s.ctr.dICMP.Add(1)
 			return
 		}
 		var ok bool
@@ -365,6 +342,45 @@ func (s *Stack) inputICMP(pkt []byte, ip segment.IPv4) {
 	default:
 		s.ctr.dICMP.Add(1)
 	}
+}
+
+// answerEcho answers an echo request to one of our addresses in place
+// (RFC 1122 3.2.2.6, RFC 4443 4.2) with reply, the family's builder; one
+// to a transparent destination is not ours to answer.
+func (s *Stack) answerEcho(pkt []byte, dst netip.Addr, reply func(dst, req []byte) (int, error)) {
+	if !s.ours(dst) {
+		s.ctr.dNotOurs.Add(1)
+		return
+	}
+	n, err := reply(pkt, pkt)
+	if err != nil {
+		s.ctr.dICMP.Add(1)
+		return
+	}
+	if s.writeIP(pkt[:n]) {
+		s.ctr.icmpEcho.Add(1)
+	}
+}
+
+// quotedConn returns the connection whose segment an ICMP error quotes (q,
+// and err from reading the quote), with the quoted sequence number, or nil
+// (counted) if there is none. The quoted segment is ours when it was sent
+// from the address the error came to (dst: the stack's, or a forwarded
+// connection's).
+func (s *Stack) quotedConn(q *segment.Quoted, err error, dst netip.Addr) (*Conn, segment.Seq) {
+	if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != dst {
+		s.ctr.dICMP.Add(1)
+		return nil, 0
+	}
+	sp, dp, seq := q.TCPPorts()
+	key := tcp.Tuple{LocalAddr: q.Src, LocalPort: sp, RemoteAddr: q.Dst, RemotePort: dp}
+	s.mu.Lock()
+	c := s.conns[key]
+	s.mu.Unlock()
+	if c == nil {
+		s.ctr.dICMP.Add(1)
+	}
+	return c, seq
 }
 
 // unreachErr maps a destination-unreachable code to the errno Linux reports

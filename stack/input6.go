@@ -5,7 +5,6 @@ import (
 	"syscall"
 
 	"github.com/tunstack/tunstack/segment"
-	"github.com/tunstack/tunstack/stack/tcp"
 )
 
 // IPv6 input (RFC 8200) and ICMPv6 (RFC 4443). A TUN has no link layer,
@@ -105,19 +104,7 @@ func (s *Stack) inputICMPv6(pkt []byte, off, end int) {
 	s.ctr.icmpIn.Add(1)
 	switch m.Type() {
 	case segment.ICMPv6TypeEchoRequest:
-		if !s.ours(ip.Dst()) {
-			// Transparent mode: the stack does not ping for others.
-			s.ctr.dNotOurs.Add(1)
-			return
-		}
-		n, err := segment.ICMPv6EchoReply(pkt, pkt)
-		if err != nil {
-			s.ctr.dICMP.Add(1)
-			return
-		}
-		if s.writeIP(pkt[:n]) {
-			s.ctr.icmpEcho.Add(1)
-		}
+		s.answerEcho(pkt, ip.Dst(), segment.ICMPv6EchoReply)
 	case segment.ICMPv6TypePacketTooBig, segment.ICMPv6TypeDestUnreach, segment.ICMPv6TypeParamProblem,
 		segment.ICMPv6TypeTimeExceeded:
 		s.icmpv6Error(m, ip.Dst())
@@ -138,17 +125,8 @@ func (s *Stack) icmpv6Error(m segment.ICMPv6, dst netip.Addr) {
 		s.udpICMPError(&q, udp6UnreachErr(m.Type(), m.Code()))
 		return
 	}
-	if err != nil || q.Protocol != segment.ProtocolTCP || q.Src != dst {
-		s.ctr.dICMP.Add(1)
-		return
-	}
-	sp, dp, seq := q.TCPPorts()
-	key := tcp.Tuple{LocalAddr: q.Src, LocalPort: sp, RemoteAddr: q.Dst, RemotePort: dp}
-	s.mu.Lock()
-	c := s.conns[key]
-	s.mu.Unlock()
+	c, seq := s.quotedConn(&q, err, dst)
 	if c == nil {
-		s.ctr.dICMP.Add(1)
 		return
 	}
 	now := s.now()
