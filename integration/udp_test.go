@@ -64,18 +64,15 @@ func udpStack(t testing.TB, name string, transparent ...netip.Prefix) *stack.Sta
 	return s
 }
 
-// TestUDPKernelPeer: datagrams of 1 to 30,000 bytes echo between kernel
-// sockets and stack sockets in both directions (the large ones in
-// fragments, reassembled by the kernel and by the stack); a datagram to a
-// closed port gets ICMP port unreachable from either side, which the
-// other reports as ECONNREFUSED on its connected socket.
-func TestUDPKernelPeer(t *testing.T) {
-	s := udpStack(t, "udp0")
+// udpEchoOnStack serves a UDP echo on port 7 of s (both families) until
+// the test ends.
+func udpEchoOnStack(t testing.TB, s *stack.Stack) {
+	t.Helper()
 	srv, err := s.ListenUDP("udp", ":7")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	go func() {
 		buf := make([]byte, 65536)
 		for {
@@ -86,6 +83,16 @@ func TestUDPKernelPeer(t *testing.T) {
 			srv.WriteToUDPAddrPort(buf[:n], from)
 		}
 	}()
+}
+
+// TestUDPKernelPeer: datagrams of 1 to 30,000 bytes echo between kernel
+// sockets and stack sockets in both directions (the large ones in
+// fragments, reassembled by the kernel and by the stack); a datagram to a
+// closed port gets ICMP port unreachable from either side, which the
+// other reports as ECONNREFUSED on its connected socket.
+func TestUDPKernelPeer(t *testing.T) {
+	s := udpStack(t, "udp0")
+	udpEchoOnStack(t, s)
 	sizes := []int{1, 1400, 4000, 30000}
 	inEveryFamily(t, func(t *testing.T, fam family) {
 		udpNet := "udp" + fam.network[3:]
@@ -216,21 +223,7 @@ func BenchmarkUDPEchoKernel(b *testing.B) {
 	for _, fam := range families {
 		b.Run(fam.name, func(b *testing.B) {
 			s := udpStack(b, "udpb0")
-			srv, err := s.ListenUDP("udp", ":7")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer srv.Close()
-			go func() {
-				buf := make([]byte, 65536)
-				for {
-					n, from, err := srv.ReadFromUDPAddrPort(buf)
-					if err != nil {
-						return
-					}
-					srv.WriteToUDPAddrPort(buf[:n], from)
-				}
-			}()
+			udpEchoOnStack(b, s)
 			c, err := net.Dial("udp"+fam.network[3:], fam.addrPort(7))
 			if err != nil {
 				b.Fatal(err)

@@ -37,7 +37,7 @@ func (s *Stack) input4(pkt []byte, csumOK bool) {
 	if err := ip.Validate(); err != nil {
 		// UDP fragments to a transparent destination are reassembled
 		// too (TCP does not need it).
-		if err == segment.ErrFragment && len(pkt) >= segment.IPv4MinHeaderLen && (s.addr4.IsValid() && ip.Dst() == s.addr4 ||
+		if err == segment.ErrFragment && len(pkt) >= segment.IPv4MinHeaderLen && (ip.Dst() == s.addr4 ||
 			ip.Protocol() == segment.ProtocolUDP && s.transparentDst(ip.Dst(), segment.ProtocolUDP)) {
 			s.inputFragment4(pkt)
 			return
@@ -49,7 +49,7 @@ func (s *Stack) input4(pkt []byte, csumOK bool) {
 	// RFC 1122 3.2.1.3: a host silently discards a datagram not addressed
 	// to it (a TUN delivers only what was routed to us, but a misconfigured
 	// route is no reason to answer for someone else).
-	if (!s.addr4.IsValid() || dst != s.addr4) && !s.transparentDst(dst, ip.Protocol()) {
+	if dst != s.addr4 && !s.transparentDst(dst, ip.Protocol()) {
 		c.dNotOurs.Add(1)
 		return
 	}

@@ -30,7 +30,7 @@ func (s *Stack) input6(pkt []byte, csumOK bool) {
 	// UDP fragments to a transparent destination are reassembled (a
 	// fragment's ch.Protocol is its fragment header's next header); TCP
 	// does not need it.
-	if (!s.addr6.IsValid() || dst != s.addr6) &&
+	if dst != s.addr6 &&
 		(err != nil || (ch.HasFragment && !ch.Fragment.Atomic() && ch.Protocol != segment.ProtocolUDP) ||
 			!s.transparentDst(dst, ch.Protocol)) {
 		c.dNotOurs.Add(1)

@@ -41,9 +41,9 @@ const maxLoopQueue = 4096
 func (s *Stack) isLoop(pkt []byte) bool {
 	switch {
 	case len(pkt) >= segment.IPv4MinHeaderLen && pkt[0]>>4 == 4:
-		return s.addr4.IsValid() && netip.AddrFrom4([4]byte(pkt[16:20])) == s.addr4
+		return netip.AddrFrom4([4]byte(pkt[16:20])) == s.addr4
 	case len(pkt) >= segment.IPv6HeaderLen && pkt[0]>>4 == 6:
-		return s.addr6.IsValid() && netip.AddrFrom16([16]byte(pkt[24:40])) == s.addr6
+		return netip.AddrFrom16([16]byte(pkt[24:40])) == s.addr6
 	}
 	return false
 }
