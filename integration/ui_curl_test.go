@@ -78,7 +78,21 @@ func TestUIPageCurl(t *testing.T) {
 		}
 	}
 
-	// A transfer that lasts: seen ESTABLISHED while curl runs.
+	// A transfer that lasts: seen ESTABLISHED while curl runs. curl's
+	// --limit-rate only slows its reads, so the kernel's receive buffer
+	// (tcp_rmem allows up to 32 MB here) could take all 3 MB from the stack
+	// within a second and leave one throughput bar: cap the namespace's
+	// receive buffers for this test so that the stack's sending follows
+	// curl's reading.
+	const rmem = "/proc/sys/net/ipv4/tcp_rmem"
+	oldRmem, err := os.ReadFile(rmem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rmem, []byte("4096 65536 131072"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.WriteFile(rmem, oldRmem, 0o644) })
 	done := make(chan error, 1)
 	go func() {
 		_, stderr, err := command(t, 90*time.Second, nil, curl, "-sS", "--max-time", "80", "--limit-rate", "1M",
