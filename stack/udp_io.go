@@ -269,9 +269,11 @@ func (c *UDPConn) deliver(from netip.AddrPort, payload []byte) bool {
 	c.q[(c.head+c.count)%len(c.q)] = udpDatagram{bp: bp, n: n, from: from}
 	c.count++
 	c.bytes += len(*bp)
+	// Counted before a reader can take it, so that Stats never shows a
+	// datagram read (or answered) but not yet received.
+	s.udp.inDatagrams.Add(1)
 	c.mu.Unlock()
 	signal(c.wake)
-	s.udp.inDatagrams.Add(1)
 	return true
 }
 
