@@ -102,7 +102,13 @@
 // packets that were already waiting are held back and superseded, then
 // sent when the link has nothing more to read or after a bounded burst;
 // duplicate ACKs are never merged (see connSink.Output for the deviation
-// from RFC 5681 4.2 this is, and why).
+// from RFC 5681 4.2 this is, and why). On a link that can also be read
+// without blocking (ReadAheadLink; a *tun.Device), the input goroutine
+// moves the packets waiting in the device into a bounded arena while it
+// works through a burst, so that the device's queue, which the kernel drops
+// from when full, drains at the speed of reading rather than of processing
+// (readahead.go). Packets are still processed one at a time, in arrival
+// order, by the one input goroutine.
 //
 // # Concurrency model
 //

@@ -502,59 +502,82 @@ func (s *Stack) removeConnLocked(c *Conn) {
 // --- input ---
 
 // inputLoop is the stack's one input goroutine: it reads each packet into a
-// reused buffer and processes it to completion before reading the next.
+// reused buffer and processes it to completion before reading the next;
+// during a burst it reads ahead into an arena (readahead.go).
 func (s *Stack) inputLoop() {
 	defer s.wg.Done()
 	defer close(s.linkDone)
 	buf := make([]byte, 65536)
-	var errs int
+	ral, _ := s.ol.(ReadAheadLink)
+	ra := readAhead{max: len(buf)}
+	var errs, reads, sinceFill int
+	ahead := false // the last look for more packets found some
 	// held says ACKs were held back when inMu was last released (read
 	// here without it: the loopback goroutine flushes what it holds before
 	// it lets go, so a stale true costs one empty flush, never an ACK).
 	held := false
 	for {
-		var n int
-		var err error
+		var pkt []byte
 		csumOK := false
-		if s.ol != nil {
-			// Pure ACKs held back during a burst go out before the read
-			// blocks (flushFn), and at least every ackBurst packets.
-			idle := s.flushFn
-			if !held {
-				idle = nil
+		fromArena := ra.count > 0
+		if fromArena {
+			// Working through a burst: keep the device's queue short.
+			if sinceFill++; sinceFill >= readAheadEvery {
+				sinceFill = 0
+				ahead = ra.fill(ral) > 0
 			}
-			n, csumOK, err = s.ol.ReadPacket(buf, idle)
+			pkt, csumOK = ra.front()
 		} else {
-			n, err = s.link.Read(buf)
+			var n int
+			var err error
+			if s.ol != nil {
+				// Pure ACKs held back during a burst go out before the read
+				// blocks (flushFn), and at least every ackBurst packets.
+				idle := s.flushFn
+				if !held {
+					idle = nil
+				}
+				n, csumOK, err = s.ol.ReadPacket(buf, idle)
+			} else {
+				n, err = s.link.Read(buf)
+			}
+			if err != nil {
+				s.flushAcksIdle()
+				select {
+				case <-s.done:
+					return
+				default:
+				}
+				if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) || errors.Is(err, io.EOF) {
+					s.linkFailed(fmt.Errorf("stack: link closed under the stack: %w", err))
+					return
+				}
+				// A transient read error (e.g. a short buffer): count, go on,
+				// but do not spin on a link that only returns errors.
+				errs++
+				if errs > 1000 {
+					s.linkFailed(fmt.Errorf("stack: giving up on the link after 1000 read errors: %w", err))
+					return
+				}
+				continue
+			}
+			errs = 0
+			pkt = buf[:n]
+			if reads++; ral != nil && (ahead || reads%readAheadProbe == 0) {
+				sinceFill = 0
+				ahead = ra.fill(ral) > 0
+			}
 		}
-		if err != nil {
-			s.flushAcksIdle()
-			select {
-			case <-s.done:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) || errors.Is(err, io.EOF) {
-				s.linkFailed(fmt.Errorf("stack: link closed under the stack: %w", err))
-				return
-			}
-			// A transient read error (e.g. a short buffer): count, go on,
-			// but do not spin on a link that only returns errors.
-			errs++
-			if errs > 1000 {
-				s.linkFailed(fmt.Errorf("stack: giving up on the link after 1000 read errors: %w", err))
-				return
-			}
-			continue
-		}
-		errs = 0
 		s.inMu.Lock()
-		s.input(buf[:n], csumOK)
+		s.input(pkt, csumOK)
 		if s.burst++; s.burst >= ackBurst {
 			s.flushAcks()
 		}
 		held = len(s.ackq) != 0
 		s.inMu.Unlock()
+		if fromArena {
+			ra.pop()
+		}
 	}
 }
 

@@ -215,20 +215,26 @@ func (d *Device) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	n, _, _, err := d.readPacket(p, nil, true)
+	n, _, _, err := d.readPacket(p, nil, true, false)
 	return n, err
 }
 
-func (d *Device) readPacket(p []byte, idle func(), complete bool) (int, bool, int, error) {
+// errEmpty is readPacket's answer to a try when no packet is waiting.
+var errEmpty = errors.New("tun: no packet waiting")
+
+func (d *Device) readPacket(p []byte, idle func(), complete, try bool) (int, bool, int, error) {
 	op := d.getOp()
-	op.p, op.idle = p, idle
+	op.p, op.idle, op.try = p, idle, try
 	err := d.rc.Read(op.readFn)
 	n, hdr := op.n, op.hdr
 	if err == nil {
 		err = op.err
 	}
-	op.p, op.idle, op.err, op.spinning, op.missed = nil, nil, nil, false, false
+	op.p, op.idle, op.err, op.spinning, op.missed, op.try = nil, nil, nil, false, false, false
 	d.putOp(op)
+	if err == errEmpty {
+		return 0, false, 0, err
+	}
 	if err != nil {
 		return 0, false, 0, d.ioErr(err)
 	}
@@ -299,6 +305,7 @@ type ioOp struct {
 	d               *Device
 	p, p2           []byte // packet, or headers and payload (writes)
 	idle            func()
+	try             bool // a read that must not wait: errEmpty when nothing is waiting
 	hdr             [virtioNetHdrLen]byte
 	n               int
 	err             error
@@ -325,6 +332,10 @@ func (op *ioOp) read(fd uintptr) bool {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
+			if op.try {
+				op.n, op.err = 0, errEmpty
+				return true
+			}
 			if f := op.idle; f != nil {
 				op.idle = nil
 				f()

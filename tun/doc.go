@@ -124,7 +124,11 @@
 // would block, where the stack flushes ACKs it held during a burst),
 // WriteGSO and GSOMaxSize, and the IPv6 extension GSOIPv6 (the stack looks
 // for interface{ GSOIPv6() bool } before handing WriteGSO IPv6 headers).
-// ReadPacket works without offloads too. Nothing in package tun cuts
+// ReadPacket works without offloads too, as does TryReadPacket (the
+// stack's ReadAheadLink): a read of a packet that is already waiting, which
+// never blocks, so that a stack working through a burst can move the
+// device's queue (txqueuelen packets, then the kernel drops) into its own
+// memory faster than it processes the packets. Nothing in package tun cuts
 // super-segments in software: the pipe, the fault wrapper and Adapt carry
 // MTU-sized packets only (they have no WriteGSO); a program that records
 // super-segments as wire segments cuts them with segment.CutIPv4TCP or

@@ -18,7 +18,7 @@ import "errors"
 // extension headers but a fragment header). Partial checksums of other
 // protocols are completed. Without offloads csumOK is always false.
 func (d *Device) ReadPacket(p []byte, idle func()) (n int, csumOK bool, err error) {
-	n, csumOK, _, err = d.readPacket(p, idle, false)
+	n, csumOK, _, err = d.readPacket(p, idle, false, false)
 	return n, csumOK, err
 }
 
@@ -28,7 +28,31 @@ func (d *Device) ReadPacket(p []byte, idle func()) (n int, csumOK bool, err erro
 // the wire, which an observer that records the wire needs); 0 for any
 // other packet.
 func (d *Device) ReadPacketGSO(p []byte, idle func()) (n int, csumOK bool, gsoSize int, err error) {
-	return d.readPacket(p, idle, false)
+	return d.readPacket(p, idle, false, false)
+}
+
+// TryReadPacket is ReadPacket for a packet that is already waiting: it
+// never blocks, never busy-polls and calls no idle function; ok is false
+// (with a nil error) when the device has nothing to read. A stack reads
+// ahead with it while it works through a burst (stack.ReadAheadLink), so
+// that the device's queue, which the kernel drops from when it is full
+// (txqueuelen), drains as fast as packets can be read rather than as fast as
+// they can be processed.
+func (d *Device) TryReadPacket(p []byte) (n int, csumOK, ok bool, err error) {
+	n, csumOK, _, err = d.readPacket(p, nil, false, true)
+	if err == errEmpty {
+		return 0, false, false, nil
+	}
+	return n, csumOK, err == nil, err
+}
+
+// TryReadPacketGSO is TryReadPacket with ReadPacketGSO's segment size.
+func (d *Device) TryReadPacketGSO(p []byte) (n int, csumOK bool, gsoSize int, ok bool, err error) {
+	n, csumOK, gsoSize, err = d.readPacket(p, nil, false, true)
+	if err == errEmpty {
+		return 0, false, 0, false, nil
+	}
+	return n, csumOK, gsoSize, err == nil, err
 }
 
 // WriteGSO writes one TCP packet given as hdr, exactly its IP and TCP

@@ -209,6 +209,34 @@ func (l *observedOffloadLink) ReadPacket(p []byte, idle func()) (int, bool, erro
 	return n, csumOK, err
 }
 
+// tryReader is stack.ReadAheadLink's extra method, and tryGSOReader its
+// counterpart with the segment size (tun.Device has both).
+type tryReader interface {
+	TryReadPacket(p []byte) (n int, csumOK, ok bool, err error)
+}
+type tryGSOReader interface {
+	TryReadPacketGSO(p []byte) (n int, csumOK bool, gsoSize int, ok bool, err error)
+}
+
+// TryReadPacket reads ahead exactly when the device does (a device without
+// it never has a packet waiting), so observation does not change when the
+// stack reads.
+func (l *observedOffloadLink) TryReadPacket(p []byte) (n int, csumOK, ok bool, err error) {
+	gso := 0
+	switch t := l.ol.(type) {
+	case tryGSOReader:
+		n, csumOK, gso, ok, err = t.TryReadPacketGSO(p)
+	case tryReader:
+		n, csumOK, ok, err = t.TryReadPacket(p)
+	default:
+		return 0, false, false, nil
+	}
+	if ok && n > 0 && err == nil {
+		l.obs.seeRead(p[:n], csumOK, gso)
+	}
+	return n, csumOK, ok, err
+}
+
 func (l *observedOffloadLink) GSOMaxSize() int { return l.ol.GSOMaxSize() }
 
 // ipv6OffloadLink is the extra method of stack.IPv6OffloadLink: the link

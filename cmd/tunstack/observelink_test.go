@@ -304,3 +304,46 @@ func TestObserveAllocs(t *testing.T) {
 		}
 	}
 }
+
+// aheadOffloadLink is a fakeOffloadLink that can be read ahead.
+type aheadOffloadLink struct{ fakeOffloadLink }
+
+func (l *aheadOffloadLink) TryReadPacketGSO(p []byte) (int, bool, int, bool, error) {
+	if len(l.reads) == 0 {
+		return 0, false, 0, false, nil
+	}
+	n, csumOK, gso, err := l.ReadPacketGSO(p, nil)
+	return n, csumOK, gso, err == nil, err
+}
+
+// TestObserveReadAhead: the stack reads an observed device ahead exactly
+// when it would read the device itself ahead, and what it reads that way
+// reaches the capture.
+func TestObserveReadAhead(t *testing.T) {
+	data := tcpPacket(t, false, true, false, 1001, 5001, []byte("payload"))
+	path := filepath.Join(t.TempDir(), "x.pcap")
+	pf, err := createPcap(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &aheadOffloadLink{fakeOffloadLink{reads: []fakeRead{{pkt: data, csumOK: true}}}}
+	l, ok := observe(fl, pf, nil).(stack.ReadAheadLink)
+	if !ok {
+		t.Fatal("an observed device cannot be read ahead")
+	}
+	buf := make([]byte, 2000)
+	if n, csumOK, ok, err := l.TryReadPacket(buf); !ok || err != nil || n != len(data) || !csumOK {
+		t.Fatalf("TryReadPacket: %d %v %v %v", n, csumOK, ok, err)
+	}
+	if _, _, ok, err := l.TryReadPacket(buf); ok || err != nil {
+		t.Fatalf("TryReadPacket of an empty device: %v %v", ok, err)
+	}
+	pf.Close()
+	if got := readPcapFile(t, path); len(got) != 1 || !bytes.Equal(got[0], data) {
+		t.Fatalf("the capture holds %d packets, want the one read ahead", len(got))
+	}
+	plain := &fakeOffloadLink{reads: []fakeRead{{pkt: data}}}
+	if _, _, ok, _ := observe(plain, nil, newTracer(io.Discard)).(stack.ReadAheadLink).TryReadPacket(buf); ok {
+		t.Fatal("a device without TryReadPacket was read ahead through the observer")
+	}
+}

@@ -34,6 +34,11 @@ type gsoReader interface {
 	ReadPacketGSO(p []byte, idle func()) (n int, csumOK bool, gsoSize int, err error)
 }
 
+// tryGSOReader is gsoReader's counterpart for reading ahead (tun.Device).
+type tryGSOReader interface {
+	TryReadPacketGSO(p []byte) (n int, csumOK bool, gsoSize int, ok bool, err error)
+}
+
 // recLink is the wrapper of a link without offloads.
 type recLink struct {
 	stack.Link
@@ -87,6 +92,30 @@ func (l *recOffloadLink) ReadPacketGSO(p []byte, idle func()) (n int, csumOK boo
 		l.r.packet(p[:n], false, gso, l.mtu)
 	}
 	return n, csumOK, gso, err
+}
+
+// TryReadPacket reads ahead exactly when the link does (stack.ReadAheadLink;
+// a link without it never has a packet waiting), recording what it reads.
+func (l *recOffloadLink) TryReadPacket(p []byte) (n int, csumOK, ok bool, err error) {
+	n, csumOK, _, ok, err = l.TryReadPacketGSO(p)
+	return n, csumOK, ok, err
+}
+
+// TryReadPacketGSO is TryReadPacket with the device's segment size, as
+// ReadPacketGSO is ReadPacket's.
+func (l *recOffloadLink) TryReadPacketGSO(p []byte) (n int, csumOK bool, gso int, ok bool, err error) {
+	switch t := l.ol.(type) {
+	case tryGSOReader:
+		n, csumOK, gso, ok, err = t.TryReadPacketGSO(p)
+	case stack.ReadAheadLink:
+		n, csumOK, ok, err = t.TryReadPacket(p)
+	default:
+		return 0, false, 0, false, nil
+	}
+	if ok && n > 0 && err == nil {
+		l.r.packet(p[:n], false, gso, l.mtu)
+	}
+	return n, csumOK, gso, ok, err
 }
 
 func (l *recOffloadLink) GSOMaxSize() int { return l.ol.GSOMaxSize() }

@@ -116,3 +116,40 @@ func httptestGet(h http.Handler, path string) int {
 	h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
 	return w.Code
 }
+
+// aheadFake is an offloadFake that can also be read ahead, with the
+// device's segment size.
+type aheadFake struct{ offloadFake }
+
+func (l *aheadFake) TryReadPacketGSO(p []byte) (int, bool, int, bool, error) {
+	n, err := l.Read(p)
+	if err == errEmpty {
+		return 0, false, 0, false, nil
+	}
+	return n, true, l.gso, err == nil, err
+}
+
+// TestLinkReadAhead: a packet the stack reads ahead is recorded as one it
+// reads with ReadPacket (with the device's segment size), and a link that
+// cannot be read ahead never has a packet waiting through the wrapper.
+func TestLinkReadAhead(t *testing.T) {
+	rec := NewRecorder(Config{})
+	inner := &aheadFake{offloadFake{gso: 1000}}
+	l := rec.Link(inner).(stack.ReadAheadLink)
+	buf := make([]byte, 65536)
+	if _, _, ok, err := l.TryReadPacket(buf); ok || err != nil {
+		t.Fatalf("TryReadPacket on an empty link: ok %v, %v", ok, err)
+	}
+	inner.feed(pkt(t, 40000, false, segment.FlagACK|segment.FlagPSH, 1, 1, 3500, segment.Options{}))
+	if n, csumOK, ok, err := l.TryReadPacket(buf); !ok || err != nil || n != 3540 || !csumOK {
+		t.Fatalf("TryReadPacket %d %v %v %v", n, csumOK, ok, err)
+	}
+	if c := (&rig{t: t, rec: rec}).conn("c1"); len(c.Events) != 4 {
+		t.Fatalf("%d events for a super-segment of 3500 bytes in segments of 1000, want 4", len(c.Events))
+	}
+	plain := &offloadFake{}
+	plain.feed(pkt(t, 40000, false, segment.FlagACK, 1, 1, 0, segment.Options{}))
+	if _, _, ok, err := rec.Link(plain).(stack.ReadAheadLink).TryReadPacket(buf); ok || err != nil {
+		t.Fatalf("a link without TryReadPacket read ahead through the wrapper: %v %v", ok, err)
+	}
+}

@@ -1,0 +1,93 @@
+package stack
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
+
+// queueLink is a ReadAheadLink over a slice of waiting packets.
+type queueLink struct {
+	OffloadLink
+	q [][]byte
+}
+
+func (l *queueLink) TryReadPacket(p []byte) (int, bool, bool, error) {
+	if len(l.q) == 0 {
+		return 0, false, false, nil
+	}
+	n := copy(p, l.q[0])
+	l.q = l.q[1:]
+	return n, n%2 == 0, true, nil
+}
+
+// TestReadAheadArenaFIFO drives the arena with random packet sizes (up to
+// the largest a read may return), random arrivals and random processing,
+// on a small arena so that it fills and wraps thousands of times: every
+// packet comes out once, whole, in arrival order, with its checksum flag.
+func TestReadAheadArenaFIFO(t *testing.T) {
+	for _, tc := range []struct{ size, slots, max int }{
+		{1 << 14, 64, 1500},    // bound by bytes
+		{1 << 16, 8, 1500},     // bound by records
+		{200_000, 1024, 65536}, // super-segments: few fit
+	} {
+		r := readAhead{max: tc.max, buf: make([]byte, tc.size), recs: make([]raRec, tc.slots)}
+		rng := rand.New(rand.NewPCG(1, uint64(tc.size)))
+		l := &queueLink{}
+		var want [][]byte // arrived, not yet processed, in order
+		next := 0
+		wraps := 0
+		for step := 0; step < 4000; step++ {
+			for k := rng.IntN(6); k > 0; k-- { // arrivals
+				n := 1 + rng.IntN(tc.max)
+				if rng.IntN(4) == 0 {
+					n = 40 + rng.IntN(60) // small ones: ACKs
+				}
+				p := make([]byte, n)
+				for i := range p {
+					p[i] = byte(next*7 + i)
+				}
+				next++
+				l.q = append(l.q, p)
+				want = append(want, p)
+			}
+			before := r.w
+			r.fill(l)
+			if r.w < before && r.count > 0 {
+				wraps++
+			}
+			inArena := len(want) - len(l.q)
+			if r.count != inArena {
+				t.Fatalf("%+v step %d: %d packets held, %d moved", tc, step, r.count, inArena)
+			}
+			for k := rng.IntN(5); k > 0 && r.count > 0; k-- { // processing
+				got, csum := r.front()
+				if !bytes.Equal(got, want[0]) || csum != (len(want[0])%2 == 0) {
+					t.Fatalf("%+v step %d: packet of %d bytes came out as %d bytes (csum %v)", tc, step, len(want[0]), len(got), csum)
+				}
+				r.pop()
+				want = want[1:]
+			}
+		}
+		if wraps < 20 {
+			t.Errorf("%+v: the arena wrapped only %d times", tc, wraps)
+		}
+	}
+}
+
+// TestReadAheadFull: a full arena takes nothing more, and the device keeps
+// what it could not take.
+func TestReadAheadFull(t *testing.T) {
+	r := readAhead{max: 1500, buf: make([]byte, 10*1500), recs: make([]raRec, 100)}
+	l := &queueLink{}
+	for range 30 {
+		l.q = append(l.q, make([]byte, 1500))
+	}
+	if n := r.fill(l); n != 10 || len(l.q) != 20 {
+		t.Fatalf("moved %d, %d left in the device; want 10 and 20", n, len(l.q))
+	}
+	r.pop()
+	if n := r.fill(l); n != 1 || len(l.q) != 19 {
+		t.Fatalf("after one processed: moved %d, %d left; want 1 and 19", n, len(l.q))
+	}
+}
