@@ -124,18 +124,20 @@ func (r *readAhead) pop() {
 }
 
 // fill moves the packets waiting in the link into the arena until the link
-// has none or the arena is full, and reports how many it moved. A read
-// error ends it: the next blocking read sees it again and handles it.
-func (r *readAhead) fill(l ReadAheadLink) int {
+// has none or the arena is full, counts them (and a full arena) in ctr, and
+// reports how many it moved. A read error ends it: the next blocking read
+// sees it again and handles it.
+func (r *readAhead) fill(l ReadAheadLink, ctr *counters) int {
 	moved := 0
 	for {
 		p := r.reserve()
 		if p == nil {
-			return moved
+			ctr.readAheadFull.Add(1)
+			break
 		}
 		n, csumOK, ok, err := l.TryReadPacket(p)
 		if !ok || err != nil {
-			return moved
+			break
 		}
 		if n == 0 {
 			continue
@@ -143,4 +145,11 @@ func (r *readAhead) fill(l ReadAheadLink) int {
 		r.commit(n, csumOK)
 		moved++
 	}
+	if moved > 0 {
+		ctr.readAhead.Add(uint64(moved))
+		if c := uint64(r.count); c > ctr.readAheadPeak.Load() {
+			ctr.readAheadPeak.Store(c) // the input goroutine is the only writer
+		}
+	}
+	return moved
 }

@@ -52,7 +52,7 @@ func TestReadAheadArenaFIFO(t *testing.T) {
 				want = append(want, p)
 			}
 			before := r.w
-			r.fill(l)
+			r.fill(l, &counters{})
 			if r.w < before && r.count > 0 {
 				wraps++
 			}
@@ -83,11 +83,15 @@ func TestReadAheadFull(t *testing.T) {
 	for range 30 {
 		l.q = append(l.q, make([]byte, 1500))
 	}
-	if n := r.fill(l); n != 10 || len(l.q) != 20 {
+	var ctr counters
+	if n := r.fill(l, &ctr); n != 10 || len(l.q) != 20 {
 		t.Fatalf("moved %d, %d left in the device; want 10 and 20", n, len(l.q))
 	}
+	if ctr.readAhead.Load() != 10 || ctr.readAheadFull.Load() != 1 || ctr.readAheadPeak.Load() != 10 {
+		t.Fatalf("counters: %d read ahead, %d full, peak %d; want 10, 1, 10", ctr.readAhead.Load(), ctr.readAheadFull.Load(), ctr.readAheadPeak.Load())
+	}
 	r.pop()
-	if n := r.fill(l); n != 1 || len(l.q) != 19 {
+	if n := r.fill(l, &counters{}); n != 1 || len(l.q) != 19 {
 		t.Fatalf("after one processed: moved %d, %d left; want 1 and 19", n, len(l.q))
 	}
 }

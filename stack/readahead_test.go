@@ -39,7 +39,7 @@ var _ stack.ReadAheadLink = (*aheadLink)(nil)
 func TestReadAheadBurst(t *testing.T) {
 	bl := newBurstLink()
 	l := &aheadLink{burstLink: bl}
-	_, ln, syn, sa := burstHandshake(t, l, bl)
+	s, ln, syn, sa := burstHandshake(t, l, bl)
 	const mss, n = 1460, 40 // 58,400 bytes: within the 65,535-byte window
 	var want []byte
 	burst := [][]byte{tcpPacket(t, &segment.Segment{Src: addrA, Dst: addrB, SrcPort: 40000, DstPort: 80,
@@ -85,5 +85,8 @@ func TestReadAheadBurst(t *testing.T) {
 	bl.mu.Unlock()
 	if ahead < n/2 {
 		t.Errorf("%d of %d packets read ahead, want most", ahead, n+1)
+	}
+	if st := s.Stats(); st.ReadAhead != uint64(ahead) || st.ReadAheadPeak == 0 || st.ReadAheadPeak > uint64(ahead) || st.ReadAheadFull != 0 {
+		t.Errorf("Stats: ReadAhead %d (the link gave %d), ReadAheadPeak %d, ReadAheadFull %d", st.ReadAhead, ahead, st.ReadAheadPeak, st.ReadAheadFull)
 	}
 }

@@ -524,7 +524,7 @@ func (s *Stack) inputLoop() {
 			// Working through a burst: keep the device's queue short.
 			if sinceFill++; sinceFill >= readAheadEvery {
 				sinceFill = 0
-				ahead = ra.fill(ral) > 0
+				ahead = ra.fill(ral, &s.ctr) > 0
 			}
 			pkt, csumOK = ra.front()
 		} else {
@@ -565,7 +565,7 @@ func (s *Stack) inputLoop() {
 			pkt = buf[:n]
 			if reads++; ral != nil && (ahead || reads%readAheadProbe == 0) {
 				sinceFill = 0
-				ahead = ra.fill(ral) > 0
+				ahead = ra.fill(ral, &s.ctr) > 0
 			}
 		}
 		s.inMu.Lock()

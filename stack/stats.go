@@ -60,6 +60,13 @@ type Stats struct {
 	SuperSegmentsIn uint64
 	AcksCoalesced   uint64
 
+	// Reading ahead (ReadAheadLink, readahead.go): ReadAhead counts packets
+	// moved from the link into the stack's arena before their turn came;
+	// ReadAheadFull counts looks for more that stopped because the arena was
+	// full (the link's own queue then held the rest, and may have dropped);
+	// ReadAheadPeak is the most packets the arena held at once.
+	ReadAhead, ReadAheadFull, ReadAheadPeak uint64
+
 	// UDP counts UDP datagrams (udp.go).
 	UDP UDPStats
 
@@ -128,6 +135,7 @@ type counters struct {
 	icmpErrors, icmpRateLimited, fragmentsOut                 atomic.Uint64
 	linkWriteErrors                                           atomic.Uint64
 	gsoWrites, superIn, acksCoalesced                         atomic.Uint64
+	readAhead, readAheadFull, readAheadPeak                   atomic.Uint64
 
 	dShort, dVersion, dIPHeader, dIPChecksum, dFragment, dNotOurs, dProtocol atomic.Uint64
 	dTCPHeader, dTCPChecksum, dTCPOption, dICMP, dInvalid, dClosing          atomic.Uint64
@@ -160,6 +168,7 @@ func (s *Stack) Stats() Stats {
 		ICMPUnreachable: c.icmpUnreach.Load(), LinkWriteErrors: c.linkWriteErrors.Load(),
 		ICMPErrorsSent: c.icmpErrors.Load(), ICMPRateLimited: c.icmpRateLimited.Load(), FragmentedOut: c.fragmentsOut.Load(),
 		GSOWrites: c.gsoWrites.Load(), SuperSegmentsIn: c.superIn.Load(), AcksCoalesced: c.acksCoalesced.Load(),
+		ReadAhead: c.readAhead.Load(), ReadAheadFull: c.readAheadFull.Load(), ReadAheadPeak: c.readAheadPeak.Load(),
 		Dropped: DropStats{
 			Short: c.dShort.Load(), Version: c.dVersion.Load(), IPHeader: c.dIPHeader.Load(),
 			IPChecksum: c.dIPChecksum.Load(), Fragment: c.dFragment.Load(), NotOurs: c.dNotOurs.Load(),
