@@ -156,7 +156,7 @@ func (c *Conn) Info() Info {
 		Delivered: b.ccs.Delivered, MinRTT: b.ccs.MinRTT, PacingRate: b.cc.PacingRate(&b.ccs),
 		SoftErr:    c.soft,
 		SendQueued: c.sndBuf.n, RecvQueued: c.rcvBuf.n,
-		SendBufCap: len(c.sndBuf.buf), RecvBufCap: len(c.rcvBuf.buf),
+		SendBufCap: len(c.sndBuf.buf), RecvBufCap: c.rcvBuf.allocated(),
 		SegsIn: c.stats.segsIn, SegsOut: c.stats.segsOut,
 		BytesIn: c.stats.bytesIn, BytesOut: c.stats.bytesOut,
 		Retransmits: c.stats.retransSegs, RetransBytes: c.stats.retransBytes,

@@ -21,7 +21,7 @@ type receiver struct {
 	dsackSet  bool   // dsack is valid (with the other small fields: no padding)
 	rcvMSSEst uint16 // largest payload seen, for "full-sized" (delayed ACK)
 
-	rcvBuf     ring
+	rcvBuf     rcvRing
 	ooo        assembler
 	rcvFinSeq  Seq   // valid when flagRcvFinPending
 	delackSegs int32 // full-sized segments received since our last ACK

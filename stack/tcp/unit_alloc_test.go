@@ -159,7 +159,7 @@ func TestUnitIdleConnHeap(t *testing.T) {
 	per := float64(m1.HeapAlloc-m0.HeapAlloc) / n
 	t.Logf("idle established Conn: %.0f bytes of heap each", per)
 	for _, c := range conns {
-		if c.sndBuf.buf != nil || c.rcvBuf.buf != nil {
+		if c.sndBuf.buf != nil || c.rcvBuf.blocks != nil {
 			t.Fatal("idle Conn holds buffer memory")
 		}
 	}
