@@ -19,7 +19,7 @@ package stack
 // the cost of processing), and then processed from there in arrival order.
 // The device's queue then stays short and the arena absorbs the burst, as
 // the kernel's own per-CPU backlog does for its receiver. The arena is
-// bounded (readAheadBytes, readAheadPackets): when it is full the input
+// bounded (readAheadSegments, readAheadPackets): when it is full the input
 // goroutine stops reading ahead and the device's queue takes the rest, as
 // it did before. Nothing changes for a packet that arrives on its own: it
 // is read with ReadPacket (blocking, busy-polling, flushing held ACKs
@@ -35,11 +35,15 @@ type ReadAheadLink interface {
 }
 
 const (
-	// readAheadBytes is the arena's size: room for about 2,700 MTU-sized
-	// packets (five times the TUN's default queue), or 63 super-segments
-	// of 64 KiB. Allocated at the first burst, so an idle stack does not
-	// pay for it.
-	readAheadBytes = 4 << 20
+	// The arena is made of segments of readAheadSegment bytes, taken as
+	// the backlog needs them, at most readAheadSegments: 4 MiB, room for
+	// about 2,000 MTU-sized packets (four times the TUN's default queue).
+	// A stack whose input never backs up holds one segment.
+	readAheadSegment  = 256 << 10
+	readAheadSegments = 16
+	// readAheadSpare segments are kept for the next burst once free; the
+	// others go back to the garbage collector.
+	readAheadSpare = 2
 	// readAheadPackets bounds the packets held (the record ring).
 	readAheadPackets = 4096
 	// readAheadEvery: while packets wait in the arena, the input goroutine
@@ -55,19 +59,33 @@ const (
 )
 
 // readAhead is the arena: packets in arrival order, each a record of where
-// its bytes are. A read needs max contiguous free bytes (the largest
-// packet the link may return) and uses only what the packet took, so the
-// live packets occupy one region, or two when the region has wrapped
-// around the end of buf. Input goroutine only.
+// its bytes are. A read is offered max contiguous bytes (the largest packet
+// the link may return) in the current segment and uses only what the packet
+// took; when the segment has less room left the next one is taken. A
+// segment goes back to the free list when the last packet in it has been
+// processed. Input goroutine only.
 type readAhead struct {
-	buf         []byte
 	recs        []raRec
 	head, count int
-	w           int // where the next packet goes
+	cur         *raSegment // the segment being filled
+	w           int        // where in cur the next packet goes
+	segs        int        // segments allocated and not dropped
+	free        []*raSegment
 	max         int // bytes a read must be offered
+	mtu         int // the link's MTU: a longer packet is a super-segment
+	segSize     int // readAheadSegment (smaller in tests)
+	maxSegs     int // readAheadSegments (likewise)
+}
+
+// raSegment is one piece of the arena; refs counts the records in it, plus
+// one while it is the segment being filled.
+type raSegment struct {
+	b    []byte
+	refs int
 }
 
 type raRec struct {
+	seg    *raSegment
 	off, n int32
 	csumOK bool
 }
@@ -75,50 +93,81 @@ type raRec struct {
 // reserve returns the space the next read may fill, nil when the arena is
 // full.
 func (r *readAhead) reserve() []byte {
-	if r.buf == nil {
-		r.buf = make([]byte, readAheadBytes)
+	if r.recs == nil {
 		r.recs = make([]raRec, readAheadPackets)
 	}
-	if r.count == 0 {
-		r.w = 0
-		return r.buf[:r.max]
+	if r.segSize == 0 {
+		r.segSize, r.maxSegs = readAheadSegment, readAheadSegments
 	}
 	if r.count == len(r.recs) {
 		return nil
 	}
-	h := int(r.recs[r.head].off)
-	if r.w > h { // one region, [h, w): free space after it, then before it
-		if len(r.buf)-r.w >= r.max {
-			return r.buf[r.w : r.w+r.max]
-		}
-		if h < r.max {
+	if r.cur != nil && r.cur.refs == 1 {
+		r.w = 0 // nothing left in it: start over at its first bytes
+	}
+	if r.cur == nil || len(r.cur.b)-r.w < r.max {
+		seg := r.takeSegment()
+		if seg == nil {
 			return nil
 		}
-		r.w = 0 // wrap: the packets behind h come first, then [0, w)
-		return r.buf[:r.max]
+		if r.cur != nil {
+			r.release(r.cur)
+		}
+		r.cur, r.w = seg, 0
 	}
-	// Wrapped: the free space is [w, h).
-	if h-r.w >= r.max {
-		return r.buf[r.w : r.w+r.max]
+	return r.cur.b[r.w : r.w+r.max]
+}
+
+// takeSegment returns a free segment (held once, as the one being
+// filled), or nil when all that may exist are in use.
+func (r *readAhead) takeSegment() *raSegment {
+	var seg *raSegment
+	if n := len(r.free); n > 0 {
+		seg = r.free[n-1]
+		r.free[n-1] = nil
+		r.free = r.free[:n-1]
+	} else if r.segs < r.maxSegs {
+		seg = &raSegment{b: make([]byte, r.segSize)}
+		r.segs++
+	} else {
+		return nil
 	}
-	return nil
+	seg.refs = 1
+	return seg
+}
+
+// release drops one hold on seg; a segment held by nothing is kept for
+// reuse, or dropped when readAheadSpare are kept already.
+func (r *readAhead) release(seg *raSegment) {
+	if seg.refs--; seg.refs > 0 {
+		return
+	}
+	if len(r.free) < readAheadSpare {
+		r.free = append(r.free, seg)
+		return
+	}
+	r.segs--
 }
 
 // commit records the n bytes just read into the space reserve returned.
 func (r *readAhead) commit(n int, csumOK bool) {
-	r.recs[(r.head+r.count)%len(r.recs)] = raRec{off: int32(r.w), n: int32(n), csumOK: csumOK}
+	r.recs[(r.head+r.count)%len(r.recs)] = raRec{seg: r.cur, off: int32(r.w), n: int32(n), csumOK: csumOK}
+	r.cur.refs++
 	r.count++
 	r.w += n
 }
 
 // front is the oldest packet held; count must be > 0.
 func (r *readAhead) front() ([]byte, bool) {
-	rec := r.recs[r.head]
-	return r.buf[rec.off : rec.off+rec.n], rec.csumOK
+	rec := &r.recs[r.head]
+	return rec.seg.b[rec.off : rec.off+rec.n], rec.csumOK
 }
 
 // pop releases the oldest packet.
 func (r *readAhead) pop() {
+	rec := &r.recs[r.head]
+	r.release(rec.seg)
+	rec.seg = nil
 	r.head = (r.head + 1) % len(r.recs)
 	r.count--
 }
@@ -144,6 +193,12 @@ func (r *readAhead) fill(l ReadAheadLink, ctr *counters) int {
 		}
 		r.commit(n, csumOK)
 		moved++
+		if n > r.mtu {
+			// A super-segment: the device coalesces what it queues, and its
+			// queue holds 64 KiB per packet; reading further ahead would
+			// only fill the arena with them.
+			break
+		}
 	}
 	if moved > 0 {
 		ctr.readAhead.Add(uint64(moved))

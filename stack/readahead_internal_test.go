@@ -31,7 +31,7 @@ func TestReadAheadArenaFIFO(t *testing.T) {
 		{1 << 16, 8, 1500},     // bound by records
 		{200_000, 1024, 65536}, // super-segments: few fit
 	} {
-		r := readAhead{max: tc.max, buf: make([]byte, tc.size), recs: make([]raRec, tc.slots)}
+		r := readAhead{max: tc.max, mtu: tc.max, segSize: max(tc.size/4, 2*tc.max), maxSegs: 4, recs: make([]raRec, tc.slots)}
 		rng := rand.New(rand.NewPCG(1, uint64(tc.size)))
 		l := &queueLink{}
 		var want [][]byte // arrived, not yet processed, in order
@@ -51,10 +51,10 @@ func TestReadAheadArenaFIFO(t *testing.T) {
 				l.q = append(l.q, p)
 				want = append(want, p)
 			}
-			before := r.w
+			before := r.cur
 			r.fill(l, &counters{})
-			if r.w < before && r.count > 0 {
-				wraps++
+			if r.cur != before {
+				wraps++ // the next segment
 			}
 			inArena := len(want) - len(l.q)
 			if r.count != inArena {
@@ -76,9 +76,10 @@ func TestReadAheadArenaFIFO(t *testing.T) {
 }
 
 // TestReadAheadFull: a full arena takes nothing more, and the device keeps
-// what it could not take.
+// what it could not take; a segment is taken again once every packet in
+// it was processed.
 func TestReadAheadFull(t *testing.T) {
-	r := readAhead{max: 1500, buf: make([]byte, 10*1500), recs: make([]raRec, 100)}
+	r := readAhead{max: 1500, mtu: 1500, segSize: 5 * 1500, maxSegs: 2, recs: make([]raRec, 100)}
 	l := &queueLink{}
 	for range 30 {
 		l.q = append(l.q, make([]byte, 1500))
@@ -90,8 +91,45 @@ func TestReadAheadFull(t *testing.T) {
 	if ctr.readAhead.Load() != 10 || ctr.readAheadFull.Load() != 1 || ctr.readAheadPeak.Load() != 10 {
 		t.Fatalf("counters: %d read ahead, %d full, peak %d; want 10, 1, 10", ctr.readAhead.Load(), ctr.readAheadFull.Load(), ctr.readAheadPeak.Load())
 	}
+	for range 4 {
+		r.pop()
+	}
+	if n := r.fill(l, &counters{}); n != 0 || len(l.q) != 20 {
+		t.Fatalf("after four processed: moved %d, %d left; want 0 and 20 (their segment still holds one)", n, len(l.q))
+	}
 	r.pop()
-	if n := r.fill(l, &counters{}); n != 1 || len(l.q) != 19 {
-		t.Fatalf("after one processed: moved %d, %d left; want 1 and 19", n, len(l.q))
+	if n := r.fill(l, &counters{}); n != 5 || len(l.q) != 15 {
+		t.Fatalf("after five processed: moved %d, %d left; want 5 and 15", n, len(l.q))
+	}
+}
+
+// TestReadAheadStopsAtSuperSegment: a packet longer than the MTU (the
+// device coalesced it) ends the look ahead: its queue holds 64 KiB per
+// packet, and the arena would only fill with them.
+func TestReadAheadStopsAtSuperSegment(t *testing.T) {
+	r := readAhead{max: 65536, mtu: 1500}
+	l := &queueLink{q: [][]byte{make([]byte, 100), make([]byte, 1500), make([]byte, 30000), make([]byte, 100)}}
+	if n := r.fill(l, &counters{}); n != 3 || len(l.q) != 1 {
+		t.Fatalf("moved %d, %d left; want 3 (up to the super-segment) and 1", n, len(l.q))
+	}
+}
+
+// TestReadAheadStaysLow: a backlog that never drains (one packet in, one
+// out) cycles through two segments of the arena, never allocating more.
+func TestReadAheadStaysLow(t *testing.T) {
+	r := readAhead{max: 65536, mtu: 1500}
+	l := &queueLink{}
+	most := 0
+	for i := range 100000 {
+		l.q = append(l.q, make([]byte, 100+i%1400))
+		if i < 5 {
+			continue // a standing backlog of five
+		}
+		r.fill(l, &counters{})
+		most = max(most, r.segs)
+		r.pop()
+	}
+	if most > 2 {
+		t.Fatalf("a standing backlog of five packets used %d segments of the arena", most)
 	}
 }

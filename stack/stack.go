@@ -509,7 +509,7 @@ func (s *Stack) inputLoop() {
 	defer close(s.linkDone)
 	buf := make([]byte, 65536)
 	ral, _ := s.ol.(ReadAheadLink)
-	ra := readAhead{max: len(buf)}
+	ra := readAhead{max: len(buf), mtu: s.link.MTU()}
 	var errs, reads, sinceFill int
 	ahead := false // the last look for more packets found some
 	// held says ACKs were held back when inMu was last released (read

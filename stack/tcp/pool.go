@@ -85,7 +85,13 @@ func putBuf(b []byte) {
 	c := classOf(len(b))
 	pool.mu.Lock()
 	pool.held -= len(b)
-	if c >= 0 && (len(pool.free[c]) == 0 || (len(pool.free[c])+1)*len(b) <= poolBytesPerClass) {
+	limit := poolBytesPerClass
+	if len(b) == rcvChunk {
+		// The receive buffers' blocks: room for one auto-tuned buffer at
+		// its limit, which a bulk receiver fills and drains over and over.
+		limit = DefaultRecvBufferMax + rcvChunk
+	}
+	if c >= 0 && (len(pool.free[c]) == 0 || (len(pool.free[c])+1)*len(b) <= limit) {
 		pool.free[c] = append(pool.free[c], b)
 	}
 	pool.mu.Unlock()
