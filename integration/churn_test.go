@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -103,17 +102,7 @@ func TestKernelClientChurn(t *testing.T) {
 // retransmission.
 func TestKernelClientReopensStackTimeWait(t *testing.T) {
 	serve(t)
-	// Through /proc rather than sysctl(8): the container image has no
-	// procps. The setting belongs to the test's own network namespace.
-	const knob = "/proc/sys/net/ipv4/ip_local_port_range"
-	old, err := os.ReadFile(knob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(knob, []byte("40000 40063"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.WriteFile(knob, old, 0o644) })
+	setKnob(t, "/proc/sys/net/ipv4/ip_local_port_range", "40000 40063")
 	httpReq := []byte("GET /bytes/100 HTTP/1.1\r\nHost: " + stackAddr + "\r\nConnection: close\r\n\r\n")
 	before := kernelTCPStats(t)
 	var times []time.Duration

@@ -167,6 +167,22 @@ func startBinary(t testing.TB, bin string, stdin []byte, args ...string) *proc {
 	return p
 }
 
+// setKnob writes value to a /proc/sys file for the rest of the test and
+// restores the old value after it. Through /proc rather than sysctl(8): the
+// container image has no procps. The net.* settings belong to the test's
+// own network namespace.
+func setKnob(t *testing.T, knob, value string) {
+	t.Helper()
+	old, err := os.ReadFile(knob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(knob, []byte(value), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.WriteFile(knob, old, 0o644) })
+}
+
 // serve starts `tunstack serve` with extra flags and waits until it reports
 // that it is serving and the echo service answers from the kernel side.
 func serve(t testing.TB, flags ...string) *proc {

@@ -84,15 +84,7 @@ func TestUIPageCurl(t *testing.T) {
 	// within a second and leave one throughput bar: cap the namespace's
 	// receive buffers for this test so that the stack's sending follows
 	// curl's reading.
-	const rmem = "/proc/sys/net/ipv4/tcp_rmem"
-	oldRmem, err := os.ReadFile(rmem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(rmem, []byte("4096 65536 131072"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.WriteFile(rmem, oldRmem, 0o644) })
+	setKnob(t, "/proc/sys/net/ipv4/tcp_rmem", "4096 65536 131072")
 	done := make(chan error, 1)
 	go func() {
 		_, stderr, err := command(t, 90*time.Second, nil, curl, "-sS", "--max-time", "80", "--limit-rate", "1M",
