@@ -39,11 +39,8 @@ func (d *Device) ReadPacketGSO(p []byte, idle func()) (n int, csumOK bool, gsoSi
 // (txqueuelen), drains as fast as packets can be read rather than as fast as
 // they can be processed.
 func (d *Device) TryReadPacket(p []byte) (n int, csumOK, ok bool, err error) {
-	n, csumOK, _, err = d.readPacket(p, nil, false, true)
-	if err == errEmpty {
-		return 0, false, false, nil
-	}
-	return n, csumOK, err == nil, err
+	n, csumOK, _, ok, err = d.TryReadPacketGSO(p)
+	return n, csumOK, ok, err
 }
 
 // TryReadPacketGSO is TryReadPacket with ReadPacketGSO's segment size.
