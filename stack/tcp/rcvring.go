@@ -113,17 +113,8 @@ func (r *rcvRing) regrowBlock(size, keep int) {
 	}
 	r.one[0] = nb
 	r.blocks = r.one[:]
-	r.shift = uint(pow2Shift(size))
+	r.shift = uint(bits.TrailingZeros(uint(size))) // size is a power of two
 	r.start = 0
-}
-
-// pow2Shift is log2 of a power of two.
-func pow2Shift(n int) int {
-	s := 0
-	for 1<<s < n {
-		s++
-	}
-	return s
 }
 
 // span returns the bytes of the ring at logical offset off up to the end of
