@@ -44,8 +44,10 @@ func confRFC1191_PathMTU(t *testing.T, n *rawNet) {
 	mtu := n.pathTestMTU()
 	p := established(t, n, linuxSyn)
 	d := pattern(6000, 23)
-	for off := 0; off < len(d); off += 1000 {
-		p.sendData(d[off : off+1000])
+	// Chunks of the path's MTU: the echo of each one alone already needs
+	// a packet larger than the path, whether or not the echo joins them.
+	for off := 0; off < len(d); off += mtu {
+		p.sendData(d[off:min(off+mtu, len(d))])
 	}
 	base := p.rcvNxt
 	got := make([]byte, len(d))
